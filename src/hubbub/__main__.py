@@ -1,0 +1,5 @@
+"""``python -m hubbub`` runs the command-line interface."""
+
+from hubbub.cli.main import main
+
+main()

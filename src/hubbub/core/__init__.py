@@ -1,0 +1,1 @@
+"""Pure domain: ids, models, event types, rules, markup and visibility. No I/O."""

@@ -1,0 +1,134 @@
+"""The event log's vocabulary: ``EventType`` (Stack Exchange's wire numbers) and ``Event``.
+
+Every change in hubbub is an ``Event`` with a global, strictly increasing ``id``
+(shared/DESIGN.md). Chat events use Stack Exchange's numbers 1-22, 29, 30 and 34
+(shared/protocol/sechat.md §6.1). hubbub's own kinds (inbox counters, published
+feed items) use numbers from 1000 up, which the sechat dialect never puts on its
+wire.
+
+``Event`` is one flat record whose fields are the union of what Stack Exchange's
+events carry (§6.2); a field that does not apply to a type stays at its zero value
+and dialects leave it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final
+
+from hubbub.core.ids import EventId, MessageId, RoomId, UserId
+
+__all__ = [
+    "CHAT_EVENT_TYPES",
+    "MESSAGE_EVENT_TYPES",
+    "Event",
+    "EventType",
+    "NewEvent",
+]
+
+
+class EventType(IntEnum):
+    """Event type numbers as Stack Exchange chat sends them (master-chat.js constants)."""
+
+    MESSAGE_POSTED = 1
+    MESSAGE_EDITED = 2
+    USER_ENTERED = 3
+    USER_LEFT = 4
+    ROOM_NAME_CHANGED = 5
+    MESSAGE_STARRED = 6
+    DEBUG_MESSAGE = 7
+    USER_MENTIONED = 8
+    MESSAGE_FLAGGED = 9
+    MESSAGE_DELETED = 10
+    FILE_ADDED = 11
+    MODERATOR_FLAG = 12
+    USER_SETTINGS_CHANGED = 13
+    GLOBAL_NOTIFICATION = 14
+    ACCESS_LEVEL_CHANGED = 15
+    USER_NOTIFICATION = 16
+    INVITATION = 17
+    MESSAGE_REPLY = 18
+    MESSAGE_MOVED_OUT = 19
+    MESSAGE_MOVED_IN = 20
+    TIME_BREAK = 21
+    FEED_TICKER = 22
+    USER_SUSPENDED = 29
+    USER_MERGED = 30
+    USER_NAME_OR_AVATAR_CHANGED = 34
+
+    # hubbub's own kinds; never on the sechat wire.
+    INBOX_CHANGED = 1001  # target_user_id's unread mention/reply count is now int(data)
+    FEED_PUBLISHED = 1002  # an item published into a realtime topic: topic + data (JSON text)
+
+
+# What a Stack Exchange chat client may receive (sechat.md §6.1: anything else crashes some clients).
+CHAT_EVENT_TYPES: Final = frozenset(t for t in EventType if t < 1000)
+
+# Types that are about one message and carry ``message_id``.
+MESSAGE_EVENT_TYPES: Final = frozenset(
+    {
+        EventType.MESSAGE_POSTED,
+        EventType.MESSAGE_EDITED,
+        EventType.MESSAGE_STARRED,
+        EventType.USER_MENTIONED,
+        EventType.MESSAGE_FLAGGED,
+        EventType.MESSAGE_DELETED,
+        EventType.MODERATOR_FLAG,
+        EventType.MESSAGE_REPLY,
+        EventType.MESSAGE_MOVED_OUT,
+        EventType.MESSAGE_MOVED_IN,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewEvent:
+    """An event about to be appended; the store gives it its id."""
+
+    type: EventType
+    time_stamp: int
+    room_id: RoomId | None = None
+    room_name: str | None = None
+    user_id: UserId | None = None
+    user_name: str | None = None
+    target_user_id: UserId | None = None
+    message_id: MessageId | None = None
+    content: str | None = None
+    parent_id: MessageId | None = None
+    show_parent: bool = False
+    message_edits: int = 0
+    message_stars: int = 0
+    message_owner_stars: int = 0
+    moved: bool = False
+    topic: str | None = None  # FEED_PUBLISHED only
+    data: str | None = None  # JSON text: FEED_PUBLISHED payload, INBOX_CHANGED count
+
+    def with_id(self, event_id: EventId) -> Event:
+        return Event(
+            id=event_id,
+            type=self.type,
+            time_stamp=self.time_stamp,
+            room_id=self.room_id,
+            room_name=self.room_name,
+            user_id=self.user_id,
+            user_name=self.user_name,
+            target_user_id=self.target_user_id,
+            message_id=self.message_id,
+            content=self.content,
+            parent_id=self.parent_id,
+            show_parent=self.show_parent,
+            message_edits=self.message_edits,
+            message_stars=self.message_stars,
+            message_owner_stars=self.message_owner_stars,
+            moved=self.moved,
+            topic=self.topic,
+            data=self.data,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event(NewEvent):
+    """An appended event: a ``NewEvent`` with its place in the log."""
+
+    id: EventId

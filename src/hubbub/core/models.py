@@ -1,0 +1,189 @@
+"""The domain's values: users, rooms, messages and a user's standing in a room.
+
+All are frozen: a change is a new value written by the service together with the
+event that describes it (shared/DESIGN.md, "one ordered event log").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hubbub.core.ids import MessageId, RoomId, UserId
+
+__all__ = [
+    "AccessLevel",
+    "ApiToken",
+    "Kick",
+    "LoginSession",
+    "Membership",
+    "Message",
+    "Revision",
+    "Room",
+    "RoomAccess",
+    "Standing",
+    "User",
+    "slugify",
+]
+
+
+class RoomAccess(StrEnum):
+    """Who may talk in a room by default (Stack Exchange's three room kinds)."""
+
+    PUBLIC = "public"  # everyone reads; users with enough reputation talk
+    GALLERY = "gallery"  # everyone reads; only users granted read-write talk
+    PRIVATE = "private"  # only users granted access read; read-write talk
+
+
+class AccessLevel(StrEnum):
+    """A per-user grant in one room (event 15's ``Access now <level>``)."""
+
+    READ_ONLY = "read-only"
+    READ_WRITE = "read-write"
+    OWNER = "owner"
+    REQUEST = "request"  # asked for write access to a gallery room; grants nothing yet
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    id: UserId
+    name: str
+    email: str | None
+    reputation: int
+    is_moderator: bool = False
+    suspended_until: int | None = None  # Unix seconds; None when not suspended
+    about: str = ""
+    created_at: int = 0
+    last_seen: int = 0
+    last_post: int = 0
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name) or f"user{self.id}"
+
+    def is_suspended(self, now: float) -> bool:
+        return self.suspended_until is not None and self.suspended_until > now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Room:
+    id: RoomId
+    name: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    access: RoomAccess = RoomAccess.PUBLIC
+    created_at: int = 0
+    created_by: UserId | None = None
+    last_activity: int = 0
+    message_count: int = 0
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name) or f"room{self.id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    id: MessageId
+    room_id: RoomId
+    user_id: UserId
+    source: str  # what the author typed (markdown)
+    content: str  # rendered, sanitised HTML
+    posted_at: int
+    parent_id: MessageId | None = None
+    show_parent: bool = False  # True for replies (":<id> " or parentId), not for single pings
+    edits: int = 0
+    edited_at: int | None = None
+    deleted: bool = False
+    deleted_at: int | None = None
+    deleted_by: UserId | None = None
+    stars: int = 0
+    owner_stars: int = 0  # pins; Stack Exchange calls them owner stars
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revision:
+    """One entry of a message's history page: the text as posted, each edit, the deletion."""
+
+    message_id: MessageId
+    revision: int
+    kind: str  # "posted" | "edited" | "deleted"
+    source: str
+    content: str
+    user_id: UserId
+    at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kick:
+    """A kick-mute: the user may not enter or talk in the room until ``until``."""
+
+    room_id: RoomId
+    user_id: UserId
+    count: int
+    until: int
+
+    def seconds_left(self, now: float) -> int:
+        return max(0, int(self.until - now + 0.999))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Membership:
+    """A user's presence in a room: in it (joined, not left), when last seen, when last posted."""
+
+    room_id: RoomId
+    user_id: UserId
+    present: bool
+    joined_at: int
+    last_seen: int
+    last_post: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Standing:
+    """Everything the rules need to know about one user in one room."""
+
+    user: User | None  # None: an anonymous visitor
+    level: AccessLevel | None = None
+    kick: Kick | None = None
+    owner_ids: frozenset[UserId] = field(default_factory=frozenset)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.user is not None and (self.level is AccessLevel.OWNER or self.user.is_moderator)
+
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    """``"Tavern on the Meta!"`` -> ``"tavern-on-the-meta"``, the way SE builds URL slugs.
+
+    Returns ``""`` when nothing ASCII is left; callers add their own fallback.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginSession:
+    """A logged-in browser or bot: the cookie token's hash, its user and its stable fkey."""
+
+    token_hash: str
+    user_id: UserId
+    fkey: str
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiToken:
+    """A bearer token for a program: what it may do (``scope``) and whether it was revoked."""
+
+    id: int
+    name: str
+    scope: str  # "publish"
+    created_at: int
+    revoked_at: int | None = None

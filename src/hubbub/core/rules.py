@@ -1,0 +1,213 @@
+"""Every chat rule, once: message limits, the edit window, who may read, talk, edit, pin and manage.
+
+Each rule is a constant or a pure function over models; the service calls them
+inside the transaction that applies the change, and every dialect reports the
+errors they raise in its own words (errors.py). Sources are cited from
+shared/protocol/sechat.md (§9) and shared/seeds/001 and 002.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from hubbub.core.ids import MessageId
+from hubbub.core.models import AccessLevel, Message, Room, RoomAccess, Standing, User
+from hubbub.errors import (
+    AlreadyDeleted,
+    EmptyMessage,
+    Kicked,
+    LowReputation,
+    MessageAction,
+    NotAllowed,
+    NotFound,
+    NotLoggedIn,
+    NotYours,
+    OwnMessage,
+    Suspended,
+    TooLate,
+    TooLong,
+)
+
+__all__ = [
+    "EDIT_WINDOW_SECONDS",
+    "FLAG_VIEW_REPUTATION",
+    "KICK_DURATIONS_SECONDS",
+    "MAX_SINGLE_LINE_CHARS",
+    "MIN_REPUTATION_TO_TALK",
+    "NO_PERMISSION",
+    "can_post",
+    "can_read",
+    "check_message_text",
+    "ensure_can_delete",
+    "ensure_can_edit",
+    "ensure_can_manage_room",
+    "ensure_can_pin",
+    "ensure_can_post",
+    "ensure_can_read",
+    "ensure_can_star",
+    "is_multiline",
+    "kick_duration",
+    "parse_reply",
+]
+
+# "Single-lined messages cannot be longer than 500 characters" (seed 001); messages with a
+# newline have no such limit in the clients, so the server caps them with a setting instead.
+MAX_SINGLE_LINE_CHARS: Final = 500
+
+# "Messages older than 2 minutes cannot be edited/deleted" (seed 001). Moderators are exempt.
+EDIT_WINDOW_SECONDS: Final = 120
+
+# Public rooms let anyone with 20 reputation talk; a read-write grant overrides (seed 002, event 15).
+MIN_REPUTATION_TO_TALK: Final = 20
+
+# Spam flags (event 9) go only to users with 10k reputation (seed 002).
+FLAG_VIEW_REPUTATION: Final = 10_000
+
+# Kick-mute lengths by how often the user was kicked from the room; the last one repeats.
+KICK_DURATIONS_SECONDS: Final = (60, 5 * 60, 30 * 60, 60 * 60)
+
+# The one text Stack Exchange uses for both "no such room" and "you may not talk here".
+NO_PERMISSION: Final = "The room does not exist, or you do not have permission"
+
+_REPLY_PREFIX = re.compile(r":(\d{1,18})(?=\s|$)")
+
+
+def is_multiline(text: str) -> bool:
+    return "\n" in text
+
+
+def check_message_text(text: str, *, max_chars: int) -> None:
+    """Refuse an empty or over-long message.
+
+    Raises:
+        EmptyMessage: Nothing but whitespace.
+        TooLong: Over 500 characters on one line, or over ``max_chars`` on several.
+    """
+    if not text.strip():
+        raise EmptyMessage()
+    if is_multiline(text):
+        if len(text) > max_chars:
+            raise TooLong(max_chars, len(text), single_line=False)
+    elif len(text) > MAX_SINGLE_LINE_CHARS:
+        raise TooLong(MAX_SINGLE_LINE_CHARS, len(text), single_line=True)
+
+
+def parse_reply(text: str) -> tuple[MessageId | None, str]:
+    """Split a ``:<message id> rest`` reply prefix off a message.
+
+    Returns ``(parent id, rest)``; the rest keeps its own leading newline, so
+    ``":12\\nline"`` stays a multi-line message. Without a prefix: ``(None, text)``.
+    """
+    match = _REPLY_PREFIX.match(text)
+    if match is None:
+        return None, text
+    rest = text[match.end() :]
+    if rest.startswith(" "):
+        rest = rest[1:]
+    return MessageId(int(match.group(1))), rest
+
+
+def can_read(standing: Standing, room: Room) -> bool:
+    """Public and gallery rooms are open to everyone; private rooms to grantees and moderators."""
+    if room.access is not RoomAccess.PRIVATE:
+        return True
+    user = standing.user
+    if user is None:
+        return False
+    if user.is_moderator:
+        return True
+    return standing.level in (AccessLevel.READ_ONLY, AccessLevel.READ_WRITE, AccessLevel.OWNER)
+
+
+def ensure_can_read(standing: Standing, room: Room) -> None:
+    if not can_read(standing, room):
+        raise NotFound(NO_PERMISSION)
+
+
+def ensure_can_post(standing: Standing, room: Room, now: float) -> None:
+    """Who may talk in a room.
+
+    Raises:
+        NotLoggedIn: Anonymous visitors never talk.
+        NotFound: The room is private and not open to the user.
+        Suspended: The account is blocked.
+        Kicked: A kick-mute in this room has not expired.
+        LowReputation: Public room, under 20 reputation, no read-write grant.
+        NotAllowed: Gallery or private room without a read-write grant.
+    """
+    user = standing.user
+    if user is None:
+        raise NotLoggedIn()
+    ensure_can_read(standing, room)
+    if user.is_moderator:
+        return
+    if user.is_suspended(now):
+        assert user.suspended_until is not None
+        raise Suspended(user.suspended_until, int(user.suspended_until - now))
+    if standing.kick is not None and standing.kick.until > now:
+        raise Kicked(standing.kick.seconds_left(now))
+    if standing.level in (AccessLevel.READ_WRITE, AccessLevel.OWNER):
+        return
+    if room.access is RoomAccess.PUBLIC:
+        if user.reputation < MIN_REPUTATION_TO_TALK:
+            raise LowReputation(MIN_REPUTATION_TO_TALK)
+        return
+    raise NotAllowed(NO_PERMISSION)
+
+
+def can_post(standing: Standing, room: Room, now: float) -> bool:
+    try:
+        ensure_can_post(standing, room, now)
+    except (NotAllowed, NotFound, NotLoggedIn):
+        return False
+    return True
+
+
+def _ensure_can_change(action: MessageAction, actor: User, message: Message, now: float) -> None:
+    if message.deleted:
+        raise AlreadyDeleted(action)
+    if actor.is_moderator:
+        return
+    if message.user_id != actor.id:
+        raise NotYours(action)
+    if now - message.posted_at > EDIT_WINDOW_SECONDS:
+        raise TooLate(action)
+
+
+def ensure_can_edit(actor: User, message: Message, now: float) -> None:
+    """Authors edit within two minutes; moderators edit anything, any time."""
+    _ensure_can_change("edit", actor, message, now)
+
+
+def ensure_can_delete(actor: User, message: Message, now: float) -> None:
+    """Authors delete within two minutes; moderators delete anything, any time."""
+    _ensure_can_change("delete", actor, message, now)
+
+
+def ensure_can_star(actor: User, message: Message) -> None:
+    """Anyone who can read the room may star, but not their own or a deleted message."""
+    if message.deleted:
+        raise AlreadyDeleted("star")
+    if message.user_id == actor.id:
+        raise OwnMessage()
+
+
+def ensure_can_pin(standing: Standing, message: Message) -> None:
+    """Pinning (owner stars), unpinning and clearing stars are for room owners and moderators."""
+    if message.deleted:
+        raise AlreadyDeleted("pin")
+    if not standing.is_owner:
+        raise NotAllowed("Only room owners can do that")
+
+
+def ensure_can_manage_room(standing: Standing) -> None:
+    """Editing the room, granting access, kicking and moving messages: owners and moderators."""
+    if not standing.is_owner:
+        raise NotAllowed("Only room owners can do that")
+
+
+def kick_duration(kick_count: int) -> int:
+    """Seconds of kick-mute for the ``kick_count``-th kick (1-based) from the same room."""
+    index = min(max(kick_count, 1), len(KICK_DURATIONS_SECONDS)) - 1
+    return KICK_DURATIONS_SECONDS[index]

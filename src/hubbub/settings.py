@@ -1,0 +1,166 @@
+"""Settings: every operational limit with a name, a unit and a default.
+
+Values come from, in order of precedence: command-line flags, ``HUBBUB_<NAME>``
+environment variables, a TOML file (``--config``/``HUBBUB_CONFIG``, else
+``<data dir>/hubbub.toml`` when it exists), and the defaults below. A TOML table
+flattens into its keys: ``[realtime] hb_interval = 60`` sets ``realtime_hb_interval``.
+Protocol rules (the 500-character limit, the edit window) are not settings; they
+live in ``hubbub.core.rules``. docs/configuration.md lists every setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from hubbub.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+
+ENV_PREFIX: Final = "HUBBUB_"
+DEFAULT_DATA_DIR: Final = Path("hubbub-data")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    # Where and how to serve.
+    data_dir: Path = DEFAULT_DATA_DIR
+    host: str = "127.0.0.1"
+    port: int = 8080  # HTTP: pages, form API, long-poll; 0 picks a free port
+    ws_port: int = 8081  # websocket gateway; 0 picks a free port
+    database: str = ""  # "" = hubbub.sqlite3 in data_dir, or sqlite:///path/to/file
+    bus: str = "memory:"  # memory: (in-process; one node)
+    ws_public_url: str = ""  # "" = ws://<host the client used>:<ws_port>; behind a proxy e.g. wss://chat.example
+    log_level: str = "info"
+
+    # Accounts.
+    new_user_reputation: int = 20  # enough to talk in public rooms (rules.MIN_REPUTATION_TO_TALK)
+    allow_signup: bool = True  # the web UI's sign-up form
+    session_ttl_days: int = 30
+    ws_token_ttl_seconds: int = 120  # a /ws-auth URL must be opened within this time
+    password_time_cost: int = 3  # Argon2id passes (argon2-cffi's default) ...
+    password_memory_kib: int = 65_536  # ... and memory; hashes re-hash on login when these change
+
+    # Messages.
+    max_message_chars: int = 16_384  # cap for multi-line messages (single-line: 500, a rule)
+    message_rate_burst: int = 10  # messages a user may post back to back ...
+    message_rate_per_second: float = 1.0  # ... then this many per second (HTTP 409 beyond)
+    duplicate_window_seconds: int = 60  # same text again within this time -> {"id": null}
+    stars_per_day: int = 20  # per user, reset at 00:00 UTC
+    pingable_days: int = 7  # users seen in a room this recently can be pinged there
+    login_attempts_per_minute: int = 10  # per e-mail address and per client address
+
+    # Reading.
+    history_default_count: int = 100  # /chats/{room}/events without msgCount
+    history_max_count: int = 500  # msgCount above this is clamped
+    poll_max_events: int = 500  # events per room in one /events answer
+
+    # HTTP.
+    max_form_bytes: int = 256 * 1024  # request bodies above this get HTTP 413
+    publish_max_bytes: int = 64 * 1024  # a POST /api/v1/publish body
+
+    # Websockets (gateway port and HTTP port alike).
+    ws_allowed_origins: str = "*"  # "*" or a comma-separated list of origins; others get HTTP 403
+    ws_send_buffer_bytes: int = 512 * 1024  # unsent bytes per connection before it is closed (1008)
+    ws_socket_send_buffer_bytes: int = 0  # kernel SO_SNDBUF per socket; 0 keeps the kernel's auto-tuning
+    ws_max_frame_bytes: int = 64 * 1024  # largest inbound frame
+    ws_max_connections_per_ip: int = 1000  # beyond this a new connection is closed with 1013
+    sechat_keepalive: float = 25.0  # seconds; an idle event socket gets {"r<room>":{"t":..,"d":0}} this often
+    realtime_hb_interval: float = 300.0  # seconds between {"action":"hb"} heartbeats
+    realtime_hb_data: str = "hb"  # the heartbeat's data; "" for clients of the 2014 protocol
+    realtime_close_silent: bool = True  # close a client that sent nothing for a whole heartbeat interval
+    realtime_max_topics: int = 1000  # subscriptions per connection; further subscribes are ignored
+
+
+def _coerce(name: str, hint: Any, raw: object) -> object:
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+    try:
+        if hint is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(str(raw))
+        if hint is float:
+            return float(str(raw))
+        if hint is Path:
+            return Path(str(raw)).expanduser()
+        if hint is str:
+            if not isinstance(raw, str):  # a TOML number, boolean, array or date is a mistake here
+                raise ValueError(raw)
+            return raw
+    except ValueError:
+        raise ConfigError(f"{name}: expected {hint.__name__}, got {raw!r}") from None
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        if raw is None or raw == "":
+            return None
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _coerce(name, inner[0], raw)
+    raise ConfigError(f"{name}: unsupported setting type {hint!r}")
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}".replace("-", "_")
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def load_settings(
+    overrides: Mapping[str, object] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Build ``Settings`` from flags (``overrides``), environment, TOML file and defaults.
+
+    Raises:
+        ConfigError: An unknown key in the TOML file, or a value of the wrong type.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    hints = typing.get_type_hints(Settings)
+    names = [field.name for field in dataclasses.fields(Settings)]
+
+    from_env = {name: environ[ENV_PREFIX + name.upper()] for name in names if ENV_PREFIX + name.upper() in environ}
+
+    if config_file is None and (path := overrides.get("config") or environ.get(ENV_PREFIX + "CONFIG")):
+        config_file = Path(str(path))
+    if config_file is None:
+        data_dir = overrides.get("data_dir") or from_env.get("data_dir") or DEFAULT_DATA_DIR
+        candidate = Path(str(data_dir)) / "hubbub.toml"
+        config_file = candidate if candidate.is_file() else None
+    from_file: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            from_file = _flatten(tomllib.loads(config_file.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read configuration file {config_file}: {exc}") from exc
+        unknown = sorted(set(from_file) - set(names))
+        if unknown:
+            raise ConfigError(f"{config_file}: unknown settings {', '.join(unknown)}")
+
+    values: dict[str, object] = {}
+    for name in names:
+        for source in (overrides, from_env, from_file):
+            if name in source:
+                values[name] = _coerce(name, hints[name], source[name])
+                break
+    return Settings(**values)  # type: ignore[arg-type]
