@@ -1,0 +1,1 @@
+"""Cross-node pub/sub of appended events, behind the ``Bus`` protocol (see ``bus/base.py``)."""

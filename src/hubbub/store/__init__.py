@@ -1,0 +1,1 @@
+"""Storage engines behind the ``Store`` protocol (see ``store/base.py``)."""

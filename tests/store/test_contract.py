@@ -1,0 +1,234 @@
+"""The Store contract: one suite, run against every engine.
+
+Above all it checks shared/DESIGN.md's ordering rule: event ids are dense and
+strictly increasing, commit atomically with the state they describe, and never
+become visible out of order (a reader resuming from any id misses nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hubbub.core.events import EventType, NewEvent
+from hubbub.core.ids import EventId, MessageId, RoomId, UserId
+from hubbub.core.models import AccessLevel, LoginSession, Membership, Revision, RoomAccess
+from hubbub.errors import Conflict
+from hubbub.store.base import ReadTx, Store, WriteTx
+from hubbub.store.sqlite import SqliteStore
+
+
+@pytest.fixture(params=["sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    engine = SqliteStore.open(tmp_path / "contract.sqlite3")
+    yield engine
+    await engine.close()
+
+
+def _event(room: int | None = 1, kind: EventType = EventType.MESSAGE_POSTED, at: int = 100) -> NewEvent:
+    return NewEvent(type=kind, time_stamp=at, room_id=None if room is None else RoomId(room), room_name="r")
+
+
+async def _append(store: Store, count: int, room: int = 1) -> list[EventId]:
+    def work(tx: WriteTx) -> list[EventId]:
+        return [tx.append(_event(room)).id for _ in range(count)]
+
+    return await store.write(work)
+
+
+async def test_event_ids_are_dense_and_increasing(store: Store) -> None:
+    first = await _append(store, 3)
+    second = await _append(store, 2)
+    assert first + second == [1, 2, 3, 4, 5]
+    assert await store.read(lambda tx: tx.last_event_id()) == 5
+
+
+async def test_a_failed_unit_of_work_leaves_no_trace(store: Store) -> None:
+    await _append(store, 1)
+
+    def work(tx: WriteTx) -> None:
+        tx.append(_event())
+        tx.insert_user(
+            name="Ghost", email="ghost@example.org", password_hash="x", reputation=1, is_moderator=False, now=1
+        )
+        raise RuntimeError("refused halfway")
+
+    with pytest.raises(RuntimeError):
+        await store.write(work)
+    assert await store.read(lambda tx: tx.last_event_id()) == 1
+    assert await store.read(lambda tx: tx.user_by_email("ghost@example.org")) is None
+    # The next event takes the id the failed one would have had: no hole in the log.
+    assert await _append(store, 1) == [2]
+
+
+async def test_concurrent_writers_never_expose_an_id_before_a_smaller_one(store: Store) -> None:
+    writers = 40
+
+    async def reader(stop: asyncio.Event) -> list[int]:
+        seen: list[int] = []
+        cursor = EventId(0)
+        while not stop.is_set() or cursor < writers * 2:
+            batch = await store.read(lambda tx, c=cursor: tx.events_after(c, limit=1000))
+            ids = [e.id for e in batch]
+            # Whatever a reader sees after its cursor must continue it without a gap.
+            assert ids == list(range(cursor + 1, cursor + 1 + len(ids)))
+            seen.extend(ids)
+            if ids:
+                cursor = EventId(ids[-1])
+            await asyncio.sleep(0)
+        return seen
+
+    stop = asyncio.Event()
+    reading = asyncio.create_task(reader(stop))
+    await asyncio.gather(*(_append(store, 2, room=i % 3 + 1) for i in range(writers)))
+    stop.set()
+    seen = await asyncio.wait_for(reading, 10)
+    assert seen == list(range(1, writers * 2 + 1))
+
+
+async def test_events_after_filters_rooms_and_limits(store: Store) -> None:
+    await store.write(lambda tx: [tx.append(_event(room)) for room in (1, 2, 1, 3, 1)])
+    in_room_1 = await store.read(lambda tx: tx.events_after(EventId(0), room_ids=[RoomId(1)], limit=10))
+    assert [e.id for e in in_room_1] == [1, 3, 5]
+    limited = await store.read(lambda tx: tx.events_after(EventId(1), room_ids=[RoomId(1)], limit=1))
+    assert [e.id for e in limited] == [3]
+    latest = await store.read(lambda tx: tx.latest_events([RoomId(1), RoomId(2)], limit=2))
+    assert [e.id for e in latest] == [3, 5]
+    assert await store.read(lambda tx: tx.events_after(EventId(0), room_ids=[], limit=10)) == []
+
+
+async def test_an_event_reads_back_field_for_field(store: Store) -> None:
+    original = NewEvent(
+        type=EventType.MESSAGE_REPLY,
+        time_stamp=1_500_148_961,
+        room_id=RoomId(1),
+        room_name="Sandbox",
+        user_id=UserId(13379),
+        user_name="Michael",
+        target_user_id=UserId(4258326),
+        message_id=MessageId(38145271),
+        content="@OakBot Test2",
+        parent_id=MessageId(38145269),
+        show_parent=True,
+        message_edits=1,
+        message_stars=2,
+        message_owner_stars=1,
+    )
+    stored = await store.write(lambda tx: tx.append(original))
+    [read] = await store.read(lambda tx: tx.events_after(EventId(0), limit=1))
+    assert read == stored == original.with_id(EventId(1))
+    targeted = await store.read(lambda tx: tx.events_targeting(UserId(4258326), EventId(0), limit=5))
+    assert targeted == [stored]
+
+
+async def test_users_rooms_and_grants(store: Store) -> None:
+    def work(tx: WriteTx) -> tuple[int, int]:
+        user = tx.insert_user(
+            name="Jon Skeet", email=" Jon@Example.org ", password_hash="h", reputation=20, is_moderator=False, now=5
+        )
+        room = tx.insert_room(
+            name="Sandbox", description="d", tags=["a", "b"], access=RoomAccess.GALLERY, created_by=user.id, now=5
+        )
+        tx.set_access_level(room.id, user.id, AccessLevel.OWNER, 5)
+        tx.set_access_level(room.id, user.id, AccessLevel.READ_WRITE, 6)
+        return user.id, room.id
+
+    user_id, room_id = await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        user = tx.user_by_email("jon@example.org")
+        assert user is not None and user.id == user_id and user.name == "Jon Skeet"
+        assert tx.password_hash(UserId(user_id)) == "h"
+        room = tx.room(RoomId(room_id))
+        assert room is not None and room.tags == ("a", "b") and room.access is RoomAccess.GALLERY
+        assert tx.access_level(RoomId(room_id), UserId(user_id)) is AccessLevel.READ_WRITE
+        assert tx.access_grants(RoomId(room_id)) == [(user_id, AccessLevel.READ_WRITE)]
+        assert [u.id for u in tx.list_users()] == [user_id]  # the Feeds user (-2) is not listed
+
+    await store.read(check)
+    with pytest.raises(Conflict):
+        await store.write(
+            lambda tx: tx.insert_user(
+                name="Again", email="jon@example.org", password_hash="", reputation=1, is_moderator=False, now=1
+            )
+        )
+
+
+async def test_messages_revisions_stars_and_inbox(store: Store) -> None:
+    def work(tx: WriteTx) -> MessageId:
+        message = tx.insert_message(
+            room_id=RoomId(1),
+            user_id=UserId(1),
+            source="hi",
+            content="hi",
+            posted_at=10,
+            parent_id=None,
+            show_parent=False,
+        )
+        tx.insert_revision(
+            Revision(
+                message_id=message.id, revision=0, kind="posted", source="hi", content="hi", user_id=UserId(1), at=10
+            )
+        )
+        tx.add_star(message.id, UserId(2), 11)
+        tx.add_pin(message.id, UserId(3), 12)
+        event = tx.append(
+            NewEvent(type=EventType.USER_MENTIONED, time_stamp=10, room_id=RoomId(1), message_id=message.id)
+        )
+        tx.add_inbox(UserId(2), event)
+        return message.id
+
+    message_id = await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        assert tx.last_message_id() == message_id == 1
+        assert [r.kind for r in tx.revisions(message_id)] == ["posted"]
+        assert tx.has_starred(message_id, UserId(2)) and not tx.has_starred(message_id, UserId(3))
+        assert tx.stars_given_since(UserId(2), 11) == 1 and tx.stars_given_since(UserId(2), 12) == 0
+        assert tx.pinners(message_id) == [3]
+        assert tx.unread_count(UserId(2)) == 1
+        assert tx.recent_messages(RoomId(1), limit=10)[0].source == "hi"
+        assert tx.messages_between(RoomId(1), 10, 11, limit=5)[0].id == message_id
+        assert tx.messages_between(RoomId(1), 11, 20, limit=5) == []
+
+    await store.read(check)
+    assert await store.write(lambda tx: tx.mark_read(UserId(2), [message_id])) == 1
+    assert await store.write(lambda tx: tx.mark_read(UserId(2), None)) == 0
+    assert await store.read(lambda tx: tx.unread_count(UserId(2))) == 0
+
+
+async def test_memberships(store: Store) -> None:
+    def work(tx: WriteTx) -> None:
+        tx.set_membership(Membership(room_id=RoomId(1), user_id=UserId(1), present=True, joined_at=1, last_seen=50))
+        tx.set_membership(Membership(room_id=RoomId(1), user_id=UserId(2), present=False, joined_at=1, last_seen=10))
+        tx.set_membership(Membership(room_id=RoomId(2), user_id=UserId(1), present=True, joined_at=1, last_seen=5))
+
+    await store.write(work)
+    assert [m.user_id for m in await store.read(lambda tx: tx.present_members(RoomId(1)))] == [1]
+    assert [m.user_id for m in await store.read(lambda tx: tx.members_seen_since(RoomId(1), 5))] == [1, 2]
+    assert [m.user_id for m in await store.read(lambda tx: tx.members_seen_since(RoomId(1), 20))] == [1]
+    assert await store.read(lambda tx: tx.rooms_of(UserId(1))) == [1, 2]
+
+
+async def test_sessions_and_meta(store: Store) -> None:
+    session = LoginSession(token_hash="abc", user_id=UserId(1), fkey="f", created_at=1, expires_at=2)
+    await store.write(lambda tx: tx.insert_session(session))
+    assert await store.read(lambda tx: tx.session("abc")) == session
+    await store.write(lambda tx: tx.delete_session("abc"))
+    assert await store.read(lambda tx: tx.session("abc")) is None
+    await store.write(lambda tx: tx.set_meta("k", "v1"))
+    await store.write(lambda tx: tx.set_meta("k", "v2"))
+    assert await store.read(lambda tx: tx.meta("k")) == "v2"
+
+
+async def test_reopening_the_file_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "again.sqlite3"
+    first = SqliteStore.open(path)
+    await _append(first, 2)
+    await first.close()
+    second = SqliteStore.open(path)  # migrations are idempotent
+    assert await _append(second, 1) == [3]
+    await second.close()
