@@ -1,0 +1,1 @@
+"""The operations users perform: the only code that appends events and changes state."""

@@ -1,0 +1,299 @@
+"""Read operations: what a viewer may see of rooms, messages, users and the event log.
+
+Every read checks ``rules.can_read`` / ``visibility.may_see`` here, once, so that
+no dialect can show a private room or someone else's ping by forgetting a check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from hubbub.core.events import Event
+from hubbub.core.ids import EventId, MessageId, RoomId, UserId
+from hubbub.core.models import AccessLevel, Membership, Message, Revision, Room, Standing, User
+from hubbub.core.rules import can_post, can_read, ensure_can_read
+from hubbub.core.visibility import may_see
+from hubbub.errors import NotFound
+from hubbub.service.context import Context, load_message, load_room, standing_in
+from hubbub.store.base import ReadTx
+
+__all__ = [
+    "History",
+    "MessageView",
+    "Profile",
+    "Queries",
+    "RoomEvents",
+    "RoomView",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    room: Room
+    messages: list[Message]
+    authors: dict[UserId, User]
+    posting_events: dict[MessageId, EventId]
+    last_event_id: EventId
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvents:
+    """The answer for one room of an ``/events`` poll: its visible events and the cursor to poll from next."""
+
+    events: list[Event]
+    cursor: EventId
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    room: Room
+    standing: Standing
+    readable: bool
+    can_post: bool
+    present: list[tuple[Membership, User]]
+    owners: list[User]
+    last_event_id: EventId
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    message: Message
+    room: Room
+    author: User
+    revisions: list[Revision]
+    revision_authors: dict[UserId, User]
+    pinners: list[User]
+    starred_by_viewer: bool
+    parent: Message | None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user: User
+    message_count: int
+    room_count: int
+    rooms: list[Room]
+
+
+class Queries:
+    def __init__(self, context: Context) -> None:
+        self._ctx = context
+
+    async def last_event_id(self) -> EventId:
+        return await self._ctx.store.read(lambda tx: tx.last_event_id())
+
+    async def user(self, user_id: UserId) -> User | None:
+        return await self._ctx.store.read(lambda tx: tx.user(user_id))
+
+    async def history(
+        self,
+        viewer: User | None,
+        room_id: RoomId,
+        *,
+        count: int,
+        before: MessageId | None = None,
+        after: MessageId | None = None,
+    ) -> History:
+        """The newest ``count`` messages of a room (oldest first), within optional id bounds.
+
+        Raises:
+            NotFound: No such room, or the viewer may not read it.
+        """
+
+        def read(tx: ReadTx) -> History:
+            room = load_room(tx, room_id)
+            ensure_can_read(standing_in(tx, room, viewer), room)
+            messages = tx.recent_messages(room.id, limit=count, before=before, after=after)
+            authors = tx.users({m.user_id for m in messages})
+            posting = tx.posting_event_ids([m.id for m in messages])
+            return History(room, messages, authors, posting, tx.last_event_id())
+
+        return await self._ctx.store.read(read)
+
+    async def events_since(
+        self, viewer: User | None, cursors: Mapping[RoomId, EventId], *, limit: int
+    ) -> tuple[dict[RoomId, RoomEvents], EventId]:
+        """For each room, the events after its cursor that ``viewer`` may see.
+
+        A cursor of 0 means "no history yet": the room's newest ``limit`` events.
+        When more than ``limit`` events follow a cursor, the oldest ``limit`` come
+        back and the room's cursor stops at the last of them, so a client that
+        polls again from it misses nothing. Unknown or unreadable rooms answer
+        with no events. Also returns the log's last id.
+        """
+
+        def read(tx: ReadTx) -> tuple[dict[RoomId, RoomEvents], EventId]:
+            last = tx.last_event_id()
+            rooms = tx.rooms(cursors.keys())
+            answer: dict[RoomId, RoomEvents] = {}
+            for room_id, since in cursors.items():
+                room = rooms.get(room_id)
+                if room is None or not can_read(standing_in(tx, room, viewer), room):
+                    answer[room_id] = RoomEvents([], last)
+                    continue
+                if since <= 0:
+                    events, cursor = tx.latest_events([room_id], limit=limit), last
+                else:
+                    events = tx.events_after(since, room_ids=[room_id], limit=limit + 1)
+                    cursor = last
+                    if len(events) > limit:
+                        events = events[:limit]
+                        cursor = events[-1].id
+                visible = [e for e in events if may_see(e, viewer, can_read_room=True)]
+                answer[room_id] = RoomEvents(visible, cursor)
+            return answer, last
+
+        return await self._ctx.store.read(read)
+
+    async def room_view(self, viewer: User | None, room_id: RoomId) -> RoomView:
+        """A room as its page shows it; ``readable`` is False for a private room closed to the viewer.
+
+        Raises:
+            NotFound: No such room.
+        """
+        now = self._ctx.now()
+
+        def read(tx: ReadTx) -> RoomView:
+            room = load_room(tx, room_id)
+            standing = standing_in(tx, room, viewer)
+            readable = can_read(standing, room)
+            members = tx.present_members(room.id) if readable else []
+            owner_ids = [user_id for user_id, level in tx.access_grants(room.id) if level is AccessLevel.OWNER]
+            users = tx.users({m.user_id for m in members} | set(owner_ids))
+            return RoomView(
+                room=room,
+                standing=standing,
+                readable=readable,
+                can_post=can_post(standing, room, now),
+                present=[(m, users[m.user_id]) for m in members if m.user_id in users],
+                owners=[users[user_id] for user_id in owner_ids if user_id in users],
+                last_event_id=tx.last_event_id(),
+            )
+
+        return await self._ctx.store.read(read)
+
+    async def rooms(self, viewer: User | None) -> list[Room]:
+        """Every room the viewer may read, most recently active first."""
+
+        def read(tx: ReadTx) -> list[Room]:
+            rooms = [room for room in tx.list_rooms() if can_read(standing_in(tx, room, viewer), room)]
+            return sorted(rooms, key=lambda room: room.last_activity, reverse=True)
+
+        return await self._ctx.store.read(read)
+
+    async def rooms_of(self, user_id: UserId) -> list[RoomId]:
+        return await self._ctx.store.read(lambda tx: tx.rooms_of(user_id))
+
+    async def pingable(self, viewer: User | None, room_id: RoomId) -> list[tuple[Membership, User]]:
+        """Users who can be pinged in a room: present, or seen there within ``pingable_days``."""
+        since = self._ctx.now() - self._ctx.settings.pingable_days * 86_400
+
+        def read(tx: ReadTx) -> list[tuple[Membership, User]]:
+            room = load_room(tx, room_id)
+            ensure_can_read(standing_in(tx, room, viewer), room)
+            members = tx.members_seen_since(room.id, since)
+            users = tx.users({m.user_id for m in members})
+            return [(m, users[m.user_id]) for m in members if m.user_id in users]
+
+        return await self._ctx.store.read(read)
+
+    async def users_in_room(
+        self, viewer: User | None, user_ids: Sequence[UserId], room_id: RoomId | None
+    ) -> list[tuple[User, bool | None, Membership | None]]:
+        """Users with whether each owns ``room_id`` (None when no room was asked for)."""
+
+        def read(tx: ReadTx) -> list[tuple[User, bool | None, Membership | None]]:
+            users = tx.users(user_ids)
+            room = tx.room(room_id) if room_id is not None else None
+            if room is not None and not can_read(standing_in(tx, room, viewer), room):
+                room = None
+            result: list[tuple[User, bool | None, Membership | None]] = []
+            for user_id in dict.fromkeys(user_ids):
+                user = users.get(user_id)
+                if user is None:
+                    continue
+                if room is None:
+                    result.append((user, None, None))
+                else:
+                    owner = standing_in(tx, room, user).is_owner
+                    result.append((user, owner, tx.membership(room.id, user.id)))
+            return result
+
+        return await self._ctx.store.read(read)
+
+    async def message(self, viewer: User | None, message_id: MessageId) -> MessageView:
+        """One message with its history, for the history, transcript and source views.
+
+        Raises:
+            NeverAssigned: No message ever had this id.
+            NotFound: The viewer may not read its room, or it is deleted and the viewer
+                is neither its author nor a moderator.
+        """
+
+        def read(tx: ReadTx) -> MessageView:
+            message = load_message(tx, message_id)
+            room = load_room(tx, message.room_id)
+            ensure_can_read(standing_in(tx, room, viewer), room)
+            if message.deleted and not (viewer is not None and (viewer.is_moderator or viewer.id == message.user_id)):
+                raise NotFound("This message has been deleted")
+            revisions = tx.revisions(message.id)
+            pinner_ids = tx.pinners(message.id)
+            users = tx.users({message.user_id, *(r.user_id for r in revisions), *pinner_ids})
+            parent = tx.message(message.parent_id) if message.parent_id is not None else None
+            return MessageView(
+                message=message,
+                room=room,
+                author=users[message.user_id],
+                revisions=revisions,
+                revision_authors=users,
+                pinners=[users[u] for u in pinner_ids if u in users],
+                starred_by_viewer=viewer is not None and tx.has_starred(message.id, viewer.id),
+                parent=parent,
+            )
+
+        return await self._ctx.store.read(read)
+
+    async def transcript_around(
+        self, viewer: User | None, message_id: MessageId, *, window: int = 50
+    ) -> tuple[Room, list[Message], dict[UserId, User], set[MessageId]]:
+        """Messages around one message in its room, with their authors and the viewer's stars."""
+
+        def read(tx: ReadTx) -> tuple[Room, list[Message], dict[UserId, User], set[MessageId]]:
+            target = load_message(tx, message_id)
+            room = load_room(tx, target.room_id)
+            ensure_can_read(standing_in(tx, room, viewer), room)
+            before = tx.recent_messages(room.id, limit=window, before=MessageId(target.id))
+            after = tx.recent_messages(room.id, limit=window, after=MessageId(target.id - 1))
+            messages = [*before, *after[:window]]
+            if target.deleted and target not in messages:
+                raise NotFound("This message has been deleted")
+            users = tx.users({m.user_id for m in messages})
+            starred = {m.id for m in messages if tx.has_starred(m.id, viewer.id)} if viewer is not None else set()
+            return room, messages, users, starred
+
+        return await self._ctx.store.read(read)
+
+    async def profile(self, user_id: UserId) -> Profile:
+        """A user's public profile.
+
+        Raises:
+            NotFound: No such user.
+        """
+
+        def read(tx: ReadTx) -> Profile:
+            user = tx.user(user_id)
+            if user is None:
+                raise NotFound("No such user")
+            rooms = tx.rooms(tx.rooms_of(user.id))
+            return Profile(
+                user=user,
+                message_count=tx.user_message_count(user.id),
+                room_count=tx.user_room_count(user.id),
+                rooms=sorted(rooms.values(), key=lambda r: r.id),
+            )
+
+        return await self._ctx.store.read(read)
+
+    async def unread_count(self, user_id: UserId) -> int:
+        return await self._ctx.store.read(lambda tx: tx.unread_count(user_id))

@@ -1,0 +1,52 @@
+"""``Service``: one object holding every operation group, built once by the composition root."""
+
+from __future__ import annotations
+
+from hubbub.bus.base import Bus
+from hubbub.core.clock import Clock
+from hubbub.service.accounts import Accounts
+from hubbub.service.context import Context
+from hubbub.service.feeds import Feeds
+from hubbub.service.messages import Messages
+from hubbub.service.queries import Queries
+from hubbub.service.ratelimit import RateLimiter
+from hubbub.service.rooms import Rooms
+from hubbub.service.tokens import ApiTokens
+from hubbub.settings import Settings
+from hubbub.store.base import Store
+
+__all__ = ["Service"]
+
+
+class Service:
+    """Accounts, rooms, messages, tokens, feeds (writes) and queries (reads) over one store and bus."""
+
+    def __init__(self, *, store: Store, bus: Bus, clock: Clock, settings: Settings) -> None:
+        self.context = Context(
+            store=store,
+            bus=bus,
+            clock=clock,
+            settings=settings,
+            message_limiter=RateLimiter(
+                burst=settings.message_rate_burst, per_second=settings.message_rate_per_second, clock=clock
+            ),
+            login_limiter=RateLimiter(
+                burst=settings.login_attempts_per_minute,
+                per_second=settings.login_attempts_per_minute / 60,
+                clock=clock,
+            ),
+        )
+        self.accounts = Accounts(self.context)
+        self.rooms = Rooms(self.context)
+        self.messages = Messages(self.context)
+        self.queries = Queries(self.context)
+        self.tokens = ApiTokens(self.context)
+        self.feeds = Feeds(self.context)
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    async def start(self) -> None:
+        """Load what operations need from the store (the server secret)."""
+        await self.accounts.load_secret()
