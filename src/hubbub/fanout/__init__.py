@@ -1,0 +1,1 @@
+"""Live delivery: the hub that turns committed events into bytes on open connections."""

@@ -1,0 +1,72 @@
+"""What fan-out and the dialects need of an open websocket, whatever library serves it.
+
+``Connection`` is implemented by ``hubbub.gateway`` (picows on the gateway port,
+aiohttp on the HTTP port). Sending never blocks and never queues without bound:
+a connection whose unsent bytes exceed its limit closes itself with code 1008
+("slow consumer") instead of growing memory or slowing anyone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_NORMAL",
+    "CLOSE_POLICY",
+    "CLOSE_TOO_BIG",
+    "CLOSE_TRY_AGAIN",
+    "Connection",
+    "Handshake",
+    "Refusal",
+]
+
+CLOSE_NORMAL: Final = 1000
+CLOSE_GOING_AWAY: Final = 1001  # server shutting down, or a silent client timed out
+CLOSE_POLICY: Final = 1008  # slow consumer, too many subscriptions
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_TRY_AGAIN: Final = 1013
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """The upgrade request, as every dialect sees it."""
+
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # first value of each header, names lower-case
+    cookies: Mapping[str, str]
+    secure: bool = False
+    # What accept() learnt (the user a token names ...), for the handler's later callbacks.
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An upgrade turned down before any websocket exists: an HTTP status and a short text."""
+
+    status: int
+    reason: str
+
+
+class Connection(Protocol):
+    """An open websocket: send text frames, close, and know who it is."""
+
+    @property
+    def handshake(self) -> Handshake: ...
+
+    @property
+    def remote(self) -> str:
+        """The peer's address."""
+        ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def send(self, data: bytes) -> None:
+        """Queue one text frame (UTF-8 JSON bytes). Closes the connection if it is too far behind."""
+        ...
+
+    def close(self, code: int, reason: str) -> None: ...

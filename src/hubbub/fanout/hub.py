@@ -1,0 +1,174 @@
+"""The hub: committed batches in, bytes on connections out, in log order, on every node.
+
+Every node feeds its hub only from the bus, so events made here and on other
+nodes take the same path. The hub puts batches in id order (``Sequencer``),
+reads any gap or lag back from the store, and hands each batch to every dialect's
+``Fanout``, which renders it once per audience and writes the same bytes to each
+of its connections (shared/DESIGN.md, "encode once, send many").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import partial
+from typing import Final, Protocol
+
+from hubbub.bus.base import Bus, Subscription
+from hubbub.core.events import Event, EventType
+from hubbub.core.ids import EventId
+from hubbub.fanout.sequencer import Batch, Sequencer, group_into_batches
+from hubbub.store.base import ReadTx, Store
+
+__all__ = ["Fanout", "Hub"]
+
+log = logging.getLogger("hubbub.hub")
+
+GAP_WAIT_SECONDS: Final = 0.5  # how long a missing id may stay missing before the store is asked
+CATCH_UP_PAGE: Final = 1000  # events read from the store per query when catching up
+RECENT_REACH: Final = 1024  # feed items whose reach is remembered
+
+
+def _events_after(since: EventId, tx: ReadTx) -> list[Event]:
+    return tx.events_after(since, limit=CATCH_UP_PAGE)
+
+
+class Fanout(Protocol):
+    """One dialect's delivery: writes a batch to its connections; returns how many writes it made."""
+
+    def deliver(self, batch: Batch) -> int: ...
+
+
+class Hub:
+    def __init__(self, *, bus: Bus, store: Store, fanouts: Sequence[Fanout], max_pending: int = 100_000) -> None:
+        self._bus = bus
+        self._store = store
+        self._fanouts = list(fanouts)
+        self._max_pending = max_pending
+        self._sequencer = Sequencer(EventId(0))
+        self._subscription: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._waiters: dict[EventId, list[asyncio.Future[int]]] = {}
+        # How many connections recent published feed items reached, for callers that ask late.
+        self._reached: OrderedDict[EventId, int] = OrderedDict()
+        self._stopping = False
+
+    @property
+    def last_event_id(self) -> EventId:
+        """The newest event delivered to connections (the cursor keep-alive frames carry)."""
+        return self._sequencer.last_released
+
+    def add_fanout(self, fanout: Fanout) -> None:
+        self._fanouts.append(fanout)
+
+    async def start(self) -> None:
+        # Subscribe before reading the log's end, so that nothing committed in between is missed.
+        self._subscription = self._bus.subscribe(max_pending=self._max_pending)
+        last = await self._store.read(lambda tx: tx.last_event_id())
+        self._sequencer = Sequencer(last)
+        self._task = asyncio.create_task(self._run(), name="hubbub-hub")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._subscription is not None:
+            self._subscription.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+
+    async def delivered(self, event_id: EventId, timeout: float) -> int | None:
+        """Wait until the hub has delivered ``event_id``; the number of connections its batch
+        reached (None if that takes longer than ``timeout``, or for an old event that is not a
+        recent feed item)."""
+        if event_id <= self._sequencer.last_released:
+            return self._reached.get(event_id)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(event_id, []).append(future)
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            return None
+        finally:
+            waiting = self._waiters.get(event_id)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._waiters[event_id]
+
+    def _deliver(self, batch: Batch) -> None:
+        writes = 0
+        for fanout in self._fanouts:
+            try:
+                writes += fanout.deliver(batch)
+            except Exception:  # one dialect's bug must not stop delivery for the others
+                log.exception("fan-out failed for events %d-%d", batch[0].id, batch[-1].id)
+        for event in batch:
+            if event.type is EventType.FEED_PUBLISHED:
+                self._reached[event.id] = writes
+                if len(self._reached) > RECENT_REACH:
+                    self._reached.popitem(last=False)
+            for future in self._waiters.pop(event.id, ()):
+                if not future.done():
+                    future.set_result(writes)
+
+    def _release(self, batches: Sequence[Batch]) -> None:
+        for batch in batches:
+            self._deliver(batch)
+
+    async def _read_after(self, since: EventId, through: EventId | None = None) -> list[Event]:
+        events: list[Event] = []
+        cursor = since
+        while True:
+            page = await self._store.read(partial(_events_after, cursor))
+            if through is not None:
+                page = [event for event in page if event.id <= through]
+            events.extend(page)
+            if len(page) < CATCH_UP_PAGE:
+                return events
+            cursor = EventId(page[-1].id)
+
+    async def _catch_up(self) -> None:
+        """The bus dropped batches for us: deliver everything committed since our last id from the store."""
+        assert self._subscription is not None
+        self._subscription.clear_lag()
+        events = await self._read_after(self._sequencer.last_released)
+        log.warning("hub fell behind the bus; caught up %d events from the store", len(events))
+        for batch in group_into_batches(events):
+            self._release(self._sequencer.offer(batch))
+
+    async def _fill_gap(self) -> None:
+        gap = self._sequencer.gap()
+        if gap is None:
+            return
+        first, last = gap
+        events = await self._read_after(EventId(first - 1), last)
+        self._release(self._sequencer.fill(events, last))
+
+    async def _run(self) -> None:
+        assert self._subscription is not None
+        gap_since: float | None = None
+        while not self._stopping:
+            timeout = None if gap_since is None else max(0.0, gap_since + GAP_WAIT_SECONDS - time.monotonic())
+            batch = await self._subscription.next_batch(timeout)
+            if self._stopping:
+                return
+            if self._subscription.lagged:
+                await self._catch_up()
+            if batch is not None:
+                self._release(self._sequencer.offer(batch))
+            if self._sequencer.gap() is None:
+                gap_since = None
+            elif gap_since is None:
+                gap_since = time.monotonic()
+            elif time.monotonic() - gap_since >= GAP_WAIT_SECONDS:
+                await self._fill_gap()
+                gap_since = None

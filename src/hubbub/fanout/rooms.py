@@ -1,0 +1,165 @@
+"""Fan-out for connections that follow a user's rooms (the sechat event socket).
+
+Each subscriber is one socket of one user and carries every room the user is in.
+For a batch, room events are rendered once per room and audience class (plain,
+10k reputation, moderator; they differ only when a batch holds flags 9/12) and
+the same bytes go to every socket in the room. Events aimed at one user (pings,
+replies) go to that user's sockets under each of their rooms, as Stack Exchange
+does, in a frame rendered for them. Entering and leaving rooms (events 3 and 4)
+update which rooms a user's sockets carry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from hubbub.core.events import Event, EventType
+from hubbub.core.ids import EventId, RoomId, UserId
+from hubbub.core.models import User
+from hubbub.core.rules import FLAG_VIEW_REPUTATION
+from hubbub.core.visibility import Audience, audience_of, may_see
+from hubbub.fanout.connection import CLOSE_TRY_AGAIN, Connection
+from hubbub.fanout.sequencer import Batch
+
+__all__ = ["RoomFanout", "RoomRenderer", "RoomSubscriber"]
+
+K = TypeVar("K", RoomId, UserId)
+_RESTRICTED = frozenset({EventType.MESSAGE_FLAGGED, EventType.MODERATOR_FLAG})
+
+
+class RoomRenderer(Protocol):
+    """A dialect's wire format for room frames."""
+
+    def render(self, rooms: Mapping[RoomId, Sequence[Event]], cursor: EventId) -> bytes:
+        """One frame carrying these rooms' events (a room may have none) and the log cursor."""
+        ...
+
+    def carries(self, event: Event) -> bool:
+        """Whether this dialect sends ``event`` at all."""
+        ...
+
+
+@dataclass(eq=False, slots=True)
+class RoomSubscriber:
+    connection: Connection
+    user: User
+    rooms: set[RoomId] = field(default_factory=set)
+    last_sent: float = field(default_factory=time.monotonic)
+    # While a socket replays history, live frames wait here: (last event id, bytes).
+    held: list[tuple[EventId, bytes]] | None = None
+    max_held: int = 1000
+
+    def send(self, data: bytes, last_id: EventId) -> None:
+        if self.held is not None:
+            if len(self.held) >= self.max_held:
+                self.connection.close(CLOSE_TRY_AGAIN, "too much activity while catching up")
+                return
+            self.held.append((last_id, data))
+            return
+        self.connection.send(data)
+        self.last_sent = time.monotonic()
+
+    def release(self, replayed_through: EventId) -> None:
+        """End the replay: send the held frames newer than what the replay covered."""
+        held, self.held = self.held or [], None
+        for last_id, data in held:
+            if last_id > replayed_through:
+                self.send(data, last_id)
+
+    def audience_class(self) -> int:
+        if self.user.is_moderator:
+            return 2
+        return 1 if self.user.reputation >= FLAG_VIEW_REPUTATION else 0
+
+
+class RoomFanout:
+    def __init__(self, renderer: RoomRenderer) -> None:
+        self._renderer = renderer
+        self._by_room: dict[RoomId, set[RoomSubscriber]] = {}
+        self._by_user: dict[UserId, set[RoomSubscriber]] = {}
+
+    @property
+    def subscribers(self) -> int:
+        return sum(len(subs) for subs in self._by_user.values())
+
+    def room_subscribers(self, room_id: RoomId) -> int:
+        return len(self._by_room.get(room_id, ()))
+
+    def all_subscribers(self) -> list[RoomSubscriber]:
+        return [sub for subs in self._by_user.values() for sub in subs]
+
+    def add(self, subscriber: RoomSubscriber) -> None:
+        self._by_user.setdefault(subscriber.user.id, set()).add(subscriber)
+        for room_id in subscriber.rooms:
+            self._by_room.setdefault(room_id, set()).add(subscriber)
+
+    def remove(self, subscriber: RoomSubscriber) -> None:
+        for room_id in subscriber.rooms:
+            self._discard(self._by_room, room_id, subscriber)
+        self._discard(self._by_user, subscriber.user.id, subscriber)
+
+    @staticmethod
+    def _discard(index: dict[K, set[RoomSubscriber]], key: K, subscriber: RoomSubscriber) -> None:
+        subs = index.get(key)
+        if subs is not None:
+            subs.discard(subscriber)
+            if not subs:
+                del index[key]
+
+    def _enter(self, user_id: UserId, room_id: RoomId) -> None:
+        for sub in self._by_user.get(user_id, ()):
+            sub.rooms.add(room_id)
+            self._by_room.setdefault(room_id, set()).add(sub)
+
+    def _leave(self, user_id: UserId, room_id: RoomId) -> None:
+        for sub in list(self._by_user.get(user_id, ())):
+            sub.rooms.discard(room_id)
+            self._discard(self._by_room, room_id, sub)
+
+    def deliver(self, batch: Batch) -> int:
+        events = [e for e in batch if self._renderer.carries(e)]
+        if not events:
+            return 0
+        cursor = EventId(batch[-1].id)
+        room_events: dict[RoomId, list[Event]] = {}
+        targeted: dict[UserId, list[Event]] = {}
+        for event in events:
+            if audience_of(event) is Audience.TARGET:
+                if event.target_user_id is not None:
+                    targeted.setdefault(event.target_user_id, []).append(event)
+            elif event.room_id is not None:
+                room_events.setdefault(event.room_id, []).append(event)
+            if event.type is EventType.USER_ENTERED and event.user_id is not None and event.room_id is not None:
+                self._enter(event.user_id, event.room_id)
+        restricted = any(e.type in _RESTRICTED for e in events)
+        writes = 0
+        cache: dict[tuple[RoomId, int], bytes] = {}
+        for room_id, in_room in room_events.items():
+            for sub in self._by_room.get(room_id, ()):
+                if sub.user.id in targeted:
+                    continue  # gets a frame of its own below
+                key = (room_id, sub.audience_class() if restricted else 0)
+                data = cache.get(key)
+                if data is None:
+                    visible = [e for e in in_room if may_see(e, sub.user, can_read_room=True)]
+                    data = cache[key] = self._renderer.render({room_id: visible}, cursor)
+                sub.send(data, cursor)
+                writes += 1
+        for user_id, personal in targeted.items():
+            for sub in self._by_user.get(user_id, ()):
+                parts: dict[RoomId, list[Event]] = {}
+                for room_id, in_room in room_events.items():
+                    if room_id in sub.rooms:
+                        parts[room_id] = [e for e in in_room if may_see(e, sub.user, can_read_room=True)]
+                # Stack Exchange files a ping or reply, unchanged, under every room the user is in.
+                for room_id in sorted(sub.rooms | {e.room_id for e in personal if e.room_id is not None}):
+                    parts[room_id] = sorted([*parts.get(room_id, []), *personal], key=lambda e: e.id)
+                sub.send(self._renderer.render(parts, cursor), cursor)
+                writes += 1
+        for event in events:
+            if event.type is EventType.USER_LEFT and event.user_id is not None and event.room_id is not None:
+                self._leave(event.user_id, event.room_id)
+        return writes

@@ -1,0 +1,112 @@
+"""The hub delivers every committed event once, in log order, whatever the bus does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hubbub.bus.memory import MemoryBus
+from hubbub.core.events import Event, EventType, NewEvent
+from hubbub.core.ids import EventId, RoomId
+from hubbub.fanout.hub import Hub
+from hubbub.fanout.sequencer import Batch
+from hubbub.store.base import WriteTx
+from hubbub.store.sqlite import SqliteStore
+from tests.fakes import eventually
+
+
+class RecordingFanout:
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def deliver(self, batch: Batch) -> int:
+        self.batches.append([event.id for event in batch])
+        return len(batch)
+
+    @property
+    def ids(self) -> list[int]:
+        return [i for batch in self.batches for i in batch]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    engine = SqliteStore.open(tmp_path / "hub.sqlite3")
+    yield engine
+    await engine.close()
+
+
+async def _commit(store: SqliteStore, count: int, at: int = 100) -> list[Event]:
+    def work(tx: WriteTx) -> list[Event]:
+        return [
+            tx.append(NewEvent(type=EventType.MESSAGE_POSTED, time_stamp=at, room_id=RoomId(1))) for _ in range(count)
+        ]
+
+    return await store.write(work)
+
+
+async def _hub(store: SqliteStore, bus: MemoryBus, fanout: RecordingFanout, **kwargs: int) -> Hub:
+    hub = Hub(bus=bus, store=store, fanouts=[fanout], **kwargs)
+    await hub.start()
+    return hub
+
+
+async def test_batches_published_out_of_order_are_delivered_in_order(store: SqliteStore) -> None:
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    first, second = await _commit(store, 2, at=1), await _commit(store, 1, at=2)
+    await bus.publish(second)
+    await bus.publish(first)
+    await eventually(lambda: fanout.ids == [1, 2, 3])
+    assert fanout.batches == [[1, 2], [3]]
+    await hub.stop()
+
+
+async def test_a_batch_the_bus_never_carried_is_read_from_the_store(store: SqliteStore) -> None:
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    await _commit(store, 1, at=1)  # written by another process, e.g. the CLI
+    later = await _commit(store, 1, at=2)
+    await bus.publish(later)
+    await eventually(lambda: fanout.ids == [1, 2])
+    assert hub.last_event_id == 2
+    await hub.stop()
+
+
+async def test_a_lagging_hub_catches_up_from_the_store_without_duplicates(store: SqliteStore) -> None:
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout, max_pending=3)
+    batches = [await _commit(store, 2, at=at) for at in range(20)]
+    subscription = hub._subscription
+    for batch in batches:  # MemoryBus.publish never yields: the hub cannot keep up
+        await bus.publish(batch)
+    assert subscription is not None and subscription.lagged
+    await eventually(lambda: len(fanout.ids) >= 40)
+    assert fanout.ids == list(range(1, 41))
+    await hub.stop()
+
+
+async def test_events_before_start_are_not_delivered_again(store: SqliteStore) -> None:
+    old = await _commit(store, 2)
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    await bus.publish(old)
+    new = await _commit(store, 1, at=5)
+    await bus.publish(new)
+    await eventually(lambda: fanout.ids == [3])
+    await hub.stop()
+
+
+async def test_delivered_reports_how_many_connections_a_feed_item_reached(store: SqliteStore) -> None:
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+
+    def work(tx: WriteTx) -> list[Event]:
+        return [tx.append(NewEvent(type=EventType.FEED_PUBLISHED, time_stamp=1, topic="t", data="1"))]
+
+    batch = await store.write(work)
+    await bus.publish(batch)
+    assert await hub.delivered(EventId(batch[0].id), 5) == 1
+    assert await hub.delivered(EventId(batch[0].id), 5) == 1  # asked again after delivery: remembered
+    await hub.stop()

@@ -1,0 +1,172 @@
+"""Room fan-out: encode once per room and audience, pings under every room, entering and leaving."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hubbub.core.events import Event, EventType
+from hubbub.core.ids import EventId, MessageId, RoomId, UserId
+from hubbub.core.models import User
+from hubbub.dialects.sechat.socket import SechatRenderer
+from hubbub.fanout.connection import Handshake
+from hubbub.fanout.rooms import RoomFanout, RoomSubscriber
+
+
+@dataclass(eq=False)
+class RecordingConnection:
+    sent: list[bytes] = field(default_factory=list)
+    closed: bool = False
+    close_reason: tuple[int, str] | None = None
+    handshake: Handshake = field(default_factory=lambda: Handshake("/", {}, {}, {}))
+    remote: str = "127.0.0.1"
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed, self.close_reason = True, (code, reason)
+
+    def frames(self) -> list[dict[str, object]]:
+        return [json.loads(data) for data in self.sent]
+
+
+class CountingRenderer(SechatRenderer):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def render(self, rooms: Mapping[RoomId, Sequence[Event]], cursor: EventId) -> bytes:
+        self.calls += 1
+        return super().render(rooms, cursor)
+
+
+def _user(user_id: int, *, reputation: int = 100, moderator: bool = False) -> User:
+    return User(id=UserId(user_id), name=f"u{user_id}", email=None, reputation=reputation, is_moderator=moderator)
+
+
+def _event(event_id: int, kind: EventType, room: int, *, user: int = 1, target: int | None = None) -> Event:
+    return Event(
+        id=EventId(event_id),
+        type=kind,
+        time_stamp=100,
+        room_id=RoomId(room),
+        room_name=f"room{room}",
+        user_id=UserId(user),
+        user_name=f"u{user}",
+        target_user_id=None if target is None else UserId(target),
+        message_id=MessageId(event_id),
+        content="hi",
+    )
+
+
+def _subscribe(fanout: RoomFanout, user: User, *rooms: int) -> RecordingConnection:
+    connection = RecordingConnection()
+    fanout.add(RoomSubscriber(connection, user, {RoomId(r) for r in rooms}))
+    return connection
+
+
+def test_one_render_for_every_socket_in_the_room() -> None:
+    renderer = CountingRenderer()
+    fanout = RoomFanout(renderer)
+    connections = [_subscribe(fanout, _user(i), 1) for i in range(2, 50)]
+    outsider = _subscribe(fanout, _user(99), 2)
+    writes = fanout.deliver((_event(7, EventType.MESSAGE_POSTED, 1),))
+    assert writes == len(connections) and renderer.calls == 1
+    assert all(c.sent == connections[0].sent for c in connections)
+    assert connections[0].frames() == [
+        {
+            "r1": {
+                "e": [
+                    {
+                        "event_type": 1,
+                        "time_stamp": 100,
+                        "content": "hi",
+                        "id": 7,
+                        "user_id": 1,
+                        "user_name": "u1",
+                        "room_id": 1,
+                        "room_name": "room1",
+                        "message_id": 7,
+                    }
+                ],
+                "t": 7,
+                "d": 1,
+            }
+        }
+    ]
+    assert outsider.sent == []
+
+
+def test_a_reply_travels_with_its_message_and_under_every_room_of_the_target() -> None:
+    fanout = RoomFanout(SechatRenderer())
+    target = _subscribe(fanout, _user(5), 1, 139)
+    bystander = _subscribe(fanout, _user(6), 1)
+    batch = (
+        _event(10, EventType.MESSAGE_REPLY, 1, user=2, target=5),
+        _event(11, EventType.MESSAGE_POSTED, 1, user=2),
+    )
+    fanout.deliver(batch)
+    [frame] = target.frames()
+    assert [e["event_type"] for e in frame["r1"]["e"]] == [18, 1]  # type: ignore[index]
+    assert [e["event_type"] for e in frame["r139"]["e"]] == [18]  # type: ignore[index]
+    assert frame["r139"]["e"][0]["room_id"] == 1  # type: ignore[index]
+    [seen] = bystander.frames()
+    assert [e["event_type"] for e in seen["r1"]["e"]] == [1]  # type: ignore[index]
+
+
+def test_flags_reach_only_their_audience() -> None:
+    renderer = CountingRenderer()
+    fanout = RoomFanout(renderer)
+    plain = _subscribe(fanout, _user(2), 1)
+    high = _subscribe(fanout, _user(3, reputation=10_000), 1)
+    moderator = _subscribe(fanout, _user(4, moderator=True), 1)
+    fanout.deliver((_event(1, EventType.MESSAGE_FLAGGED, 1), _event(2, EventType.MODERATOR_FLAG, 1)))
+
+    def types(connection: RecordingConnection) -> list[int]:
+        frame = connection.frames()[0]["r1"]
+        return [e["event_type"] for e in frame.get("e", [])]  # type: ignore[attr-defined]
+
+    assert types(plain) == [] and types(high) == [9] and types(moderator) == [9, 12]
+    assert renderer.calls == 3
+
+
+def test_entering_and_leaving_change_the_rooms_a_socket_carries() -> None:
+    fanout = RoomFanout(SechatRenderer())
+    socket = _subscribe(fanout, _user(5), 1)
+    fanout.deliver((_event(1, EventType.USER_ENTERED, 2, user=5),))
+    fanout.deliver((_event(2, EventType.MESSAGE_POSTED, 2),))
+    fanout.deliver((_event(3, EventType.USER_LEFT, 2, user=5),))
+    fanout.deliver((_event(4, EventType.MESSAGE_POSTED, 2),))
+    rooms_seen = [list(frame) for frame in socket.frames()]
+    assert rooms_seen == [["r2"], ["r2"], ["r2"]]  # its own entering, the message, its own leaving
+    assert fanout.room_subscribers(RoomId(2)) == 0
+
+
+def test_hubbub_internal_events_never_reach_the_wire() -> None:
+    fanout = RoomFanout(SechatRenderer())
+    socket = _subscribe(fanout, _user(5), 1)
+    inbox = Event(id=EventId(1), type=EventType.INBOX_CHANGED, time_stamp=1, target_user_id=UserId(5), data="1")
+    assert fanout.deliver((inbox,)) == 0 and socket.sent == []
+
+
+def test_held_frames_wait_for_the_replay_and_skip_what_it_covered() -> None:
+    fanout = RoomFanout(SechatRenderer())
+    connection = RecordingConnection()
+    subscriber = RoomSubscriber(connection, _user(5), {RoomId(1)}, held=[])
+    fanout.add(subscriber)
+    fanout.deliver((_event(5, EventType.MESSAGE_POSTED, 1),))
+    fanout.deliver((_event(6, EventType.MESSAGE_POSTED, 1),))
+    assert connection.sent == []
+    subscriber.release(EventId(5))
+    assert [frame["r1"]["t"] for frame in connection.frames()] == [6]  # type: ignore[index]
+
+
+def test_removed_sockets_get_nothing() -> None:
+    fanout = RoomFanout(SechatRenderer())
+    connection = RecordingConnection()
+    subscriber = RoomSubscriber(connection, _user(5), {RoomId(1)})
+    fanout.add(subscriber)
+    fanout.remove(subscriber)
+    fanout.deliver((_event(1, EventType.MESSAGE_POSTED, 1),))
+    assert connection.sent == [] and fanout.subscribers == 0

@@ -1,0 +1,61 @@
+"""The sequencer releases batches in log order, each once, whatever order they arrive in."""
+
+from __future__ import annotations
+
+import itertools
+
+from hubbub.core.events import Event, EventType
+from hubbub.core.ids import EventId
+from hubbub.fanout.sequencer import Sequencer, group_into_batches
+
+
+def _events(*ids: int, at: int = 100) -> tuple[Event, ...]:
+    return tuple(Event(id=EventId(i), type=EventType.MESSAGE_POSTED, time_stamp=at) for i in ids)
+
+
+def _ids(batches: list[tuple[Event, ...]]) -> list[list[int]]:
+    return [[e.id for e in batch] for batch in batches]
+
+
+def test_in_order_batches_pass_straight_through() -> None:
+    sequencer = Sequencer(EventId(0))
+    assert _ids(sequencer.offer(_events(1, 2))) == [[1, 2]]
+    assert _ids(sequencer.offer(_events(3))) == [[3]]
+    assert sequencer.last_released == 3 and sequencer.gap() is None
+
+
+def test_every_arrival_order_releases_in_log_order() -> None:
+    batches = [_events(1), _events(2, 3), _events(4), _events(5, 6, 7)]
+    for order in itertools.permutations(batches):
+        sequencer = Sequencer(EventId(0))
+        released = [batch for arriving in order for batch in sequencer.offer(arriving)]
+        assert _ids(released) == [[1], [2, 3], [4], [5, 6, 7]]
+
+
+def test_duplicates_and_old_batches_are_dropped() -> None:
+    sequencer = Sequencer(EventId(5))
+    assert sequencer.offer(_events(4, 5)) == []
+    assert _ids(sequencer.offer(_events(5, 6))) == [[6]]
+    assert sequencer.offer(_events(6)) == []
+
+
+def test_a_gap_is_reported_and_filled_from_the_store() -> None:
+    sequencer = Sequencer(EventId(0))
+    assert sequencer.offer(_events(4, 5)) == []
+    assert sequencer.gap() == (1, 3)
+    released = sequencer.fill(list(_events(1, 2, 3)), EventId(3))
+    assert _ids(released) == [[1, 2, 3], [4, 5]]
+    assert sequencer.gap() is None
+
+
+def test_ids_the_store_never_had_are_skipped() -> None:
+    sequencer = Sequencer(EventId(0))
+    sequencer.offer(_events(4))
+    released = sequencer.fill(list(_events(1, 2)), EventId(3))
+    assert _ids(released) == [[1, 2], [4]]
+    assert sequencer.last_released == 4
+
+
+def test_store_events_regroup_by_transaction() -> None:
+    events = [*_events(1, 2, at=10), *_events(3, at=11), *_events(5, 6, at=11)]
+    assert _ids(group_into_batches(events)) == [[1, 2], [3], [5, 6]]
