@@ -1,0 +1,283 @@
+"""The realtime dialect's endpoints: the topic socket on ``/``, and the HTTP publish API.
+
+Socket (realtime.md §A.7): bare-text subscribe/unsubscribe, silence for unknown
+or unauthorised topics, ``{"action","data"}`` frames, a heartbeat every
+``realtime_hb_interval`` seconds, and clients that stayed silent for a whole
+interval closed with 1001. ``<uid>-topbar``/``<uid>-inbox`` reach only a socket
+signed in as that user (session cookie on the upgrade, or ``?token=`` from
+``POST /realtime/auth``); ``<room>-room-activity`` only covers rooms anyone may
+read.
+
+HTTP: ``POST /api/v1/publish`` (``Authorization: Bearer <token>``, JSON
+``{"topic", "data"}``) -> ``{"subscribers": n}``; ``POST /realtime/auth`` gives a
+signed-in page or bot its ``?token=``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Final, NoReturn
+
+from aiohttp import web
+
+from hubbub.core.events import Event, EventType
+from hubbub.core.ids import RoomId, UserId
+from hubbub.core.models import RoomAccess
+from hubbub.dialects.realtime.codec import (
+    MAX_TOPIC_CHARS,
+    Heartbeat,
+    Subscribe,
+    TopicItem,
+    Unsubscribe,
+    activity_topic_room,
+    frame,
+    heartbeat_frame,
+    parse_command,
+    topic_items,
+    validate_publish_topic,
+)
+from hubbub.dialects.sechat.codec import Reply, json_reply
+from hubbub.dialects.sechat.http import SERVICE, SESSION_COOKIE, check_fkey, handles, read_form, require_user
+from hubbub.dialects.sechat.routes import websocket_base
+from hubbub.errors import BadRequest, NotFound, NotLoggedIn
+from hubbub.fanout.connection import CLOSE_GOING_AWAY, Connection, Handshake, Refusal
+from hubbub.fanout.hub import Hub
+from hubbub.fanout.sequencer import Batch
+from hubbub.fanout.topics import TopicFanout, TopicSubscriber
+from hubbub.service.service import Service
+
+__all__ = ["HUB", "RealtimeRenderer", "RealtimeSockets", "realtime_routes"]
+
+log = logging.getLogger("hubbub.realtime")
+
+HUB: Final = web.AppKey("hub", Hub)
+PUBLISH_WAIT_SECONDS: Final = 5.0
+
+
+class RealtimeRenderer:
+    """``fanout.topics.TopicRenderer`` for this dialect."""
+
+    def items(self, event: Event) -> Sequence[TopicItem]:
+        return topic_items(event)
+
+    def frame(self, topic: str, payload: str) -> bytes:
+        return frame(topic, payload)
+
+
+class RealtimeSockets:
+    """The topic socket (``gateway.router.SocketHandler``); also a hub ``Fanout`` for access changes."""
+
+    def __init__(self, *, service: Service, fanout: TopicFanout) -> None:
+        self._service = service
+        self._fanout = fanout
+        self._subscribers: dict[Connection, TopicSubscriber] = {}
+        self._wanted: dict[Connection, set[str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def open_sockets(self) -> int:
+        return len(self._subscribers)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def accept(self, handshake: Handshake) -> Refusal | None:
+        token = handshake.query.get("token")
+        if token is not None:
+            user_id = self._service.accounts.check_realtime_token(token)
+            if user_id is None:
+                return Refusal(403, "This token is invalid or has expired; ask /realtime/auth for a new one")
+            handshake.extra["user_id"] = user_id
+        return None
+
+    def opened(self, connection: Connection) -> None:
+        user_id = connection.handshake.extra.get("user_id")
+        subscriber = TopicSubscriber(connection, UserId(user_id) if isinstance(user_id, int) else None)
+        self._subscribers[connection] = subscriber
+        self._wanted[connection] = set()
+        self._fanout.add(subscriber)
+        cookie = connection.handshake.cookies.get(SESSION_COOKIE)
+        if subscriber.user_id is None and cookie:
+            self._spawn(self._sign_in(subscriber, cookie))
+
+    async def _sign_in(self, subscriber: TopicSubscriber, cookie: str) -> None:
+        signed = await self._service.accounts.signed_in(cookie)
+        if signed is not None:
+            subscriber.user_id = signed.user.id
+
+    def received(self, connection: Connection, text: str) -> None:
+        subscriber = self._subscribers.get(connection)
+        if subscriber is None:
+            return
+        subscriber.last_inbound = time.monotonic()
+        command = parse_command(text)
+        if isinstance(command, Heartbeat):
+            return
+        wanted = self._wanted[connection]
+        if isinstance(command, Unsubscribe):
+            wanted.discard(command.topic)
+            self._fanout.unsubscribe(subscriber, command.topic)
+            return
+        assert isinstance(command, Subscribe)
+        topic = command.topic
+        if topic in wanted:
+            return
+        if len(topic) > MAX_TOPIC_CHARS:
+            # Nothing that long is built in or publishable, so it could never deliver; holding
+            # it would let one socket keep realtime_max_topics * ws_max_frame_bytes of text.
+            return
+        if len(wanted) >= self._service.settings.realtime_max_topics:
+            log.info("ignoring subscription %d of a socket at %s", len(wanted) + 1, connection.remote)
+            return
+        wanted.add(topic)
+        room_id = activity_topic_room(topic)
+        if room_id is None:
+            self._fanout.subscribe(subscriber, topic)
+        else:
+            self._spawn(self._subscribe_room_activity(subscriber, topic, room_id))
+
+    async def _room_is_open(self, room_id: RoomId) -> bool:
+        try:
+            view = await self._service.queries.room_view(None, room_id)
+        except NotFound:
+            return False
+        return view.room.access is not RoomAccess.PRIVATE
+
+    async def _subscribe_room_activity(self, subscriber: TopicSubscriber, topic: str, room_id: RoomId) -> None:
+        is_open = await self._room_is_open(room_id)
+        connection = subscriber.connection
+        wanted = self._wanted.get(connection, set())
+        if topic not in wanted:
+            return  # unsubscribed, or closed, meanwhile
+        if is_open and not connection.closed:
+            self._fanout.subscribe(subscriber, topic)
+        else:
+            wanted.discard(topic)  # refused: asking again (once the room is public) must try again
+
+    def closed(self, connection: Connection) -> None:
+        subscriber = self._subscribers.pop(connection, None)
+        self._wanted.pop(connection, None)
+        if subscriber is not None:
+            self._fanout.remove(subscriber)
+
+    # Fanout: a room whose access changed stops feeding its activity topic at once, and resumes
+    # for the same subscribers only if the room is still open to everyone.
+
+    def deliver(self, batch: Batch) -> int:
+        for event in batch:
+            if event.type is EventType.ACCESS_LEVEL_CHANGED and event.target_user_id is None and event.room_id:
+                topic = f"{event.room_id}-room-activity"
+                paused = self._fanout.topic_subscribers(topic)
+                for subscriber in paused:
+                    self._fanout.unsubscribe(subscriber, topic)
+                if paused:
+                    self._spawn(self._recheck_room(event.room_id, paused))
+        return 0
+
+    async def _recheck_room(self, room_id: RoomId, paused: list[TopicSubscriber]) -> None:
+        is_open = await self._room_is_open(room_id)
+        topic = f"{room_id}-room-activity"
+        for subscriber in paused:
+            wanted = self._wanted.get(subscriber.connection, set())
+            if is_open and topic in wanted and not subscriber.connection.closed:
+                self._fanout.subscribe(subscriber, topic)
+            else:
+                wanted.discard(topic)
+
+    # heartbeats
+
+    def beat(self, previous_beat: float) -> int:
+        """Send the heartbeat to everyone; first close those silent since ``previous_beat``."""
+        settings = self._service.settings
+        data = heartbeat_frame(settings.realtime_hb_data)
+        sent = 0
+        for subscriber in self._fanout.all_subscribers():
+            silent = subscriber.last_inbound < previous_beat and subscriber.connected_at < previous_beat
+            if settings.realtime_close_silent and silent:
+                subscriber.connection.close(CLOSE_GOING_AWAY, "no heartbeat answer")
+                continue
+            subscriber.connection.send(data)
+            sent += 1
+        return sent
+
+    async def run_heartbeat(self) -> None:
+        interval = self._service.settings.realtime_hb_interval
+        previous = time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            self.beat(previous)
+            previous = now
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _not_json(constant: str) -> NoReturn:
+    # json.loads takes NaN and Infinity, but they are not JSON: a consumer's JSON.parse would throw.
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _error(status: int, message: str) -> web.Response:
+    response = web.json_response({"error": message}, status=status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="hubbub"'
+    return response
+
+
+async def publish(request: web.Request) -> web.Response:
+    """``POST /api/v1/publish``: put ``data`` into ``topic``; answers how many sockets it reached."""
+    service = request.app[SERVICE]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    try:
+        if scheme.lower() != "bearer":
+            raise NotLoggedIn("Send Authorization: Bearer <token>")
+        await service.tokens.verify(token.strip(), "publish")
+    except NotLoggedIn as error:
+        return _error(401, str(error))
+    limit = service.settings.publish_max_bytes
+    body = None
+    if request.content_length is None or request.content_length <= limit:
+        # A chunked body over the app's client_max_size makes read() raise: answer that in JSON too.
+        with contextlib.suppress(web.HTTPRequestEntityTooLarge):
+            body = await request.read()
+    if body is None or len(body) > limit:
+        return _error(413, f"The body may be at most {limit} bytes")
+    try:
+        document = json.loads(body, parse_constant=_not_json)
+        if not isinstance(document, dict):
+            raise BadRequest('The body must be a JSON object {"topic": ..., "data": ...}')
+        topic = validate_publish_topic(document.get("topic"))
+        if "data" not in document:
+            raise BadRequest("data is required (any JSON value)")
+    except ValueError:
+        return _error(400, "The body must be JSON")
+    except BadRequest as error:
+        return _error(400, str(error))
+    payload = json.dumps(document["data"], separators=(",", ":"), ensure_ascii=False)
+    event = await service.feeds.publish(topic, payload)
+    reached = await request.app[HUB].delivered(event.id, PUBLISH_WAIT_SECONDS)
+    return web.json_response({"subscribers": reached or 0})
+
+
+@handles("other")
+async def realtime_auth(request: web.Request) -> Reply:
+    """``POST /realtime/auth`` (fkey): a ``?token=`` that signs the realtime socket in as this user."""
+    service = request.app[SERVICE]
+    form = await read_form(request)
+    me = require_user(request)
+    check_fkey(request, form)
+    token = service.accounts.issue_realtime_token(me.user.id)
+    return json_reply({"token": token, "url": f"{websocket_base(request)}/?token={token}"})
+
+
+def realtime_routes() -> list[web.RouteDef]:
+    return [web.post("/api/v1/publish", publish), web.post("/realtime/auth", realtime_auth)]

@@ -1,0 +1,122 @@
+"""What every sechat HTTP handler needs: the signed-in user, the form, the fkey check, replies.
+
+The session comes from the ``acct`` cookie that ``POST /users/login`` sets. A
+session has one stable ``fkey``; every POST of a signed-in client must carry it
+(``/user/info`` excepted: OakBot and sochat4j post it without one). Visitors who
+are not signed in may send the anonymous fkey that their pages show, or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+from hubbub.core.models import User
+from hubbub.dialects.sechat.codec import Action, Reply, refusal
+from hubbub.errors import InvalidFkey, NotLoggedIn, RemoteError
+from hubbub.service.accounts import SignedIn
+from hubbub.service.service import Service
+
+__all__ = [
+    "GATEWAY_PORT",
+    "SERVICE",
+    "SESSION_COOKIE",
+    "Handler",
+    "check_fkey",
+    "client_address",
+    "expected_fkey",
+    "handles",
+    "read_form",
+    "require_user",
+    "respond",
+    "session_middleware",
+    "signed_in",
+    "viewer",
+]
+
+SERVICE: Final = web.AppKey("service", Service)
+GATEWAY_PORT: Final = web.AppKey("gateway_port", list[int])  # one item, set once the gateway has bound
+SESSION_COOKIE: Final = "acct"
+_SIGNED_IN: Final = web.RequestKey[SignedIn | None]("signed_in")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    request[_SIGNED_IN] = await request.app[SERVICE].accounts.signed_in(token) if token else None
+    return await handler(request)
+
+
+def signed_in(request: web.Request) -> SignedIn | None:
+    return request.get(_SIGNED_IN)
+
+
+def viewer(request: web.Request) -> User | None:
+    session = signed_in(request)
+    return None if session is None else session.user
+
+
+def require_user(request: web.Request) -> SignedIn:
+    session = signed_in(request)
+    if session is None:
+        raise NotLoggedIn()
+    return session
+
+
+def expected_fkey(request: web.Request) -> str:
+    session = signed_in(request)
+    return session.session.fkey if session is not None else request.app[SERVICE].accounts.anonymous_fkey()
+
+
+def check_fkey(request: web.Request, form: MultiDictProxy[str]) -> None:
+    """Refuse a signed-in POST without its session's fkey, and any POST with a wrong one."""
+    sent = form.get("fkey")
+    if sent is None and signed_in(request) is None:
+        return
+    if sent != expected_fkey(request):
+        raise InvalidFkey()
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str]:
+    """The urlencoded (or multipart) form of a POST; only its text fields."""
+    form = await request.post()
+    return MultiDictProxy(MultiDict((key, value) for key, value in form.items() if isinstance(value, str)))
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def respond(reply: Reply) -> web.Response:
+    content_type, charset = None, None
+    if reply.content_type is not None:
+        content_type, _, params = reply.content_type.partition(";")
+        if "charset=" in params:
+            charset = params.split("charset=", 1)[1].strip()
+    response = web.Response(status=reply.status, body=reply.body, content_type=content_type, charset=charset)
+    if reply.location is not None:
+        response.headers["Location"] = reply.location
+    return response
+
+
+def handles(action: Action) -> Callable[[Callable[[web.Request], Awaitable[Reply]]], Handler]:
+    """Wrap a handler that returns a ``Reply``: refusals become the dialect's answer for ``action``."""
+
+    def decorate(handler: Callable[[web.Request], Awaitable[Reply]]) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                reply = await handler(request)
+            except RemoteError as error:
+                reply = refusal(error, action)
+            return respond(reply)
+
+        wrapped.__name__ = handler.__name__
+        wrapped.__doc__ = handler.__doc__
+        return wrapped
+
+    return decorate
