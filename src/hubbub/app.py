@@ -1,0 +1,170 @@
+"""Composition root: read settings, open the store and bus, wire the service and servers.
+
+This is the only module that picks engines (by URL scheme) and the only place the
+pieces meet; everything below receives what it needs as arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from hubbub.bus.base import Bus
+from hubbub.bus.memory import MemoryBus
+from hubbub.core.clock import Clock, SystemClock
+from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
+from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
+from hubbub.errors import ConfigError
+from hubbub.fanout.hub import Hub
+from hubbub.fanout.rooms import RoomFanout
+from hubbub.fanout.topics import TopicFanout
+from hubbub.gateway.aiohttp_endpoint import socket_endpoint
+from hubbub.gateway.picows_server import PicowsGateway
+from hubbub.gateway.router import GatewayLimits, SocketRouter
+from hubbub.service.service import Service
+from hubbub.settings import Settings
+from hubbub.store.base import Store
+from hubbub.web.app import create_app
+
+__all__ = ["Runtime", "open_bus", "open_store", "sqlite_path"]
+
+log = logging.getLogger("hubbub")
+
+
+def sqlite_path(settings: Settings) -> Path | None:
+    """The SQLite file a ``database`` setting names (``""`` = the default file in the data dir)."""
+    url = settings.database
+    if not url:
+        return settings.data_dir / "hubbub.sqlite3"
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
+def open_store(settings: Settings) -> Store:
+    """The store a ``database`` setting names.
+
+    Raises:
+        ConfigError: An unknown scheme.
+    """
+    path = sqlite_path(settings)
+    if path is not None:
+        from hubbub.store.sqlite import SqliteStore
+
+        return SqliteStore.open(path)
+    scheme = settings.database.partition(":")[0]
+    raise ConfigError(f"unsupported database {scheme!r}; expected an empty value or sqlite:///path")
+
+
+def open_bus(settings: Settings) -> Bus:
+    scheme = settings.bus.partition(":")[0]
+    if scheme == "memory":
+        return MemoryBus()
+    raise ConfigError(f"unsupported bus {scheme!r}; expected memory:")
+
+
+def gateway_limits(settings: Settings) -> GatewayLimits:
+    origins = settings.ws_allowed_origins.strip()
+    allowed = None if origins in ("", "*") else frozenset(o.strip().rstrip("/") for o in origins.split(","))
+    return GatewayLimits(
+        send_buffer_bytes=settings.ws_send_buffer_bytes,
+        max_frame_bytes=settings.ws_max_frame_bytes,
+        max_connections_per_ip=settings.ws_max_connections_per_ip,
+        allowed_origins=allowed,
+        socket_send_buffer_bytes=settings.ws_socket_send_buffer_bytes,
+    )
+
+
+@dataclass
+class Runtime:
+    """A running hubbub node: its service, hub and servers. ``start`` binds, ``stop`` releases."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    store: Store | None = None
+    bus: Bus | None = None
+    service: Service | None = None
+    hub: Hub | None = None
+    rooms: RoomFanout | None = None
+    topics: TopicFanout | None = None
+    sechat_sockets: SechatSockets | None = None
+    realtime_sockets: RealtimeSockets | None = None
+    http_port: int = 0
+    ws_port: int = 0
+    _runner: web.AppRunner | None = None
+    _gateway: PicowsGateway | None = None
+    _gateway_port: list[int] = field(default_factory=lambda: [0])
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.store = open_store(settings)
+        self.bus = open_bus(settings)
+        self.service = Service(store=self.store, bus=self.bus, clock=self.clock, settings=settings)
+        await self.service.start()
+
+        self.rooms = RoomFanout(SechatRenderer())
+        self.topics = TopicFanout(RealtimeRenderer())
+        self.hub = Hub(bus=self.bus, store=self.store, fanouts=[self.rooms, self.topics])
+        self.sechat_sockets = SechatSockets(service=self.service, hub=self.hub, fanout=self.rooms)
+        self.realtime_sockets = RealtimeSockets(service=self.service, fanout=self.topics)
+        self.hub.add_fanout(self.realtime_sockets)
+        await self.hub.start()
+
+        router = SocketRouter(
+            [("/events/", self.sechat_sockets), ("/", self.realtime_sockets)], gateway_limits(settings)
+        )
+        self._gateway = PicowsGateway(router)
+        self.ws_port = await self._gateway.start(settings.host, settings.ws_port)
+        self._gateway_port[0] = self.ws_port
+        log.info("websocket gateway listening on %s:%d", settings.host, self.ws_port)
+
+        app = create_app(
+            self.service, self._gateway_port, socket_endpoint=socket_endpoint(router), extra_routes=realtime_routes()
+        )
+        app[HUB] = self.hub
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
+        await site.start()
+        self.http_port = self._runner.addresses[0][1]
+        log.info("http listening on %s:%d", settings.host, self.http_port)
+        self._tasks = [
+            asyncio.create_task(self.sechat_sockets.run_keepalive(), name="hubbub-sechat-keepalive"),
+            asyncio.create_task(self.realtime_sockets.run_heartbeat(), name="hubbub-realtime-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._gateway is not None:
+            await self._gateway.stop()
+            self._gateway = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for sockets in (self.sechat_sockets, self.realtime_sockets):
+            if sockets is not None:
+                await sockets.stop()
+        if self.hub is not None:
+            await self.hub.stop()
+        if self.bus is not None:
+            await self.bus.close()
+        if self.store is not None:
+            await self.store.close()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.settings.host}:{self.ws_port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.host}:{self.http_port}"

@@ -1,0 +1,299 @@
+"""The ``hubbub`` command: serve, and manage users and rooms (with or without a running server).
+
+Every command reads the same settings as ``hubbub serve`` (flags, ``HUBBUB_*``
+variables, the TOML file), so ``hubbub users create`` writes to the database the
+server uses. Commands that create something print the new id alone on their last
+line, for scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hubbub import __version__
+from hubbub.app import Runtime, open_bus, open_store
+from hubbub.core.clock import SystemClock
+from hubbub.core.ids import UserId
+from hubbub.core.models import RoomAccess
+from hubbub.errors import ConfigError, RemoteError
+from hubbub.service.service import Service
+from hubbub.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings_options(function: F) -> F:
+    """The options every command shares for finding its data."""
+    options = [
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Directory for the SQLite database and hubbub.toml [env HUBBUB_DATA_DIR; default ./hubbub-data].",
+        ),
+        click.option("--database", default=None, help="Database URL: sqlite:///path [env HUBBUB_DATABASE]."),
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="TOML settings file [env HUBBUB_CONFIG; default <data dir>/hubbub.toml].",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _load(**flags: object) -> Settings:
+    try:
+        return load_settings(flags)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from error
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
+async def _with_service(settings: Settings, work: Callable[[Service], Awaitable[T]]) -> T:
+    """Run ``work`` against the database without starting any server."""
+    store = open_store(settings)
+    bus = open_bus(settings)
+    try:
+        service = Service(store=store, bus=bus, clock=SystemClock(), settings=settings)
+        await service.start()
+        return await work(service)
+    finally:
+        await bus.close()
+        await store.close()
+
+
+def _remote(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except RemoteError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hubbub")
+def cli() -> None:
+    """hubbub: a self-hosted real-time chat server that speaks Stack Exchange chat's protocols."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on [env HUBBUB_HOST; default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="HTTP port; 0 picks a free one [env HUBBUB_PORT; default 8080].")
+@click.option("--ws-port", type=int, default=None, help="Websocket gateway port [env HUBBUB_WS_PORT; default 8081].")
+@click.option("--bus", default=None, help="Event bus URL: memory: [env HUBBUB_BUS].")
+@_settings_options
+def serve(**flags: object) -> None:
+    """Run the server until interrupted (Ctrl-C or SIGTERM)."""
+    settings = _load(**flags)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+    async def main() -> None:
+        runtime = Runtime(settings)
+        await runtime.start()
+        click.echo(f"hubbub {__version__}: http listening on http://{settings.host}:{runtime.http_port}")
+        click.echo(f"hubbub: websocket gateway listening on ws://{settings.host}:{runtime.ws_port}")
+        click.echo(f"hubbub: data in {settings.data_dir.resolve()}", err=False)
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runtime.stop()
+
+    try:
+        _run(main())
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"cannot start: {error}") from error
+
+
+@cli.group()
+def users() -> None:
+    """Create and list user accounts."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--email", required=True, help="E-mail address; the login name.")
+@click.option(
+    "--password",
+    default=None,
+    help="Password (at least 8 characters). Omit it to be asked, or set HUBBUB_PASSWORD.",
+    envvar="HUBBUB_PASSWORD",
+)
+@click.option("--reputation", type=int, default=None, help="Starting reputation [default: new_user_reputation].")
+@click.option("--moderator", is_flag=True, help="Make the user a moderator.")
+@_settings_options
+def users_create(
+    name: str, email: str, password: str | None, reputation: int | None, moderator: bool, **flags: object
+) -> None:
+    """Create a user; prints the new user's id on the last line."""
+    settings = _load(**flags)
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    assert password is not None
+    secret = password
+
+    async def work(service: Service) -> int:
+        user = await service.accounts.create_user(
+            name, email=email, password=secret, reputation=reputation, is_moderator=moderator
+        )
+        return user.id
+
+    user_id = _remote(lambda: _run(_with_service(settings, work)))
+    click.echo(f"created user {name!r} <{email}>")
+    click.echo(user_id)
+
+
+@users.command("list")
+@_settings_options
+def users_list(**flags: object) -> None:
+    """List users: id, name, e-mail, reputation, moderator."""
+    settings = _load(**flags)
+
+    async def work(service: Service) -> list[str]:
+        return [
+            f"{u.id}\t{u.name}\t{u.email or ''}\t{u.reputation}\t{'moderator' if u.is_moderator else ''}".rstrip()
+            for u in await service.accounts.list_users()
+        ]
+
+    for line in _run(_with_service(settings, work)):
+        click.echo(line)
+
+
+@cli.group()
+def rooms() -> None:
+    """Create and list rooms."""
+
+
+@rooms.command("create")
+@click.argument("name")
+@click.option("--description", default="", help="What the room is for.")
+@click.option("--tags", default="", help='Space- or comma-separated tags, e.g. "python bots".')
+@click.option(
+    "--access",
+    type=click.Choice([a.value for a in RoomAccess]),
+    default=RoomAccess.PUBLIC.value,
+    show_default=True,
+    help="public: anyone talks; gallery: only granted users talk; private: only granted users read.",
+)
+@click.option("--owner", "owner_id", type=int, default=None, help="User id of the room's first owner.")
+@_settings_options
+def rooms_create(name: str, description: str, tags: str, access: str, owner_id: int | None, **flags: object) -> None:
+    """Create a room; prints the new room's id on the last line."""
+    settings = _load(**flags)
+
+    async def work(service: Service) -> int:
+        room = await service.rooms.create_room(
+            name,
+            description=description,
+            tags=tags,
+            access=RoomAccess(access),
+            owner_id=None if owner_id is None else UserId(owner_id),
+        )
+        return room.id
+
+    room_id = _remote(lambda: _run(_with_service(settings, work)))
+    click.echo(f"created {access} room {name!r}")
+    click.echo(room_id)
+
+
+@rooms.command("list")
+@_settings_options
+def rooms_list(**flags: object) -> None:
+    """List rooms: id, name, access, messages, tags."""
+    settings = _load(**flags)
+
+    async def work(service: Service) -> list[str]:
+        return [
+            f"{r.id}\t{r.name}\t{r.access.value}\t{r.message_count}\t{' '.join(r.tags)}".rstrip()
+            for r in await service.rooms.list_rooms()
+        ]
+
+    for line in _run(_with_service(settings, work)):
+        click.echo(line)
+
+
+@cli.group()
+def tokens() -> None:
+    """Create, list and revoke API tokens (for POST /api/v1/publish)."""
+
+
+@tokens.command("create")
+@click.option("--name", required=True, help="What the token is for, e.g. the program using it.")
+@click.option("--scope", type=click.Choice(["publish"]), default="publish", show_default=True, help="What it may do.")
+@_settings_options
+def tokens_create(name: str, scope: str, **flags: object) -> None:
+    """Create a token; prints it (shown only this once) on the last line."""
+    settings = _load(**flags)
+
+    async def work(service: Service) -> tuple[int, str]:
+        token, record = await service.tokens.create(name, scope)
+        return record.id, token
+
+    token_id, token = _remote(lambda: _run(_with_service(settings, work)))
+    click.echo(f"created {scope} token {token_id} {name!r}; store it now, it is not shown again")
+    click.echo(token)
+
+
+@tokens.command("list")
+@_settings_options
+def tokens_list(**flags: object) -> None:
+    """List tokens: id, name, scope, created (Unix time), active or revoked."""
+    settings = _load(**flags)
+
+    async def work(service: Service) -> list[str]:
+        return [
+            f"{t.id}\t{t.name}\t{t.scope}\t{t.created_at}\t{'revoked' if t.revoked_at else 'active'}"
+            for t in await service.tokens.list()
+        ]
+
+    for line in _run(_with_service(settings, work)):
+        click.echo(line)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@_settings_options
+def tokens_revoke(token_id: int, **flags: object) -> None:
+    """Revoke a token by id; requests using it are refused from then on."""
+    settings = _load(**flags)
+
+    async def work(service: Service) -> None:
+        await service.tokens.revoke(token_id)
+
+    _remote(lambda: _run(_with_service(settings, work)))
+    click.echo(f"revoked token {token_id}")
+
+
+def main() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        cli()

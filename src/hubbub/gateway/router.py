@@ -1,0 +1,114 @@
+"""What both websocket servers share: routing by path, the origin allowlist, per-address limits.
+
+A ``SocketHandler`` is one dialect's websocket endpoint (sechat's event socket,
+the realtime feed). Servers call ``accept`` before upgrading (it may refuse with
+an HTTP status), then ``opened``/``received``/``closed`` as the socket lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from hubbub.fanout.connection import Connection, Handshake, Refusal
+
+__all__ = ["GatewayLimits", "SocketHandler", "SocketRouter", "parse_handshake"]
+
+log = logging.getLogger("hubbub.gateway")
+
+
+class SocketHandler(Protocol):
+    def accept(self, handshake: Handshake) -> Refusal | None:
+        """Check the upgrade before it happens (tokens, paths); None accepts it."""
+        ...
+
+    def opened(self, connection: Connection) -> None: ...
+
+    def received(self, connection: Connection, text: str) -> None: ...
+
+    def closed(self, connection: Connection) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayLimits:
+    send_buffer_bytes: int
+    max_frame_bytes: int
+    max_connections_per_ip: int
+    allowed_origins: frozenset[str] | None  # None: any origin
+    socket_send_buffer_bytes: int = 0  # 0: the kernel's default
+
+    def tune(self, raw: socket.socket | None) -> None:
+        """Cap the kernel's send buffer too, so a stalled peer holds a known amount of memory."""
+        if raw is not None and self.socket_send_buffer_bytes > 0:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer_bytes)
+
+
+def parse_handshake(target: str, headers: Mapping[str, str], *, secure: bool = False) -> Handshake:
+    """Build a ``Handshake`` from a request target (path and query) and lower-cased headers."""
+    parts = urlsplit(target)
+    cookies: dict[str, str] = {}
+    if "cookie" in headers:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(headers["cookie"])
+        except CookieError:
+            jar = SimpleCookie()
+        cookies = {name: morsel.value for name, morsel in jar.items()}
+    return Handshake(
+        path=parts.path or "/",
+        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        headers=headers,
+        cookies=cookies,
+        secure=secure,
+    )
+
+
+class SocketRouter:
+    """Picks the handler for a path; enforces origins and connections per address."""
+
+    def __init__(self, routes: Sequence[tuple[str, SocketHandler]], limits: GatewayLimits) -> None:
+        # Longest prefix first; "/" matches only the root itself.
+        self._routes = sorted(routes, key=lambda route: len(route[0]), reverse=True)
+        self.limits = limits
+        self._per_address: dict[str, int] = {}
+
+    def handler_for(self, path: str) -> SocketHandler | None:
+        for prefix, handler in self._routes:
+            if (prefix == "/" and path == "/") or (prefix != "/" and path.startswith(prefix)):
+                return handler
+        return None
+
+    def accept(self, handshake: Handshake) -> tuple[SocketHandler | None, Refusal | None]:
+        handler = self.handler_for(handshake.path)
+        if handler is None:
+            return None, Refusal(404, "Not Found")
+        allowed = self.limits.allowed_origins
+        if allowed is not None:
+            origin = handshake.headers.get("origin", "").rstrip("/")
+            if origin not in allowed:
+                return None, Refusal(403, "Origin not allowed")
+        return handler, handler.accept(handshake)
+
+    def admit(self, remote: str) -> bool:
+        """Count a new connection from ``remote``; False when that address has too many."""
+        count = self._per_address.get(remote, 0)
+        if count >= self.limits.max_connections_per_ip:
+            log.warning("refusing a websocket from %s: %d open already", remote, count)
+            return False
+        self._per_address[remote] = count + 1
+        return True
+
+    def release(self, remote: str) -> None:
+        count = self._per_address.get(remote, 0) - 1
+        if count > 0:
+            self._per_address[remote] = count
+        else:
+            self._per_address.pop(remote, None)
+
+    def connections_from(self, remote: str) -> int:
+        return self._per_address.get(remote, 0)

@@ -1,0 +1,1 @@
+"""The HTTP application: the sechat dialect's routes, the pages, static files."""

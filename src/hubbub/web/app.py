@@ -1,0 +1,96 @@
+"""Build the aiohttp application that serves hubbub's HTTP port.
+
+Routes are listed explicitly (Starlette style): the sechat dialect's form API
+(``dialects/sechat/routes.py``) and the pages (``web/pages.py``). The router
+collapses repeated slashes before matching, because ChatExchange requests
+``//chats/leave/<room>`` and ``//rooms/<room>/`` (sechat.md §8.1).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from aiohttp.web_urldispatcher import UrlDispatcher, UrlMappingMatchInfo
+
+from hubbub.dialects.sechat.http import GATEWAY_PORT, SERVICE, Handler, session_middleware
+from hubbub.dialects.sechat.routes import sechat_routes
+from hubbub.service.service import Service
+from hubbub.web.pages import TEMPLATES, page_routes, templates
+
+__all__ = ["SlashCollapsingRouter", "create_app"]
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+_SLASHES: Final = re.compile(r"/{2,}")
+
+
+class SlashCollapsingRouter(UrlDispatcher):
+    """Matches ``//a//b`` as ``/a/b`` without redirecting (a redirect would turn a POST into a GET)."""
+
+    async def resolve(self, request: web.Request) -> UrlMappingMatchInfo:
+        path = request.rel_url.path
+        if "//" in path:
+            collapsed = request.rel_url.with_path(_SLASHES.sub("/", path))
+            request = request.clone(rel_url=collapsed)
+        return await super().resolve(request)
+
+
+def _upgrades_to(endpoint: Handler) -> Middleware:
+    """Send websocket upgrades, whatever their path, to ``endpoint`` instead of the page routes."""
+
+    @web.middleware
+    async def upgrades(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
+            return await endpoint(request)
+        return await handler(request)
+
+    return upgrades
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: liveness for load balancers (and the benchmark's reference endpoint)."""
+    return web.Response(text="ok", content_type="text/plain")
+
+
+def create_app(
+    service: Service,
+    gateway_port: list[int],
+    *,
+    socket_endpoint: Handler | None = None,
+    extra_routes: Sequence[web.RouteDef] = (),
+) -> web.Application:
+    """The HTTP application.
+
+    Args:
+        gateway_port: One item, the websocket gateway's bound port, filled in once it
+            listens (``/ws-auth`` puts it in the URLs it returns).
+        socket_endpoint: Serves every websocket upgrade on this port (any path); the
+            gateway's router decides which dialect gets it.
+        extra_routes: Endpoints of other dialects (the realtime publish API ...).
+    """
+    middlewares: list[Middleware] = [session_middleware]
+    if socket_endpoint is not None:
+        middlewares.insert(0, _upgrades_to(socket_endpoint))
+    with warnings.catch_warnings():
+        # aiohttp 3 deprecates passing a router, but it is the only public hook that resolves a
+        # rewritten path without a redirect; tests/web/test_paths.py guards the behaviour.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app = web.Application(
+            router=SlashCollapsingRouter(),
+            middlewares=middlewares,
+            client_max_size=service.settings.max_form_bytes,
+        )
+    app[SERVICE] = service
+    app[GATEWAY_PORT] = gateway_port
+    app[TEMPLATES] = templates()
+    app.add_routes(sechat_routes())
+    app.add_routes(page_routes())
+    app.add_routes(extra_routes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static", STATIC_DIR)
+    return app

@@ -1,0 +1,195 @@
+"""The ``hubbub`` command line: users, rooms, tokens, settings resolution, and serve."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner, Result
+
+from hubbub.cli.main import cli
+from tests.fakes import TIMEOUT
+
+FAST_HASH = {"HUBBUB_PASSWORD_TIME_COST": "1", "HUBBUB_PASSWORD_MEMORY_KIB": "1024"}
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None, data_dir: Path | None = None) -> Result:
+    arguments = list(args) + (["--data-dir", str(data_dir)] if data_dir is not None else [])
+    return CliRunner().invoke(cli, arguments, env={**FAST_HASH, **(env or {})}, catch_exceptions=False)
+
+
+def _last_line(result: Result) -> str:
+    return result.output.strip().splitlines()[-1]
+
+
+def test_every_command_has_help() -> None:
+    for args in (
+        [],
+        ["serve"],
+        ["users"],
+        ["users", "create"],
+        ["users", "list"],
+        ["rooms"],
+        ["rooms", "create"],
+        ["rooms", "list"],
+        ["tokens"],
+        ["tokens", "create"],
+        ["tokens", "list"],
+        ["tokens", "revoke"],
+    ):
+        result = _invoke(*args, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output, args
+
+
+def test_create_and_list_users_and_rooms(tmp_path: Path) -> None:
+    created = _invoke(
+        "users",
+        "create",
+        "Jon Skeet",
+        "--email",
+        "jon@example.org",
+        "--password",
+        "secretpw1",
+        "--reputation",
+        "5000",
+        "--moderator",
+        data_dir=tmp_path,
+    )
+    assert created.exit_code == 0, created.output
+    assert _last_line(created) == "1"
+    room = _invoke(
+        "rooms",
+        "create",
+        "C#",
+        "--description",
+        "Sharp",
+        "--access",
+        "gallery",
+        "--owner",
+        "1",
+        "--tags",
+        "csharp dotnet",
+        data_dir=tmp_path,
+    )
+    assert room.exit_code == 0 and _last_line(room) == "1"
+    users = _invoke("users", "list", data_dir=tmp_path)
+    assert users.output.splitlines() == ["1\tJon Skeet\tjon@example.org\t5000\tmoderator"]
+    rooms = _invoke("rooms", "list", data_dir=tmp_path)
+    assert rooms.output.splitlines() == ["1\tC#\tgallery\t0\tcsharp dotnet"]
+
+
+def test_the_data_dir_comes_from_the_environment_too(tmp_path: Path) -> None:
+    env = {"HUBBUB_DATA_DIR": str(tmp_path / "from-env")}
+    result = _invoke("rooms", "create", "Sandbox", env=env)
+    assert result.exit_code == 0 and _last_line(result) == "1"
+    assert (tmp_path / "from-env" / "hubbub.sqlite3").is_file()
+    assert _invoke("rooms", "list", env=env).output.startswith("1\tSandbox")
+
+
+def test_refusals_exit_non_zero_with_the_reason(tmp_path: Path) -> None:
+    ok = _invoke("users", "create", "A", "--email", "a@example.org", "--password", "secretpw1", data_dir=tmp_path)
+    assert ok.exit_code == 0
+    again = _invoke("users", "create", "B", "--email", "A@example.org", "--password", "secretpw1", data_dir=tmp_path)
+    assert again.exit_code == 1 and "already exists" in again.output
+    short = _invoke("users", "create", "C", "--email", "c@example.org", "--password", "short", data_dir=tmp_path)
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+    no_owner = _invoke("rooms", "create", "R", "--owner", "99", data_dir=tmp_path)
+    assert no_owner.exit_code == 1 and "no user with id 99" in no_owner.output
+    bad_access = _invoke("rooms", "create", "R", "--access", "secret", data_dir=tmp_path)
+    assert bad_access.exit_code == 2
+    assert _invoke("users", "list", data_dir=tmp_path).output.count("\n") == 1
+
+
+def test_password_from_the_environment_or_a_prompt(tmp_path: Path) -> None:
+    from_env = _invoke(
+        "users", "create", "A", "--email", "a@example.org", env={"HUBBUB_PASSWORD": "secretpw1"}, data_dir=tmp_path
+    )
+    assert from_env.exit_code == 0
+    prompted = CliRunner().invoke(
+        cli,
+        ["users", "create", "B", "--email", "b@example.org", "--data-dir", str(tmp_path)],
+        input="secretpw2\nsecretpw2\n",
+        env=FAST_HASH,
+    )
+    assert prompted.exit_code == 0 and _last_line(prompted) == "2"
+
+
+def test_tokens_create_list_revoke(tmp_path: Path) -> None:
+    created = _invoke("tokens", "create", "--name", "smoke detector", data_dir=tmp_path)
+    assert created.exit_code == 0
+    token = _last_line(created)
+    assert token.startswith("hbb_") and len(token) > 30
+    assert _invoke("tokens", "list", data_dir=tmp_path).output.split("\t")[:3] == ["1", "smoke detector", "publish"]
+    assert _invoke("tokens", "revoke", "1", data_dir=tmp_path).exit_code == 0
+    assert _invoke("tokens", "list", data_dir=tmp_path).output.rstrip().endswith("revoked")
+    missing = _invoke("tokens", "revoke", "7", data_dir=tmp_path)
+    assert missing.exit_code == 1 and "No live token with id 7" in missing.output
+
+
+def test_a_bad_config_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "hubbub.toml").write_text("no_such_setting = 1\n")
+    result = _invoke("rooms", "list", data_dir=tmp_path)
+    assert result.exit_code == 2 and "unknown settings no_such_setting" in result.output
+
+
+def test_serve_runs_and_the_cli_writes_beside_it(tmp_path: Path) -> None:
+    env = {**os.environ, **FAST_HASH, "HUBBUB_DATA_DIR": str(tmp_path), "HUBBUB_LOG_LEVEL": "warning"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hubbub", "serve", "--port", "0", "--ws-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        second = server.stdout.readline()
+        http = re.search(r"http listening on (http://127\.0\.0\.1:\d+)", first)
+        ws = re.search(r"websocket gateway listening on ws://127\.0\.0\.1:(\d+)", second)
+        assert http and ws, (first, second)
+        base = http.group(1)
+        created = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hubbub",
+                "users",
+                "create",
+                "Bot",
+                "--email",
+                "bot@example.org",
+                "--password",
+                "secretpw1",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=TIMEOUT * 3,
+            check=True,
+        )
+        assert created.stdout.strip().splitlines()[-1] == "1"
+        session = requests.Session()
+        login = session.post(
+            f"{base}/users/login",
+            data={"email": "bot@example.org", "password": "secretpw1"},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        assert login.status_code == 302 and "acct" in session.cookies
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            assert server.wait(timeout=TIMEOUT) == 0
+        except subprocess.TimeoutExpired:
+            server.kill()
+            pytest.fail("hubbub serve did not stop on SIGTERM")
+        finally:
+            server.stdout and server.stdout.close()
+            server.stderr and server.stderr.close()
