@@ -1,0 +1,297 @@
+"""What the benchmarks share: a real ``hubbub serve`` in a subprocess, signed-in HTTP clients, statistics.
+
+Everything here talks to 127.0.0.1 only. ``HubbubServer`` owns its process and log
+files; the caller owns the data directory (a ``tempfile.TemporaryDirectory``), so
+every bench cleans up whatever way it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import math
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+__all__ = [
+    "CLOCK",
+    "PASSWORD",
+    "ChatClient",
+    "HubbubServer",
+    "bench_env",
+    "clock",
+    "cpu_seconds_of",
+    "fmt_ms",
+    "fmt_rate",
+    "percentile",
+    "pin_process",
+    "print_table",
+    "raise_nofile_limit",
+    "rss_kib_of",
+    "run_uvloop",
+]
+
+PASSWORD = "bench-password-123"
+PYTHON = sys.executable
+_FKEY = re.compile(r'<input[^>]*id="fkey"[^>]*value="([^"]+)"')
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_SERVE = (PYTHON, "-m", "hubbub", "serve", "--host", "127.0.0.1", "--port", "0", "--ws-port", "0")
+
+# One clock for timestamps compared across processes. On Linux CLOCK_MONOTONIC is system-wide
+# (clock_gettime(2): "a nonsettable system-wide clock"), so a poster's send time and a client's
+# receive time taken in different processes on this machine are directly comparable, and unlike
+# time.time() it cannot be stepped by NTP during a run. Elsewhere fall back to the wall clock.
+CLOCK = time.CLOCK_MONOTONIC if sys.platform.startswith("linux") else time.CLOCK_REALTIME
+
+
+def clock() -> float:
+    return time.clock_gettime(CLOCK)
+
+
+def raise_nofile_limit() -> int:
+    """Raise this process's open-file soft limit to the hard limit (children inherit it); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+def bench_env(**settings: object) -> dict[str, str]:
+    """The environment for hubbub processes: quiet logs, cheap password hashing, plus ``settings``.
+
+    Password hashing is made cheap and the login rate limit high because signing in is
+    set-up, not what is measured.
+    """
+    env = dict(os.environ)
+    env.pop("HUBBUB_CONFIG", None)
+    base: dict[str, object] = {
+        "log_level": "warning",
+        "password_time_cost": 1,
+        "password_memory_kib": 8192,
+        "login_attempts_per_minute": 1_000_000,  # every bench user signs in from 127.0.0.1
+    }
+    base.update(settings)
+    for name, value in base.items():
+        env[f"HUBBUB_{name.upper()}"] = str(value)
+    return env
+
+
+def pin_process(pid: int, cpus: set[int]) -> None:
+    """Restrict every thread of a process to ``cpus`` (threads it starts later inherit it). Linux only."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(task), cpus)
+
+
+def rss_kib_of(pid: int) -> int:
+    """VmRSS of a process in KiB (Linux /proc)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU seconds a process (all its threads) has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime (fields 14, 15)
+
+
+class HubbubServer:
+    """``python -m hubbub serve`` on loopback with free ports, its output in files under ``data_dir``."""
+
+    def __init__(self, data_dir: Path, env: Mapping[str, str]) -> None:
+        self.data_dir = data_dir
+        self.env = dict(env)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.http_port = 0
+        self.ws_port = 0
+        self._stdout = data_dir / "serve.stdout"
+        self._stderr = data_dir / "serve.stderr"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def cli(self, *args: str, timeout: float = 60) -> str:
+        """Run ``python -m hubbub <args> --data-dir <dir>``; returns the last line of its output."""
+        result = subprocess.run(
+            [PYTHON, "-m", "hubbub", *args, "--data-dir", str(self.data_dir)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"hubbub {' '.join(args[:2])} failed: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout.strip().splitlines()[-1]
+
+    def create_users(self, names: Sequence[str], *, parallel: int = 2) -> list[int]:
+        """Create users ``<name>@bench.invalid`` with ``PASSWORD``; returns their ids in order."""
+
+        def one(name: str) -> int:
+            return int(self.cli("users", "create", name, "--email", f"{name}@bench.invalid", "--password", PASSWORD))
+
+        with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+            return list(pool.map(one, names))
+
+    def create_room(self, name: str) -> int:
+        return int(self.cli("rooms", "create", name))
+
+    def start(self, timeout: float = 30) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._stdout, "wb") as out, open(self._stderr, "ab") as err:
+            self.process = subprocess.Popen(
+                [*_SERVE, "--data-dir", str(self.data_dir)],
+                env=self.env,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self._stdout.read_text(encoding="utf-8", errors="replace")
+            http = re.search(r"http listening on http://127\.0\.0\.1:(\d+)", text)
+            ws = re.search(r"websocket gateway listening on ws://127\.0\.0\.1:(\d+)", text)
+            if http and ws:
+                self.http_port, self.ws_port = int(http.group(1)), int(ws.group(1))
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"hubbub serve did not start:\n{self.stderr_tail()}")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stderr_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self._stderr.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit status."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        return process.returncode
+
+    def __enter__(self) -> HubbubServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ChatClient:
+    """One signed-in browser: its own cookie jar, fkey and keep-alive connection pool."""
+
+    def __init__(self, base_url: str, *, limit: int = 8, timeout: float = 30) -> None:
+        self.base = base_url
+        self.fkey = ""
+        self.session = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),  # cookies for 127.0.0.1
+            connector=aiohttp.TCPConnector(limit=limit),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
+
+    async def login(self, email: str, password: str = PASSWORD) -> None:
+        form = {"email": email, "password": password}
+        async with self.session.post(self.base + "/users/login", data=form, allow_redirects=False) as response:
+            if response.status != 302:
+                raise RuntimeError(f"login {email}: HTTP {response.status} {await response.text()}")
+        async with self.session.get(self.base + "/chats/join/favorite") as response:
+            match = _FKEY.search(await response.text())
+        if match is None:
+            raise RuntimeError(f"login {email}: no fkey on /chats/join/favorite")
+        self.fkey = match.group(1)
+
+    async def post_form(self, path: str, form: Mapping[str, str]) -> tuple[int, Any]:
+        """POST a form with the fkey; returns (status, JSON body or text)."""
+        data = {**form, "fkey": self.fkey}
+        async with self.session.post(self.base + path, data=data, allow_redirects=False) as response:
+            body: Any = await response.read()
+            if response.content_type == "application/json":
+                body = await response.json()
+            return response.status, body
+
+    async def post_message(self, room_id: int, text: str) -> tuple[int, Any]:
+        return await self.post_form(f"/chats/{room_id}/messages/new", {"text": text})
+
+    async def socket_url(self, room_id: int) -> str:
+        status, body = await self.post_form("/ws-auth", {"roomid": str(room_id)})
+        if status != 200 or not isinstance(body, dict) or "url" not in body:
+            raise RuntimeError(f"/ws-auth: HTTP {status} {body!r}")
+        return str(body["url"])
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (nan when empty)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+def fmt_rate(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.0f}"
+
+
+def fmt_ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:.2f}"
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [header, ["-" * w for w in widths], *rows]
+    for line in lines:
+        print(
+            "  ".join(
+                str(cell).rjust(w) if i else str(cell).ljust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+    sys.stdout.flush()
+
+
+def run_uvloop(coroutine: Any) -> Any:
+    """Run a coroutine on uvloop (asyncio's loop when uvloop is missing)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
