@@ -27,7 +27,7 @@ from hubbub.fanout.sequencer import Batch
 __all__ = ["RoomFanout", "RoomRenderer", "RoomSubscriber"]
 
 K = TypeVar("K", RoomId, UserId)
-_RESTRICTED = frozenset({EventType.MESSAGE_FLAGGED, EventType.MODERATOR_FLAG})
+_PLAIN_AUDIENCES = frozenset({Audience.ROOM, Audience.TARGET})
 
 
 class RoomRenderer(Protocol):
@@ -52,7 +52,8 @@ class RoomSubscriber:
     held: list[tuple[EventId, bytes]] | None = None
     max_held: int = 1000
 
-    def send(self, data: bytes, last_id: EventId) -> None:
+    def send(self, data: bytes, last_id: EventId, now: float | None = None) -> None:
+        """Write a frame, or hold it while the socket replays history; ``now`` saves a clock read per socket."""
         if self.held is not None:
             if len(self.held) >= self.max_held:
                 self.connection.close(CLOSE_TRY_AGAIN, "too much activity while catching up")
@@ -60,7 +61,7 @@ class RoomSubscriber:
             self.held.append((last_id, data))
             return
         self.connection.send(data)
-        self.last_sent = time.monotonic()
+        self.last_sent = time.monotonic() if now is None else now
 
     def release(self, replayed_through: EventId) -> None:
         """End the replay: send the held frames newer than what the replay covered."""
@@ -134,20 +135,18 @@ class RoomFanout:
                 room_events.setdefault(event.room_id, []).append(event)
             if event.type is EventType.USER_ENTERED and event.user_id is not None and event.room_id is not None:
                 self._enter(event.user_id, event.room_id)
-        restricted = any(e.type in _RESTRICTED for e in events)
+        # Anything but plain room events and targeted ones needs a per-audience frame.
+        restricted = any(audience_of(e) not in _PLAIN_AUDIENCES for e in events)
+        now = time.monotonic()
         writes = 0
-        cache: dict[tuple[RoomId, int], bytes] = {}
         for room_id, in_room in room_events.items():
-            for sub in self._by_room.get(room_id, ()):
-                if sub.user.id in targeted:
-                    continue  # gets a frame of its own below
-                key = (room_id, sub.audience_class() if restricted else 0)
-                data = cache.get(key)
-                if data is None:
-                    visible = [e for e in in_room if may_see(e, sub.user, can_read_room=True)]
-                    data = cache[key] = self._renderer.render({room_id: visible}, cursor)
-                sub.send(data, cursor)
-                writes += 1
+            subs = self._by_room.get(room_id)
+            if not subs:
+                continue
+            if restricted or targeted:
+                writes += self._deliver_mixed(room_id, in_room, subs, targeted, restricted, cursor, now)
+            else:
+                writes += self._deliver_plain(self._renderer.render({room_id: in_room}, cursor), subs, cursor, now)
         for user_id, personal in targeted.items():
             for sub in self._by_user.get(user_id, ()):
                 parts: dict[RoomId, list[Event]] = {}
@@ -157,9 +156,45 @@ class RoomFanout:
                 # Stack Exchange files a ping or reply, unchanged, under every room the user is in.
                 for room_id in sorted(sub.rooms | {e.room_id for e in personal if e.room_id is not None}):
                     parts[room_id] = sorted([*parts.get(room_id, []), *personal], key=lambda e: e.id)
-                sub.send(self._renderer.render(parts, cursor), cursor)
+                sub.send(self._renderer.render(parts, cursor), cursor, now)
                 writes += 1
         for event in events:
             if event.type is EventType.USER_LEFT and event.user_id is not None and event.room_id is not None:
                 self._leave(event.user_id, event.room_id)
+        return writes
+
+    @staticmethod
+    def _deliver_plain(data: bytes, subs: set[RoomSubscriber], cursor: EventId, now: float) -> int:
+        """The common case (no pings, no flags): one frame, the same bytes to every socket in the room."""
+        for sub in subs:
+            if sub.held is None:
+                sub.connection.send(data)
+                sub.last_sent = now
+            else:
+                sub.send(data, cursor, now)
+        return len(subs)
+
+    def _deliver_mixed(
+        self,
+        room_id: RoomId,
+        in_room: list[Event],
+        subs: set[RoomSubscriber],
+        targeted: Mapping[UserId, list[Event]],
+        restricted: bool,
+        cursor: EventId,
+        now: float,
+    ) -> int:
+        """Frames per audience class; a ping's or reply's target is skipped (it gets a frame of its own)."""
+        cache: dict[int, bytes] = {}
+        writes = 0
+        for sub in subs:
+            if sub.user.id in targeted:
+                continue
+            key = sub.audience_class() if restricted else 0
+            data = cache.get(key)
+            if data is None:
+                visible = [e for e in in_room if may_see(e, sub.user, can_read_room=True)]
+                data = cache[key] = self._renderer.render({room_id: visible}, cursor)
+            sub.send(data, cursor, now)
+            writes += 1
         return writes

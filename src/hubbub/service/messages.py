@@ -84,10 +84,12 @@ def _render(
     if parent is None:
         body = text
     parent_author = tx.user(parent.user_id) if parent is not None else None
-    recent = [m.user_id for m in tx.members_seen_since(room.id, pingable_since) if m.user_id != author.id]
-    names = tx.users(recent)
-    candidates = [(user_id, names[user_id].name) for user_id in recent if user_id in names]
-    pinged = find_mentions(body, candidates)
+    pinged: list[UserId] = []
+    if "@" in body:  # most messages ping nobody: skip loading the room's recent members for them
+        recent = [m.user_id for m in tx.members_seen_since(room.id, pingable_since) if m.user_id != author.id]
+        names = tx.users(recent)
+        candidates = [(user_id, names[user_id].name) for user_id in recent if user_id in names]
+        pinged = find_mentions(body, candidates)
     handle = ping_handle(parent_author.name) if parent_author is not None else None
     return _Rendered(render_message(body, reply_handle=handle), parent, parent_author, pinged)
 
