@@ -175,6 +175,20 @@ def test_serve_runs_and_the_cli_writes_beside_it(tmp_path: Path) -> None:
             check=True,
         )
         assert created.stdout.strip().splitlines()[-1] == "1"
+        # Several at once, beside the server: each waits its turn for the file, none fails "locked".
+        together = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hubbub", "users", "create", f"Bot{n}", "--email", f"bot{n}@example.org"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**env, "HUBBUB_PASSWORD": "secretpw1"},
+            )
+            for n in range(4)
+        ]
+        outputs = [process.communicate(timeout=TIMEOUT * 3) for process in together]
+        assert [process.returncode for process in together] == [0, 0, 0, 0], outputs
+        assert sorted(out.strip().splitlines()[-1] for out, _ in outputs) == ["2", "3", "4", "5"]
         session = requests.Session()
         login = session.post(
             f"{base}/users/login",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,7 +50,7 @@ class SqliteStore:
         bootstrap = sqlite3.connect(path, isolation_level=None)
         try:
             bootstrap.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            bootstrap.execute("PRAGMA journal_mode = WAL")
+            _use_wal(bootstrap)
         finally:
             bootstrap.close()
         migrate(f"sqlite:///{path}")
@@ -104,6 +105,26 @@ class SqliteStore:
             for connection in self._connections:
                 connection.close()
             self._connections.clear()
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch the file to WAL unless it already is.
+
+    Switching needs an exclusive lock, and SQLite reports "database is locked" at
+    once instead of waiting out ``busy_timeout`` when another process (a running
+    server, a second CLI call) holds the file; so look first, and retry briefly.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 _: type[Store] = SqliteStore
