@@ -15,7 +15,7 @@ import pytest
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
-from hubbub.core.models import AccessLevel, LoginSession, Membership, Revision, RoomAccess
+from hubbub.core.models import AccessLevel, LoginSession, Membership, Message, Revision, RoomAccess
 from hubbub.errors import Conflict
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.sqlite import SqliteStore
@@ -232,3 +232,34 @@ async def test_reopening_the_file_keeps_everything(tmp_path: Path) -> None:
     second = SqliteStore.open(path)  # migrations are idempotent
     assert await _append(second, 1) == [3]
     await second.close()
+
+
+async def test_search_messages_matches_literally_and_newest_first(store: Store) -> None:
+    texts = [(1, "Hello world"), (1, "100% sure"), (2, "hello elsewhere"), (1, "a_b and HELLO"), (1, "axb")]
+
+    def work(tx: WriteTx) -> None:
+        for room, text in texts:
+            tx.insert_message(
+                room_id=RoomId(room),
+                user_id=UserId(1),
+                source=text,
+                content=text,
+                posted_at=10,
+                parent_id=None,
+                show_parent=False,
+            )
+
+    await store.write(work)
+
+    async def search(rooms: list[int], text: str, *, limit: int, offset: int = 0) -> list[Message]:
+        ids = [RoomId(r) for r in rooms]
+        return await store.read(lambda tx: tx.search_messages(ids, text, limit=limit, offset=offset))
+
+    assert [m.id for m in await search([1], "hello", limit=10)] == [4, 1]
+    assert [m.id for m in await search([1, 2], "HELLO", limit=10)] == [4, 3, 1]
+    assert [m.id for m in await search([1, 2], "hello", limit=1, offset=1)] == [3]
+    assert [m.id for m in await search([1], "%", limit=10)] == [2]
+    assert [m.id for m in await search([1], "a_b", limit=10)] == [4]
+    assert [m.id for m in await search([1], "!", limit=10)] == []
+    assert await search([], "hello", limit=10) == []
+    assert await search([1], "", limit=10) == []

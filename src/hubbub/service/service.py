@@ -5,6 +5,7 @@ from __future__ import annotations
 from hubbub.bus.base import Bus
 from hubbub.core.clock import Clock
 from hubbub.service.accounts import Accounts
+from hubbub.service.browse import Browse
 from hubbub.service.context import Context
 from hubbub.service.feeds import Feeds
 from hubbub.service.messages import Messages
@@ -19,7 +20,7 @@ __all__ = ["Service"]
 
 
 class Service:
-    """Accounts, rooms, messages, tokens, feeds (writes) and queries (reads) over one store and bus."""
+    """Accounts, rooms, messages, tokens, feeds (writes), queries and browse (reads) over one store and bus."""
 
     def __init__(self, *, store: Store, bus: Bus, clock: Clock, settings: Settings) -> None:
         self.context = Context(
@@ -42,6 +43,7 @@ class Service:
         self.queries = Queries(self.context)
         self.tokens = ApiTokens(self.context)
         self.feeds = Feeds(self.context)
+        self.browse = Browse(self.context)
 
     @property
     def settings(self) -> Settings:

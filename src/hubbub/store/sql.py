@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -66,6 +67,7 @@ _MESSAGE_COLUMNS: Final = (
 _MEMBERSHIP_COLUMNS: Final = "room_id, user_id, present, joined_at, last_seen, last_post"
 _TOKEN_COLUMNS: Final = "id, name, scope, created_at, revoked_at"
 
+_LIKE_SPECIAL: Final = re.compile(r"[!%_]")
 _EVENT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(NewEvent))
 _EVENT_DEFAULTS: Final = {f.name: f.default for f in dataclasses.fields(NewEvent)}
 
@@ -441,6 +443,19 @@ class SqlTx:
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND posted_at >= ? AND posted_at < ?"
             " ORDER BY id LIMIT ?",
             (room_id, start, end, limit),
+        )
+        return [_message(row) for row in rows]
+
+    def search_messages(self, room_ids: Collection[RoomId], text: str, *, limit: int, offset: int = 0) -> list[Message]:
+        if not room_ids or not text:
+            return []
+        # LOWER() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+        pattern = "%" + _LIKE_SPECIAL.sub(r"!\g<0>", text.lower()) + "%"
+        marks, params = _in_list(set(room_ids))
+        rows = self._all(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id IN ({marks}) AND NOT deleted"
+            " AND LOWER(source) LIKE ? ESCAPE '!' ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*params, pattern, limit, offset),
         )
         return [_message(row) for row in rows]
 

@@ -1,0 +1,149 @@
+"""Reads for the web UI: the room directory, a room's transcript by day, search, and access lists.
+
+Like ``queries.py``, every read checks ``rules.can_read`` here, so a private
+room never shows up in the directory, a transcript or search results of a
+viewer who may not read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from hubbub.core.ids import MessageId, RoomId, UserId
+from hubbub.core.models import AccessLevel, Message, Room, User
+from hubbub.core.rules import can_read, ensure_can_read
+from hubbub.service.context import Context, load_room, standing_in
+from hubbub.store.base import ReadTx
+
+__all__ = ["Browse", "DayTranscript", "RoomSummary", "SearchResults"]
+
+PRESENT_SHOWN: Final = 8  # people listed per room in the directory
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    room: Room
+    present: list[User]  # most recently seen first, at most PRESENT_SHOWN
+    present_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayTranscript:
+    room: Room
+    messages: list[Message]
+    users: dict[UserId, User]
+    starred: set[MessageId]
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    messages: list[Message]
+    rooms: dict[RoomId, Room]
+    users: dict[UserId, User]
+    has_more: bool
+
+
+def _matches(room: Room, words: list[str]) -> bool:
+    text = " ".join((room.name, room.description, *room.tags)).lower()
+    return all(word in text for word in words)
+
+
+class Browse:
+    def __init__(self, context: Context) -> None:
+        self._ctx = context
+
+    async def directory(self, viewer: User | None, *, query: str = "", tag: str = "") -> list[RoomSummary]:
+        """Rooms the viewer may read, most recently active first, with who is in each.
+
+        ``query`` keeps rooms whose name, description or tags contain every word of it
+        (any case); ``tag`` keeps rooms with exactly that tag.
+        """
+        words = query.lower().split()
+        tag = tag.strip().lower()
+
+        def read(tx: ReadTx) -> list[RoomSummary]:
+            rooms = [
+                room
+                for room in tx.list_rooms()
+                if can_read(standing_in(tx, room, viewer), room)
+                and (not tag or tag in room.tags)
+                and _matches(room, words)
+            ]
+            rooms.sort(key=lambda room: room.last_activity, reverse=True)
+            present = {room.id: tx.present_members(room.id) for room in rooms}
+            shown = {
+                room_id: sorted(members, key=lambda m: m.last_seen, reverse=True)[:PRESENT_SHOWN]
+                for room_id, members in present.items()
+            }
+            users = tx.users({m.user_id for members in shown.values() for m in members})
+            return [
+                RoomSummary(
+                    room=room,
+                    present=[users[m.user_id] for m in shown[room.id] if m.user_id in users],
+                    present_count=len(present[room.id]),
+                )
+                for room in rooms
+            ]
+
+        return await self._ctx.store.read(read)
+
+    async def transcript_day(
+        self, viewer: User | None, room_id: RoomId, start: int, end: int, *, limit: int
+    ) -> DayTranscript:
+        """The undeleted messages posted in ``[start, end)``, oldest first, at most ``limit``.
+
+        Raises:
+            NotFound: No such room, or the viewer may not read it.
+        """
+
+        def read(tx: ReadTx) -> DayTranscript:
+            room = load_room(tx, room_id)
+            ensure_can_read(standing_in(tx, room, viewer), room)
+            found = tx.messages_between(room.id, start, end, limit=limit + 1)
+            messages = [m for m in found[:limit] if not m.deleted]
+            users = tx.users({m.user_id for m in messages})
+            starred = {m.id for m in messages if viewer is not None and tx.has_starred(m.id, viewer.id)}
+            return DayTranscript(room, messages, users, starred, truncated=len(found) > limit)
+
+        return await self._ctx.store.read(read)
+
+    async def search(
+        self, viewer: User | None, text: str, *, room_id: RoomId | None = None, limit: int, offset: int = 0
+    ) -> SearchResults:
+        """Messages whose markdown contains ``text``, newest first, in one room or every readable room.
+
+        Raises:
+            NotFound: ``room_id`` names no room, or one the viewer may not read.
+        """
+
+        def read(tx: ReadTx) -> SearchResults:
+            if room_id is not None:
+                room = load_room(tx, room_id)
+                ensure_can_read(standing_in(tx, room, viewer), room)
+                rooms = {room.id: room}
+            else:
+                rooms = {r.id: r for r in tx.list_rooms() if can_read(standing_in(tx, r, viewer), r)}
+            found = tx.search_messages(list(rooms), text, limit=limit + 1, offset=offset)
+            messages = found[:limit]
+            return SearchResults(
+                messages=messages,
+                rooms=rooms,
+                users=tx.users({m.user_id for m in messages}),
+                has_more=len(found) > limit,
+            )
+
+        return await self._ctx.store.read(read)
+
+    async def access_list(self, room_id: RoomId) -> list[tuple[User, AccessLevel]]:
+        """Users holding an explicit grant in the room (owners first), for its owners' settings page."""
+        order = {AccessLevel.OWNER: 0, AccessLevel.READ_WRITE: 1, AccessLevel.READ_ONLY: 2, AccessLevel.REQUEST: 3}
+
+        def read(tx: ReadTx) -> list[tuple[User, AccessLevel]]:
+            grants = tx.access_grants(room_id)
+            users = tx.users([user_id for user_id, _ in grants])
+            rows = [(users[user_id], level) for user_id, level in grants if user_id in users]
+            return sorted(rows, key=lambda row: (order[row[1]], row[0].name.lower()))
+
+        return await self._ctx.store.read(read)
