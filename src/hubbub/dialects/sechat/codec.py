@@ -3,7 +3,9 @@
 Turns hubbub's events and messages into Stack Exchange chat's JSON records and
 frames, parses the form fields its clients post, and says how each refusal reads
 on this wire (status, body, content type). No I/O: ``routes.py`` moves the bytes.
-The SDK (``hubbub.client``) reuses this module, so the dialect has one parser.
+The SDK (``hubbub.client``) reuses this module, so the dialect has one parser: the
+client-side readers (frames, event records, refusals, the pages a client scrapes)
+live in ``hubbub.dialects.sechat.reading``, which shares this module's tables.
 """
 
 from __future__ import annotations

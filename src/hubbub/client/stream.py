@@ -1,0 +1,188 @@
+"""A room's live events, exactly once and in order, across any number of dropped sockets.
+
+How it holds (shared/DESIGN.md: the log's ids are global and increasing, and no id
+becomes visible after a larger one was delivered):
+
+1. The stream remembers the id of the last event it handed out.
+2. Each (re)connection asks ``POST /ws-auth`` for a fresh socket URL and opens it
+   with ``?l=<last id>`` (hubbub replays from there; other servers ignore it).
+3. With the socket open, it polls ``POST /events`` with ``r<room>=<last id>`` until
+   a page comes back empty. Everything logged before the socket opened is in those
+   pages; everything after arrives on the socket.
+4. Any record whose id is not above the last one handed out is a repeat and is
+   dropped; records within one batch are ordered by id.
+
+It reads the socket only when the consumer asks for the next event, so nothing
+piles up on this side: a consumer that falls far behind is cut off by the server
+(slow consumer) and the stream resumes from its last id. Buffers hold at most one
+frame or one poll page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import aiohttp
+
+from hubbub.client.errors import UnexpectedAnswer
+from hubbub.client.events import Event, RoomEvent, from_record
+from hubbub.core.ids import RoomId
+from hubbub.dialects.sechat.reading import parse_frame, parse_socket_url
+from hubbub.errors import InvalidFkey, NotAllowed, NotFound, NotLoggedIn, RemoteError
+
+if TYPE_CHECKING:
+    from hubbub.client.client import Room
+
+__all__ = ["EventStream", "backoff_delay"]
+
+log = logging.getLogger("hubbub.client.stream")
+
+MAX_GAP_PAGES: Final = 1000  # poll pages per reconnect; beyond that the socket (or the next reconnect) continues
+BACKOFF_INITIAL: Final = 0.1  # seconds before the first reconnect attempt
+BACKOFF_MAX: Final = 30.0  # seconds: the longest wait between attempts
+
+# Refusals that another attempt cannot cure: the session ended, or the room is gone or closed to us.
+FATAL: Final = (NotLoggedIn, InvalidFkey, NotFound, NotAllowed)
+
+
+def backoff_delay(attempt: int, *, initial: float = BACKOFF_INITIAL, maximum: float = BACKOFF_MAX) -> float:
+    """Exponential back-off with jitter, so many clients dropped together do not return together."""
+    delay: float = min(maximum, initial * 2**attempt)
+    return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+
+class EventStream:
+    """Async iterator over a room's events; get one from ``Room.events()``.
+
+    ``last_event_id`` is the id of the last event handed out: save it to resume a
+    later run with ``room.events(since=...)``. ``connections`` counts the sockets
+    opened so far.
+    """
+
+    def __init__(self, room: Room, *, since: int, idle_timeout: float, max_attempts: int | None = None) -> None:
+        self.room = room
+        self.last_event_id = since
+        self.idle_timeout = idle_timeout
+        self.max_attempts = max_attempts  # consecutive failed connection attempts; None: keep trying
+        self.connections = 0
+        self._socket: aiohttp.ClientWebSocketResponse | None = None
+        self._generator: AsyncGenerator[Event, None] | None = None
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._generator is None:
+            self._generator = self._run()
+        return await self._generator.__anext__()
+
+    async def aclose(self) -> None:
+        """Close the socket and end the iteration."""
+        if self._generator is not None:
+            await self._generator.aclose()
+
+    async def reconnect(self) -> None:
+        """Drop the current socket; the stream opens a new one and resumes where it was."""
+        if self._socket is not None:
+            await self._socket.close()
+
+    def _accept(self, records: Iterable[Mapping[str, Any]]) -> list[Event]:
+        """New events of this room from one batch, in id order; repeats and other rooms dropped."""
+        fresh: list[Event] = []
+        for event in sorted((from_record(r) for r in records), key=lambda e: e.id):
+            if event.id <= self.last_event_id:
+                continue
+            # Pings and replies travel under every room their target is in; each room's
+            # stream keeps its own, as POST /events does.
+            if isinstance(event, RoomEvent) and event.room_id != self.room.id:
+                continue
+            fresh.append(event)
+        return fresh
+
+    def _delivered(self, event: Event) -> None:
+        self.last_event_id = event.id
+        self.room.cursor = max(self.room.cursor, event.id)
+
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
+        client = self.room.client
+        body = await client.post_form("/ws-auth", {"roomid": self.room.id}, action="read")
+        try:
+            url = parse_socket_url(body)
+        except ValueError:
+            raise UnexpectedAnswer(200, body) from None
+        separator = "&" if "?" in url else "?"
+        return await client.session.ws_connect(
+            f"{url}{separator}l={self.last_event_id}",
+            origin=client.base_url,  # Stack Exchange refuses sockets without a chat Origin
+            autoping=True,
+            max_msg_size=4 * 1024 * 1024,
+        )
+
+    async def _gap(self) -> AsyncGenerator[list[Event], None]:
+        """Pages of ``POST /events`` after the last id, until one comes back empty."""
+        client = self.room.client
+        cursor = self.last_event_id
+        for _ in range(MAX_GAP_PAGES):
+            body = await client.post_form("/events", {f"r{self.room.id}": cursor}, action="read")
+            part = parse_frame(body).get(RoomId(self.room.id))
+            if part is None or not part.records:
+                return
+            yield self._accept(part.records)
+            if part.cursor is None or part.cursor <= cursor:
+                return
+            cursor = part.cursor
+
+    async def _run(self) -> AsyncGenerator[Event, None]:
+        failures = 0
+        while True:
+            try:
+                self._socket = await self._connect()
+            except FATAL:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, RemoteError, ValueError) as error:
+                failures += 1
+                if self.max_attempts is not None and failures >= self.max_attempts:
+                    raise
+                log.warning("room %s: cannot open the event socket (%s); retrying", self.room.id, error)
+                await self.room.client.sleep(backoff_delay(failures))
+                continue
+            self.connections += 1
+            try:
+                async for page in self._gap():
+                    for event in page:
+                        self._delivered(event)
+                        yield event
+                failures = 0
+                async for event in self._live(self._socket):
+                    self._delivered(event)
+                    yield event
+            except FATAL:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, RemoteError) as error:
+                log.info("room %s: event socket lost (%s); resuming after %s", self.room.id, error, self.last_event_id)
+            finally:
+                await self._socket.close()
+                self._socket = None
+            await self.room.client.sleep(backoff_delay(failures))
+
+    async def _live(self, socket: aiohttp.ClientWebSocketResponse) -> AsyncGenerator[Event, None]:
+        """Events from the socket until it closes or stays silent for ``idle_timeout``."""
+        while True:
+            async with asyncio.timeout(self.idle_timeout):
+                message = await socket.receive()
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                return  # closed, closing or an error: the caller reconnects
+            try:
+                rooms = parse_frame(message.data)
+            except ValueError:
+                log.warning("room %s: ignoring a frame that is not a JSON object", self.room.id)
+                continue
+            part = rooms.get(RoomId(self.room.id))
+            if part is not None and part.records:
+                for event in self._accept(part.records):
+                    yield event
+

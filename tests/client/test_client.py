@@ -1,0 +1,174 @@
+"""The SDK against a live hubbub node: login, join, post, reply, edit, delete, star, refusals, 409 retries."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubbub.client import Client, errors, events
+from tests.client.conftest import SignIn, next_of
+from tests.conftest import PASSWORD, Node, NodeFactory
+
+
+async def test_login_reads_the_fkey_and_who_we_are(node: Node, sign_in: SignIn) -> None:
+    client = await sign_in(node, "Bot Name")
+    assert client.fkey and client.user_name == "Bot Name" and client.user_id is not None
+
+
+async def test_wrong_password_and_no_login_are_typed_errors(node: Node) -> None:
+    user = await node.user("Someone")
+    assert user.email is not None
+    async with Client(node.base) as client:
+        with pytest.raises(errors.LoginFailed):
+            await client.login(user.email, "not the password")
+        with pytest.raises(errors.NotLoggedIn):
+            await client.join(await node.room())
+
+
+async def test_send_reply_edit_delete_star_and_their_events(node: Node, sign_in: SignIn) -> None:
+    alice = await sign_in(node, "Alice")
+    bob = await sign_in(node, "Bob")
+    room_id = await node.room()
+    alice_room = await alice.join(room_id)
+    bob_room = await bob.join(room_id)
+    stream = alice_room.events()
+    first = await alice_room.send("hello **all**")
+    posted = await next_of(stream, events.MessageEvent)
+    assert (posted.message_id, posted.content, posted.text) == (first, "hello <strong>all</strong>", "hello all")
+    assert (posted.user_name, posted.user_id, posted.room_id) == ("Alice", alice.user_id, room_id)
+
+    answer = await bob_room.reply(first, "hi Alice")
+    reply = await next_of(stream, events.MessageReply)
+    assert (reply.message_id, reply.parent_id, reply.show_parent) == (answer, first, True)
+    assert reply.target_user_id == alice.user_id
+    message = await next_of(stream, events.MessageEvent)
+    assert message.message_id == answer and message.parent_id == first
+
+    await alice_room.edit(first, "hello everyone")
+    edited = await next_of(stream, events.MessageEdited)
+    assert (edited.message_id, edited.content, edited.message_edits) == (first, "hello everyone", 1)
+
+    await bob_room.star(first)
+    starred = await next_of(stream, events.MessageStarred)
+    assert (starred.message_id, starred.message_stars) == (first, 1)
+
+    await alice_room.delete(first)
+    deleted = await next_of(stream, events.MessageDeleted)
+    assert deleted.message_id == first and deleted.user_id == alice.user_id
+    await stream.aclose()
+
+
+async def test_mentions_entering_and_leaving(node: Node, sign_in: SignIn) -> None:
+    watcher = await sign_in(node, "Watcher")
+    other = await sign_in(node, "Other")
+    room_id = await node.room()
+    room = await watcher.join(room_id)
+    stream = room.events()
+    await room.send("I am here")
+    await next_of(stream, events.MessageEvent)
+    other_room = await other.join(room_id)
+    entered = await next_of(stream, events.UserEntered)
+    assert (entered.user_id, entered.user_name) == (other.user_id, "Other")
+    ping = await other_room.send("@Watcher look")
+    mention = await next_of(stream, events.UserMentioned)
+    assert (mention.message_id, mention.target_user_id) == (ping, watcher.user_id)
+    await other_room.leave()
+    left = await next_of(stream, events.UserLeft)
+    assert left.user_id == other.user_id
+    await stream.aclose()
+
+
+async def test_room_changes_and_moves_arrive_typed(node: Node, sign_in: SignIn) -> None:
+    owner_client = await sign_in(node, "Owner")
+    assert owner_client.user_id is not None
+    owner = await node.service.queries.user(owner_client.user_id)  # type: ignore[arg-type]
+    assert owner is not None
+    room_id = await node.room("First", owner=owner)
+    target = await node.room("Second", owner=owner)
+    room = await owner_client.join(room_id)
+    stream = room.events()
+    message = await room.send("move me")
+    await next_of(stream, events.MessageEvent)
+    await node.service.rooms.update_room(owner.id, room_id, name="Renamed", description="new", tags="", access=None)
+    renamed = await next_of(stream, events.RoomNameChanged)
+    assert renamed.content.startswith("Renamed") and renamed.room_name == "Renamed"
+    assert await owner_client.move_messages(room_id, [message], target) == 1
+    out = await next_of(stream, events.MessageMovedOutEvent)
+    assert out.message_id == message
+    await stream.aclose()
+
+
+async def test_refusals_are_typed(node: Node, sign_in: SignIn) -> None:
+    alice = await sign_in(node, "Alice")
+    bob = await sign_in(node, "Bob")
+    room_id = await node.room()
+    alice_room = await alice.join(room_id)
+    bob_room = await bob.join(room_id)
+    message = await alice_room.send("mine")
+    with pytest.raises(errors.NotYours):
+        await bob_room.delete(message)
+    with pytest.raises(errors.NotYours):
+        await bob_room.edit(message, "theirs")
+    with pytest.raises(errors.OwnMessage):
+        await alice_room.star(message)
+    with pytest.raises(errors.TooLong):
+        await alice_room.send("x" * 501)
+    with pytest.raises(errors.EmptyMessage):
+        await alice_room.send("   ")
+    with pytest.raises(errors.DuplicateMessage):
+        await alice_room.send("mine")
+    node.clock.advance(121)
+    with pytest.raises(errors.TooLate) as late:
+        await alice_room.edit(message, "too late")
+    assert str(late.value) == "It is too late to edit this message"
+    with pytest.raises(errors.TooLate):
+        await alice_room.delete(message)
+    fresh = await alice_room.send("short-lived")
+    await alice_room.delete(fresh)
+    with pytest.raises(errors.AlreadyDeleted):
+        await alice_room.delete(fresh)
+    with pytest.raises(errors.AlreadyDeleted):
+        await alice_room.edit(fresh, "again")
+    with pytest.raises(errors.NeverAssigned):
+        await alice_room.edit(10_000, "nothing there")
+    with pytest.raises(errors.NotFound):
+        await alice.join(999)
+
+
+async def test_long_lines_are_split_on_request(node: Node, sign_in: SignIn) -> None:
+    client = await sign_in(node, "Talker")
+    room = await client.join(await node.room())
+    words = " ".join(f"word{n}" for n in range(150))  # about 1,000 characters
+    ids = await room.send_long(words)
+    assert len(ids) == 3 and ids == sorted(ids)
+    sources = [(await node.service.queries.message(None, i)).message.source for i in ids]  # type: ignore[arg-type]
+    assert " ".join(sources) == words and all(len(s) <= 500 for s in sources)
+    multi = "line one\n" + "y" * 600
+    assert len(await room.send_long(multi)) == 1
+
+
+async def test_rate_limits_are_waited_out_then_reported(make_node: NodeFactory) -> None:
+    node = await make_node(message_rate_burst=1, message_rate_per_second=0.5)
+    user = await node.user("Hasty")
+    assert user.email is not None
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        node.clock.advance(seconds)  # the server's rate limiter runs on the node's clock
+
+    async with Client(node.base, sleep=fake_sleep) as client:
+        await client.login(user.email, PASSWORD)
+        room = await client.join(await node.room())
+        first = await room.send("one")
+        second = await room.send("two")  # refused with 409 "... again in 2 seconds.", waited, retried
+        assert second > first and waits == [2]
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with Client(node.base, sleep=no_sleep, rate_limit_retries=2) as client:
+        await client.login(user.email, PASSWORD)
+        room = await client.join(await node.room("Other"))
+        with pytest.raises(errors.RateLimited) as limited:
+            await room.send("three")
+        assert limited.value.retry_after == 2 and waits[-2:] == [2, 2]
