@@ -22,8 +22,10 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from hubbub.core.ids import MessageId, RoomId, UserId
+from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import Message, User
+from hubbub.core.rules import EDIT_WINDOW_SECONDS
+from hubbub.dialects.sechat.codec import history_record
 from hubbub.dialects.sechat.http import (
     SERVICE,
     SESSION_COOKIE,
@@ -36,6 +38,7 @@ from hubbub.dialects.sechat.http import (
     viewer,
 )
 from hubbub.errors import InvalidCredentials, NotFound, RateLimited, RemoteError
+from hubbub.service.service import Service
 
 __all__ = ["TEMPLATES", "page_routes", "redirect", "render", "templates"]
 
@@ -232,7 +235,26 @@ def _present_script(users: list[User]) -> Markup:
     return Markup("\n".join(lines))
 
 
+# How many recent messages the room screen scans for its starred and pinned sidebar.
+_STARRED_SCAN: Final = 500
+
+
+async def _viewer_stars(service: Service, me: User | None, ids: list[MessageId]) -> list[MessageId]:
+    """Which of ``ids`` the viewer has starred (so the star buttons start in the right state)."""
+    if me is None or not ids:
+        return []
+    return await service.context.store.read(lambda tx: [i for i in ids if tx.has_starred(i, me.id)])
+
+
 async def room_page(request: web.Request) -> web.Response:
+    """``GET /rooms/{id}``: the chat screen, and the page bots scrape for the fkey and present users.
+
+    What the page script (static/chat/) needs travels in one ``application/json`` block
+    (no inline script runs): the newest messages as the same type-1 records
+    ``/chats/{room}/events`` gives, the event cursor read in the same snapshot, the
+    server's clock (the edit window and idle marks are judged by it, not the browser's),
+    and the viewer's role.
+    """
     service = request.app[SERVICE]
     me = viewer(request)
     try:
@@ -241,10 +263,37 @@ async def room_page(request: web.Request) -> web.Response:
         return _not_found(request, "The room does not exist, or you do not have permission.")
     messages: list[Message] = []
     authors: Mapping[UserId, User] = {}
+    page_data: dict[str, Any] = {}
     if view.readable:
-        history = await service.queries.history(me, view.room.id, count=service.settings.history_default_count)
+        room = view.room
+        history = await service.queries.history(me, room.id, count=service.settings.history_default_count)
         messages = [m for m in history.messages if m.user_id in history.authors]
         authors = history.authors
+        scan = await service.queries.history(me, room.id, count=min(_STARRED_SCAN, service.settings.history_max_count))
+        flagged = [m for m in scan.messages if (m.stars or m.owner_stars) and m.user_id in scan.authors]
+        page_data = {
+            "room": {"id": room.id, "name": room.name},
+            "me": None if me is None else {"id": me.id, "name": me.name},
+            "canPost": view.can_post,
+            "isOwner": view.standing.is_owner,
+            "now": service.context.now(),
+            "editWindow": EDIT_WINDOW_SECONDS,
+            "lastEventId": history.last_event_id,
+            "events": [
+                history_record(m, room, authors[m.user_id], history.posting_events.get(m.id, EventId(0)))
+                for m in messages
+            ],
+            "starred": [
+                history_record(m, room, scan.authors[m.user_id], scan.posting_events.get(m.id, EventId(0)))
+                for m in flagged
+            ],
+            "starredByMe": await _viewer_stars(service, me, [m.id for m in messages + flagged]),
+            "present": [
+                {"id": user.id, "name": user.name, "lastSeen": membership.last_seen}
+                for membership, user in view.present
+            ],
+            "unread": 0 if me is None else await service.queries.unread_count(me.id),
+        }
     present_users = [user for _, user in view.present]
     present_json = json.dumps([{"id": u.id, "name": u.name} for u in present_users])
     return render(
@@ -257,6 +306,7 @@ async def room_page(request: web.Request) -> web.Response:
         authors=authors,
         present_script=_present_script(present_users),
         present_json=present_json,
+        page_data=page_data,
         fkey=expected_fkey(request),
     )
 

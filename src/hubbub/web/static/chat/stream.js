@@ -1,0 +1,194 @@
+// The room's live event stream: the sechat event socket, kept alive, with the gaps
+// it leaves filled from the event log (sechat.md §5 and §7).
+//
+// Delivery guarantee for the rest of the page: every event of this room is handed to
+// onEvents exactly once and in id order. Event ids are one increasing counter, so the
+// stream keeps a cursor (the last id handed over) and drops anything at or below it.
+// While it reconnects, socket frames are held back until POST /events has filled the
+// gap; only then are they released, so a live event can never jump the cursor over
+// events the log has not returned yet.
+
+import { post } from "./api.js";
+
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 30_000;
+// The server sends a keep-alive at least every 25 s; silence for longer than this
+// means the connection is dead even if the browser has not noticed.
+const SILENCE_MS = 70_000;
+// Safety valve for the gap-filling loop (each answer holds up to poll_max_events).
+const MAX_POLLS = 50;
+
+export class EventStream {
+  /**
+   * @param {number} roomId
+   * @param {number} cursor the last event id the page already reflects
+   * @param {(events: object[]) => void} onEvents
+   * @param {(state: "connecting"|"live"|"lost", detail?: string) => void} onState
+   */
+  constructor(roomId, cursor, onEvents, onState) {
+    this.roomId = roomId;
+    this.cursor = cursor;
+    this.onEvents = onEvents;
+    this.onState = onState;
+    this.socket = null;
+    this.held = null; // frames received while the gap is being filled
+    this.retryMs = FIRST_RETRY_MS;
+    this.retryTimer = 0;
+    this.silenceTimer = 0;
+    this.everConnected = false;
+  }
+
+  start() {
+    this.connect();
+    // A laptop waking up or a phone coming back online: try at once instead of waiting.
+    window.addEventListener("online", () => this.retryNow());
+  }
+
+  retryNow() {
+    if (this.socket === null && this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = 0;
+      this.connect();
+    }
+  }
+
+  async connect() {
+    this.onState(this.everConnected ? "lost" : "connecting");
+    const auth = await post("/ws-auth", { roomid: String(this.roomId) });
+    if (!auth.ok || !auth.body || typeof auth.body.url !== "string") {
+      this.scheduleRetry(auth.error || "The server refused the connection");
+      return;
+    }
+    // `l` asks the server to replay what we missed too; the log poll below is what we
+    // rely on, the replay only shortens the gap. The URL has no query string (§5.2).
+    let socket;
+    try {
+      socket = new WebSocket(`${auth.body.url}?l=${this.cursor}`);
+    } catch (error) {
+      this.scheduleRetry("Could not open the event socket");
+      return;
+    }
+    this.socket = socket;
+    this.held = [];
+    socket.addEventListener("open", () => this.opened(socket));
+    socket.addEventListener("message", (event) => this.received(socket, event.data));
+    socket.addEventListener("close", () => this.closed(socket));
+  }
+
+  async opened(socket) {
+    this.resetSilence(socket);
+    // The socket is subscribed now, so everything after what the log returns will
+    // arrive on it: poll the log from our cursor, then release the held frames.
+    const filled = await this.fillGap();
+    if (socket !== this.socket) {
+      return;
+    }
+    if (!filled) {
+      socket.close();
+      return;
+    }
+    const held = this.held || [];
+    this.held = null;
+    for (const frame of held) {
+      this.deliver(frame);
+    }
+    this.retryMs = FIRST_RETRY_MS;
+    this.everConnected = true;
+    this.onState("live");
+  }
+
+  /** POST /events from the cursor until the log has nothing more; false on failure. */
+  async fillGap() {
+    for (let i = 0; i < MAX_POLLS; i++) {
+      const key = `r${this.roomId}`;
+      const answer = await post("/events", { [key]: String(this.cursor) });
+      if (!answer.ok || !answer.body || typeof answer.body !== "object") {
+        return false;
+      }
+      const part = answer.body[key] || {};
+      const events = Array.isArray(part.e) ? part.e : [];
+      this.deliver({ [key]: { e: events } });
+      // `t` is where the log answer stops: everything of this room up to it is in hand.
+      if (typeof part.t === "number" && part.t > this.cursor) {
+        this.cursor = part.t;
+      }
+      if (events.length === 0) {
+        return true;
+      }
+    }
+    return true;
+  }
+
+  received(socket, data) {
+    if (socket !== this.socket) {
+      return;
+    }
+    this.resetSilence(socket);
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch (error) {
+      return; // only JSON frames are ever sent; ignore anything else
+    }
+    if (this.held !== null) {
+      this.held.push(frame);
+    } else {
+      this.deliver(frame);
+    }
+  }
+
+  /** Hand this room's new events to the page, in order, each once. */
+  deliver(frame) {
+    const part = frame && frame[`r${this.roomId}`];
+    if (!part || !Array.isArray(part.e)) {
+      return;
+    }
+    const fresh = [];
+    for (const event of part.e) {
+      // Pings and replies from other rooms travel under every room we are in.
+      if (event.room_id !== this.roomId || typeof event.id !== "number") {
+        continue;
+      }
+      if (event.id > this.cursor) {
+        fresh.push(event);
+      }
+    }
+    fresh.sort((a, b) => a.id - b.id);
+    if (fresh.length === 0) {
+      return;
+    }
+    this.cursor = fresh[fresh.length - 1].id;
+    this.onEvents(fresh);
+  }
+
+  resetSilence(socket) {
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => {
+      if (socket === this.socket) {
+        socket.close();
+      }
+    }, SILENCE_MS);
+  }
+
+  closed(socket) {
+    if (socket !== this.socket) {
+      return;
+    }
+    clearTimeout(this.silenceTimer);
+    this.socket = null;
+    this.held = null;
+    this.scheduleRetry("Connection lost");
+  }
+
+  scheduleRetry(reason) {
+    this.onState("lost", reason);
+    // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
+    const delay = this.retryMs * (0.75 + Math.random() * 0.5);
+    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = 0;
+      this.connect();
+    }, delay);
+  }
+}

@@ -1,0 +1,346 @@
+"""The chat room screen in headless Chromium: two people in two browser contexts.
+
+Each test starts a live node (``node`` fixture), signs two users in through the login
+form and drives the room page as they would: typing, pressing Enter, clicking the
+message actions. Expectations auto-wait; nothing sleeps.
+
+``HUBBUB_SCREENSHOTS=1`` makes ``test_room_screenshot`` write docs/screenshots/room.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute, expect
+
+from hubbub.core.ids import RoomId, UserId
+from hubbub.core.models import User
+from tests.browser import chromium
+from tests.conftest import PASSWORD, Node
+from tests.fakes import TIMEOUT
+
+expect.set_options(timeout=TIMEOUT * 1000)
+
+SCREENSHOT: Path = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "room.png"
+
+
+def _watch(page: Page, errors: list[str]) -> None:
+    """Collect script errors and failed requests (Chromium's own favicon probe is not one)."""
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,
+    )
+
+
+@dataclass
+class Person:
+    """One signed-in user's browser tab on the room screen, and the page errors it logged."""
+
+    name: str
+    user_id: int
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def input(self):  # type: ignore[no-untyped-def]
+        return self.page.locator("#input")
+
+    def message(self, text: str):  # type: ignore[no-untyped-def]
+        return self.page.locator("#chat-messages .message", has_text=text)
+
+    async def say(self, text: str) -> None:
+        await self.input.fill(text)
+        await self.input.press("Enter")
+        await expect(self.input).to_have_value("")
+
+
+async def _enter(browser: Browser, node: Node, who: str | User, room: RoomId, *, width: int = 1100) -> Person:
+    user = await node.user(who) if isinstance(who, str) else who
+    name = user.name
+    context: BrowserContext = await browser.new_context(viewport={"width": width, "height": 720})
+    page = await context.new_page()
+    person = Person(name, user.id, page)
+    page.on("pageerror", lambda error: person.errors.append(str(error)))
+    _watch(page, person.errors)
+    await page.goto(f"{node.base}/users/login?returnurl=/rooms/{room}")
+    await page.fill("#email", str(user.email))
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_url(f"**/rooms/{room}")
+    await expect(page.locator("body[data-chat-ready=true]")).to_have_count(1)
+    return person
+
+
+@asynccontextmanager
+async def _two_people(node: Node) -> AsyncIterator[tuple[Person, Person]]:
+    """Alice (owner of the room) and Bob, each on the room screen, both connected."""
+    first = await node.user("Alice")
+    room = await node.room("Sandbox", owner=first)
+    async with chromium() as browser:
+        alice = await _enter(browser, node, first, room)
+        bob = await _enter(browser, node, "Bob", room)
+        for person in (alice, bob):
+            await expect(person.page.locator("#connection-banner")).to_be_hidden()
+        yield alice, bob
+        assert alice.errors == [] and bob.errors == []
+
+
+async def test_a_message_appears_live_for_the_other_person(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        await alice.say("hello **Bob**")
+        message = bob.message("hello Bob")
+        await expect(message).to_have_count(1)
+        await expect(message.locator(".content strong")).to_have_text("Bob")
+        await expect(message.locator(".username")).to_have_text("Alice")
+        # Shift+Enter makes a new line; Enter then sends both lines as one message.
+        await bob.input.fill("line one")
+        await bob.input.press("Shift+Enter")
+        await bob.input.type("line two")
+        await expect(bob.input).to_have_value("line one\nline two")
+        await bob.input.press("Enter")
+        multi = alice.message("line one")
+        await expect(multi).to_have_count(1)
+        await expect(multi.locator(".content br")).to_have_count(1)
+        await expect(multi).to_contain_text("line two")
+        # Bob shows up among the people in Alice's sidebar.
+        await expect(alice.page.locator("#people-list .person", has_text="Bob")).to_have_count(1)
+
+
+async def test_timestamps_are_in_local_time(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        await alice.say("what time is it")
+        stamp = bob.message("what time is it").locator("time")
+        await expect(stamp).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+        iso = await stamp.get_attribute("datetime")
+        local = await bob.page.evaluate(
+            "iso => new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'}).format(new Date(iso))",
+            iso,
+        )
+        await expect(stamp).to_contain_text(local)
+
+
+async def test_reply_shows_the_parent_and_raises_the_inbox_count(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        await expect(alice.page.locator("#inbox-count")).to_have_text("0")
+        await expect(alice.page.locator("#inbox-button[data-live=true]")).to_have_count(1)
+        await alice.say("who wants tea?")
+        original = bob.message("who wants tea?")
+        await expect(original).to_have_count(1)
+        message_id = await original.get_attribute("data-message-id")
+        await original.hover()
+        await original.get_by_role("button", name="Reply to Alice").click()
+        await expect(bob.input).to_have_value(f":{message_id} ")
+        await expect(bob.input).to_be_focused()
+        await bob.input.type("me, please")
+        await bob.input.press("Enter")
+        reply = alice.message("me, please")
+        await expect(reply.locator(".reply-parent")).to_contain_text("who wants tea?")
+        await expect(reply).to_have_class(re.compile(r"\bmention\b"))
+        await expect(alice.page.locator("#inbox-count")).to_have_text("1")
+        # Opening the inbox marks the reply read.
+        await alice.page.locator("#inbox-button").click()
+        await expect(alice.page.locator("#inbox-count")).to_have_text("0")
+
+
+async def test_mention_autocompletes_highlights_and_counts(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        await expect(alice.page.locator("#inbox-button[data-live=true]")).to_have_count(1)
+        await alice.say("I am here")  # Alice is now pingable in the room
+        await expect(bob.message("I am here")).to_have_count(1)
+        await bob.input.fill("")
+        await bob.input.type("hi @Ali")
+        option = bob.page.get_by_role("option", name="@Alice")
+        await expect(option).to_be_visible()
+        await bob.input.press("Enter")  # accepts the suggestion, does not send
+        await expect(bob.input).to_have_value("hi @Alice ")
+        await bob.input.type("look at this")
+        await bob.input.press("Enter")
+        mention = alice.message("look at this")
+        await expect(mention).to_have_class(re.compile(r"\bmention\b"))
+        await expect(alice.page.locator("#inbox-count")).to_have_text("1")
+        # Bob's own copy is not highlighted for him.
+        await expect(bob.message("look at this")).not_to_have_class(re.compile(r"\bmention\b"))
+
+
+async def test_edit_with_up_arrow_and_delete(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        await alice.say("teh typo")
+        await expect(bob.message("teh typo")).to_have_count(1)
+        await alice.input.press("ArrowUp")
+        await expect(alice.input).to_have_value("teh typo")
+        await expect(alice.page.locator("#compose-mode")).to_contain_text("Editing")
+        await alice.input.fill("the typo, fixed")
+        await alice.input.press("Enter")
+        edited = bob.message("the typo, fixed")
+        await expect(edited).to_have_count(1)
+        await expect(edited.locator(".edited")).to_be_visible()
+        await expect(bob.message("teh typo")).to_have_count(0)
+        # Bob cannot edit or delete Alice's message: no buttons for him.
+        await expect(edited.get_by_role("button", name="Delete this message")).to_have_count(0)
+
+        mine = alice.message("the typo, fixed")
+        await mine.hover()
+        await mine.get_by_role("button", name="Delete this message").click()
+        await expect(bob.message("the typo, fixed")).to_have_count(0)
+        await expect(alice.message("the typo, fixed")).to_have_count(0)
+
+        # Past the window the server refuses, and its words are shown.
+        await alice.say("too slow")
+        late = alice.message("too slow")
+        await expect(late).to_have_count(1)
+        node.clock.advance(300)
+        await late.hover()
+        await late.get_by_role("button", name="Delete this message").click()
+        await expect(alice.page.locator("#chat-status")).to_have_text("It is too late to delete this message")
+        await expect(bob.message("too slow")).to_have_count(1)
+
+
+async def test_star_and_pin_fill_the_sidebar(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        await alice.say("a quotable line")
+        line = bob.message("a quotable line")
+        await expect(line).to_have_count(1)
+        await line.hover()
+        await line.get_by_role("button", name="Star this message").click()
+        await expect(alice.message("a quotable line").locator(".stars")).to_have_text("★ 1")
+        await expect(alice.page.locator("#starred-list .starred-item", has_text="a quotable line")).to_have_count(1)
+        await expect(line.get_by_role("button", name="Remove your star")).to_have_attribute("aria-pressed", "true")
+        # Alice owns the room: she pins Bob's message; Bob cannot pin.
+        await bob.say("pin me")
+        pinned = alice.message("pin me")
+        await expect(pinned).to_have_count(1)
+        await expect(bob.message("pin me").get_by_role("button", name="Pin this message")).to_have_count(0)
+        await pinned.hover()
+        await pinned.get_by_role("button", name="Pin this message").click()
+        await expect(bob.page.locator("#starred-list .starred-item.pinned", has_text="pin me")).to_have_count(1)
+        # Starring one's own message is refused with the server's words.
+        await bob.say("my own")
+        own = alice.message("my own")
+        await expect(own).to_have_count(1)
+        await expect(bob.message("my own").get_by_role("button", name="Star this message")).to_have_count(0)
+
+
+async def test_lost_connection_reconnects_and_fills_the_gap_once(node: Node) -> None:
+    room = await node.room("Sandbox")
+    async with chromium() as browser:
+        blocked = False
+        sockets: list[WebSocketRoute] = []
+
+        async def route(socket: WebSocketRoute) -> None:
+            # While "blocked" every new event socket is cut at once, like a dead network.
+            if blocked:
+                await socket.close()
+                return
+            socket.connect_to_server()
+            sockets.append(socket)
+
+        user = await node.user("Alice")
+        context = await browser.new_context()
+        await context.route_web_socket(re.compile(r"/events/\d+/"), route)
+        page = await context.new_page()
+        errors: list[str] = []
+        _watch(page, errors)
+        await page.goto(f"{node.base}/users/login?returnurl=/rooms/{room}")
+        await page.fill("#email", str(user.email))
+        await page.fill("#password", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await page.wait_for_url(f"**/rooms/{room}")
+        alice = Person("Alice", user.id, page, errors)
+        bob = await _enter(browser, node, "Bob", room)
+        await bob.say("before the cut")
+        await expect(alice.message("before the cut")).to_have_count(1)
+
+        blocked = True
+        await sockets[-1].close()
+        banner = page.locator("#connection-banner")
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text("Reconnecting")
+        await bob.say("while you were away")
+        await bob.say("and this too")
+        await expect(bob.message("and this too")).to_have_count(1)
+        await expect(alice.message("while you were away")).to_have_count(0)
+
+        blocked = False
+        await page.evaluate("() => window.dispatchEvent(new Event('online'))")  # retry now, not after backoff
+        await expect(banner).to_be_hidden()
+        await expect(alice.message("while you were away")).to_have_count(1)
+        await expect(alice.message("and this too")).to_have_count(1)
+        # Live again, and the replayed messages are still there once each.
+        await bob.say("after the cut")
+        await expect(alice.message("after the cut")).to_have_count(1)
+        for text in ("before the cut", "while you were away", "and this too"):
+            await expect(alice.message(text)).to_have_count(1)
+        ids = await page.locator("#chat-messages .message").evaluate_all("nodes => nodes.map(n => n.id)")
+        assert len(ids) == len(set(ids)) == 4
+        assert errors == [] and bob.errors == []
+
+
+async def test_older_messages_load_on_scroll_up(node: Node) -> None:
+    room = await node.room("Sandbox")
+    poster = await node.user("Poster")
+    await node.service.rooms.join(UserId(poster.id), room)
+    for n in range(130):
+        await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+    async with chromium() as browser:
+        reader = await _enter(browser, node, "Reader", room)
+        await expect(reader.message("old message 129")).to_have_count(1)
+        await expect(reader.page.locator("#chat-messages .message")).to_have_count(100)
+        await reader.page.locator("#chat").evaluate("log => { log.scrollTop = 0; }")
+        await expect(reader.page.locator("#chat-messages .message")).to_have_count(130)
+        await expect(reader.message("old message 0")).to_have_count(1)
+        assert reader.errors == []
+
+
+async def test_keyboard_only_send_and_phone_width(node: Node) -> None:
+    room = await node.room("Sandbox")
+    async with chromium() as browser:
+        phone = await _enter(browser, node, "Phoebe", room, width=380)
+        await phone.page.locator("#input").focus()
+        await phone.page.keyboard.type("typed without a mouse")
+        await phone.page.keyboard.press("Enter")
+        message = phone.message("typed without a mouse")
+        await expect(message).to_have_count(1)
+        # Nothing overflows sideways at phone width.
+        overflow = await phone.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+        await expect(phone.page.get_by_role("log", name="Messages")).to_be_visible()
+        assert phone.errors == []
+
+
+async def test_room_screenshot(node: Node, tmp_path: Path) -> None:
+    """A populated room, as in the README; written to docs/screenshots/ with HUBBUB_SCREENSHOTS=1."""
+    async with _two_people(node) as (alice, bob):
+        await alice.say("Morning all! Release notes for **0.4** are up: [changelog](https://example.org/changelog)")
+        await bob.say("Nice. Does it include the `/events` gap fill?")
+        first = alice.message("Release notes")
+        await expect(first).to_have_count(1)
+        first_id = await first.get_attribute("data-message-id")
+        await alice.say("It does, and the reconnect banner")
+        await bob.say(f":{first_id} starring this one")
+        star = bob.page.locator(f"#message-{first_id}")
+        await star.hover()
+        await star.get_by_role("button", name="Star this message").click()
+        await bob.say("    def fill_gap(cursor):\n        return poll('/events', cursor)")
+        await expect(alice.message("starring this one")).to_have_count(1)
+        await expect(alice.page.locator("#starred-list .starred-item")).to_have_count(1)
+        await alice.input.fill("@Bo")
+        await alice.input.type("b")
+        await alice.page.mouse.move(0, 0)
+        target = SCREENSHOT if os.environ.get("HUBBUB_SCREENSHOTS") else tmp_path / "room.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await alice.page.screenshot(path=str(target))
+        assert target.stat().st_size > 10_000
