@@ -1,9 +1,13 @@
 """Build the aiohttp application that serves hubbub's HTTP port.
 
 Routes are listed explicitly (Starlette style): the sechat dialect's form API
-(``dialects/sechat/routes.py``) and the pages (``web/pages.py``). The router
-collapses repeated slashes before matching, because ChatExchange requests
+(``dialects/sechat/routes.py`` and ``room_admin.py``) and the pages (``web/pages.py``).
+The router collapses repeated slashes before matching, because ChatExchange requests
 ``//chats/leave/<room>`` and ``//rooms/<room>/`` (sechat.md §8.1).
+
+Every HTML response carries a Content-Security-Policy that runs only scripts
+served from this origin (no inline script, no ``eval``) and lets pages connect
+to this origin and to the websocket gateway.
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_urldispatcher import UrlDispatcher, UrlMappingMatchInfo
 
 from hubbub.dialects.sechat.http import GATEWAY_PORT, SERVICE, Handler, session_middleware
-from hubbub.dialects.sechat.routes import sechat_routes
+from hubbub.dialects.sechat.room_admin import room_admin_routes
+from hubbub.dialects.sechat.routes import sechat_routes, websocket_base
 from hubbub.service.service import Service
 from hubbub.web.pages import TEMPLATES, page_routes, templates
 
-__all__ = ["SlashCollapsingRouter", "create_app"]
+__all__ = ["SlashCollapsingRouter", "content_security_policy", "create_app", "security_headers"]
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 _SLASHES: Final = re.compile(r"/{2,}")
@@ -52,6 +58,36 @@ def _upgrades_to(endpoint: Handler) -> Middleware:
     return upgrades
 
 
+def content_security_policy(request: web.Request) -> str:
+    """The page policy: own scripts, styles and images only; fetches to this origin and the gateway."""
+    socket = urlsplit(websocket_base(request))
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src 'self' {socket.scheme}://{socket.netloc}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give HTML responses the Content-Security-Policy; forbid MIME sniffing everywhere."""
+    response = await handler(request)
+    if response.content_type == "text/html" and not response.prepared:
+        response.headers["Content-Security-Policy"] = content_security_policy(request)
+        response.headers["Referrer-Policy"] = "same-origin"
+    if not response.prepared:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 async def healthz(request: web.Request) -> web.Response:
     """``GET /healthz``: liveness for load balancers (and the benchmark's reference endpoint)."""
     return web.Response(text="ok", content_type="text/plain")
@@ -73,7 +109,7 @@ def create_app(
             gateway's router decides which dialect gets it.
         extra_routes: Endpoints of other dialects (the realtime publish API ...).
     """
-    middlewares: list[Middleware] = [session_middleware]
+    middlewares: list[Middleware] = [security_headers, session_middleware]
     if socket_endpoint is not None:
         middlewares.insert(0, _upgrades_to(socket_endpoint))
     with warnings.catch_warnings():
@@ -89,6 +125,7 @@ def create_app(
     app[GATEWAY_PORT] = gateway_port
     app[TEMPLATES] = templates()
     app.add_routes(sechat_routes())
+    app.add_routes(room_admin_routes())
     app.add_routes(page_routes())
     app.add_routes(extra_routes)
     app.router.add_get("/healthz", healthz)

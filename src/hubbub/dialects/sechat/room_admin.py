@@ -1,0 +1,102 @@
+"""Room owners' actions on people, at Stack Exchange chat's paths: kick-mute and per-user access.
+
+- ``POST /rooms/kickmute/{room}`` (``userId``, ``fkey``): kick-mute the user; each
+  repeat kick from the same room lasts longer (``rules.KICK_DURATIONS_SECONDS``).
+  Answers 200 ``text/plain`` ``The user has been kicked and cannot return for N minutes.``
+- ``POST /rooms/setuseraccess/{room}`` (``aclUserId``, ``userAccess`` = ``read-only``,
+  ``read-write``, ``owner`` or ``remove``, ``fkey``): grant or remove a user's access.
+  Answers the JSON string ``"ok"``.
+
+Refusals use the dialect's usual words: 403 ``You must be logged in to do that``,
+403 ``The fkey parameter is missing or invalid``, 403 ``Only room owners can do that``,
+403 ``Room owners and moderators cannot be kicked``, 404 for an unknown room (or a
+private one the caller cannot read), 400 for a missing or bad field or an unknown
+user. A refused request changes nothing: the service checks before it writes.
+
+The web UI's forms add a same-site ``next`` path; with it a success answers 302
+there instead (clients of Stack Exchange never send it).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from hubbub.core.ids import RoomId, UserId
+from hubbub.core.models import AccessLevel
+from hubbub.dialects.sechat.codec import OK, Reply, parse_int, text_reply
+from hubbub.dialects.sechat.http import SERVICE, check_fkey, handles, read_form, require_user
+from hubbub.errors import BadRequest
+
+__all__ = ["room_admin_routes"]
+
+_LEVELS: Final[dict[str, AccessLevel | None]] = {
+    "read-only": AccessLevel.READ_ONLY,
+    "read-write": AccessLevel.READ_WRITE,
+    "owner": AccessLevel.OWNER,
+    "remove": None,
+}
+
+
+def _room_id(request: web.Request) -> RoomId:
+    return RoomId(parse_int(request.match_info["room_id"], "room id", minimum=1))
+
+
+def _next(form: MultiDictProxy[str]) -> str | None:
+    """The web form's same-site ``next`` path, or None (absent, or pointing anywhere else)."""
+    target = form.get("next", "")
+    parts = urlsplit(target)
+    if not target.startswith("/") or target.startswith(("//", "/\\")) or parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _done(form: MultiDictProxy[str], reply: Reply) -> Reply:
+    target = _next(form)
+    return reply if target is None else Reply(302, b"", None, location=target)
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = seconds // 60
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+@handles("other")
+async def kick_mute(request: web.Request) -> Reply:
+    """``POST /rooms/kickmute/{room}`` (``userId``): kick-mute a user (owners and moderators)."""
+    service = request.app[SERVICE]
+    form = await read_form(request)
+    me = require_user(request)
+    check_fkey(request, form)
+    room_id = _room_id(request)
+    user_id = UserId(parse_int(form.get("userId"), "userId", minimum=1))
+    seconds = await service.rooms.kick(me.user.id, room_id, user_id)
+    return _done(form, text_reply(f"The user has been kicked and cannot return for {_duration(seconds)}.", 200))
+
+
+@handles("other")
+async def set_user_access(request: web.Request) -> Reply:
+    """``POST /rooms/setuseraccess/{room}`` (``aclUserId``, ``userAccess``): change one user's access."""
+    service = request.app[SERVICE]
+    form = await read_form(request)
+    me = require_user(request)
+    check_fkey(request, form)
+    room_id = _room_id(request)
+    user_id = UserId(parse_int(form.get("aclUserId"), "aclUserId", minimum=1))
+    wanted = form.get("userAccess", "")
+    if wanted not in _LEVELS:
+        raise BadRequest("userAccess must be read-only, read-write, owner or remove")
+    await service.rooms.set_access(me.user.id, room_id, user_id, _LEVELS[wanted])
+    return _done(form, OK)
+
+
+def room_admin_routes() -> list[web.RouteDef]:
+    return [
+        web.post(r"/rooms/kickmute/{room_id:\d+}", kick_mute),
+        web.post(r"/rooms/setuseraccess/{room_id:\d+}", set_user_access),
+    ]

@@ -1,0 +1,175 @@
+"""A room's past: message history, transcripts (around a message, and by UTC day), and search.
+
+URL shapes follow Stack Exchange chat: ``/transcript/{room}`` is today,
+``/transcript/{room}/{yyyy}/{m}/{d}`` one day, ``/transcript/message/{id}`` the
+messages around one message (scraped by ChatExchange, sechat.md §4.1), and
+``/search?q=&room=`` searches the message markdown.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Final
+
+from aiohttp import web
+
+from hubbub.core.ids import MessageId, RoomId, UserId
+from hubbub.core.models import Message, User
+from hubbub.dialects.sechat.http import SERVICE, viewer
+from hubbub.errors import NotFound
+from hubbub.web.rendering import NO_ROOM, not_found, path_int, query_int, redirect, render
+
+__all__ = ["transcript_routes"]
+
+DAY_LIMIT: Final = 1000  # messages shown on one transcript day
+SEARCH_PAGE: Final = 25
+MAX_QUERY_CHARS: Final = 200
+
+
+def _monologues(messages: list[Message], users: Mapping[UserId, User]) -> list[tuple[User, list[Message]]]:
+    """Consecutive messages by the same author, grouped as the transcript shows them."""
+    groups: list[tuple[User, list[Message]]] = []
+    for message in messages:
+        author = users.get(message.user_id)
+        if author is None:
+            continue
+        if groups and groups[-1][0].id == author.id:
+            groups[-1][1].append(message)
+        else:
+            groups.append((author, [message]))
+    return groups
+
+
+async def message_history(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    try:
+        view = await service.queries.message(viewer(request), MessageId(path_int(request, "message_id")))
+    except NotFound:
+        return not_found(request, "No such message.")
+    return render(
+        request,
+        "history.html",
+        title="Message history",
+        view=view,
+        room=view.room,
+        author=view.author,
+        message=view.message,
+        revisions=list(reversed(view.revisions)),
+        revision_authors=view.revision_authors,
+    )
+
+
+async def transcript_message(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    message_id = MessageId(path_int(request, "message_id"))
+    try:
+        room, messages, users, starred = await service.queries.transcript_around(viewer(request), message_id)
+    except NotFound:
+        return not_found(request, "No such message.")
+    return render(
+        request,
+        "transcript.html",
+        title=f"{room.name} transcript",
+        room=room,
+        monologues=_monologues(messages, users),
+        highlight=message_id,
+        starred=starred,
+        heading=None,
+        day=None,
+    )
+
+
+def _day_url(room_id: RoomId, day: datetime.date) -> str:
+    return f"/transcript/{room_id}/{day.year}/{day.month}/{day.day}"
+
+
+async def transcript_day(request: web.Request) -> web.StreamResponse:
+    """``/transcript/{room}`` (today, UTC) or ``/transcript/{room}/{yyyy}/{m}/{d}``.
+
+    ``/transcript/{room}?m=<id>`` (the link history pages carry) goes to that message.
+    """
+    service = request.app[SERVICE]
+    room_id = RoomId(path_int(request, "room_id"))
+    if request.query.get("m", "").isdigit():
+        message_id = int(request.query["m"])
+        return redirect(f"/transcript/message/{message_id}#{message_id}")
+    today = datetime.datetime.fromtimestamp(service.context.now(), tz=datetime.UTC).date()
+    if "year" in request.match_info:
+        try:
+            day = datetime.date(path_int(request, "year"), path_int(request, "month"), path_int(request, "day"))
+        except ValueError:
+            return not_found(request, "There is no such day.")
+    else:
+        day = today
+    start = int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp())
+    try:
+        found = await service.browse.transcript_day(viewer(request), room_id, start, start + 86_400, limit=DAY_LIMIT)
+    except NotFound:
+        return not_found(request, NO_ROOM)
+    previous = day - datetime.timedelta(days=1)
+    following = day + datetime.timedelta(days=1)
+    return render(
+        request,
+        "transcript.html",
+        title=f"{found.room.name} transcript, {day.isoformat()}",
+        room=found.room,
+        monologues=_monologues(found.messages, found.users),
+        highlight=None,
+        starred=found.starred,
+        heading=day.strftime("%A, %-d %B %Y"),
+        day={
+            "iso": day.isoformat(),
+            "previous": _day_url(room_id, previous) if day > datetime.date(1970, 1, 2) else None,
+            "next": _day_url(room_id, following) if following <= today else None,
+            "today": None if day == today else f"/transcript/{room_id}",
+            "truncated": found.truncated,
+        },
+    )
+
+
+async def search(request: web.Request) -> web.Response:
+    """``/search?q=<text>&room=<id>&page=<n>``: messages containing the text, newest first."""
+    service = request.app[SERVICE]
+    text = request.query.get("q", "").strip()[:MAX_QUERY_CHARS]
+    raw_room = request.query.get("room", "").strip()
+    room_id = RoomId(int(raw_room)) if raw_room.isdigit() and int(raw_room) > 0 else None
+    page = query_int(request, "page", 1, maximum=1000)
+    room = None
+    if room_id is not None:
+        try:
+            view = await service.queries.room_view(viewer(request), room_id)
+        except NotFound:
+            return not_found(request, NO_ROOM)
+        if not view.readable:
+            return not_found(request, NO_ROOM)
+        room = view.room
+    results = None
+    if text:
+        try:
+            results = await service.browse.search(
+                viewer(request), text, room_id=room_id, limit=SEARCH_PAGE, offset=(page - 1) * SEARCH_PAGE
+            )
+        except NotFound:
+            return not_found(request, NO_ROOM)
+    return render(
+        request,
+        "search.html",
+        title=f"Search: {text}" if text else "Search",
+        query=text,
+        room=room,
+        results=results,
+        page=page,
+        page_size=SEARCH_PAGE,
+    )
+
+
+def transcript_routes() -> list[web.RouteDef]:
+    return [
+        web.get(r"/messages/{message_id:\d+}/history", message_history),
+        web.get(r"/transcript/message/{message_id:\d+}", transcript_message),
+        web.get(r"/transcript/message/{message_id:\d+}/{slug}", transcript_message),
+        web.get(r"/transcript/{room_id:\d+}", transcript_day),
+        web.get(r"/transcript/{room_id:\d+}/{year:\d{4}}/{month:\d{1,2}}/{day:\d{1,2}}", transcript_day),
+        web.get("/search", search),
+    ]

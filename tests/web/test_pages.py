@@ -1,0 +1,197 @@
+"""The web UI's pages over HTTP: sign-up, the rooms list, creating rooms, room info, transcripts, search, CSP."""
+
+from __future__ import annotations
+
+import datetime
+
+from hubbub.core.models import RoomAccess
+from tests.conftest import PASSWORD, Node, NodeFactory
+
+
+async def test_signup_creates_a_signed_in_account(node: Node) -> None:
+    browser = await node.browser()
+    page = await browser.soup("/users/signup")
+    fkey = str(page.select_one("#signup-form input[name=fkey]")["value"])  # type: ignore[index]
+    form = {"name": "Ada L", "email": "Ada@Example.org", "password": PASSWORD, "password2": PASSWORD, "fkey": fkey}
+    response = await browser.post("/users/signup", form)
+    assert response.status == 302 and response.headers["Location"] == "/"
+    assert "acct" in {cookie.key for cookie in browser.session.cookie_jar}
+    home = await browser.soup("/")
+    link = home.select_one(".topbar-menu-links a")
+    assert link is not None and link.text == "Ada L"
+    user = (await node.service.accounts.list_users())[-1]
+    assert (user.name, user.email, user.reputation) == (
+        "Ada L",
+        "ada@example.org",
+        node.service.settings.new_user_reputation,
+    )
+
+
+async def test_signup_refusals_show_the_form_again(node: Node) -> None:
+    await node.user("Taken")
+    browser = await node.browser()
+    good = {"name": "New", "email": "new@example.org", "password": PASSWORD, "password2": PASSWORD}
+    cases = [
+        ({**good, "fkey": "wrong"}, 403, "The fkey parameter is missing or invalid"),
+        ({**good, "password": "short", "password2": "short"}, 400, "A password needs at least 8 characters"),
+        ({**good, "password2": "something else"}, 400, "The two passwords differ"),
+        ({**good, "name": "  "}, 400, "A display name needs 1 to 64 characters"),
+        (
+            {**good, "email": "taken@example.org"},
+            409,
+            "An account with the e-mail address taken@example.org already exists",
+        ),
+    ]
+    for form, status, error in cases:
+        response = await browser.post("/users/signup", form)
+        assert response.status == status
+        assert response.content_type == "text/html"
+        html = await response.text()
+        assert error in html
+    assert [u.name for u in await node.service.accounts.list_users() if u.id > 0] == ["Taken"]
+
+
+async def test_signup_can_be_closed(make_node: NodeFactory) -> None:
+    node = await make_node(allow_signup=False)
+    browser = await node.browser()
+    assert (await browser.get("/users/signup")).status == 404
+    response = await browser.post("/users/signup", {"name": "X", "email": "x@example.org", "password": PASSWORD})
+    assert response.status == 404
+    assert await node.service.accounts.list_users() == []
+    login = await browser.soup("/users/login")
+    assert login.find("a", href="/users/signup") is None
+
+
+async def test_rooms_list_filters_and_shows_who_is_there(node: Node) -> None:
+    alice = await node.signed_in("Alice")
+    assert alice.user is not None
+    python = await node.room("Python", description="snakes & <eggs>", tags="python code")
+    await node.room("Cooking", tags="food")
+    await node.room("Secret", access=RoomAccess.PRIVATE)
+    await alice.post(f"/chats/{python}/messages/new", {"text": "hi"})
+    stranger = await node.browser()
+    page = await stranger.soup("/")
+    names = [a.text for a in page.select(".room-card h2 a")]
+    assert names == ["Python", "Cooking"]
+    card = page.select_one(f'.room-card[data-room-id="{python}"]')
+    assert card is not None
+    assert card.select_one(".room-description").text == "snakes & <eggs>"  # type: ignore[union-attr]
+    assert [t.text for t in card.select(".tag")] == ["python", "code"]
+    assert card.select_one(f'.room-people a[href^="/users/{alice.user.id}/"]') is not None
+    assert "1 message" in card.select_one(".room-meta").text  # type: ignore[union-attr]
+    assert [a.text for a in (await stranger.soup("/rooms?q=SNAKES")).select(".room-card h2 a")] == ["Python"]
+    assert [a.text for a in (await stranger.soup("/rooms?tag=food")).select(".room-card h2 a")] == ["Cooking"]
+    assert (await stranger.soup("/rooms?q=nothing-like-this")).select(".room-card") == []
+    assert page.find("a", href="/rooms/new") is None
+    assert (await alice.soup("/")).find("a", href="/rooms/new") is not None
+
+
+async def test_new_room_form(node: Node) -> None:
+    anonymous = await node.browser()
+    response = await anonymous.get("/rooms/new")
+    assert response.status == 302 and response.headers["Location"] == "/users/login?returnurl=/rooms/new"
+    bob = await node.signed_in("Bob")
+    page = await bob.soup("/rooms/new")
+    form = page.select_one("#room-form")
+    assert form is not None and form["action"] == "/rooms/save"
+    assert form.select_one("input[name=fkey]")["value"] == bob.fkey  # type: ignore[index]
+    assert [i["value"] for i in form.select("input[name=access]")] == ["public", "gallery", "private"]
+
+
+async def test_room_info_keeps_scraped_parts_and_shows_owner_forms(node: Node) -> None:
+    owner = await node.signed_in("Owner")
+    member = await node.signed_in("Member")
+    assert owner.user is not None
+    room = await node.room("Den", owner=owner.user, description="a <b>cosy</b> place", tags="home")
+    await member.post(f"/chats/{room}/events", {})
+    page = await owner.soup(f"/rooms/info/{room}")
+    assert page.select("h1")[0].text == "Den"
+    assert page.select(".roomcard-xxl p")[0].text == "a <b>cosy</b> place"
+    assert [t.text for t in page.select(".roomcard-xxl .tag")] == ["home"]
+    assert page.select_one("#room-ownercards .usercard a").text.strip() == "Owner"  # type: ignore[union-attr]
+    settings = page.select_one("#room-settings form")
+    assert settings is not None and settings.select_one("input[name=roomId]")["value"] == str(room)  # type: ignore[index]
+    assert page.select_one(f'#room-access form[action="/rooms/kickmute/{room}"]') is not None
+    assert page.select_one(f'#room-access form[action="/rooms/setuseraccess/{room}"]') is not None
+    other = await member.soup(f"/rooms/info/{room}")
+    assert other.select_one("#room-settings") is None and other.select_one("#room-access") is None
+
+
+async def test_transcript_by_day(node: Node) -> None:
+    bot = await node.signed_in("Bot")
+    room = await node.room()
+    await bot.post(f"/chats/{room}/messages/new", {"text": "yesterday's news"})
+    node.clock.advance(86_400)
+    await bot.post(f"/chats/{room}/messages/new", {"text": "today's <news>"})
+    today = datetime.datetime.fromtimestamp(node.clock.now(), tz=datetime.UTC).date()
+    yesterday = today - datetime.timedelta(days=1)
+    page = await bot.soup(f"/transcript/{room}")
+    assert [c.text for c in page.select(".message .content")] == ["today's <news>"]
+    nav = page.select_one(".day-nav")
+    assert nav is not None
+    previous = f"/transcript/{room}/{yesterday.year}/{yesterday.month}/{yesterday.day}"
+    assert nav.select_one("a[rel=prev]")["href"] == previous  # type: ignore[index]
+    assert nav.select_one("a[rel=next]") is None
+    old = await bot.soup(previous)
+    assert [c.text for c in old.select(".message .content")] == ["yesterday's news"]
+    assert (
+        old.select_one(".day-nav a[rel=next]")["href"] == f"/transcript/{room}/{today.year}/{today.month}/{today.day}"
+    )  # type: ignore[index]
+    empty = await bot.soup(f"/transcript/{room}/2001/2/3")
+    assert empty.select(".message") == [] and empty.select_one(".empty") is not None
+    assert (await bot.get(f"/transcript/{room}/2001/2/30")).status == 404
+    assert (await bot.get("/transcript/999")).status == 404
+    jump = await bot.get(f"/transcript/{room}?m=2")
+    assert jump.status == 302 and jump.headers["Location"] == "/transcript/message/2#2"
+
+
+async def test_transcript_of_a_private_room_is_refused(node: Node) -> None:
+    owner = await node.signed_in("Owner")
+    assert owner.user is not None
+    room = await node.room("Secret", owner=owner.user, access=RoomAccess.PRIVATE)
+    await owner.post(f"/chats/{room}/messages/new", {"text": "hush"})
+    stranger = await node.signed_in("Stranger")
+    assert (await stranger.get(f"/transcript/{room}")).status == 404
+    assert (await stranger.get(f"/search?room={room}&q=hush")).status == 404
+    assert (await stranger.soup("/search?q=hush")).select(".search-result") == []
+    assert len((await owner.soup("/search?q=hush")).select(".search-result")) == 1
+
+
+async def test_search_is_literal_and_paginated(make_node: NodeFactory) -> None:
+    node = await make_node(duplicate_window_seconds=0)
+    bot = await node.signed_in("Bot")
+    room = await node.room("Main")
+    other = await node.room("Other")
+    for index in range(30):
+        await bot.post(f"/chats/{room}/messages/new", {"text": f"needle {index}"})
+    await bot.post(f"/chats/{room}/messages/new", {"text": "100% done"})
+    await bot.post(f"/chats/{room}/messages/new", {"text": "snake_case"})
+    await bot.post(f"/chats/{other}/messages/new", {"text": "needle elsewhere"})
+    first = await bot.soup(f"/search?q=NEEDLE&room={room}")
+    results = first.select(".search-result .content")
+    assert len(results) == 25 and results[0].text == "needle 29"
+    assert first.select_one(".pager a[rel=next]")["href"] == f"/search?q=NEEDLE&room={room}&page=2"  # type: ignore[index]
+    second = await bot.soup(f"/search?q=NEEDLE&room={room}&page=2")
+    assert [c.text for c in second.select(".search-result .content")][-1] == "needle 0"
+    assert second.select_one(".pager a[rel=next]") is None
+    everywhere = await bot.soup("/search?q=needle&page=2")
+    assert [c.text for c in everywhere.select(".search-result .content")][-1] == "needle 0"
+    assert len(everywhere.select(".search-result")) == 31 - 25
+    assert (await bot.soup("/search?q=needle")).select(".search-result .content")[0].text == "needle elsewhere"
+    assert [c.text for c in (await bot.soup("/search?q=%25")).select(".search-result .content")] == ["100% done"]
+    assert [c.text for c in (await bot.soup("/search?q=e_c")).select(".search-result .content")] == ["snake_case"]
+    blank = await bot.soup("/search")
+    assert blank.select(".search-result") == [] and blank.select_one("#search-q") is not None
+    assert (await bot.get("/search?room=999&q=x")).status == 404
+
+
+async def test_html_pages_carry_a_content_security_policy(node: Node) -> None:
+    browser = await node.browser()
+    for path in ("/", "/users/login", "/users/signup", "/rooms/999"):
+        response = await browser.get(path)
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert f"ws://127.0.0.1:{node.runtime.ws_port}" in policy
+    health = await browser.get("/healthz")
+    assert "Content-Security-Policy" not in health.headers
+    assert health.headers["X-Content-Type-Options"] == "nosniff"
