@@ -171,9 +171,12 @@ class Client:
 
     async def join(self, room_id: int) -> Room:
         """Enter a room (``POST /chats/{room}/events``) and note where its event log stands."""
+        return Room(self, room_id, joined_at=await self.log_position(room_id))
+
+    async def log_position(self, room_id: int) -> int:
+        """The log's last event id now, read through ``POST /chats/{room}/events`` (which also enters the room)."""
         form = {"since": 0, "mode": "Messages", "msgCount": 1}
-        body = await self.post_form(f"/chats/{room_id}/events", form, action="read")
-        return Room(self, room_id, joined_at=_history_time(body))
+        return _history_time(await self.post_form(f"/chats/{room_id}/events", form, action="read"))
 
     async def edit(self, message_id: int, text: str) -> None:
         """Raises ``TooLate``, ``AlreadyDeleted``, ``NotYours``, ``NeverAssigned`` on refusal."""

@@ -6,9 +6,10 @@ becomes visible after a larger one was delivered):
 1. The stream remembers the id of the last event it handed out.
 2. Each (re)connection asks ``POST /ws-auth`` for a fresh socket URL and opens it
    with ``?l=<last id>`` (hubbub replays from there; other servers ignore it).
-3. With the socket open, it polls ``POST /events`` with ``r<room>=<last id>`` until
-   a page comes back empty. Everything logged before the socket opened is in those
-   pages; everything after arrives on the socket.
+3. With the socket open, it reads the log's last id (``POST /chats/{room}/events``)
+   and polls ``POST /events`` with ``r<room>=<last id>`` until its cursor reaches
+   that id. Everything logged before the socket opened is in those pages;
+   everything after arrives on the socket.
 4. Any record whose id is not above the last one handed out is a repeat and is
    dropped; records within one batch are ordered by id.
 
@@ -123,17 +124,20 @@ class EventStream:
         )
 
     async def _gap(self) -> AsyncGenerator[list[Event], None]:
-        """Pages of ``POST /events`` after the last id, until one comes back empty."""
+        """Pages of ``POST /events`` from the last id up to where the log stood once the socket was open."""
         client = self.room.client
+        # Read after the socket opened, so it is at least the socket's starting point; polling
+        # on to a moving end instead would never hand over to the socket under steady traffic.
+        ceiling = await client.log_position(self.room.id)
         cursor = self.last_event_id
         for _ in range(MAX_GAP_PAGES):
+            if cursor >= ceiling:
+                return
             body = await client.post_form("/events", {f"r{self.room.id}": cursor}, action="read")
             part = parse_frame(body).get(RoomId(self.room.id))
-            if part is None or not part.records:
+            if part is None or part.cursor is None or part.cursor <= cursor:
                 return
             yield self._accept(part.records)
-            if part.cursor is None or part.cursor <= cursor:
-                return
             cursor = part.cursor
 
     async def _run(self) -> AsyncGenerator[Event, None]:

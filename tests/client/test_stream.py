@@ -1,0 +1,121 @@
+"""The event stream resumes across dropped sockets: every event exactly once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hubbub.client import Client, EventStream, events
+from hubbub.client.stream import backoff_delay
+from tests.client.conftest import SignIn
+from tests.conftest import Node, NodeFactory
+from tests.fakes import TIMEOUT, eventually
+
+
+def _drop_server_side(node: Node) -> int:
+    """Close every sechat socket from the server's side, as a restart or a network cut would."""
+    sockets = node.runtime.sechat_sockets
+    assert sockets is not None
+    connections = [c for c in sockets._subscribers if not c.closed]
+    for connection in connections:
+        connection.close(1001, "dropped by the test")
+    return len(connections)
+
+
+async def _numbers(stream: EventStream, count: int, seen: list[int]) -> None:
+    """Collect the numbers posted as messages until ``count`` arrived; anything else is skipped."""
+    async for event in stream:
+        if isinstance(event, events.MessageEvent) and event.text.startswith("n"):
+            seen.append(int(event.text[1:]))
+            if len(seen) == count:
+                return
+
+
+async def test_repeated_drops_while_another_client_posts(node: Node, sign_in: SignIn) -> None:
+    watcher = await sign_in(node, "Watcher")
+    poster = await sign_in(node, "Poster")
+    room_id = await node.room()
+    stream = (await watcher.join(room_id)).events()
+    poster_room = await poster.join(room_id)
+    total, seen, drops = 120, [], 0
+    reader = asyncio.create_task(_numbers(stream, total, seen))
+    for n in range(1, total + 1):
+        await poster_room.send(f"n{n}")
+        if n % 10 == 0:
+            # Each cut hits a fresh socket; posting goes on meanwhile. The server cuts
+            # half of them, the client itself the other half.
+            await eventually(lambda: stream.connections > drops)
+            if n % 20 == 0:
+                await eventually(lambda: _drop_server_side(node) == 1)
+            else:
+                await stream.reconnect()
+            drops += 1
+    async with asyncio.timeout(TIMEOUT):
+        await reader
+    assert seen == list(range(1, total + 1))
+    assert drops == 12 and stream.connections >= drops  # the last cut may come after the last number
+    await stream.aclose()
+
+
+async def test_events_posted_while_disconnected_come_from_the_log(make_node: NodeFactory) -> None:
+    # A tiny poll page makes the catch-up take several POST /events pages.
+    node = await make_node(poll_max_events=3)
+    clients = []
+    for name in ("Watcher", "Poster"):
+        user = await node.user(name)
+        assert user.email is not None
+        client = Client(node.base)
+        await client.__aenter__()
+        await client.login(user.email, "correct horse battery")
+        clients.append(client)
+    watcher, poster = clients
+    try:
+        room_id = await node.room()
+        stream = (await watcher.join(room_id)).events()
+        poster_room = await poster.join(room_id)
+        seen: list[int] = []
+        for round_start in range(0, 40, 10):
+            for n in range(round_start + 1, round_start + 6):
+                await poster_room.send(f"n{n}")
+            async with asyncio.timeout(TIMEOUT):
+                await _numbers(stream, round_start + 5, seen)
+            # The consumer is not reading now: the socket is cut and more is posted meanwhile.
+            await eventually(lambda: _drop_server_side(node) == 1)
+            for n in range(round_start + 6, round_start + 11):
+                await poster_room.send(f"n{n}")
+            async with asyncio.timeout(TIMEOUT):
+                await _numbers(stream, round_start + 10, seen)
+        assert seen == list(range(1, 41))
+        assert stream.connections >= 5
+        await stream.aclose()
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_a_new_stream_starts_after_the_last_event_of_the_previous_one(node: Node, sign_in: SignIn) -> None:
+    client = await sign_in(node, "Reader")
+    room = await client.join(await node.room())
+    await room.send("n1")
+    first: list[int] = []
+    stream = room.events()
+    async with asyncio.timeout(TIMEOUT):
+        await _numbers(stream, 1, first)
+    await stream.aclose()
+    await room.send("n2")
+    second: list[int] = []
+    again = room.events()
+    async with asyncio.timeout(TIMEOUT):
+        await _numbers(again, 1, second)
+    await again.aclose()
+    resumed: list[int] = []
+    replay = room.events(since=stream.last_event_id)
+    async with asyncio.timeout(TIMEOUT):
+        await _numbers(replay, 1, resumed)
+    await replay.aclose()
+    assert (first, second, resumed) == ([1], [2], [2])
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    delays = [backoff_delay(n) for n in range(12)]
+    assert all(0 < d <= 30.0 for d in delays)
+    assert delays[0] <= 0.1 and delays[-1] >= 15.0
