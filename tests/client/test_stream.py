@@ -36,14 +36,15 @@ async def test_repeated_drops_while_another_client_posts(node: Node, sign_in: Si
     room_id = await node.room()
     stream = (await watcher.join(room_id)).events()
     poster_room = await poster.join(room_id)
-    total, seen, drops = 120, [], 0
+    total, drops = 120, 0
+    seen: list[int] = []
     reader = asyncio.create_task(_numbers(stream, total, seen))
     for n in range(1, total + 1):
         await poster_room.send(f"n{n}")
         if n % 10 == 0:
             # Each cut hits a fresh socket; posting goes on meanwhile. The server cuts
             # half of them, the client itself the other half.
-            await eventually(lambda: stream.connections > drops)
+            await eventually(lambda cut=drops: stream.connections > cut)  # type: ignore[misc]
             if n % 20 == 0:
                 await eventually(lambda: _drop_server_side(node) == 1)
             else:

@@ -175,7 +175,7 @@ class Client:
 
     async def log_position(self, room_id: int) -> int:
         """The log's last event id now, read through ``POST /chats/{room}/events`` (which also enters the room)."""
-        form = {"since": 0, "mode": "Messages", "msgCount": 1}
+        form: dict[str, str | int] = {"since": 0, "mode": "Messages", "msgCount": 1}
         return _history_time(await self.post_form(f"/chats/{room_id}/events", form, action="read"))
 
     async def edit(self, message_id: int, text: str) -> None:
@@ -197,7 +197,7 @@ class Client:
 
     async def move_messages(self, room_id: int, message_ids: list[int], to_room: int) -> int:
         """Move messages to another room (room owners); returns how many moved."""
-        form = {"ids": ",".join(map(str, message_ids)), "to": to_room}
+        form: dict[str, str | int] = {"ids": ",".join(map(str, message_ids)), "to": to_room}
         body = await self.post_form(f"/admin/movePosts/{room_id}", form, action="other", expect_ok=False)
         try:
             return int(body)

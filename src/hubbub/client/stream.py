@@ -53,7 +53,7 @@ FATAL: Final = (NotLoggedIn, InvalidFkey, NotFound, NotAllowed)
 def backoff_delay(attempt: int, *, initial: float = BACKOFF_INITIAL, maximum: float = BACKOFF_MAX) -> float:
     """Exponential back-off with jitter, so many clients dropped together do not return together."""
     delay: float = min(maximum, initial * 2**attempt)
-    return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+    return delay * random.uniform(0.5, 1.0)
 
 
 class EventStream:
@@ -189,4 +189,3 @@ class EventStream:
             if part is not None and part.records:
                 for event in self._accept(part.records):
                     yield event
-

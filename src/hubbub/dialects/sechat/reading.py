@@ -199,7 +199,7 @@ def parse_posted(body: str) -> int | None:
     """
     value = json.loads(body)
     if not isinstance(value, dict) or "id" not in value:
-        raise ValueError("expected {\"id\": ..., \"time\": ...}")
+        raise ValueError('expected {"id": ..., "time": ...}')
     posted = value["id"]
     if posted is None:
         return None
@@ -216,7 +216,7 @@ def parse_history_time(body: str) -> int:
     """
     value = json.loads(body)
     if not isinstance(value, dict) or not _is_int(value.get("time")):
-        raise ValueError("expected {\"events\": [...], \"time\": <event id>}")
+        raise ValueError('expected {"events": [...], "time": <event id>}')
     return int(value["time"])
 
 
@@ -228,7 +228,7 @@ def parse_socket_url(body: str) -> str:
     """
     value = json.loads(body)
     if not isinstance(value, dict) or not isinstance(value.get("url"), str):
-        raise ValueError("expected {\"url\": ...}")
+        raise ValueError('expected {"url": ...}')
     return str(value["url"])
 
 
