@@ -86,13 +86,13 @@ async def _enter(browser: Browser, node: Node, who: str | User, room: RoomId, *,
 
 
 @asynccontextmanager
-async def _two_people(node: Node) -> AsyncIterator[tuple[Person, Person]]:
+async def _two_people(node: Node, **room: str) -> AsyncIterator[tuple[Person, Person]]:
     """Alice (owner of the room) and Bob, each on the room screen, both connected."""
     first = await node.user("Alice")
-    room = await node.room("Sandbox", owner=first)
+    room_id = await node.room("Sandbox", owner=first, **room)
     async with chromium() as browser:
-        alice = await _enter(browser, node, first, room)
-        bob = await _enter(browser, node, "Bob", room)
+        alice = await _enter(browser, node, first, room_id)
+        bob = await _enter(browser, node, "Bob", room_id)
         for person in (alice, bob):
             await expect(person.page.locator("#connection-banner")).to_be_hidden()
         yield alice, bob
@@ -323,7 +323,7 @@ async def test_keyboard_only_send_and_phone_width(node: Node) -> None:
 
 async def test_room_screenshot(node: Node, tmp_path: Path) -> None:
     """A populated room, as in the README; written to docs/screenshots/ with HUBBUB_SCREENSHOTS=1."""
-    async with _two_people(node) as (alice, bob):
+    async with _two_people(node, description="Release planning and the odd cup of tea") as (alice, bob):
         await alice.say("Morning all! Release notes for **0.4** are up: [changelog](https://example.org/changelog)")
         await bob.say("Nice. Does it include the `/events` gap fill?")
         first = alice.message("Release notes")
@@ -336,9 +336,12 @@ async def test_room_screenshot(node: Node, tmp_path: Path) -> None:
         await star.get_by_role("button", name="Star this message").click()
         await bob.say("    def fill_gap(cursor):\n        return poll('/events', cursor)")
         await expect(alice.message("starring this one")).to_have_count(1)
-        await expect(alice.page.locator("#starred-list .starred-item")).to_have_count(1)
-        await alice.input.fill("@Bo")
-        await alice.input.type("b")
+        question = alice.message("Does it include")
+        await question.hover()
+        await question.get_by_role("button", name="Pin this message").click()
+        await expect(alice.page.locator("#starred-list .starred-item")).to_have_count(2)
+        await alice.input.type("thanks @B")
+        await expect(alice.page.get_by_role("option", name="@Bob")).to_be_visible()
         await alice.page.mouse.move(0, 0)
         target = SCREENSHOT if os.environ.get("HUBBUB_SCREENSHOTS") else tmp_path / "room.png"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -274,12 +274,33 @@ jumpButton.addEventListener("click", async () => {
   document.getElementById("input")?.focus();
 });
 
+// On a phone there is no hover: a tap on a message shows its actions.
+container.addEventListener("click", (event) => {
+  if (event.target.closest("a, button")) {
+    return;
+  }
+  const node = event.target.closest(".message");
+  for (const selected of container.querySelectorAll(".message.selected")) {
+    if (selected !== node) {
+      selected.classList.remove("selected");
+    }
+  }
+  node?.classList.toggle("selected");
+});
+
+// At phone width the sidebar is folded away behind a button in the room header.
+const sidebarToggle = document.getElementById("sidebar-toggle");
+sidebarToggle.addEventListener("click", () => {
+  const open = document.body.classList.toggle("sidebar-open");
+  sidebarToggle.setAttribute("aria-expanded", String(open));
+});
+
 // Edit buttons disappear when the window closes; people go idle.
 setInterval(() => {
   list.refresh();
   people.render();
 }, 15_000);
 
-new EventStream(roomId, data.lastEventId, applyEvents, connectionState).start();
+new EventStream(roomId, data.lastEventId, applyEvents, connectionState, me !== null).start();
 inbox?.start();
 document.body.dataset.chatReady = "true";

@@ -9,11 +9,11 @@ const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute
 const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 
-/** The viewer's local time for a Unix time: "14:05", or "Nov 3 14:05" when not today. */
+/** The viewer's local time for a Unix time: ["", "14:05"], or ["Nov 3", "14:05"] when not today. */
 export function localTime(seconds) {
   const date = new Date(seconds * 1000);
   const clock = clockFormat.format(date);
-  return date.toDateString() === new Date().toDateString() ? clock : `${dayFormat.format(date)} ${clock}`;
+  return date.toDateString() === new Date().toDateString() ? ["", clock] : [dayFormat.format(date), clock];
 }
 
 function element(tag, className, text) {
@@ -138,7 +138,12 @@ export class MessageList {
     const name = element("a", "username", record.user_name);
     name.href = `/users/${record.user_id}`;
     name.id = `message-${record.message_id}-by`;
-    const time = element("time", "timestamp", localTime(record.time_stamp));
+    const time = element("time", "timestamp");
+    const [day, clock] = localTime(record.time_stamp);
+    if (day) {
+      time.append(element("span", "time-day", `${day} `));
+    }
+    time.append(element("span", "time-clock", clock));
     time.dateTime = new Date(record.time_stamp * 1000).toISOString();
     time.title = fullFormat.format(new Date(record.time_stamp * 1000));
     const permalink = element("a", "permalink");
@@ -170,7 +175,7 @@ export class MessageList {
       stars.append(count);
     }
     if (record.message_owner_stars) {
-      const pin = element("span", "stars owner-star", "📌 pinned");
+      const pin = element("span", "stars owner-star", "pinned");
       stars.append(pin);
     }
     body.append(stars);
@@ -189,13 +194,13 @@ export class MessageList {
       }
       if (this.isOwner) {
         const pinned = Boolean(record.message_owner_stars);
-        const pin = actionButton("pin", pinned ? "Unpin this message" : "Pin this message", "📌");
+        const pin = actionButton("pin", pinned ? "Unpin this message" : "Pin this message", pinned ? "unpin" : "pin");
         pin.setAttribute("aria-pressed", String(pinned));
         actions.append(pin);
       }
       if (this.editable(record)) {
         actions.append(actionButton("edit", "Edit this message", "✎"));
-        actions.append(actionButton("delete", "Delete this message", "🗑"));
+        actions.append(actionButton("delete", "Delete this message", "✕"));
       }
     }
     node.append(actions);

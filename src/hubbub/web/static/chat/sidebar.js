@@ -138,7 +138,7 @@ export class Starred {
     for (const item of sorted) {
       const entry = element("li", item.pins ? "starred-item pinned" : "starred-item");
       entry.dataset.messageId = String(item.id);
-      const badge = element("span", "starred-badge", item.pins ? `📌 ${item.stars ? `★ ${item.stars}` : ""}` : `★ ${item.stars}`);
+      const badge = element("span", "starred-badge", [item.pins ? "pinned" : "", item.stars ? `★ ${item.stars}` : ""].join(" ").trim());
       const link = element("a", "starred-link");
       link.href = `/transcript/message/${item.id}#${item.id}`;
       const text = item.text.length > 140 ? `${item.text.slice(0, 139)}…` : item.text;

@@ -17,6 +17,9 @@ const MAX_RETRY_MS = 30_000;
 const SILENCE_MS = 70_000;
 // Safety valve for the gap-filling loop (each answer holds up to poll_max_events).
 const MAX_POLLS = 50;
+// Visitors who are not signed in cannot open the socket (ws-auth needs a login): they
+// poll the log instead, as ChatExchange's polling watcher does.
+const POLL_INTERVAL_MS = 3_000;
 
 export class EventStream {
   /**
@@ -24,8 +27,10 @@ export class EventStream {
    * @param {number} cursor the last event id the page already reflects
    * @param {(events: object[]) => void} onEvents
    * @param {(state: "connecting"|"live"|"lost", detail?: string) => void} onState
+   * @param {boolean} signedIn false: poll POST /events instead of opening the socket
    */
-  constructor(roomId, cursor, onEvents, onState) {
+  constructor(roomId, cursor, onEvents, onState, signedIn = true) {
+    this.signedIn = signedIn;
     this.roomId = roomId;
     this.cursor = cursor;
     this.onEvents = onEvents;
@@ -39,6 +44,10 @@ export class EventStream {
   }
 
   start() {
+    if (!this.signedIn) {
+      this.poll();
+      return;
+    }
     this.connect();
     // A laptop waking up or a phone coming back online: try at once instead of waiting.
     window.addEventListener("online", () => this.retryNow());
@@ -50,6 +59,12 @@ export class EventStream {
       this.retryTimer = 0;
       this.connect();
     }
+  }
+
+  async poll() {
+    const ok = await this.fillGap();
+    this.onState(ok ? "live" : "lost", ok ? undefined : "Cannot reach the server");
+    setTimeout(() => this.poll(), ok ? POLL_INTERVAL_MS : Math.min(POLL_INTERVAL_MS * 4, MAX_RETRY_MS));
   }
 
   async connect() {
