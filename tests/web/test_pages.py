@@ -83,7 +83,10 @@ async def test_rooms_list_filters_and_shows_who_is_there(node: Node) -> None:
     assert [a.text for a in (await stranger.soup("/rooms?tag=food")).select(".room-card h2 a")] == ["Cooking"]
     assert (await stranger.soup("/rooms?q=nothing-like-this")).select(".room-card") == []
     assert page.find("a", href="/rooms/new") is None
-    assert (await alice.soup("/")).find("a", href="/rooms/new") is not None
+    mine = await alice.soup("/")
+    assert mine.find("a", href="/rooms/new") is not None
+    # The JS client's cookie login wants a non-empty fkey input on the chat home page (sechat.md §3.7).
+    assert mine.select_one("input[name=fkey]")["value"] == alice.fkey  # type: ignore[index]
 
 
 async def test_new_room_form(node: Node) -> None:
@@ -195,3 +198,12 @@ async def test_html_pages_carry_a_content_security_policy(node: Node) -> None:
     health = await browser.get("/healthz")
     assert "Content-Security-Policy" not in health.headers
     assert health.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_the_policy_names_a_configured_public_socket_url(make_node: NodeFactory) -> None:
+    node = await make_node(ws_public_url="wss://chat.example.org/socket/")
+    browser = await node.browser()
+    policy = (await browser.get("/")).headers["Content-Security-Policy"]
+    assert "connect-src 'self' wss://chat.example.org;" in policy
+    script = await browser.get("/static/hubbub.js")
+    assert script.content_type.endswith("javascript") and "Content-Security-Policy" not in script.headers
