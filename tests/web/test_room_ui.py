@@ -347,3 +347,40 @@ async def test_room_screenshot(node: Node, tmp_path: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         await alice.page.screenshot(path=str(target))
         assert target.stat().st_size > 10_000
+
+
+async def test_a_visitor_who_is_not_signed_in_reads_live_by_polling(node: Node) -> None:
+    author = await node.user("Author")
+    room = await node.room("Sandbox", owner=author)
+    async with chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        errors: list[str] = []
+        _watch(page, errors)
+        await page.goto(f"{node.base}/rooms/{room}")
+        await expect(page.locator("body[data-chat-ready=true]")).to_have_count(1)
+        await expect(page.locator("#input")).to_have_count(0)
+        await expect(page.locator(".compose-closed").get_by_role("link", name="Log in")).to_be_visible()
+        await node.service.messages.post(UserId(author.id), room, "anyone can read this")
+        await expect(page.locator("#chat-messages .message", has_text="anyone can read this")).to_have_count(1)
+        await expect(page.locator("#connection-banner")).to_be_hidden()
+        assert errors == []
+
+
+async def test_the_page_keeps_what_bots_scrape(node: Node) -> None:
+    """sechat.md §3.8: textarea#input, the fkey input last, the topbar link first, present users."""
+    bot = await node.signed_in("Bot Name")
+    assert bot.user is not None
+    room = await node.room("Sandbox")
+    await node.service.rooms.join(UserId(bot.user.id), room)
+    response = await bot.get(f"/rooms/{room}")
+    html = await response.text()
+    assert response.status == 200
+    assert '<textarea id="input">' in html
+    page = await bot.soup(f"/rooms/{room}")
+    assert page.select(".topbar-menu-links a")[0]["href"] == f"/users/{bot.user.id}/bot-name"
+    assert page.find_all("input")[-1]["id"] == "fkey"
+    assert page.find_all("input", {"name": "fkey"})[-1]["value"] == bot.fkey
+    body_scripts = page.body.find_all("script") if page.body else []
+    assert "CHAT.RoomUsers.initPresent" in body_scripts[0].text
+    assert re.search(r'\{id: \d+, name: \("Bot Name"\)', body_scripts[0].text)
+    assert '"name": "Bot Name"' in str(page.select_one(".js-present")["data-users"])
