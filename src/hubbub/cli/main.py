@@ -21,6 +21,7 @@ import click
 
 from hubbub import __version__
 from hubbub.app import Runtime, open_bus, open_store
+from hubbub.cli import chat
 from hubbub.core.clock import SystemClock
 from hubbub.core.ids import UserId
 from hubbub.core.models import RoomAccess
@@ -292,6 +293,11 @@ def tokens_revoke(token_id: int, **flags: object) -> None:
 
     _remote(lambda: _run(_with_service(settings, work)))
     click.echo(f"revoked token {token_id}")
+
+
+# The chat commands (SDK-based) live in their own module.
+cli.add_command(chat.tail)
+cli.add_command(chat.say)
 
 
 def main() -> None:
