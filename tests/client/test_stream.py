@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from hubbub.client import Client, EventStream, events
+import pytest
+
+from hubbub.client import Client, EventStream, errors, events
 from hubbub.client.stream import backoff_delay
 from tests.client.conftest import SignIn
 from tests.conftest import Node, NodeFactory
@@ -120,3 +122,37 @@ def test_backoff_grows_and_is_capped() -> None:
     delays = [backoff_delay(n) for n in range(12)]
     assert all(0 < d <= 30.0 for d in delays)
     assert delays[0] <= 0.1 and delays[-1] >= 15.0
+
+
+async def test_a_silent_socket_is_replaced(node: Node, sign_in: SignIn) -> None:
+    client = await sign_in(node, "Reader")
+    room = await client.join(await node.room())
+    stream = room.events(idle_timeout=0.2)  # far below the server's keep-alive interval
+    seen: list[int] = []
+    reader = asyncio.create_task(_numbers(stream, 2, seen))
+    await room.send("n1")
+    await eventually(lambda: stream.connections >= 3)
+    await room.send("n2")
+    async with asyncio.timeout(TIMEOUT):
+        await reader
+    assert seen == [1, 2]
+    await stream.aclose()
+
+
+async def test_a_kicked_user_gets_the_refusal_instead_of_endless_retries(node: Node, sign_in: SignIn) -> None:
+    owner_client = await sign_in(node, "Owner")
+    watcher = await sign_in(node, "Watcher")
+    assert owner_client.user_id is not None and watcher.user_id is not None
+    owner = await node.service.queries.user(owner_client.user_id)  # type: ignore[arg-type]
+    assert owner is not None
+    room_id = await node.room(owner=owner)
+    stream = (await watcher.join(room_id)).events()
+    await (await owner_client.join(room_id)).send("n1")
+    async with asyncio.timeout(TIMEOUT):
+        await _numbers(stream, 1, [])
+    await node.service.rooms.kick(owner.id, room_id, watcher.user_id)  # type: ignore[arg-type]
+    await stream.reconnect()
+    with pytest.raises(errors.NotAllowed):
+        async with asyncio.timeout(TIMEOUT):
+            async for _ in stream:
+                pass

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -45,6 +46,7 @@ log = logging.getLogger("hubbub.client.stream")
 MAX_GAP_PAGES: Final = 1000  # poll pages per reconnect; beyond that the socket (or the next reconnect) continues
 BACKOFF_INITIAL: Final = 0.1  # seconds before the first reconnect attempt
 BACKOFF_MAX: Final = 30.0  # seconds: the longest wait between attempts
+HEALTHY_SECONDS: Final = 30.0  # a socket open this long was a working connection, even if the room was quiet
 
 # Refusals that another attempt cannot cure: the session ended, or the room is gone or closed to us.
 FATAL: Final = (NotLoggedIn, InvalidFkey, NotFound, NotAllowed)
@@ -155,14 +157,16 @@ class EventStream:
                 await self.room.client.sleep(backoff_delay(failures))
                 continue
             self.connections += 1
+            delivered, opened_at = 0, time.monotonic()
             try:
                 async for page in self._gap():
                     for event in page:
                         self._delivered(event)
+                        delivered += 1
                         yield event
-                failures = 0
                 async for event in self._live(self._socket):
                     self._delivered(event)
+                    delivered += 1
                     yield event
             except FATAL:
                 raise
@@ -171,6 +175,10 @@ class EventStream:
             finally:
                 await self._socket.close()
                 self._socket = None
+            # A socket that carried something, or lived a while, was a success; one that died at
+            # once, empty, counts as a failure, so a server that accepts and drops is not hammered.
+            lasted = time.monotonic() - opened_at >= HEALTHY_SECONDS
+            failures = 0 if delivered or lasted else failures + 1
             await self.room.client.sleep(backoff_delay(failures))
 
     async def _live(self, socket: aiohttp.ClientWebSocketResponse) -> AsyncGenerator[Event, None]:
