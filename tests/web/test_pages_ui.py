@@ -97,6 +97,8 @@ async def test_create_a_room_with_the_form(node: Node) -> None:
         card = page.locator(".room-card", has_text="Lounge")
         await expect(card.locator(".room-description")).to_have_text("Coffee & chat")
         await page.get_by_label("Filter rooms by name, description or tag").fill("nothing like it")
+        await expect(card).to_be_hidden()  # filtered as you type
+        await expect(page.get_by_role("status")).to_have_text("0 of 1 rooms shown")
         await page.get_by_label("Filter rooms by name, description or tag").press("Enter")
         await expect(page.locator(".room-card")).to_have_count(0)
     rooms = await node.service.rooms.list_rooms()
@@ -182,7 +184,10 @@ async def test_pages_carry_the_csp_and_work_under_it(node: Node) -> None:
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"{path} scrolls sideways on a phone"
-        # hubbub.js ran (module scripts from 'self' are allowed): the time is the viewer's.
+        # hubbub.js ran (module scripts from 'self' are allowed): search words are marked, times are local.
+        await page.goto(f"{node.base}/search?q=NOON")
+        await expect(page.locator(".search-result .content mark")).to_have_text("noon")
+        await expect(page.locator(".search-result .content strong")).to_have_count(1)
         await page.goto(f"{node.base}/transcript/{room}")
         await expect(page.locator(".message time.local-time")).to_have_attribute("title", re.compile(r"\d"))
         await page.keyboard.press("Tab")

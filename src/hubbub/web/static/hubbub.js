@@ -32,3 +32,51 @@ export function localiseTimes(root = document) {
 }
 
 localiseTimes();
+
+// The rooms list filters as you type (the form still works without this script).
+function liveFilter(input) {
+  const cards = [...document.querySelectorAll(input.dataset.filter)];
+  const status = document.getElementById(input.getAttribute("aria-controls") + "-status");
+  input.addEventListener("input", () => {
+    const words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const card of cards) {
+      const text = card.textContent.toLowerCase();
+      const match = words.every((word) => text.includes(word));
+      card.hidden = !match;
+      if (match) shown += 1;
+    }
+    if (status) status.textContent = words.length ? `${shown} of ${cards.length} rooms shown` : "";
+  });
+}
+
+for (const input of document.querySelectorAll("input[data-filter]")) liveFilter(input);
+
+// Search results mark the words searched for; only text nodes change, never the sanitised markup.
+function markMatches(root, needle) {
+  const lower = needle.toLowerCase();
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const hits = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.nodeValue.toLowerCase().includes(lower)) hits.push(node);
+  }
+  for (const node of hits) {
+    const text = node.nodeValue;
+    const fragment = document.createDocumentFragment();
+    let from = 0;
+    for (let at = text.toLowerCase().indexOf(lower); at !== -1; at = text.toLowerCase().indexOf(lower, from)) {
+      fragment.append(text.slice(from, at));
+      const mark = document.createElement("mark");
+      mark.textContent = text.slice(at, at + needle.length);
+      fragment.append(mark);
+      from = at + needle.length;
+    }
+    fragment.append(text.slice(from));
+    node.replaceWith(fragment);
+  }
+}
+
+const searched = document.querySelector(".search-results[data-query]");
+if (searched && searched.dataset.query) {
+  for (const content of searched.querySelectorAll(".content")) markMatches(content, searched.dataset.query);
+}
