@@ -149,6 +149,9 @@ async def test_owner_edits_settings_and_manages_people(node: Node) -> None:
         await expect(page.get_by_role("status")).to_have_text("The user's access is changed.")
         await people.get_by_role("button", name="Kick Max from the room").click()
         await expect(page.get_by_role("status")).to_have_text("The user was kicked from the room.")
+        await page.set_viewport_size({"width": 380, "height": 760})
+        width = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        assert await page.evaluate(width) <= 0, "the owner's page scrolls sideways on a phone"
     stored = await node.service.queries.room_view(None, room)
     assert (stored.room.name, stored.room.access, stored.room.tags) == (
         "Workshop & Lab",
