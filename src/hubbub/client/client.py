@@ -113,6 +113,10 @@ class Client:
             await response.read()
         if status != 302:
             raise LoginFailed("Logging in failed: the e-mail address or password is incorrect (or a CAPTCHA was shown)")
+        # The chat home page turns the login site's cookies into a chat session (Stack Exchange sets
+        # chatusr/sechatusr there, as sechat 3 relies on); hubbub does the same.
+        async with self.session.get(f"{self.base_url}/") as response:
+            await response.read()
         await self.refresh_identity()
 
     async def refresh_identity(self) -> None:
