@@ -142,6 +142,9 @@ async def test_transcript_by_day(node: Node) -> None:
     )  # type: ignore[index]
     empty = await bot.soup(f"/transcript/{room}/2001/2/3")
     assert empty.select(".message") == [] and empty.select_one(".empty") is not None
+    assert (
+        empty.select_one(".empty a.latest-day")["href"] == f"/transcript/{room}/{today.year}/{today.month}/{today.day}"
+    )  # type: ignore[index]
     assert (await bot.get(f"/transcript/{room}/2001/2/30")).status == 404
     assert (await bot.get("/transcript/999")).status == 404
     jump = await bot.get(f"/transcript/{room}?m=2")

@@ -107,6 +107,12 @@ async def transcript_day(request: web.Request) -> web.StreamResponse:
         found = await service.browse.transcript_day(viewer(request), room_id, start, start + 86_400, limit=DAY_LIMIT)
     except NotFound:
         return not_found(request, NO_ROOM)
+    latest = None
+    if not found.messages:
+        newest = await service.queries.history(viewer(request), room_id, count=1)
+        if newest.messages:
+            last_day = datetime.datetime.fromtimestamp(newest.messages[-1].posted_at, tz=datetime.UTC).date()
+            latest = {"url": _day_url(room_id, last_day), "label": last_day.strftime("%A, %-d %B %Y")}
     previous = day - datetime.timedelta(days=1)
     following = day + datetime.timedelta(days=1)
     return render(
@@ -124,6 +130,7 @@ async def transcript_day(request: web.Request) -> web.StreamResponse:
             "next": _day_url(room_id, following) if following <= today else None,
             "today": None if day == today else f"/transcript/{room_id}",
             "truncated": found.truncated,
+            "latest": latest,
         },
     )
 
