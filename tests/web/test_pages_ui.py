@@ -164,6 +164,32 @@ async def test_owner_edits_settings_and_manages_people(node: Node) -> None:
     assert errors == []
 
 
+async def test_transcript_days_and_search_from_the_keyboard(node: Node) -> None:
+    errors: list[str] = []
+    bot = await node.user("Bot")
+    room = await node.room("Archive", owner=bot)
+    await node.service.messages.post(bot.id, room, "first day: the kettle <broke>")
+    node.clock.advance(86_400)
+    await node.service.messages.post(bot.id, room, "second day: new kettle")
+    async with chromium() as browser:
+        page = await _page(browser, errors)
+        await page.goto(f"{node.base}/transcript/{room}")
+        await expect(page.locator(".message .content")).to_have_text(["second day: new kettle"])
+        await page.get_by_role("link", name="previous day").focus()
+        await page.keyboard.press("Enter")
+        await expect(page.locator(".message .content")).to_have_text(["first day: the kettle <broke>"])
+        await page.get_by_role("link", name="next day").click()
+        await expect(page.locator(".message .content")).to_have_text(["second day: new kettle"])
+        await page.get_by_label("Search this room's messages").focus()
+        await page.keyboard.type("KETTLE")
+        await page.keyboard.press("Enter")
+        results = page.locator(".search-result .content")
+        await expect(results).to_have_text(["second day: new kettle", "first day: the kettle <broke>"])
+        await results.first.locator("xpath=..").get_by_role("link", name=re.compile(r"\d")).click()
+        await expect(page.locator(".message.highlight .content")).to_have_text("second day: new kettle")
+    assert errors == []
+
+
 async def test_pages_carry_the_csp_and_work_under_it(node: Node) -> None:
     errors: list[str] = []
     bot = await node.user("Bot")
