@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from hubbub.cli.main import cli
 from hubbub.client import Client, events
 from tests.fakes import TIMEOUT
 
@@ -106,6 +108,12 @@ class Terminal:
         return code
 
 
+def test_the_commands_have_help() -> None:
+    for command in ("tail", "say"):
+        result = CliRunner().invoke(cli, [command, "--help"])
+        assert result.exit_code == 0 and "--password" in result.output and "HUBBUB_EMAIL" in result.output
+
+
 def test_say_posts_and_prints_the_id(served: Served) -> None:
     said = _hubbub("say", "1", "hello", "from", "say", env=served.as_user("poster@example.org"))
     assert said.returncode == 0, said.stderr
@@ -127,6 +135,8 @@ def test_say_reads_a_config_file_and_refuses_without_credentials(served: Served,
     assert missing.returncode == 2 and "no e-mail address" in missing.stderr
     wrong = _hubbub("say", "1", "x", env=served.as_user("poster@example.org", HUBBUB_PASSWORD="wrong password"))
     assert wrong.returncode == 1 and "Logging in failed" in wrong.stderr and "Traceback" not in wrong.stderr
+    closed = _hubbub("say", "1", "x", env=served.as_user("poster@example.org", HUBBUB_URL="http://127.0.0.1:9"))
+    assert closed.returncode == 1 and "cannot reach the server" in closed.stderr and "Traceback" not in closed.stderr
     too_long = _hubbub("say", "1", "y" * 501, env=served.as_user("poster@example.org"))
     assert too_long.returncode == 1 and "too long" in too_long.stderr
     words = " ".join(f"w{n}" for n in range(200))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hubbub.client import Client, errors, events
+from hubbub.core.models import AccessLevel
 from tests.client.conftest import SignIn, next_of
 from tests.conftest import PASSWORD, Node, NodeFactory
 
@@ -77,24 +78,32 @@ async def test_mentions_entering_and_leaving(node: Node, sign_in: SignIn) -> Non
     await stream.aclose()
 
 
-async def test_room_changes_and_moves_arrive_typed(node: Node, sign_in: SignIn) -> None:
+async def test_room_changes_access_changes_and_moves_arrive_typed(node: Node, sign_in: SignIn) -> None:
     owner_client = await sign_in(node, "Owner")
     assert owner_client.user_id is not None
     owner = await node.service.queries.user(owner_client.user_id)  # type: ignore[arg-type]
     assert owner is not None
     room_id = await node.room("First", owner=owner)
     target = await node.room("Second", owner=owner)
+    guest = await node.user("Guest")
     room = await owner_client.join(room_id)
     stream = room.events()
+    target_stream = (await owner_client.join(target)).events()
     message = await room.send("move me")
     await next_of(stream, events.MessageEvent)
     await node.service.rooms.update_room(owner.id, room_id, name="Renamed", description="new", tags="", access=None)
     renamed = await next_of(stream, events.RoomNameChanged)
     assert renamed.content.startswith("Renamed") and renamed.room_name == "Renamed"
+    await node.service.rooms.set_access(owner.id, room_id, guest.id, AccessLevel.READ_WRITE)
+    access = await next_of(stream, events.AccessLevelChangedEvent)
+    assert (access.content, access.target_user_id, access.user_id) == ("Access now read-write", guest.id, owner.id)
     assert await owner_client.move_messages(room_id, [message], target) == 1
     out = await next_of(stream, events.MessageMovedOutEvent)
-    assert out.message_id == message
+    assert out.message_id == message and out.room_id == room_id
+    moved_in = await next_of(target_stream, events.MessageMovedInEvent)
+    assert moved_in.message_id == message and moved_in.room_id == target
     await stream.aclose()
+    await target_stream.aclose()
 
 
 async def test_refusals_are_typed(node: Node, sign_in: SignIn) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import click
 
 from hubbub.client import Client, EventStream, Room, events
@@ -127,7 +128,7 @@ def _run_until_signal(work: Callable[[], Coroutine[Any, Any, T]]) -> T | None:
         return asyncio.run(main())
     except HubbubError as error:
         raise click.ClickException(str(error)) from error
-    except OSError as error:
+    except (OSError, aiohttp.ClientError) as error:
         raise click.ClickException(f"cannot reach the server: {error}") from error
 
 
