@@ -15,7 +15,7 @@ to the bot that starts with the command's name (``@Bot ping``). Each user may ru
 each command once per ``cooldown`` seconds; extra calls are ignored. Handlers run
 concurrently (at most ``max_concurrency`` at once); on shutdown the bot stops
 reading, lets running handlers finish (within ``shutdown_grace`` seconds),
-leaves its rooms and logs out of nothing: the session simply ends.
+leaves its rooms and closes its session.
 """
 
 from __future__ import annotations
@@ -161,9 +161,17 @@ class Bot:
         self._stop.set()
 
     def run(self) -> None:
-        """Run until SIGINT (Ctrl-C) or SIGTERM, then shut down gracefully."""
-        with contextlib.suppress(KeyboardInterrupt):
+        """Run until SIGINT (Ctrl-C) or SIGTERM, then shut down gracefully.
+
+        Raises:
+            SystemExit: With the reason, when the bot cannot log in or loses its rooms.
+        """
+        try:
             asyncio.run(self._run_with_signals())
+        except KeyboardInterrupt:
+            pass
+        except HubbubError as error:
+            raise SystemExit(f"bot stopped: {error}") from error
 
     async def _run_with_signals(self) -> None:
         loop = asyncio.get_running_loop()
