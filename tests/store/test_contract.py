@@ -235,7 +235,14 @@ async def test_reopening_the_file_keeps_everything(tmp_path: Path) -> None:
 
 
 async def test_search_messages_matches_literally_and_newest_first(store: Store) -> None:
-    texts = [(1, "Hello world"), (1, "100% sure"), (2, "hello elsewhere"), (1, "a_b and HELLO"), (1, "axb")]
+    texts = [
+        (1, "Hello world"),
+        (1, "100% sure"),
+        (2, "hello elsewhere"),
+        (1, "a_b and HELLO"),
+        (1, "axb"),
+        (1, "wow!"),
+    ]
 
     def work(tx: WriteTx) -> None:
         for room, text in texts:
@@ -260,6 +267,7 @@ async def test_search_messages_matches_literally_and_newest_first(store: Store) 
     assert [m.id for m in await search([1, 2], "hello", limit=1, offset=1)] == [3]
     assert [m.id for m in await search([1], "%", limit=10)] == [2]
     assert [m.id for m in await search([1], "a_b", limit=10)] == [4]
-    assert [m.id for m in await search([1], "!", limit=10)] == []
+    assert [m.id for m in await search([1], "!", limit=10)] == [6]
+    assert [m.id for m in await search([1], "w!", limit=10)] == [6]
     assert await search([], "hello", limit=10) == []
     assert await search([1], "", limit=10) == []
