@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, WebSocketRoute, expect
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import User
@@ -56,10 +56,10 @@ class Person:
     errors: list[str] = field(default_factory=list)
 
     @property
-    def input(self):  # type: ignore[no-untyped-def]
+    def input(self) -> Locator:
         return self.page.locator("#input")
 
-    def message(self, text: str):  # type: ignore[no-untyped-def]
+    def message(self, text: str) -> Locator:
         return self.page.locator("#chat-messages .message", has_text=text)
 
     async def say(self, text: str) -> None:
@@ -303,6 +303,69 @@ async def test_older_messages_load_on_scroll_up(node: Node) -> None:
         await expect(reader.page.locator("#chat-messages .message")).to_have_count(130)
         await expect(reader.message("old message 0")).to_have_count(1)
         assert reader.errors == []
+
+
+async def test_a_long_room_keeps_the_dom_capped(node: Node) -> None:
+    room = await node.room("Sandbox")
+    poster = await node.user("Poster")
+    for n in range(460):
+        await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+    async with chromium() as browser:
+        reader = await _enter(browser, node, "Reader", room)
+        messages = reader.page.locator("#chat-messages .message")
+
+        def exactly(text: str) -> Locator:
+            return reader.page.locator("#chat-messages").get_by_text(text, exact=True)
+
+        log = reader.page.locator("#chat")
+        for count in (150, 200, 250, 300, 350, 400):
+            await log.evaluate("log => { log.scrollTop = 0; }")
+            await expect(messages).to_have_count(count)
+        await log.evaluate("log => { log.scrollTop = 0; }")
+        await expect(exactly("old message 10")).to_have_count(1)
+        await log.evaluate("log => { log.scrollTop = 0; }")
+        await expect(exactly("old message 0")).to_have_count(1)
+        await expect(reader.page.locator("#chat-older")).to_have_text("This is the start of the room.")
+        await expect(messages).to_have_count(400)  # the newest ones were dropped to keep the cap
+        await expect(exactly("old message 459")).to_have_count(0)
+        jump = reader.page.locator("#jump-latest")
+        await expect(jump).to_be_visible()
+        await jump.click()
+        await expect(exactly("old message 459")).to_have_count(1)
+        await expect(messages).to_have_count(100)
+        await expect(jump).to_be_hidden()
+        assert reader.errors == []
+
+
+async def test_keyboard_only_reply_and_star(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        await alice.say("first line")
+        await alice.say("reply to me by keyboard")
+        await expect(bob.message("reply to me by keyboard")).to_have_count(1)
+        await bob.input.focus()
+        await bob.page.keyboard.press("Shift+Tab")  # from the box back to the message log
+        await expect(bob.page.locator("#chat")).to_be_focused()
+        await bob.page.keyboard.press("ArrowUp")
+        last = bob.message("reply to me by keyboard")
+        await expect(last).to_be_focused()
+        await bob.page.keyboard.press("Tab")
+        await expect(last.get_by_role("button", name="Reply to Alice")).to_be_focused()
+        await bob.page.keyboard.press("Tab")
+        await expect(last.get_by_role("button", name="Star this message")).to_be_focused()
+        await bob.page.keyboard.press("Enter")
+        await expect(alice.message("reply to me by keyboard").locator(".stars")).to_have_text("★ 1")
+        await bob.page.keyboard.press("Shift+Tab")
+        await bob.page.keyboard.press("Enter")
+        message_id = await last.get_attribute("data-message-id")
+        await expect(bob.input).to_be_focused()
+        await expect(bob.input).to_have_value(f":{message_id} ")
+        # Escape in the log goes back to the box; ArrowUp twice reaches the older message.
+        await bob.page.locator("#chat").focus()
+        await bob.page.keyboard.press("ArrowUp")
+        await bob.page.keyboard.press("ArrowUp")
+        await expect(bob.message("first line")).to_be_focused()
+        await bob.page.keyboard.press("Escape")
+        await expect(bob.input).to_be_focused()
 
 
 async def test_keyboard_only_send_and_phone_width(node: Node) -> None:

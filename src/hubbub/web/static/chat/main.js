@@ -239,6 +239,9 @@ async function loadOlder() {
   }
   const events = result.body.events || [];
   list.prependOlder(events.map(normalise));
+  if (list.detached) {
+    jumpButton.hidden = false; // the newest messages left the DOM: offer the way back
+  }
   if (events.length < OLDER_PAGE) {
     list.hasOlder = false;
     olderNote.textContent = "This is the start of the room.";
@@ -272,6 +275,19 @@ jumpButton.addEventListener("click", async () => {
   list.scrollToBottom();
   jumpButton.hidden = true;
   document.getElementById("input")?.focus();
+});
+
+// Keyboard: arrows move between messages; Escape goes back to the message box.
+scroller.addEventListener("keydown", (event) => {
+  if (event.target.closest("textarea, input")) {
+    return;
+  }
+  if (event.key === "Escape") {
+    document.getElementById("input")?.focus();
+    event.preventDefault();
+  } else if (!event.altKey && !event.ctrlKey && !event.metaKey && list.navigate(event.key)) {
+    event.preventDefault();
+  }
 });
 
 // On a phone there is no hover: a tap on a message shows its actions.

@@ -4,6 +4,9 @@
 
 const MAX_MESSAGES = 400; // DOM cap: beyond this the far end of the list is dropped
 const NEAR_BOTTOM_PX = 120;
+// What Tab reaches inside the current message only; everywhere else these are skipped,
+// so a long room is not hundreds of Tab stops between the page top and the message box.
+const ROVING = ".message-actions button, .message-header a, a.reply-parent";
 
 const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
@@ -33,6 +36,8 @@ function actionButton(action, label, text) {
   button.dataset.action = action;
   button.setAttribute("aria-label", label);
   button.title = label;
+  // Roving focus: only the current message's buttons are in the tab order (see setCurrent).
+  button.tabIndex = -1;
   return button;
 }
 
@@ -54,6 +59,13 @@ export class MessageList {
     this.mentions = new Set(); // message ids that ping or reply to the viewer
     this.hasOlder = true;
     this.detached = false; // true when the newest messages were dropped to keep the cap
+    this.current = null; // the message whose buttons are in the tab order
+    this.container.addEventListener("focusin", (event) => {
+      const node = event.target.closest(".message");
+      if (node) {
+        this.setCurrent(node);
+      }
+    });
     this.container.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-action]");
       const node = event.target.closest(".message");
@@ -125,6 +137,7 @@ export class MessageList {
     node.dataset.messageId = String(record.message_id);
     node.dataset.userId = String(record.user_id);
     node.setAttribute("aria-labelledby", `message-${record.message_id}-by`);
+    node.tabIndex = -1; // focusable with the arrow keys, not a Tab stop of its own
 
     const avatar = element("img", "avatar");
     avatar.src = `/users/${record.user_id}/avatar.svg`;
@@ -203,7 +216,11 @@ export class MessageList {
         actions.append(actionButton("delete", "Delete this message", "✕"));
       }
     }
-    node.append(actions);
+    // First in DOM order, so Tab from a focused message reaches its actions first.
+    body.before(actions);
+    for (const control of node.querySelectorAll(ROVING)) {
+      control.tabIndex = -1;
+    }
 
     if (this.mentionsMe(record, node)) {
       node.classList.add("mention");
@@ -286,7 +303,18 @@ export class MessageList {
       }
       const merged = { ...existing.record, ...record, time_stamp: existing.record.time_stamp };
       const node = this.build(merged);
+      // A rebuilt message keeps keyboard focus where it was (the star button after starring).
+      const focused = existing.node.contains(document.activeElement) ? document.activeElement : null;
+      const wasCurrent = existing.node === this.current;
       existing.node.replaceWith(node);
+      if (wasCurrent) {
+        this.setCurrent(node);
+      }
+      if (focused) {
+        const action = focused.dataset ? focused.dataset.action : undefined;
+        const again = action ? node.querySelector(`button[data-action="${action}"]`) : null;
+        (again || node).focus({ preventScroll: true });
+      }
       this.messages.set(record.message_id, { record: merged, node });
       this.regroup(node);
       return node;
@@ -316,9 +344,61 @@ export class MessageList {
       return;
     }
     const next = entry.node.nextElementSibling;
+    if (entry.node === this.current) {
+      const neighbour = next || entry.node.previousElementSibling;
+      const hadFocus = entry.node.contains(document.activeElement);
+      this.setCurrent(neighbour);
+      if (hadFocus) {
+        (neighbour || this.scroller).focus();
+      }
+    }
     entry.node.remove();
     this.messages.delete(messageId);
     this.regroup(next);
+  }
+
+  /** Make `node` the message whose action buttons are reachable with Tab. */
+  setCurrent(node) {
+    if (this.current && this.current !== node) {
+      for (const control of this.current.querySelectorAll(ROVING)) {
+        control.tabIndex = -1;
+      }
+      this.current.classList.remove("current");
+    }
+    this.current = node || null;
+    if (this.current) {
+      for (const control of this.current.querySelectorAll(ROVING)) {
+        control.tabIndex = 0;
+      }
+      this.current.classList.add("current");
+    }
+  }
+
+  /**
+   * Arrow keys in the log: Up/Down move between messages, Home/End jump to the ends,
+   * Tab then reaches the focused message's buttons. Returns true when the key was used.
+   */
+  navigate(key) {
+    const focused = document.activeElement && document.activeElement.closest(".message");
+    const from = focused && this.container.contains(focused) ? focused : null;
+    let target = null;
+    if (key === "ArrowUp") {
+      target = from ? from.previousElementSibling : this.container.lastElementChild;
+    } else if (key === "ArrowDown") {
+      target = from ? from.nextElementSibling : this.container.lastElementChild;
+    } else if (key === "Home") {
+      target = this.container.firstElementChild;
+    } else if (key === "End") {
+      target = this.container.lastElementChild;
+    } else {
+      return false;
+    }
+    if (target) {
+      this.setCurrent(target);
+      target.focus();
+      target.scrollIntoView({ block: "nearest" });
+    }
+    return true;
   }
 
   /** Live star or pin counts (event 6). */
@@ -381,6 +461,9 @@ export class MessageList {
     while (this.messages.size > MAX_MESSAGES) {
       const node = end === "top" ? this.container.firstElementChild : this.container.lastElementChild;
       this.messages.delete(Number(node.dataset.messageId));
+      if (node === this.current) {
+        this.setCurrent(null);
+      }
       node.remove();
       if (end === "top") {
         this.hasOlder = true;
@@ -392,6 +475,7 @@ export class MessageList {
   }
 
   clear() {
+    this.setCurrent(null);
     this.container.textContent = "";
     this.messages.clear();
     this.detached = false;
