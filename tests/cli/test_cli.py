@@ -42,6 +42,8 @@ def test_every_command_has_help() -> None:
         ["tokens", "create"],
         ["tokens", "list"],
         ["tokens", "revoke"],
+        ["tail"],
+        ["say"],
     ):
         result = _invoke(*args, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output, args
