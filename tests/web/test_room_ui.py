@@ -337,6 +337,21 @@ async def test_a_long_room_keeps_the_dom_capped(node: Node) -> None:
         assert reader.errors == []
 
 
+async def test_people_who_went_quiet_show_as_idle(node: Node) -> None:
+    room = await node.room("Sandbox")
+    async with chromium() as browser:
+        early = await _enter(browser, node, "Early", room)
+        await early.say("anyone here?")
+        node.clock.advance(20 * 60)
+        late = await _enter(browser, node, "Late", room)
+        people = late.page.locator("#people-list")
+        await expect(people.get_by_role("listitem", name="Early, idle")).to_have_count(1)
+        await expect(people.get_by_role("listitem", name="Late, present")).to_have_count(1)
+        # Speaking again makes Early present on Late's screen.
+        await early.say("yes, back")
+        await expect(people.get_by_role("listitem", name="Early, present")).to_have_count(1)
+
+
 async def test_keyboard_only_reply_and_star(node: Node) -> None:
     async with _two_people(node) as (alice, bob):
         await alice.say("first line")
@@ -381,6 +396,11 @@ async def test_keyboard_only_send_and_phone_width(node: Node) -> None:
         overflow = await phone.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0
         await expect(phone.page.get_by_role("log", name="Messages")).to_be_visible()
+        # The theme follows the system setting.
+        body = phone.page.locator("body")
+        light = await body.evaluate("b => getComputedStyle(b).backgroundColor")
+        await phone.page.emulate_media(color_scheme="dark")
+        await expect(body).not_to_have_css("background-color", light)
         assert phone.errors == []
 
 
