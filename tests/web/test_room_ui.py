@@ -4,7 +4,8 @@ Each test starts a live node (``node`` fixture), signs two users in through the 
 form and drives the room page as they would: typing, pressing Enter, clicking the
 message actions. Expectations auto-wait; nothing sleeps.
 
-``HUBBUB_SCREENSHOTS=1`` makes ``test_room_screenshot`` write docs/screenshots/room.png.
+``HUBBUB_SCREENSHOTS=1`` makes ``test_room_screenshot`` write docs/screenshots/room.png and
+room-phone-dark.png.
 """
 
 from __future__ import annotations
@@ -426,10 +427,16 @@ async def test_room_screenshot(node: Node, tmp_path: Path) -> None:
         await alice.input.type("thanks @B")
         await expect(alice.page.get_by_role("option", name="@Bob")).to_be_visible()
         await alice.page.mouse.move(0, 0)
-        target = SCREENSHOT if os.environ.get("HUBBUB_SCREENSHOTS") else tmp_path / "room.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        await alice.page.screenshot(path=str(target))
-        assert target.stat().st_size > 10_000
+        folder = SCREENSHOT.parent if os.environ.get("HUBBUB_SCREENSHOTS") else tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        await alice.page.screenshot(path=str(folder / "room.png"))
+        # The same room at phone width in the dark theme, as Bob sees it.
+        await bob.page.set_viewport_size({"width": 390, "height": 720})
+        await bob.page.emulate_media(color_scheme="dark")
+        await bob.page.mouse.move(0, 0)
+        await bob.page.screenshot(path=str(folder / "room-phone-dark.png"))
+        for name in ("room.png", "room-phone-dark.png"):
+            assert (folder / name).stat().st_size > 10_000
 
 
 async def test_a_visitor_who_is_not_signed_in_reads_live_by_polling(node: Node) -> None:
