@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, Locator, Page, WebSocketRoute, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Response, WebSocketRoute, expect
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import User
@@ -275,10 +275,16 @@ async def test_lost_connection_reconnects_and_fills_the_gap_once(node: Node) -> 
         await expect(bob.message("and this too")).to_have_count(1)
         await expect(alice.message("while you were away")).to_have_count(0)
 
+        polls: list[Response] = []
+        page.on("response", lambda response: polls.append(response) if response.url.endswith("/events") else None)
         blocked = False
         await page.evaluate("() => window.dispatchEvent(new Event('online'))")  # retry now, not after backoff
         await expect(banner).to_be_hidden()
         await expect(alice.message("while you were away")).to_have_count(1)
+        # The gap came from the event log: the first poll after the cut returned the missed messages.
+        assert polls and f"r{room}=" in (polls[0].request.post_data or "")
+        missed = [event.get("content") for event in (await polls[0].json())[f"r{room}"]["e"]]
+        assert "while you were away" in missed and "and this too" in missed
         await expect(alice.message("and this too")).to_have_count(1)
         # Live again, and the replayed messages are still there once each.
         await bob.say("after the cut")
