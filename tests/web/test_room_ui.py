@@ -344,6 +344,28 @@ async def test_a_long_room_keeps_the_dom_capped(node: Node) -> None:
         assert reader.errors == []
 
 
+async def test_a_renamed_room_updates_the_open_screens(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        room = RoomId(int(await bob.page.locator("#content").get_attribute("data-room-id") or 0))
+        await node.service.rooms.update_room(
+            UserId(alice.user_id), room, name="Tea Room", description="Only / for tea", tags="tea"
+        )
+        await expect(bob.page.locator("#room-name")).to_have_text("Tea Room")
+        await expect(bob.page.locator("#room-desc")).to_have_text("Only / for tea")
+        await expect(bob.page).to_have_title(re.compile("Tea Room"))
+
+
+async def test_a_kicked_person_is_told(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        room = RoomId(int(await bob.page.locator("#content").get_attribute("data-room-id") or 0))
+        await node.service.rooms.kick(UserId(alice.user_id), room, UserId(bob.user_id))
+        await expect(bob.page.locator("#chat-status")).to_have_text("You were kicked from this room for a while.")
+        await expect(alice.page.locator("#people-list .person", has_text="Bob")).to_have_count(0)
+        # Bob's page tries to get back in, and shows why it cannot yet.
+        await expect(bob.page.locator("#connection-banner")).to_contain_text("kicked")
+        bob.errors[:] = [error for error in bob.errors if not re.match(r"403 .*/ws-auth$", error)]
+
+
 async def test_people_who_went_quiet_show_as_idle(node: Node) -> None:
     room = await node.room("Sandbox")
     async with chromium() as browser:

@@ -14,9 +14,11 @@ const EVENT = {
   EDITED: 2,
   ENTERED: 3,
   LEFT: 4,
+  ROOM_CHANGED: 5,
   STARRED: 6,
   MENTIONED: 8,
   DELETED: 10,
+  ACCESS_CHANGED: 15,
   REPLIED: 18,
   MOVED_OUT: 19,
   MOVED_IN: 20,
@@ -184,11 +186,28 @@ function applyEvents(events) {
           inbox?.pinged();
         }
         break;
+      case EVENT.ROOM_CHANGED:
+        renamed(event);
+        break;
+      case EVENT.ACCESS_CHANGED:
+        if (me && event.target_user_id === me.id) {
+          const kicked = /^priv \d+ created$/.test(event.content || "");
+          status(
+            kicked
+              ? "You were kicked from this room for a while."
+              : "Your access to this room changed; reload the page to see it.",
+            true,
+          );
+        }
+        break;
       case EVENT.ENTERED:
         people.seen(event.user_id, event.user_name, event.time_stamp);
         break;
       case EVENT.LEFT:
         people.left(event.user_id);
+        if (me && event.user_id === me.id && stream) {
+          stream.restart("You left this room");
+        }
         break;
       default:
         break;
@@ -202,6 +221,27 @@ function applyEvents(events) {
     if (list.detached) {
       jumpButton.hidden = false;
     }
+  }
+}
+
+/** Event 5: content is "<name> / <description>" and room_name is the new name. */
+function renamed(event) {
+  const name = event.room_name || data.room.name;
+  const link = document.querySelector("#room-name a");
+  if (link) {
+    link.textContent = name;
+  }
+  document.title = document.title.replace(data.room.name, name);
+  data.room.name = name;
+  const prefix = `${name} / `;
+  if (typeof event.content === "string" && event.content.startsWith(prefix)) {
+    let description = document.getElementById("room-desc");
+    if (!description) {
+      description = document.createElement("p");
+      description.id = "room-desc";
+      document.getElementById("room-name").after(description);
+    }
+    description.textContent = event.content.slice(prefix.length);
   }
 }
 
@@ -317,6 +357,7 @@ setInterval(() => {
   people.render();
 }, 15_000);
 
-new EventStream(roomId, data.lastEventId, applyEvents, connectionState, me !== null).start();
+const stream = new EventStream(roomId, data.lastEventId, applyEvents, connectionState, me !== null);
+stream.start();
 inbox?.start();
 document.body.dataset.chatReady = "true";

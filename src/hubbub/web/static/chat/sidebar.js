@@ -97,7 +97,7 @@ export class Starred {
       this.remove(id);
       return;
     }
-    const item = this.items.get(id) || { id, user_name: userName, text: text || "" };
+    const item = this.items.get(id) || { id, user_name: userName || "someone", text: text || "(an older message)" };
     item.stars = stars;
     item.pins = pins;
     if (text) {

@@ -61,6 +61,23 @@ export class EventStream {
     }
   }
 
+  /**
+   * Drop the socket and connect again (after leaving the room elsewhere, or a kick: the
+   * socket only carries rooms its user is in, and ws-auth enters the room again, or says
+   * why it cannot).
+   */
+  restart(reason) {
+    const socket = this.socket;
+    if (socket === null) {
+      return;
+    }
+    this.socket = null;
+    this.held = null;
+    clearTimeout(this.silenceTimer);
+    socket.close();
+    this.scheduleRetry(reason);
+  }
+
   async poll() {
     const ok = await this.fillGap();
     this.onState(ok ? "live" : "lost", ok ? undefined : "Cannot reach the server");
