@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -227,7 +226,7 @@ def _wait_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -> Non
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.terminate()
         try:
             process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -294,3 +293,4 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     # A server-side traceback means some request failed inside hubbub, even if the client
     # under test shrugged it off; that is a bug worth failing for.
     assert "Traceback" not in log.read_text(), log.read_text()
+    assert process.returncode == 0, f"hubbub serve did not shut down cleanly on SIGTERM:\n{log.read_text()}"

@@ -82,6 +82,21 @@ def chatexchange_at(live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chatexchange.browser.Browser, "_request", rehosted)
 
 
+def _stop_reader(watcher: chatexchange.browser.RoomSocketWatcher) -> None:
+    """Stop ChatExchange's websocket reader thread, and wait for it.
+
+    ChatExchange's own ``close()`` sends a close frame from the calling thread while its reader
+    thread may be answering the server's close frame on the same socket; websocket-client does
+    not guard that, so now and then one thread closes the socket under the other (EBADF in the
+    reader). Shutting the socket down instead wakes the reader with "connection closed": it
+    calls the websocket recovery hook once and returns, as ``killed`` is set.
+    """
+    watcher.killed = True
+    watcher.ws.abort()
+    watcher.thread.join(TIMEOUT)
+    assert not watcher.thread.is_alive()
+
+
 @pytest.fixture
 def ce_client(live: LiveServer, chatexchange_at: None) -> Iterator[Client]:
     """A ChatExchange client logged in as the cast's ``ce``; logged out and its sender thread joined at the end."""
@@ -91,13 +106,24 @@ def ce_client(live: LiveServer, chatexchange_at: None) -> Iterator[Client]:
     try:
         yield client
     finally:
-        for watcher in [*client._br.sockets.values(), *client._br.polls.values()]:
-            watcher.close()
-            watcher.thread.join(TIMEOUT)
-            assert not watcher.thread.is_alive()
+        for socket_watcher in list(client._br.sockets.values()):  # left open by a failed test
+            socket_watcher.on_websocket_closed = lambda room_id: None  # no reconnecting now
+            _stop_reader(socket_watcher)
+        for poller in list(client._br.polls.values()):
+            poller.close()
+            poller.thread.join(TIMEOUT + POLL_INTERVAL)
+            assert not poller.thread.is_alive()
         client.logout()
         client._thread.join(TIMEOUT)
         assert not client._thread.is_alive()
+
+
+def test_chatexchange_refuses_a_wrong_password(live: LiveServer, chatexchange_at: None) -> None:
+    client = Client("stackexchange.com")
+    # ChatExchange decides by whether any cookie named acct came back.
+    with pytest.raises(chatexchange.browser.LoginError, match="acct"):
+        client.login(live.users["ce"].email, "not the password")
+    assert not client.logged_in
 
 
 def test_chatexchange_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: LiveServer, ce_client: Client) -> None:
@@ -209,11 +235,14 @@ def test_chatexchange_watch_socket_receives_posted_edited_and_deleted(live: Live
 
     room = ce_client.get_room(room_id)
     room.join()
-    room.watch_socket(lambda event, client: received.put(event))
+    watcher = room.watch_socket(lambda event, client: received.put(event))
 
     _ce_sees_posted_edited_and_deleted(live, room_id, received)
-    assert recoveries == []
-    room.leave()
+    assert recoveries == []  # the server never dropped the socket
+    _stop_reader(watcher)
+    assert recoveries == [str(room_id)]  # only the stop above
+    room.leave()  # closes what is left of the socket, then POST //chats/leave/<room>
+    assert str(room_id) not in ce_client._br.sockets
     assert ce_client.get_me().id not in live.present(room_id)
 
 
@@ -269,6 +298,16 @@ def sechat_bot(live: LiveServer, sechat_at: None) -> Iterator[sechat.Bot]:
         atexit.unregister(bot.leaveAllRooms)
 
 
+def test_sechat_refuses_a_wrong_password(live: LiveServer, sechat_at: None) -> None:
+    bot = sechat.Bot(useCookies=False)
+    try:
+        with pytest.raises(sechat.errors.LoginError):  # the validation step answered other than Login-OK
+            bot.login(live.users["sechat"].email, "not the password")
+        assert bot.userID is None
+    finally:
+        atexit.unregister(bot.leaveAllRooms)
+
+
 def test_sechat_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: LiveServer, sechat_bot: sechat.Bot) -> None:
     me, jon = live.users["sechat"], live.users["jon"]
     room_id = live.rooms["Sechat Sandbox"]
@@ -288,6 +327,9 @@ def test_sechat_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: LiveSer
     assert (stored["room_id"], stored["user_id"], stored["source"]) == (room_id, me.id, "hi from *sechat*")
 
     room.edit(message_id, "hi again from sechat")  # raises unless the server answers exactly "ok"
+    with pytest.raises(sechat.errors.OperationFailedError) as refused:
+        room.edit(greeting, "not yours")
+    assert refused.value.args[1] == b'"You can only edit your own messages"'
     assert (live.message(message_id)["edits"], live.source(message_id)) == (1, "hi again from sechat")
 
     room.star(greeting)
@@ -315,7 +357,7 @@ def test_sechat_socket_receives_posted_edited_and_deleted(live: LiveServer, sech
     received: queue.Queue[Any] = queue.Queue()
 
     room = sechat_bot.joinRoom(room_id)  # POST /ws-auth, then its reader thread on the socket
-    assert room.running or room.thread is not None
+    assert room.thread is not None and room.thread.is_alive()
     assert me.id in live.present(room_id)
     for kind in (Events.MESSAGE, Events.EDIT, Events.DELETE, Events.JOIN, Events.REPLY):
         room.on(kind, received.put)
