@@ -65,6 +65,7 @@ const list = new MessageList({
   container,
   me,
   isOwner: data.isOwner,
+  canPost: data.canPost,
   serverNow,
   editWindow: data.editWindow,
   onAction: (action, id) => act(action, id),
@@ -81,7 +82,12 @@ const inbox = me
   ? new Inbox(
       me.id,
       data.unread,
-      () => Array.from(unreadMentions),
+      // Pings seen live, and those on the page from before it loaded (acking a read one is harmless).
+      () => {
+        const nodes = container.querySelectorAll(".message.mention");
+        const shown = Array.from(nodes, (node) => Number(node.dataset.messageId));
+        return Array.from(new Set([...unreadMentions, ...shown.slice(-100)]));
+      },
       (id) => {
         unreadMentions.clear();
         document.getElementById(`message-${id}`)?.scrollIntoView({ block: "center" });

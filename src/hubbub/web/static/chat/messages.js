@@ -48,6 +48,7 @@ export class MessageList {
    * @param {HTMLElement} options.container where message elements live
    * @param {{id:number,name:string}|null} options.me
    * @param {boolean} options.isOwner
+   * @param {boolean} options.canPost
    * @param {() => number} options.serverNow the server's clock, in Unix seconds
    * @param {number} options.editWindow seconds
    * @param {(action: string, id: number) => void} options.onAction
@@ -98,7 +99,10 @@ export class MessageList {
     return this.me !== null && record.user_id === this.me.id;
   }
 
-  /** Whether the message pings the viewer: `@` + at least 3 letters their name (spaces removed) starts with. */
+  /**
+   * Whether the message pings the viewer: `@` and at least 3 letters that their name,
+   * spaces removed, starts with (the server's rule), or replies to one of their messages.
+   */
   mentionsMe(record, node) {
     if (this.me === null || this.isMine(record)) {
       return false;
@@ -181,7 +185,8 @@ export class MessageList {
     const stars = element("div", "message-stars");
     if (record.message_stars) {
       const count = element("span", "stars", `★ ${record.message_stars}`);
-      count.setAttribute("aria-label", `${record.message_stars} star${record.message_stars === 1 ? "" : "s"}`);
+      const plural = record.message_stars === 1 ? "" : "s";
+      count.setAttribute("aria-label", `${record.message_stars} star${plural}`);
       if (this.starredByMe.has(record.message_id)) {
         count.classList.add("user-star");
       }
@@ -198,16 +203,20 @@ export class MessageList {
     actions.setAttribute("role", "group");
     actions.setAttribute("aria-label", `Actions for ${record.user_name}'s message`);
     if (this.me !== null) {
-      actions.append(actionButton("reply", `Reply to ${record.user_name}`, "↩"));
+      if (this.canPost) {
+        actions.append(actionButton("reply", `Reply to ${record.user_name}`, "↩"));
+      }
       if (!this.isMine(record)) {
         const starred = this.starredByMe.has(record.message_id);
-        const star = actionButton("star", starred ? "Remove your star" : "Star this message", starred ? "★" : "☆");
+        const label = starred ? "Remove your star" : "Star this message";
+        const star = actionButton("star", label, starred ? "★" : "☆");
         star.setAttribute("aria-pressed", String(starred));
         actions.append(star);
       }
       if (this.isOwner) {
         const pinned = Boolean(record.message_owner_stars);
-        const pin = actionButton("pin", pinned ? "Unpin this message" : "Pin this message", pinned ? "unpin" : "pin");
+        const label = pinned ? "Unpin this message" : "Pin this message";
+        const pin = actionButton("pin", label, pinned ? "unpin" : "pin");
         pin.setAttribute("aria-pressed", String(pinned));
         actions.append(pin);
       }
@@ -238,7 +247,8 @@ export class MessageList {
     box.dataset.parentId = String(parentId);
     const parent = this.record(parentId);
     if (parent) {
-      this.fillParent(box, parent.user_name, this.messages.get(parentId).node.querySelector(".content").textContent);
+      const content = this.messages.get(parentId).node.querySelector(".content");
+      this.fillParent(box, parent.user_name, content.textContent);
     } else {
       this.fillParent(box, "", "an earlier message");
       fetch(`/message/${parentId}?plain=true`, { credentials: "same-origin" })

@@ -97,7 +97,11 @@ export class Starred {
       this.remove(id);
       return;
     }
-    const item = this.items.get(id) || { id, user_name: userName || "someone", text: text || "(an older message)" };
+    const item = this.items.get(id) || {
+      id,
+      user_name: userName || "someone",
+      text: text || "(an older message)",
+    };
     item.stars = stars;
     item.pins = pins;
     if (text) {
@@ -138,7 +142,8 @@ export class Starred {
     for (const item of sorted) {
       const entry = element("li", item.pins ? "starred-item pinned" : "starred-item");
       entry.dataset.messageId = String(item.id);
-      const badge = element("span", "starred-badge", [item.pins ? "pinned" : "", item.stars ? `★ ${item.stars}` : ""].join(" ").trim());
+      const marks = [item.pins ? "pinned" : "", item.stars ? `★ ${item.stars}` : ""];
+      const badge = element("span", "starred-badge", marks.join(" ").trim());
       const link = element("a", "starred-link");
       link.href = `/transcript/message/${item.id}#${item.id}`;
       const text = item.text.length > 140 ? `${item.text.slice(0, 139)}…` : item.text;
