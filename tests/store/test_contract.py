@@ -187,6 +187,8 @@ async def test_messages_revisions_stars_and_inbox(store: Store) -> None:
         assert tx.last_message_id() == message_id == 1
         assert [r.kind for r in tx.revisions(message_id)] == ["posted"]
         assert tx.has_starred(message_id, UserId(2)) and not tx.has_starred(message_id, UserId(3))
+        assert tx.starred_among([message_id, MessageId(99)], UserId(2)) == {message_id}
+        assert tx.starred_among([message_id], UserId(3)) == set() and tx.starred_among([], UserId(2)) == set()
         assert tx.stars_given_since(UserId(2), 11) == 1 and tx.stars_given_since(UserId(2), 12) == 0
         assert tx.pinners(message_id) == [3]
         assert tx.unread_count(UserId(2)) == 1

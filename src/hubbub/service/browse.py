@@ -104,7 +104,7 @@ class Browse:
             found = tx.messages_between(room.id, start, end, limit=limit + 1)
             messages = [m for m in found[:limit] if not m.deleted]
             users = tx.users({m.user_id for m in messages})
-            starred = {m.id for m in messages if viewer is not None and tx.has_starred(m.id, viewer.id)}
+            starred = tx.starred_among([m.id for m in messages], viewer.id) if viewer is not None else set()
             return DayTranscript(room, messages, users, starred, truncated=len(found) > limit)
 
         return await self._ctx.store.read(read)

@@ -6,7 +6,7 @@ no dialect can show a private room or someone else's ping by forgetting a check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from hubbub.core.events import Event
@@ -269,7 +269,7 @@ class Queries:
             if target.deleted and target not in messages:
                 raise NotFound("This message has been deleted")
             users = tx.users({m.user_id for m in messages})
-            starred = {m.id for m in messages if tx.has_starred(m.id, viewer.id)} if viewer is not None else set()
+            starred = tx.starred_among([m.id for m in messages], viewer.id) if viewer is not None else set()
             return room, messages, users, starred
 
         return await self._ctx.store.read(read)
@@ -294,6 +294,12 @@ class Queries:
             )
 
         return await self._ctx.store.read(read)
+
+    async def starred_by(self, viewer: User | None, message_ids: Collection[MessageId]) -> set[MessageId]:
+        """Which of these messages the viewer has starred (none for visitors)."""
+        if viewer is None or not message_ids:
+            return set()
+        return await self._ctx.store.read(lambda tx: tx.starred_among(message_ids, viewer.id))
 
     async def unread_count(self, user_id: UserId) -> int:
         return await self._ctx.store.read(lambda tx: tx.unread_count(user_id))

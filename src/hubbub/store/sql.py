@@ -549,6 +549,15 @@ class SqlTx:
     def has_starred(self, message_id: MessageId, user_id: UserId) -> bool:
         return self._one("SELECT 1 FROM stars WHERE message_id = ? AND user_id = ?", (message_id, user_id)) is not None
 
+    def starred_among(self, message_ids: Collection[MessageId], user_id: UserId) -> set[MessageId]:
+        if not message_ids:
+            return set()
+        marks, params = _in_list(set(message_ids))
+        rows = self._all(
+            f"SELECT message_id FROM stars WHERE user_id = ? AND message_id IN ({marks})", (user_id, *params)
+        )
+        return {MessageId(row[0]) for row in rows}
+
     def stars_given_since(self, user_id: UserId, since: int) -> int:
         return int(self._scalar("SELECT COUNT(*) FROM stars WHERE user_id = ? AND at >= ?", (user_id, since)))
 

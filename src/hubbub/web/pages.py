@@ -16,13 +16,12 @@ from typing import Any, Final
 from aiohttp import web
 from markupsafe import Markup
 
-from hubbub.core.ids import EventId, MessageId, RoomId, UserId
+from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.core.models import Message, User
 from hubbub.core.rules import EDIT_WINDOW_SECONDS
 from hubbub.dialects.sechat.codec import history_record
 from hubbub.dialects.sechat.http import SERVICE, expected_fkey, viewer
 from hubbub.errors import NotFound
-from hubbub.service.service import Service
 from hubbub.web.auth_pages import auth_routes
 from hubbub.web.rendering import TEMPLATES, ago, not_found, path_int, redirect, render, templates
 from hubbub.web.room_pages import room_routes
@@ -51,13 +50,6 @@ def _present_script(users: list[User]) -> Markup:
 
 # How many recent messages the room screen scans for its starred and pinned sidebar.
 _STARRED_SCAN: Final = 500
-
-
-async def _viewer_stars(service: Service, me: User | None, ids: list[MessageId]) -> list[MessageId]:
-    """Which of ``ids`` the viewer has starred (so the star buttons start in the right state)."""
-    if me is None or not ids:
-        return []
-    return await service.context.store.read(lambda tx: [i for i in ids if tx.has_starred(i, me.id)])
 
 
 async def room_page(request: web.Request) -> web.Response:
@@ -101,7 +93,7 @@ async def room_page(request: web.Request) -> web.Response:
                 history_record(m, room, scan.authors[m.user_id], scan.posting_events.get(m.id, EventId(0)))
                 for m in flagged
             ],
-            "starredByMe": await _viewer_stars(service, me, [m.id for m in messages + flagged]),
+            "starredByMe": sorted(await service.queries.starred_by(me, [m.id for m in messages + flagged])),
             "present": [
                 {"id": user.id, "name": user.name, "lastSeen": membership.last_seen}
                 for membership, user in view.present
