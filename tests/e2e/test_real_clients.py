@@ -21,7 +21,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import chatexchange.browser
 import pytest
@@ -43,8 +43,6 @@ CE_ACTION_TIMEOUT = TIMEOUT + Client._BACKOFF_ADDER
 POLL_INTERVAL = 0.2
 # The hosts sechat 1.1.2 hard-codes (docs/dialects/sechat.md, "Pointing a client at hubbub").
 SECHAT_HOSTS = re.compile(r"^https?://[^/]*(stackexchange\.com|stackoverflow\.com)")
-
-E = TypeVar("E")
 
 
 def _next(events: queue.Queue[Any], wanted: Callable[[Any], bool], skip: Callable[[Any], bool]) -> Any:
@@ -76,7 +74,8 @@ def chatexchange_at(live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
     ) -> requests.Response:
         if not with_chat_root:
             url = re.sub(r"^https?://[^/]+", base, url)
-        return request(self, method, url, data, headers, with_chat_root)
+        response: requests.Response = request(self, method, url, data, headers, with_chat_root)
+        return response
 
     monkeypatch.setattr(chatexchange.browser.Browser, "chat_root", property(lambda self: base))
     monkeypatch.setattr(chatexchange.browser.Browser, "_request", rehosted)
@@ -185,6 +184,7 @@ def test_chatexchange_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: L
     reply = live.message(reply_id)
     assert (reply["parent_id"], reply["show_parent"], reply["source"]) == (greeting, 1, f":{greeting} thanks")
     assert live.unread(jon.id) == {reply_id}  # the reply is in his inbox
+    assert ce_client.get_message(reply_id).parent.id == greeting  # the transcript's .reply-info link
 
     mine.delete()
     wait_for(lambda: live.message(message_id)["deleted"], CE_ACTION_TIMEOUT)
@@ -273,8 +273,8 @@ def sechat_at(live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
     base = live.base
     request = requests.Session.request
 
-    def rehosted(self: requests.Session, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        return request(self, method, SECHAT_HOSTS.sub(base, str(url)), *args, **kwargs)
+    def rehosted(self: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        return request(self, method, SECHAT_HOSTS.sub(base, url), *args, **kwargs)
 
     monkeypatch.setattr(requests.Session, "request", rehosted)
 
