@@ -196,16 +196,18 @@ def test_chatexchange_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: L
     jon_session.close()
 
 
+def _entering(event: ce_events.Event) -> bool:
+    """Jon's first post in a room enters him into it (event 3), before the message itself."""
+    return isinstance(event, ce_events.UserEntered)
+
+
 def _ce_sees_posted_edited_and_deleted(live: LiveServer, room_id: int, received: queue.Queue[ce_events.Event]) -> None:
     """Jon posts, edits and deletes over HTTP; ChatExchange's watcher must hand over each event."""
     jon = live.users["jon"]
     jon_session = live.signed_in("jon")
 
-    def entering(event: ce_events.Event) -> bool:  # Jon's first post enters him into the room
-        return isinstance(event, ce_events.UserEntered)
-
     message_id = jon_session.say(room_id, "watch **this**")
-    posted = _next(received, lambda e: isinstance(e, ce_events.MessagePosted), entering)
+    posted = _next(received, lambda e: isinstance(e, ce_events.MessagePosted), _entering)
     assert (posted.message.id, posted.content, posted.user.id, posted.user.name, posted.room.id) == (
         message_id,
         "watch <strong>this</strong>",
@@ -215,11 +217,11 @@ def _ce_sees_posted_edited_and_deleted(live: LiveServer, room_id: int, received:
     )
 
     jon_session.edit(message_id, "watch that")
-    edited = _next(received, lambda e: isinstance(e, ce_events.MessageEdited), entering)
+    edited = _next(received, lambda e: isinstance(e, ce_events.MessageEdited), _entering)
     assert (edited.message.id, edited.content, edited.data["message_edits"]) == (message_id, "watch that", 1)
 
     jon_session.delete(message_id)
-    deleted = _next(received, lambda e: isinstance(e, ce_events.MessageDeleted), entering)
+    deleted = _next(received, lambda e: isinstance(e, ce_events.MessageDeleted), _entering)
     assert deleted.message.id == message_id
     assert deleted.content is None and deleted.message.deleted
     jon_session.close()
@@ -234,9 +236,15 @@ def test_chatexchange_watch_socket_receives_posted_edited_and_deleted(live: Live
     ce_client.set_websocket_recovery(recoveries.append)
 
     room = ce_client.get_room(room_id)
-    room.join()
-    watcher = room.watch_socket(lambda event, client: received.put(event))
+    room.join()  # remembers the log position (the "time" of POST /chats/<room>/events) ...
+    jon_session = live.signed_in("jon")
+    early = jon_session.say(room_id, "said before the socket opened")
+    jon_session.close()
+    watcher = room.watch_socket(lambda event, client: received.put(event))  # ... and sends it as ?l=
 
+    # What happened between joining and connecting is replayed first, so nothing is lost.
+    replayed = _next(received, lambda e: isinstance(e, ce_events.MessagePosted), _entering)
+    assert (replayed.message.id, replayed.content) == (early, "said before the socket opened")
     _ce_sees_posted_edited_and_deleted(live, room_id, received)
     assert recoveries == []  # the server never dropped the socket
     _stop_reader(watcher)
