@@ -88,6 +88,14 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
     return MultiDictProxy(MultiDict((key, value) for key, value in form.items() if isinstance(value, str)))
 
 
+async def signed_in_form(request: web.Request) -> tuple[SignedIn, MultiDictProxy[str]]:
+    """The caller and the form of a POST that needs one: not signed in is refused before a bad fkey."""
+    form = await read_form(request)
+    me = require_user(request)
+    check_fkey(request, form)
+    return me, form
+
+
 def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 

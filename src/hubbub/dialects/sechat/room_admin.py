@@ -28,7 +28,7 @@ from multidict import MultiDictProxy
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel
 from hubbub.dialects.sechat.codec import OK, Reply, parse_int, text_reply
-from hubbub.dialects.sechat.http import SERVICE, check_fkey, handles, read_form, require_user
+from hubbub.dialects.sechat.http import SERVICE, handles, signed_in_form
 from hubbub.errors import BadRequest
 
 __all__ = ["room_admin_routes"]
@@ -70,9 +70,7 @@ def _duration(seconds: int) -> str:
 async def kick_mute(request: web.Request) -> Reply:
     """``POST /rooms/kickmute/{room}`` (``userId``): kick-mute a user (owners and moderators)."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, form = await signed_in_form(request)
     room_id = _room_id(request)
     user_id = UserId(parse_int(form.get("userId"), "userId", minimum=1))
     seconds = await service.rooms.kick(me.user.id, room_id, user_id)
@@ -83,9 +81,7 @@ async def kick_mute(request: web.Request) -> Reply:
 async def set_user_access(request: web.Request) -> Reply:
     """``POST /rooms/setuseraccess/{room}`` (``aclUserId``, ``userAccess``): change one user's access."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, form = await signed_in_form(request)
     room_id = _room_id(request)
     user_id = UserId(parse_int(form.get("aclUserId"), "aclUserId", minimum=1))
     wanted = form.get("userAccess", "")

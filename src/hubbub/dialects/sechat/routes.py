@@ -36,7 +36,7 @@ from hubbub.dialects.sechat.http import (
     check_fkey,
     handles,
     read_form,
-    require_user,
+    signed_in_form,
     viewer,
 )
 from hubbub.errors import BadRequest, Kicked, NotFound
@@ -115,9 +115,7 @@ async def poll_events(request: web.Request) -> Reply:
 async def ws_auth(request: web.Request) -> Reply:
     """``POST /ws-auth`` (``roomid``): a websocket URL whose token names this user and room."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, form = await signed_in_form(request)
     room_id = RoomId(parse_int(form.get("roomid"), "roomid", minimum=1))
     await service.rooms.join(me.user.id, room_id)
     token = service.accounts.issue_socket_token(me.user.id, room_id)
@@ -128,9 +126,7 @@ async def ws_auth(request: web.Request) -> Reply:
 async def post_message(request: web.Request) -> Reply:
     """``POST /chats/{room}/messages/new`` (``text``, optional ``parentId``) -> ``{"id", "time"}``."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, form = await signed_in_form(request)
     room_id = _room_id(request)
     text = form.get("text")
     if text is None:
@@ -146,9 +142,7 @@ async def post_message(request: web.Request) -> Reply:
 @handles("edit")
 async def edit_message(request: web.Request) -> Reply:
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, form = await signed_in_form(request)
     text = form.get("text")
     if text is None:
         raise BadRequest("The text parameter is required")
@@ -159,9 +153,7 @@ async def edit_message(request: web.Request) -> Reply:
 @handles("delete")
 async def delete_message(request: web.Request) -> Reply:
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, _ = await signed_in_form(request)
     await service.messages.delete(me.user.id, _message_id(request))
     return OK
 
@@ -170,9 +162,7 @@ async def delete_message(request: web.Request) -> Reply:
 async def star_message(request: web.Request) -> Reply:
     """``POST /messages/{id}/star``: toggles the caller's star."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, _ = await signed_in_form(request)
     await service.messages.toggle_star(me.user.id, _message_id(request))
     return OK
 
@@ -181,9 +171,7 @@ async def star_message(request: web.Request) -> Reply:
 async def owner_star_message(request: web.Request) -> Reply:
     """``POST /messages/{id}/owner-star``: toggles the pin (room owners)."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, _ = await signed_in_form(request)
     await service.messages.toggle_pin(me.user.id, _message_id(request))
     return OK
 
@@ -192,9 +180,7 @@ async def owner_star_message(request: web.Request) -> Reply:
 async def unowner_star_message(request: web.Request) -> Reply:
     """``POST /messages/{id}/unowner-star``: unpins."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, _ = await signed_in_form(request)
     await service.messages.unpin(me.user.id, _message_id(request))
     return OK
 
@@ -203,9 +189,7 @@ async def unowner_star_message(request: web.Request) -> Reply:
 async def unstar_message(request: web.Request) -> Reply:
     """``POST /messages/{id}/unstar``: clears every star and pin (room owners)."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, _ = await signed_in_form(request)
     await service.messages.clear_stars(me.user.id, _message_id(request))
     return OK
 
@@ -214,9 +198,7 @@ async def unstar_message(request: web.Request) -> Reply:
 async def acknowledge(request: web.Request) -> Reply:
     """``POST /messages/ack`` (``id``): the ping or reply about that message has been seen."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, form = await signed_in_form(request)
     ids = [MessageId(i) for i in parse_id_list(form.get("id"), "id")]
     await service.messages.acknowledge(me.user.id, ids)
     return OK
@@ -225,9 +207,7 @@ async def acknowledge(request: web.Request) -> Reply:
 @handles("other")
 async def leave_room(request: web.Request) -> Reply:
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, _ = await signed_in_form(request)
     await service.rooms.leave(me.user.id, _room_id(request))
     return OK
 
@@ -235,9 +215,7 @@ async def leave_room(request: web.Request) -> Reply:
 @handles("other")
 async def leave_all_rooms(request: web.Request) -> Reply:
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, _ = await signed_in_form(request)
     await service.rooms.leave_all(me.user.id)
     return OK
 
@@ -246,9 +224,7 @@ async def leave_all_rooms(request: web.Request) -> Reply:
 async def move_posts(request: web.Request) -> Reply:
     """``POST /admin/movePosts/{room}`` (``ids``, ``to``) -> the number of messages moved."""
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, form = await signed_in_form(request)
     ids = [MessageId(i) for i in parse_id_list(form.get("ids"), "ids")]
     target = RoomId(parse_int(form.get("to"), "to", minimum=1))
     moved = await service.messages.move(me.user.id, _room_id(request), ids, target)
@@ -333,9 +309,7 @@ async def save_room(request: web.Request) -> Reply:
     (the JS client's values); ``access`` may name ``public``, ``gallery`` or ``private``.
     """
     service = request.app[SERVICE]
-    form = await read_form(request)
-    me = require_user(request)
-    check_fkey(request, form)
+    me, form = await signed_in_form(request)
     raw_access = form.get("access") or {"read-write": "public", "read-only": "gallery"}.get(
         form.get("defaultAccess", ""), ""
     )
