@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import re
 import sqlite3
 import subprocess
 import sys
@@ -203,10 +203,27 @@ def wait_for(condition: Callable[[], object], timeout: float = TIMEOUT) -> None:
         time.sleep(0.02)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+_HTTP_LISTENING = re.compile(r"http listening on http://127\.0\.0\.1:(\d+)")
+_GATEWAY_LISTENING = re.compile(r"gateway listening on ws://127\.0\.0\.1:(\d+)")
+
+
+def _bound_ports(process: subprocess.Popen[bytes], log: Path) -> tuple[int, int]:
+    """The HTTP and gateway ports a server started with ``--port 0 --ws-port 0`` says it bound.
+
+    Letting the server pick its own ports leaves no window in which another process
+    could take a port that was probed free.
+    """
+    deadline = time.monotonic() + 3 * TIMEOUT
+    while True:
+        output = log.read_text()
+        http, gateway = _HTTP_LISTENING.search(output), _GATEWAY_LISTENING.search(output)
+        if http is not None and gateway is not None:
+            return int(http.group(1)), int(gateway.group(1))
+        if process.poll() is not None:
+            pytest.fail(f"hubbub serve exited with {process.returncode}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"hubbub serve did not say where it listens:\n{log.read_text()}")
+        time.sleep(0.05)  # reading another process's output file: there is nothing to wait on
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
@@ -262,7 +279,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     token = _cli(data_dir, "tokens", "create", "--name", "e2e", "--scope", "publish")
     assert token.startswith("hbb_"), token
 
-    port, ws_port = _free_port(), _free_port()
     log = data_dir / "serve.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -272,9 +288,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(port),
+                "0",
                 "--ws-port",
-                str(ws_port),
+                "0",
                 "--data-dir",
                 str(data_dir),
             ],
@@ -284,6 +300,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             stdin=subprocess.DEVNULL,
         )
     try:
+        port, ws_port = _bound_ports(process, log)
         server = LiveServer(process, data_dir, port, ws_port, users, rooms, token)
         _wait_healthy(process, server.base, log)
         yield server
