@@ -46,20 +46,18 @@ def _clean_room_fields(name: str, description: str) -> tuple[str, str]:
     return name, description
 
 
+def _presence_event(kind: EventType, room: Room, user: User, now: int) -> NewEvent:
+    """Event 3 or 4: ``user`` entered or left ``room``."""
+    return NewEvent(
+        type=kind, time_stamp=now, room_id=room.id, room_name=room.name, user_id=user.id, user_name=user.name
+    )
+
+
 def enter_room(tx: WriteTx, changes: Changes, room: Room, user: User, now: int, *, posted: bool = False) -> None:
     """Mark ``user`` as in ``room`` (event 3 if they were not), and as seen there now."""
     membership = tx.membership(room.id, user.id)
     if membership is None or not membership.present:
-        changes.append(
-            NewEvent(
-                type=EventType.USER_ENTERED,
-                time_stamp=now,
-                room_id=room.id,
-                room_name=room.name,
-                user_id=user.id,
-                user_name=user.name,
-            )
-        )
+        changes.append(_presence_event(EventType.USER_ENTERED, room, user, now))
     tx.set_membership(
         Membership(
             room_id=room.id,
@@ -86,16 +84,7 @@ def _leave(tx: WriteTx, changes: Changes, room: Room, user: User, now: int) -> N
             last_post=membership.last_post,
         )
     )
-    changes.append(
-        NewEvent(
-            type=EventType.USER_LEFT,
-            time_stamp=now,
-            room_id=room.id,
-            room_name=room.name,
-            user_id=user.id,
-            user_name=user.name,
-        )
-    )
+    changes.append(_presence_event(EventType.USER_LEFT, room, user, now))
 
 
 def _remove_unreadable(tx: WriteTx, changes: Changes, room: Room, now: int) -> None:
