@@ -1,0 +1,25 @@
+"""The SQL behind ``ReadTx``/``WriteTx``, shared by every engine.
+
+Queries are written once with ``?`` placeholders in portable SQL; an engine's
+``SqlDialect`` adapts the placeholder style. Rows map to the frozen models of
+``hubbub.core.models``; events keep their indexed columns plus the full record
+as JSON in ``body``.
+"""
+
+from __future__ import annotations
+
+from hubbub.store.base import WriteTx
+from hubbub.store.sql.log import LogSql
+from hubbub.store.sql.messages import MessagesSql
+from hubbub.store.sql.people import PeopleSql
+from hubbub.store.sql.rooms import RoomsSql
+from hubbub.store.sql.rows import Cursor, SqlDialect, event_from_json, event_to_json
+
+__all__ = ["Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
+
+
+class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql):
+    """One transaction's queries over a DB-API cursor. Engines open and commit it."""
+
+
+_: type[WriteTx] = SqlTx

@@ -1,0 +1,100 @@
+"""Queries about the event log and the inbox it feeds."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from hubbub.core.events import Event, EventType, NewEvent
+from hubbub.core.ids import EventId, MessageId, RoomId, UserId
+from hubbub.errors import LocalError
+from hubbub.store.sql.base import SqlBase
+from hubbub.store.sql.rows import event_from_json, event_to_json, in_list
+
+
+class LogSql(SqlBase):
+    def last_event_id(self) -> EventId:
+        return EventId(int(self._scalar("SELECT value FROM counters WHERE name = 'event'")))
+
+    def append(self, event: NewEvent) -> Event:
+        stored = event.with_id(EventId(self._next_id("event")))
+        self._execute(
+            "INSERT INTO events (id, event_type, time_stamp, room_id, user_id, target_user_id, message_id, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                stored.id,
+                int(stored.type),
+                stored.time_stamp,
+                stored.room_id,
+                stored.user_id,
+                stored.target_user_id,
+                stored.message_id,
+                event_to_json(stored),
+            ),
+        )
+        return stored
+
+    def events_after(self, since: EventId, *, room_ids: Collection[RoomId] | None = None, limit: int) -> list[Event]:
+        if room_ids is None:
+            rows = self._all("SELECT body FROM events WHERE id > ? ORDER BY id LIMIT ?", (since, limit))
+        elif not room_ids:
+            return []
+        else:
+            marks, params = in_list(room_ids)
+            rows = self._all(
+                f"SELECT body FROM events WHERE room_id IN ({marks}) AND id > ? ORDER BY id LIMIT ?",
+                (*params, since, limit),
+            )
+        return [event_from_json(row[0]) for row in rows]
+
+    def latest_events(self, room_ids: Collection[RoomId], *, limit: int) -> list[Event]:
+        if not room_ids:
+            return []
+        marks, params = in_list(room_ids)
+        rows = self._all(
+            f"SELECT body FROM events WHERE room_id IN ({marks}) ORDER BY id DESC LIMIT ?", (*params, limit)
+        )
+        return [event_from_json(row[0]) for row in reversed(rows)]
+
+    def events_targeting(self, user_id: UserId, since: EventId, *, limit: int) -> list[Event]:
+        rows = self._all(
+            "SELECT body FROM events WHERE target_user_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (user_id, since, limit),
+        )
+        return [event_from_json(row[0]) for row in rows]
+
+    def posting_event_ids(self, message_ids: Collection[MessageId]) -> dict[MessageId, EventId]:
+        if not message_ids:
+            return {}
+        marks, params = in_list(message_ids)
+        rows = self._all(
+            f"SELECT message_id, MIN(id) FROM events WHERE event_type = ? AND message_id IN ({marks})"
+            " GROUP BY message_id",
+            (int(EventType.MESSAGE_POSTED), *params),
+        )
+        return {MessageId(row[0]): EventId(row[1]) for row in rows}
+
+    # inbox
+
+    def unread_count(self, user_id: UserId) -> int:
+        return int(self._scalar("SELECT COUNT(*) FROM inbox WHERE user_id = ? AND unread", (user_id,)))
+
+    def add_inbox(self, user_id: UserId, event: Event) -> None:
+        if event.message_id is None or event.room_id is None:
+            raise LocalError(f"inbox items are about messages; event {event.id} has none")
+        self._execute(
+            "INSERT INTO inbox (user_id, event_id, message_id, room_id, unread, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, event.id, event.message_id, event.room_id, True, event.time_stamp),
+        )
+
+    def mark_read(self, user_id: UserId, message_ids: Collection[MessageId] | None) -> int:
+        if message_ids is None:
+            cursor = self._execute("UPDATE inbox SET unread = ? WHERE user_id = ? AND unread", (False, user_id))
+        elif not message_ids:
+            return 0
+        else:
+            marks, params = in_list(message_ids)
+            cursor = self._execute(
+                f"UPDATE inbox SET unread = ? WHERE user_id = ? AND unread AND message_id IN ({marks})",
+                (False, user_id, *params),
+            )
+        return max(cursor.rowcount, 0)

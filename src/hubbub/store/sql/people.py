@@ -1,0 +1,147 @@
+"""Queries about accounts: users, login sessions, API tokens, and server state."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from hubbub.core.ids import UserId
+from hubbub.core.models import ApiToken, LoginSession, User
+from hubbub.errors import Conflict
+from hubbub.store.sql.base import SqlBase
+from hubbub.store.sql.rows import USER_COLUMNS, in_list, user_from_row
+
+
+class PeopleSql(SqlBase):
+    def user(self, user_id: UserId) -> User | None:
+        row = self._one(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        return None if row is None else user_from_row(row)
+
+    def users(self, user_ids: Collection[UserId]) -> dict[UserId, User]:
+        if not user_ids:
+            return {}
+        marks, params = in_list(set(user_ids))
+        rows = self._all(f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({marks})", params)
+        return {user.id: user for user in map(user_from_row, rows)}
+
+    def user_by_email(self, email: str) -> User | None:
+        row = self._one(f"SELECT {USER_COLUMNS} FROM users WHERE email = ?", (email.strip().lower(),))
+        return None if row is None else user_from_row(row)
+
+    def password_hash(self, user_id: UserId) -> str | None:
+        value = self._scalar("SELECT password_hash FROM users WHERE id = ?", (user_id,))
+        return None if value is None else str(value)
+
+    def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[User]:
+        rows = self._all(f"SELECT {USER_COLUMNS} FROM users WHERE id > 0 ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
+        return [user_from_row(row) for row in rows]
+
+    def user_message_count(self, user_id: UserId) -> int:
+        return int(self._scalar("SELECT COUNT(*) FROM messages WHERE user_id = ? AND NOT deleted", (user_id,)))
+
+    def user_room_count(self, user_id: UserId) -> int:
+        return int(self._scalar("SELECT COUNT(DISTINCT room_id) FROM messages WHERE user_id = ?", (user_id,)))
+
+    def insert_user(
+        self,
+        *,
+        name: str,
+        email: str | None,
+        password_hash: str,
+        reputation: int,
+        is_moderator: bool,
+        now: int,
+    ) -> User:
+        normalised = None if email is None else email.strip().lower()
+        if normalised is not None and self.user_by_email(normalised) is not None:
+            raise Conflict(f"An account with the e-mail address {normalised} already exists")
+        user = User(
+            id=UserId(self._next_id("user")),
+            name=name,
+            email=normalised,
+            reputation=reputation,
+            is_moderator=is_moderator,
+            created_at=now,
+        )
+        self._execute(
+            "INSERT INTO users (id, name, email, password_hash, reputation, is_moderator, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (user.id, name, normalised, password_hash, reputation, is_moderator, now),
+        )
+        return user
+
+    def update_user(self, user: User) -> None:
+        self._execute(
+            "UPDATE users SET name = ?, email = ?, reputation = ?, is_moderator = ?, suspended_until = ?,"
+            " about = ?, last_seen = ?, last_post = ? WHERE id = ?",
+            (
+                user.name,
+                user.email,
+                user.reputation,
+                user.is_moderator,
+                user.suspended_until,
+                user.about,
+                user.last_seen,
+                user.last_post,
+                user.id,
+            ),
+        )
+
+    def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
+        self._execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+    # sessions and server state
+
+    def session(self, token_hash: str) -> LoginSession | None:
+        row = self._one(
+            "SELECT user_id, fkey, created_at, expires_at FROM sessions WHERE token_hash = ?", (token_hash,)
+        )
+        if row is None:
+            return None
+        return LoginSession(
+            token_hash=token_hash, user_id=UserId(row[0]), fkey=row[1], created_at=row[2], expires_at=row[3]
+        )
+
+    def insert_session(self, session: LoginSession) -> None:
+        self._execute(
+            "INSERT INTO sessions (token_hash, user_id, fkey, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            (session.token_hash, session.user_id, session.fkey, session.created_at, session.expires_at),
+        )
+
+    def delete_session(self, token_hash: str) -> None:
+        self._execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def api_token(self, token_hash: str) -> ApiToken | None:
+        row = self._one(
+            "SELECT id, name, scope, created_at, revoked_at FROM api_tokens WHERE token_hash = ?", (token_hash,)
+        )
+        return (
+            None
+            if row is None
+            else ApiToken(id=row[0], name=row[1], scope=row[2], created_at=row[3], revoked_at=row[4])
+        )
+
+    def api_tokens(self) -> list[ApiToken]:
+        rows = self._all("SELECT id, name, scope, created_at, revoked_at FROM api_tokens ORDER BY id")
+        return [ApiToken(id=r[0], name=r[1], scope=r[2], created_at=r[3], revoked_at=r[4]) for r in rows]
+
+    def insert_api_token(self, *, name: str, scope: str, token_hash: str, now: int) -> ApiToken:
+        token = ApiToken(id=self._next_id("api_token"), name=name, scope=scope, created_at=now)
+        self._execute(
+            "INSERT INTO api_tokens (id, name, scope, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            (token.id, name, scope, token_hash, now),
+        )
+        return token
+
+    def revoke_api_token(self, token_id: int, now: int) -> bool:
+        cursor = self._execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, token_id)
+        )
+        return cursor.rowcount > 0
+
+    def meta(self, key: str) -> str | None:
+        value = self._scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._execute("DELETE FROM meta WHERE key = ?", (key,))
+        self._execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))

@@ -1,0 +1,138 @@
+"""Queries about rooms and who is in them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from hubbub.core.ids import RoomId, UserId
+from hubbub.core.models import AccessLevel, Kick, Membership, Room, RoomAccess
+from hubbub.store.sql.base import SqlBase
+from hubbub.store.sql.rows import MEMBERSHIP_COLUMNS, ROOM_COLUMNS, in_list, membership_from_row, room_from_row
+
+
+class RoomsSql(SqlBase):
+    def room(self, room_id: RoomId) -> Room | None:
+        row = self._one(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
+        return None if row is None else room_from_row(row)
+
+    def rooms(self, room_ids: Collection[RoomId]) -> dict[RoomId, Room]:
+        if not room_ids:
+            return {}
+        marks, params = in_list(set(room_ids))
+        rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id IN ({marks})", params)
+        return {room.id: room for room in map(room_from_row, rows)}
+
+    def list_rooms(self, *, limit: int = 1000, offset: int = 0) -> list[Room]:
+        rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
+        return [room_from_row(row) for row in rows]
+
+    def insert_room(
+        self,
+        *,
+        name: str,
+        description: str,
+        tags: Sequence[str],
+        access: RoomAccess,
+        created_by: UserId | None,
+        now: int,
+    ) -> Room:
+        room = Room(
+            id=RoomId(self._next_id("room")),
+            name=name,
+            description=description,
+            tags=tuple(tags),
+            access=access,
+            created_at=now,
+            created_by=created_by,
+            last_activity=now,
+        )
+        self._execute(
+            "INSERT INTO rooms (id, name, description, tags, access, created_at, created_by, last_activity)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (room.id, name, description, " ".join(tags), access.value, now, created_by, now),
+        )
+        return room
+
+    def update_room(self, room: Room) -> None:
+        self._execute(
+            "UPDATE rooms SET name = ?, description = ?, tags = ?, access = ?, last_activity = ?,"
+            " message_count = ? WHERE id = ?",
+            (
+                room.name,
+                room.description,
+                " ".join(room.tags),
+                room.access.value,
+                room.last_activity,
+                room.message_count,
+                room.id,
+            ),
+        )
+
+    def access_level(self, room_id: RoomId, user_id: UserId) -> AccessLevel | None:
+        value = self._scalar("SELECT level FROM room_access WHERE room_id = ? AND user_id = ?", (room_id, user_id))
+        return None if value is None else AccessLevel(value)
+
+    def access_grants(self, room_id: RoomId) -> list[tuple[UserId, AccessLevel]]:
+        rows = self._all("SELECT user_id, level FROM room_access WHERE room_id = ? ORDER BY granted_at", (room_id,))
+        return [(UserId(row[0]), AccessLevel(row[1])) for row in rows]
+
+    def set_access_level(self, room_id: RoomId, user_id: UserId, level: AccessLevel | None, now: int) -> None:
+        self._execute("DELETE FROM room_access WHERE room_id = ? AND user_id = ?", (room_id, user_id))
+        if level is not None:
+            self._execute(
+                "INSERT INTO room_access (room_id, user_id, level, granted_at) VALUES (?, ?, ?, ?)",
+                (room_id, user_id, level.value, now),
+            )
+
+    def kick(self, room_id: RoomId, user_id: UserId) -> Kick | None:
+        row = self._one("SELECT kick_count, until FROM kicks WHERE room_id = ? AND user_id = ?", (room_id, user_id))
+        return None if row is None else Kick(room_id=room_id, user_id=user_id, count=row[0], until=row[1])
+
+    def set_kick(self, room_id: RoomId, user_id: UserId, *, count: int, until: int) -> None:
+        self._execute("DELETE FROM kicks WHERE room_id = ? AND user_id = ?", (room_id, user_id))
+        self._execute(
+            "INSERT INTO kicks (room_id, user_id, kick_count, until) VALUES (?, ?, ?, ?)",
+            (room_id, user_id, count, until),
+        )
+
+    # presence in rooms
+
+    def membership(self, room_id: RoomId, user_id: UserId) -> Membership | None:
+        row = self._one(
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND user_id = ?",
+            (room_id, user_id),
+        )
+        return None if row is None else membership_from_row(row)
+
+    def present_members(self, room_id: RoomId) -> list[Membership]:
+        rows = self._all(
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND present ORDER BY last_seen DESC",
+            (room_id,),
+        )
+        return [membership_from_row(row) for row in rows]
+
+    def members_seen_since(self, room_id: RoomId, since: int) -> list[Membership]:
+        rows = self._all(
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND (present OR last_seen >= ?)"
+            " ORDER BY last_seen DESC",
+            (room_id, since),
+        )
+        return [membership_from_row(row) for row in rows]
+
+    def rooms_of(self, user_id: UserId) -> list[RoomId]:
+        rows = self._all("SELECT room_id FROM memberships WHERE user_id = ? AND present ORDER BY room_id", (user_id,))
+        return [RoomId(row[0]) for row in rows]
+
+    def set_membership(self, membership: Membership) -> None:
+        key = (membership.room_id, membership.user_id)
+        self._execute("DELETE FROM memberships WHERE room_id = ? AND user_id = ?", key)
+        self._execute(
+            f"INSERT INTO memberships ({MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                *key,
+                membership.present,
+                membership.joined_at,
+                membership.last_seen,
+                membership.last_post,
+            ),
+        )
