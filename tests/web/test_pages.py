@@ -210,3 +210,19 @@ async def test_the_policy_names_a_configured_public_socket_url(make_node: NodeFa
     assert "connect-src 'self' wss://chat.example.org;" in policy
     script = await browser.get("/static/hubbub.js")
     assert script.content_type.endswith("javascript") and "Content-Security-Policy" not in script.headers
+
+
+async def test_a_profile_lists_only_rooms_the_viewer_may_read(node: Node) -> None:
+    owner = await node.signed_in("Owner")
+    assert owner.user is not None
+    secret = await node.room("Secret Plans", owner=owner.user, access=RoomAccess.PRIVATE)
+    public = await node.room("Lobby")
+    await owner.post(f"/chats/{secret}/messages/new", {"text": "hush"})
+    await owner.post(f"/chats/{public}/messages/new", {"text": "hello"})
+    stranger = await node.signed_in("Stranger")
+    for viewer in (stranger, await node.browser()):
+        page = await viewer.soup(f"/users/{owner.user.id}")
+        assert [a.text for a in page.select(".profile li a")] == ["Lobby"]
+        assert "Secret Plans" not in str(page)
+    page = await owner.soup(f"/users/{owner.user.id}")
+    assert sorted(a.text for a in page.select(".profile li a")) == ["Lobby", "Secret Plans"]

@@ -127,12 +127,15 @@ async def profile(request: web.Request) -> web.Response:
     except NotFound:
         return _not_found(request, "No such user.")
     now = service.context.now()
+    # Only the rooms this viewer may read: a private room's name is not for everyone.
+    readable = {room.id for room in await service.queries.rooms(viewer(request))}
     return render(
         request,
         "profile.html",
         title=found.user.name,
         user=found.user,
         profile=found,
+        rooms=[room for room in found.rooms if room.id in readable],
         last_message=ago(now, found.user.last_post),
         last_seen=ago(now, found.user.last_seen),
     )
