@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -156,3 +157,66 @@ async def test_a_kicked_user_gets_the_refusal_instead_of_endless_retries(node: N
         async with asyncio.timeout(TIMEOUT):
             async for _ in stream:
                 pass
+
+
+async def test_events_logged_while_the_server_sets_up_a_socket_after_a_long_absence(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server replays at most poll_max_events per room from ?l=; what it skips and what is
+    # logged before its subscription is live must still reach the stream, once, in order.
+    node = await make_node(poll_max_events=3)
+    clients = []
+    for name in ("Watcher", "Poster"):
+        user = await node.user(name)
+        assert user.email is not None
+        client = Client(node.base)
+        await client.__aenter__()
+        await client.login(user.email, "correct horse battery")
+        clients.append(client)
+    watcher, poster = clients
+    try:
+        room_id = await node.room()
+        stream = (await watcher.join(room_id)).events()
+        poster_room = await poster.join(room_id)
+        seen: list[int] = []
+        await poster_room.send("n1")
+        async with asyncio.timeout(TIMEOUT):
+            await _numbers(stream, 1, seen)
+
+        gate = asyncio.Event()
+        queries = node.service.queries
+        rooms_of = queries.rooms_of
+
+        async def slow_rooms_of(*args: object) -> object:
+            await gate.wait()  # the server is still setting the new socket up
+            return await rooms_of(*args)  # type: ignore[arg-type]
+
+        read_position = watcher.log_position
+
+        async def position_then_more_posts(room: int) -> int:
+            position = await read_position(room)
+            for n in (7, 8):
+                await poster_room.send(f"n{n}")
+            gate.set()
+            return position
+
+        await eventually(lambda: _drop_server_side(node) == 1)
+        for n in range(2, 7):  # more than one replay's worth
+            await poster_room.send(f"n{n}")
+        monkeypatch.setattr(queries, "rooms_of", slow_rooms_of)
+        monkeypatch.setattr(watcher, "log_position", position_then_more_posts)
+        reader = asyncio.create_task(_numbers(stream, 9, seen))
+        await eventually(gate.is_set)
+        monkeypatch.undo()
+        await poster_room.send("n9")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TIMEOUT / 2):
+                await asyncio.shield(reader)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        assert seen == list(range(1, 10))  # before the fix: n8 (logged during the set-up) never came
+        await stream.aclose()
+    finally:
+        for client in clients:
+            await client.close()

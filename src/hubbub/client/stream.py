@@ -5,7 +5,10 @@ becomes visible after a larger one was delivered):
 
 1. The stream remembers the id of the last event it handed out.
 2. Each (re)connection asks ``POST /ws-auth`` for a fresh socket URL and opens it
-   with ``?l=<last id>`` (hubbub replays from there; other servers ignore it).
+   with ``?l=0``: every client sends some ``l``; 0 asks for no replay, so the socket
+   carries what is logged from its opening on. (A replay from the last id would be
+   cut at one page per room, and what the server logs while it sets the socket up
+   would then be neither on the socket nor in the catch-up below.)
 3. With the socket open, it reads the log's last id (``POST /chats/{room}/events``)
    and polls ``POST /events`` with ``r<room>=<last id>`` until its cursor reaches
    that id. Everything logged before the socket opened is in those pages;
@@ -119,7 +122,7 @@ class EventStream:
             raise UnexpectedAnswer(200, body) from None
         separator = "&" if "?" in url else "?"
         return await client.session.ws_connect(
-            f"{url}{separator}l={self.last_event_id}",
+            f"{url}{separator}l=0",  # no replay: the catch-up reads the log (module docstring, 2.)
             origin=client.base_url,  # Stack Exchange refuses sockets without a chat Origin
             autoping=True,
             max_msg_size=4 * 1024 * 1024,
