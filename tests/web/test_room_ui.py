@@ -312,6 +312,34 @@ async def test_older_messages_load_on_scroll_up(node: Node) -> None:
         assert reader.errors == []
 
 
+async def test_an_edit_of_a_message_not_on_the_page_leaves_the_list_alone(node: Node) -> None:
+    room = await node.room("Sandbox")
+    poster = await node.user("Poster")
+    await node.service.rooms.join(UserId(poster.id), room)
+    ids = []
+    for n in range(130):
+        posted = await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+        assert posted.message is not None
+        ids.append(posted.message.id)
+    async with chromium() as browser:
+        reader = await _enter(browser, node, "Reader", room)
+        messages = reader.page.locator("#chat-messages .message")
+        await expect(messages).to_have_count(100)
+        # Message 0 is older than the page holds: its edit must not be slotted in above the
+        # oldest shown (that would also make "load older" skip messages 1 to 29).
+        await node.service.messages.edit(UserId(poster.id), ids[0], "old message 0, edited")
+        await node.service.messages.delete(UserId(poster.id), ids[1])
+        await node.service.messages.post(UserId(poster.id), room, "after the edit")
+        await expect(reader.message("after the edit")).to_have_count(1)
+        await expect(messages).to_have_count(101)
+        await expect(reader.message("old message 0, edited")).to_have_count(0)
+        await reader.page.locator("#chat").evaluate("log => { log.scrollTop = 0; }")
+        await expect(messages).to_have_count(130)
+        await expect(reader.message("old message 0, edited")).to_have_count(1)
+        await expect(reader.page.locator("#chat-messages").get_by_text("old message 2", exact=True)).to_have_count(1)
+        assert reader.errors == []
+
+
 async def test_a_long_room_keeps_the_dom_capped(node: Node) -> None:
     room = await node.room("Sandbox")
     poster = await node.user("Poster")

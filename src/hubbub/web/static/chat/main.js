@@ -158,13 +158,14 @@ function applyEvents(events) {
         }
         people.seen(event.user_id, event.user_name, event.time_stamp);
         break;
-      case EVENT.EDITED: {
-        const node = list.upsert(normalise(event));
-        if (node) {
-          starred.retext(event.message_id, textOf(event.content));
+      case EVENT.EDITED:
+        // Only messages the list holds: one outside it (older than the page, or trimmed)
+        // is not slotted in out of sequence; it comes with its edit when loaded.
+        if (list.record(event.message_id)) {
+          list.upsert(normalise(event));
         }
+        starred.retext(event.message_id, textOf(event.content));
         break;
-      }
       case EVENT.DELETED:
       case EVENT.MOVED_OUT:
         list.remove(event.message_id);
