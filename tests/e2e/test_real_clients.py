@@ -351,6 +351,17 @@ def test_sechat_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: LiveSer
     room.clearStars(greeting)
     assert (live.message(greeting)["stars"], live.stargazers(greeting)) == (0, set())
 
+    room.bookmark(greeting, message_id, "Greetings and replies")  # POST /conversation/new
+    [bookmark] = live.query("SELECT * FROM conversations WHERE room_id = ?", room_id)
+    assert (bookmark["slug"], bookmark["first_message_id"], bookmark["last_message_id"], bookmark["created_by"]) == (
+        "greetings-and-replies",
+        greeting,
+        message_id,
+        me.id,
+    )
+    room.clearBookmark("Greetings and replies")  # by title, straight into the path
+    assert live.query("SELECT * FROM conversations WHERE room_id = ?", room_id) == []
+
     room.delete(message_id)
     assert live.message(message_id)["deleted"]
 

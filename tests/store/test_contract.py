@@ -273,3 +273,33 @@ async def test_search_messages_matches_literally_and_newest_first(store: Store) 
     assert [m.id for m in await search([1], "w!", limit=10)] == [6]
     assert await search([], "hello", limit=10) == []
     assert await search([1], "", limit=10) == []
+
+
+async def test_conversations_are_per_room_and_newest_first(store: Store) -> None:
+    def work(tx: WriteTx) -> None:
+        for room_name in ("Den", "Other"):
+            tx.insert_room(name=room_name, description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
+        for slug, room in (("first", 1), ("second", 1), ("first", 2)):
+            tx.insert_conversation(
+                room_id=RoomId(room),
+                slug=slug,
+                title=slug.title(),
+                first_message_id=MessageId(3),
+                last_message_id=MessageId(9),
+                created_by=UserId(7),
+                now=50,
+            )
+
+    await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        assert [c.slug for c in tx.conversations(RoomId(1))] == ["second", "first"]
+        found = tx.conversation(RoomId(2), "first")
+        assert found is not None and (found.id, found.title, found.first_message_id) == (3, "First", 3)
+        assert tx.conversation(RoomId(2), "second") is None
+
+    await store.read(check)
+    first = await store.read(lambda tx: tx.conversation(RoomId(1), "first"))
+    assert first is not None
+    await store.write(lambda tx: tx.delete_conversation(first.id))
+    assert [c.slug for c in await store.read(lambda tx: tx.conversations(RoomId(1)))] == ["second"]

@@ -16,6 +16,7 @@ from hubbub.core.ids import MessageId, RoomId, UserId
 __all__ = [
     "AccessLevel",
     "ApiToken",
+    "Conversation",
     "Kick",
     "LoginSession",
     "Membership",
@@ -165,6 +166,20 @@ def slugify(text: str) -> str:
     """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conversation:
+    """A bookmark: a titled run of one room's messages (``POST /conversation/new``)."""
+
+    id: int
+    room_id: RoomId
+    slug: str  # unique within the room; the last part of /rooms/<room>/conversation/<slug>
+    title: str
+    first_message_id: MessageId
+    last_message_id: MessageId
+    created_by: UserId
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from hubbub.core.ids import MessageId
+from hubbub.core.ids import MessageId, UserId
 from hubbub.core.models import AccessLevel, Message, Room, RoomAccess, Standing, User
 from hubbub.errors import (
     AlreadyDeleted,
+    BadRequest,
     EmptyMessage,
     Kicked,
     LowReputation,
@@ -63,6 +64,9 @@ MIN_REPUTATION_TO_TALK: Final = 20
 
 # Spam flags (event 9) go only to users with 10k reputation (seed 002).
 FLAG_VIEW_REPUTATION: Final = 10_000
+
+# A bookmarked conversation's title (what fits a transcript heading).
+MAX_CONVERSATION_TITLE_CHARS: Final = 200
 
 # Kick-mute lengths by how often the user was kicked from the room; the last one repeats.
 KICK_DURATIONS_SECONDS: Final = (60, 5 * 60, 30 * 60, 60 * 60)
@@ -205,6 +209,22 @@ def ensure_can_manage_room(standing: Standing) -> None:
     """Editing the room, granting access, kicking and moving messages: owners and moderators."""
     if not standing.is_owner:
         raise NotAllowed("Only room owners can do that")
+
+
+def check_conversation_title(title: str) -> str:
+    """A bookmark's title, trimmed: not blank, at most ``MAX_CONVERSATION_TITLE_CHARS``."""
+    title = " ".join(title.split())
+    if not title:
+        raise BadRequest("A conversation needs a title")
+    if len(title) > MAX_CONVERSATION_TITLE_CHARS:
+        raise BadRequest(f"A conversation title can have at most {MAX_CONVERSATION_TITLE_CHARS} characters")
+    return title
+
+
+def ensure_can_delete_conversation(standing: Standing, creator: UserId) -> None:
+    """Whoever bookmarked it, room owners and moderators may remove a bookmark."""
+    if standing.user is None or (standing.user.id != creator and not standing.is_owner):
+        raise NotAllowed("Only the person who bookmarked it or a room owner can do that")
 
 
 def kick_duration(kick_count: int) -> int:

@@ -7,6 +7,7 @@ from hubbub.core.clock import Clock
 from hubbub.service.accounts import Accounts
 from hubbub.service.browse import Browse
 from hubbub.service.context import Context
+from hubbub.service.conversations import Conversations
 from hubbub.service.feeds import Feeds
 from hubbub.service.messages import Messages
 from hubbub.service.queries import Queries
@@ -44,6 +45,7 @@ class Service:
         self.tokens = ApiTokens(self.context)
         self.feeds = Feeds(self.context)
         self.browse = Browse(self.context)
+        self.conversations = Conversations(self.context)
 
     @property
     def settings(self) -> Settings:

@@ -23,10 +23,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_urldispatcher import UrlDispatcher, UrlMappingMatchInfo
 
+from hubbub.dialects.sechat.conversations import conversation_routes
 from hubbub.dialects.sechat.http import GATEWAY_PORT, SERVICE, Handler, session_middleware
 from hubbub.dialects.sechat.room_admin import room_admin_routes
 from hubbub.dialects.sechat.routes import sechat_routes, websocket_base
 from hubbub.service.service import Service
+from hubbub.web.conversation_pages import conversation_page_routes
 from hubbub.web.pages import TEMPLATES, page_routes, templates
 
 __all__ = ["SlashCollapsingRouter", "content_security_policy", "create_app", "security_headers"]
@@ -126,6 +128,8 @@ def create_app(
     app[TEMPLATES] = templates()
     app.add_routes(sechat_routes())
     app.add_routes(room_admin_routes())
+    app.add_routes(conversation_routes())
+    app.add_routes(conversation_page_routes())
     app.add_routes(page_routes())
     app.add_routes(extra_routes)
     app.router.add_get("/healthz", healthz)

@@ -20,14 +20,14 @@ from hubbub.dialects.sechat.http import SERVICE, viewer
 from hubbub.errors import NotFound
 from hubbub.web.rendering import NO_ROOM, not_found, path_int, query_int, redirect, render
 
-__all__ = ["transcript_routes"]
+__all__ = ["monologues", "transcript_routes"]
 
 DAY_LIMIT: Final = 1000  # messages shown on one transcript day
 SEARCH_PAGE: Final = 25
 MAX_QUERY_CHARS: Final = 200
 
 
-def _monologues(messages: list[Message], users: Mapping[UserId, User]) -> list[tuple[User, list[Message]]]:
+def monologues(messages: list[Message], users: Mapping[UserId, User]) -> list[tuple[User, list[Message]]]:
     """Consecutive messages by the same author, grouped as the transcript shows them."""
     groups: list[tuple[User, list[Message]]] = []
     for message in messages:
@@ -72,7 +72,7 @@ async def transcript_message(request: web.Request) -> web.Response:
         "transcript.html",
         title=f"{room.name} transcript",
         room=room,
-        monologues=_monologues(messages, users),
+        monologues=monologues(messages, users),
         highlight=message_id,
         starred=starred,
         heading=None,
@@ -120,7 +120,7 @@ async def transcript_day(request: web.Request) -> web.StreamResponse:
         "transcript.html",
         title=f"{found.room.name} transcript, {day.isoformat()}",
         room=found.room,
-        monologues=_monologues(found.messages, found.users),
+        monologues=monologues(found.messages, found.users),
         highlight=None,
         starred=found.starred,
         heading=day.strftime("%A, %-d %B %Y"),

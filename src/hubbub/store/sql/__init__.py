@@ -9,6 +9,7 @@ as JSON in ``body``.
 from __future__ import annotations
 
 from hubbub.store.base import WriteTx
+from hubbub.store.sql.conversations import ConversationsSql
 from hubbub.store.sql.log import LogSql
 from hubbub.store.sql.messages import MessagesSql
 from hubbub.store.sql.people import PeopleSql
@@ -18,7 +19,7 @@ from hubbub.store.sql.rows import Cursor, SqlDialect, event_from_json, event_to_
 __all__ = ["Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
 
 
-class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql):
+class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql):
     """One transaction's queries over a DB-API cursor. Engines open and commit it."""
 
 

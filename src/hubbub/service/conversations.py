@@ -1,0 +1,136 @@
+"""Bookmarked conversations: a titled run of one room's messages that anyone who reads the room can find again.
+
+Stack Exchange chat calls them conversations (``POST /conversation/new``); a
+bookmark holds no copy of the messages, only the room and the first and last
+message ids, so later edits and deletions show through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from hubbub.core.ids import MessageId, RoomId, UserId
+from hubbub.core.models import Conversation, Message, Room, User, slugify
+from hubbub.core.rules import check_conversation_title, ensure_can_delete_conversation, ensure_can_read
+from hubbub.errors import BadRequest, NotFound
+from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
+from hubbub.store.base import ReadTx, WriteTx
+
+__all__ = ["ConversationView", "Conversations"]
+
+# A conversation page shows at most this many messages (the newest of the range).
+MAX_SHOWN: Final = 500
+NO_SUCH_CONVERSATION: Final = "There is no such conversation in this room"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    room: Room
+    conversation: Conversation
+    messages: list[Message]  # oldest first; deleted messages left out
+    authors: dict[UserId, User]
+    truncated: bool
+
+
+def _find(tx: ReadTx, room_id: RoomId, key: str) -> Conversation:
+    """By slug, or by the title it was made from (sechat 1.x deletes by title)."""
+    found = tx.conversation(room_id, key) or tx.conversation(room_id, slugify(key))
+    if found is None:
+        raise NotFound(NO_SUCH_CONVERSATION)
+    return found
+
+
+class Conversations:
+    def __init__(self, context: Context) -> None:
+        self._ctx = context
+
+    async def create(
+        self, actor_id: UserId, room_id: RoomId, first_id: MessageId, last_id: MessageId, title: str
+    ) -> Conversation:
+        """Bookmark the messages ``first_id``..``last_id`` of a room the actor reads.
+
+        Raises:
+            NotLoggedIn, NotFound (room), NotAllowed (cannot read it), BadRequest
+            (blank or long title, a message missing or in another room).
+        """
+        title = check_conversation_title(title)
+        first_id, last_id = min(first_id, last_id), max(first_id, last_id)
+
+        def work(tx: WriteTx, changes: Changes, now: int) -> Conversation:
+            actor = load_user(tx, actor_id)
+            room = load_room(tx, room_id)
+            ensure_can_read(standing_in(tx, room, actor), room)
+            ends = tx.messages([first_id, last_id])
+            if any(ends.get(i) is None or ends[i].room_id != room.id for i in (first_id, last_id)):
+                raise BadRequest("The first and last messages must both be in this room")
+            base = slugify(title) or "conversation"
+            slug, suffix = base, 2
+            while tx.conversation(room.id, slug) is not None:
+                slug, suffix = f"{base}-{suffix}", suffix + 1
+            return tx.insert_conversation(
+                room_id=room.id,
+                slug=slug,
+                title=title,
+                first_message_id=first_id,
+                last_message_id=last_id,
+                created_by=actor.id,
+                now=now,
+            )
+
+        return await self._ctx.apply(work)
+
+    async def delete(self, actor_id: UserId, room_id: RoomId, key: str) -> None:
+        """Remove a bookmark (by slug or title): its creator, room owners and moderators.
+
+        Raises:
+            NotLoggedIn, NotFound (room or conversation), NotAllowed.
+        """
+
+        def work(tx: WriteTx, changes: Changes, now: int) -> None:
+            actor = load_user(tx, actor_id)
+            room = load_room(tx, room_id)
+            standing = standing_in(tx, room, actor)
+            ensure_can_read(standing, room)
+            conversation = _find(tx, room.id, key)
+            ensure_can_delete_conversation(standing, conversation.created_by)
+            tx.delete_conversation(conversation.id)
+
+        await self._ctx.apply(work)
+
+    async def of_room(self, viewer: User | None, room_id: RoomId) -> list[Conversation]:
+        """A readable room's bookmarks, newest first.
+
+        Raises:
+            NotFound, NotAllowed (cannot read the room).
+        """
+
+        def read(tx: ReadTx) -> list[Conversation]:
+            room = load_room(tx, room_id)
+            ensure_can_read(standing_in(tx, room, viewer), room)
+            return tx.conversations(room.id)
+
+        return await self._ctx.store.read(read)
+
+    async def view(self, viewer: User | None, room_id: RoomId, slug: str) -> ConversationView:
+        """A bookmark with its messages, for its page.
+
+        Raises:
+            NotFound (room or conversation), NotAllowed (cannot read the room).
+        """
+
+        def read(tx: ReadTx) -> ConversationView:
+            room = load_room(tx, room_id)
+            ensure_can_read(standing_in(tx, room, viewer), room)
+            conversation = _find(tx, room.id, slug)
+            found = tx.recent_messages(
+                room.id,
+                limit=MAX_SHOWN + 1,
+                before=MessageId(conversation.last_message_id + 1),
+                after=MessageId(conversation.first_message_id - 1),
+            )
+            shown = found[-MAX_SHOWN:]
+            authors = tx.users({m.user_id for m in shown})
+            return ConversationView(room, conversation, shown, authors, truncated=len(found) > MAX_SHOWN)
+
+        return await self._ctx.store.read(read)
