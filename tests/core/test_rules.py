@@ -20,8 +20,10 @@ from hubbub.core.rules import (
     NO_PERMISSION,
     can_post,
     can_read,
+    check_conversation_title,
     check_message_text,
     ensure_can_delete,
+    ensure_can_delete_conversation,
     ensure_can_edit,
     ensure_can_manage_room,
     ensure_can_pin,
@@ -34,6 +36,7 @@ from hubbub.core.rules import (
 )
 from hubbub.errors import (
     AlreadyDeleted,
+    BadRequest,
     EmptyMessage,
     HubbubError,
     Kicked,
@@ -562,3 +565,24 @@ def test_kick_durations() -> None:
 )
 def test_kick_duration_grows_and_the_last_one_repeats(kick_count: int, seconds: int) -> None:
     assert kick_duration(kick_count) == seconds
+
+
+# --- bookmarked conversations ------------------------------------------------------------------
+
+
+def test_conversation_titles_are_trimmed_and_bounded() -> None:
+    assert check_conversation_title("  Ship \n date  ") == "Ship date"
+    assert check_conversation_title("x" * 200) == "x" * 200
+    for bad, reason in (("", "needs a title"), (" \t ", "needs a title"), ("x" * 201, "at most 200 characters")):
+        with pytest.raises(BadRequest, match=reason):
+            check_conversation_title(bad)
+
+
+def test_who_may_remove_a_bookmark() -> None:
+    creator, other = make_user(1), make_user(2)
+    ensure_can_delete_conversation(standing(creator), creator.id)
+    ensure_can_delete_conversation(standing(other, AccessLevel.OWNER), creator.id)
+    ensure_can_delete_conversation(standing(make_user(3, moderator=True)), creator.id)
+    for outsider in (standing(other), standing(other, AccessLevel.READ_WRITE), standing(None)):
+        with pytest.raises(NotAllowed, match="bookmarked it or a room owner"):
+            ensure_can_delete_conversation(outsider, creator.id)
