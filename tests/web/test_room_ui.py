@@ -372,6 +372,35 @@ async def test_a_long_room_keeps_the_dom_capped(node: Node) -> None:
         assert reader.errors == []
 
 
+async def test_live_messages_keep_the_dom_capped_while_reading_above(node: Node) -> None:
+    room = await node.room("Sandbox")
+    poster = await node.user("Poster")
+    await node.service.rooms.join(UserId(poster.id), room)
+    for n in range(100):
+        await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+    async with chromium() as browser:
+        reader = await _enter(browser, node, "Reader", room)
+        messages = reader.page.locator("#chat-messages .message")
+        await expect(messages).to_have_count(100)
+        # The reader scrolls up a little (not to the top, which would load older ones).
+        await reader.page.locator("#chat").evaluate("log => { log.scrollTop = log.scrollHeight / 2; }")
+        for n in range(320):
+            await node.service.messages.post(UserId(poster.id), room, f"live message {n}")
+        jump = reader.page.locator("#jump-latest")
+        await expect(jump).to_be_visible()
+        await expect(reader.page.locator("#chat-messages").get_by_text("live message 299", exact=True)).to_have_count(1)
+        # Events apply in order: once the newcomer shows in the sidebar, every message is in.
+        late = await node.user("Latecomer")
+        await node.service.rooms.join(UserId(late.id), room)
+        await node.service.messages.post(UserId(late.id), room, "the very last")
+        await expect(reader.page.locator("#people-list .person", has_text="Latecomer")).to_have_count(1)
+        assert await messages.count() == 400
+        await jump.click()
+        await expect(reader.page.locator("#chat-messages").get_by_text("the very last", exact=True)).to_have_count(1)
+        await expect(messages).to_have_count(100)
+        assert reader.errors == []
+
+
 async def test_a_renamed_room_updates_the_open_screens(node: Node) -> None:
     async with _two_people(node) as (alice, bob):
         room = RoomId(int(await bob.page.locator("#content").get_attribute("data-room-id") or 0))

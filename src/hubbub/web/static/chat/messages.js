@@ -451,6 +451,8 @@ export class MessageList {
     if (follow) {
       this.trim("top");
       this.scrollToBottom();
+    } else {
+      this.trim("bottom"); // reading above: past the cap the newest go, "jump to latest" reloads them
     }
     return { added, followed: follow };
   }
