@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import warnings
 
 import pytest
 
@@ -220,3 +222,53 @@ async def test_events_logged_while_the_server_sets_up_a_socket_after_a_long_abse
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_a_timeout_around_one_step_neither_ends_nor_skips(node: Node, sign_in: SignIn) -> None:
+    client = await sign_in(node, "Reader")
+    room = await client.join(await node.room())
+    stream = room.events()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(stream), 0.2)  # a quiet room: the step is cancelled
+    await room.send("n1")
+    await room.send("n2")
+    seen: list[int] = []
+    async with asyncio.timeout(TIMEOUT):
+        await _numbers(stream, 2, seen)  # before the fix: the stream had silently ended
+    assert seen == [1, 2]
+    await stream.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+
+
+async def test_closing_the_client_ends_a_stream_another_task_reads(node: Node, sign_in: SignIn) -> None:
+    client = await sign_in(node, "Reader")
+    room = await client.join(await node.room())
+    stream = room.events()
+    seen: list[int] = []
+    reader = asyncio.create_task(_numbers(stream, 2, seen))
+    await room.send("n1")
+    await eventually(lambda: seen == [1])
+    await client.close()
+    async with asyncio.timeout(TIMEOUT):
+        await reader  # ends quietly; before the fix: NotLoggedIn from a reconnect on a new session
+    assert client._session is None  # no session was opened again behind the closed one
+    assert node.runtime.sechat_sockets is not None
+    await eventually(lambda: node.runtime.sechat_sockets.open_sockets == 0)  # type: ignore[union-attr]
+
+
+async def test_leaving_an_async_for_early_leaves_nothing_open(node: Node, sign_in: SignIn) -> None:
+    client = await sign_in(node, "Reader")
+    room = await client.join(await node.room())
+    await room.send("n1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        async for event in room.events():  # no handle kept: only closing the client can end it
+            if isinstance(event, events.MessageEvent):
+                break
+        await client.close()
+        gc.collect()
+        await asyncio.sleep(0.05)
+        gc.collect()
+    # Before the fix: aiohttp's "Unclosed connection" for the socket the stream left open.
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

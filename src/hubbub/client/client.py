@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
@@ -70,6 +71,7 @@ class Client:
         self.sleep = sleep
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._streams: weakref.WeakSet[EventStream] = weakref.WeakSet()  # closed with the client
         self.fkey: str | None = None
         self.user_id: int | None = None
         self.user_name: str | None = None
@@ -95,6 +97,9 @@ class Client:
         return self._session
 
     async def close(self) -> None:
+        """Close the event streams this client opened, then the session."""
+        for stream in list(self._streams):
+            await stream.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -325,4 +330,6 @@ class Room:
         """
         from hubbub.client.stream import EventStream
 
-        return EventStream(self, since=self.cursor if since is None else since, idle_timeout=idle_timeout)
+        stream = EventStream(self, since=self.cursor if since is None else since, idle_timeout=idle_timeout)
+        self.client._streams.add(stream)
+        return stream

@@ -77,19 +77,44 @@ class EventStream:
         self.connections = 0
         self._socket: aiohttp.ClientWebSocketResponse | None = None
         self._generator: AsyncGenerator[Event, None] | None = None
+        self._closed = False
+        self._stepping = False  # a task is inside __anext__
 
     def __aiter__(self) -> EventStream:
         return self
 
     async def __anext__(self) -> Event:
+        if self._closed:
+            if self._generator is not None:  # aclose() came while another task was inside
+                await self._generator.aclose()
+                self._generator = None
+            raise StopAsyncIteration
         if self._generator is None:
             self._generator = self._run()
-        return await self._generator.__anext__()
+        self._stepping = True
+        try:
+            return await self._generator.__anext__()
+        except asyncio.CancelledError:
+            # The cancelled generator closed its socket and is finished; the next call starts
+            # over after last_event_id, so a timeout around one step neither ends nor skips.
+            self._generator = None
+            raise
+        finally:
+            self._stepping = False
 
     async def aclose(self) -> None:
-        """Close the socket and end the iteration."""
-        if self._generator is not None:
-            await self._generator.aclose()
+        """Close the socket and end the iteration (also when another task is waiting in it)."""
+        self._closed = True
+        if self._stepping:
+            # Another task is inside __anext__: closing the socket ends its wait, and _run,
+            # seeing the stream closed, returns instead of reconnecting (or that task's
+            # next call closes the generator).
+            if self._socket is not None:
+                await self._socket.close()
+            return
+        generator, self._generator = self._generator, None
+        if generator is not None:
+            await generator.aclose()
 
     async def reconnect(self) -> None:
         """Drop the current socket; the stream opens a new one and resumes where it was."""
@@ -136,7 +161,7 @@ class EventStream:
         ceiling = await client.log_position(self.room.id)
         cursor = self.last_event_id
         for _ in range(MAX_GAP_PAGES):
-            if cursor >= ceiling:
+            if cursor >= ceiling or self._closed:
                 return
             body = await client.post_form("/events", {f"r{self.room.id}": cursor}, action="read")
             part = parse_frame(body).get(RoomId(self.room.id))
@@ -147,7 +172,7 @@ class EventStream:
 
     async def _run(self) -> AsyncGenerator[Event, None]:
         failures = 0
-        while True:
+        while not self._closed:
             try:
                 self._socket = await self._connect()
             except FATAL:
@@ -178,6 +203,8 @@ class EventStream:
             finally:
                 await self._socket.close()
                 self._socket = None
+            if self._closed:
+                return
             # A socket that carried something, or lived a while, was a success; one that died at
             # once, empty, counts as a failure, so a server that accepts and drops is not hammered.
             lasted = time.monotonic() - opened_at >= HEALTHY_SECONDS
