@@ -410,6 +410,12 @@ async def test_a_renamed_room_updates_the_open_screens(node: Node) -> None:
         await expect(bob.page.locator("#room-name")).to_have_text("Tea Room")
         await expect(bob.page.locator("#room-desc")).to_have_text("Only / for tea")
         await expect(bob.page).to_have_title(re.compile("Tea Room"))
+        # A name is text, never a replacement pattern ("$&" would bring the old name back).
+        await node.service.rooms.update_room(
+            UserId(alice.user_id), room, name="Tea $& Cake", description="Only / for tea", tags="tea"
+        )
+        await expect(bob.page.locator("#room-name")).to_have_text("Tea $& Cake")
+        await expect(bob.page).to_have_title("Tea $& Cake - hubbub")
 
 
 async def test_a_kicked_person_is_told(node: Node) -> None:

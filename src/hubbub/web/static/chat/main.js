@@ -238,7 +238,7 @@ function renamed(event) {
   if (link) {
     link.textContent = name;
   }
-  document.title = document.title.replace(data.room.name, name);
+  document.title = document.title.replace(data.room.name, () => name); // a name is no replacement pattern
   data.room.name = name;
   const prefix = `${name} / `;
   if (typeof event.content === "string" && event.content.startsWith(prefix)) {
