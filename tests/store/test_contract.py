@@ -8,6 +8,7 @@ become visible out of order (a reader resuming from any id misses nothing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -303,3 +304,35 @@ async def test_conversations_are_per_room_and_newest_first(store: Store) -> None
     assert first is not None
     await store.write(lambda tx: tx.delete_conversation(first.id))
     assert [c.slug for c in await store.read(lambda tx: tx.conversations(RoomId(1)))] == ["second"]
+
+
+async def test_a_failing_unit_among_concurrent_ones_fails_alone(store: Store) -> None:
+    """Writers that queue up together (SQLite commits them as a group) still succeed or fail one by one."""
+
+    def failing(tx: WriteTx) -> None:
+        tx.append(_event(room=9))
+        tx.insert_user(
+            name="Ghost", email="ghost@example.org", password_hash="x", reputation=1, is_moderator=False, now=1
+        )
+        raise ValueError("refused halfway")
+
+    units = [_append(store, 1, room=1), store.write(failing), _append(store, 1, room=2), store.write(failing)]
+    outcomes = await asyncio.gather(*units, return_exceptions=True)
+    assert [type(o) for o in outcomes] == [list, ValueError, list, ValueError]
+    appended = [event_id for outcome in outcomes if isinstance(outcome, list) for event_id in outcome]
+    assert sorted(appended) == [1, 2]
+    events = await store.read(lambda tx: tx.events_after(EventId(0), limit=10))
+    assert [(e.id, e.room_id) for e in events] in ([(1, 1), (2, 2)], [(1, 2), (2, 1)])
+    assert await store.read(lambda tx: tx.user_by_email("ghost@example.org")) is None
+
+
+async def test_a_cancelled_writer_does_not_disturb_the_others(store: Store) -> None:
+    first = asyncio.ensure_future(_append(store, 1))
+    second = asyncio.ensure_future(_append(store, 1))
+    first.cancel()
+    assert len(await second) == 1
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    # Whether the cancelled unit ran or not, the log has no hole and the next id follows on.
+    last = await store.read(lambda tx: tx.last_event_id())
+    assert await _append(store, 1) == [last + 1]

@@ -1,7 +1,11 @@
 """The default engine: one SQLite file in WAL mode, one writer thread, a few reader threads.
 
 Only this single-node engine's writer touches the database for writes, so write
-transactions are serialised and event ids commit in order. Readers see consistent
+transactions are serialised and event ids commit in order. Units of work that queue
+up while the writer is busy commit together (group commit): each runs in its own
+savepoint, so one that fails is rolled back alone, and each caller is answered
+only once the shared commit is done. Committing is the writer's biggest single
+cost, so under load this raises throughput without changing what anyone sees. Readers see consistent
 snapshots (WAL) and never block the writer. Other processes (the CLI) may write
 to the same file at the same time; SQLite's lock and ``busy_timeout`` serialise
 them too.
@@ -10,13 +14,15 @@ them too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate
@@ -25,9 +31,28 @@ from hubbub.store.sql import SqlDialect, SqlTx
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
+Outcome = tuple[bool, Any]  # (succeeded, result or exception)
 
 SQLITE: Final = SqlDialect("sqlite", integrity_errors=(sqlite3.IntegrityError,))
 BUSY_TIMEOUT_MS: Final = 10_000  # how long a writer waits for another process's lock
+MAX_GROUP: Final = 64  # units of work committed together at most
+
+
+@dataclass(slots=True)
+class _Queued:
+    work: Callable[[SqlTx], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], outcome: Outcome) -> None:
+    if future.done():  # the caller was cancelled; the work is done (or not) all the same
+        return
+    succeeded, value = outcome
+    if succeeded:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 class SqliteStore:
@@ -40,6 +65,9 @@ class SqliteStore:
         self._local = threading.local()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hubbub-sqlite-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="hubbub-sqlite-reader")
+        self._queue: list[_Queued] = []
+        self._queue_lock = threading.Lock()
+        self._draining = False
 
     @classmethod
     def open(cls, path: Path, *, readers: int = 2) -> SqliteStore:
@@ -85,7 +113,55 @@ class SqliteStore:
 
     async def write(self, work: Callable[[WriteTx], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, self._run, work, "BEGIN IMMEDIATE")
+        future: asyncio.Future[T] = loop.create_future()
+        with self._queue_lock:
+            self._queue.append(_Queued(work, future, loop))
+            start, self._draining = not self._draining, True
+        if start:
+            self._writer.submit(self._drain)
+        return await future
+
+    def _drain(self) -> None:
+        """On the writer thread: commit what is queued, a group at a time, until nothing is."""
+        while True:
+            with self._queue_lock:
+                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                if not group:
+                    self._draining = False
+                    return
+            for queued, outcome in zip(group, self._commit_group([q.work for q in group]), strict=True):
+                with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
+                    queued.loop.call_soon_threadsafe(_settle, queued.future, outcome)
+
+    def _commit_group(self, units: list[Callable[[SqlTx], Any]]) -> list[Outcome]:
+        if len(units) == 1:  # nobody else waiting: no savepoint needed
+            try:
+                return [(True, self._run(units[0], "BEGIN IMMEDIATE"))]
+            except Exception as error:
+                return [(False, error)]
+        connection = self._connection()
+        cursor = connection.cursor()
+        tx = SqlTx(cursor, SQLITE)
+        outcomes: list[Outcome] = []
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            for work in units:
+                cursor.execute("SAVEPOINT unit")
+                try:
+                    result = work(tx)
+                except Exception as error:
+                    cursor.execute("ROLLBACK TO unit")
+                    cursor.execute("RELEASE unit")
+                    outcomes.append((False, error))
+                else:
+                    cursor.execute("RELEASE unit")
+                    outcomes.append((True, result))
+            cursor.execute("COMMIT")
+        except Exception as error:  # the commit (or the database) failed: nothing of the group was kept
+            if connection.in_transaction:
+                cursor.execute("ROLLBACK")
+            return [(False, error)] * len(units)
+        return outcomes
 
     def write_blocking(self, work: Callable[[WriteTx], T]) -> T:
         """Run a unit of work from synchronous code (the CLI), on the writer thread."""
