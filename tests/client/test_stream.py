@@ -10,6 +10,7 @@ import warnings
 import pytest
 
 from hubbub.client import Client, EventStream, errors, events
+from hubbub.client import stream as stream_module
 from hubbub.client.stream import backoff_delay
 from tests.client.conftest import SignIn
 from tests.conftest import Node, NodeFactory
@@ -272,3 +273,45 @@ async def test_leaving_an_async_for_early_leaves_nothing_open(node: Node, sign_i
         gc.collect()
     # Before the fix: aiohttp's "Unclosed connection" for the socket the stream left open.
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+async def test_a_catch_up_longer_than_its_page_budget_goes_on_over_a_new_socket(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_module, "MAX_GAP_PAGES", 1)  # one page of 3 per connection
+    node = await make_node(poll_max_events=3)
+    clients = []
+    for name in ("Watcher", "Poster"):
+        user = await node.user(name)
+        assert user.email is not None
+        client = Client(node.base)
+        await client.__aenter__()
+        await client.login(user.email, "correct horse battery")
+        clients.append(client)
+    watcher, poster = clients
+    try:
+        room_id = await node.room()
+        stream = (await watcher.join(room_id)).events()
+        poster_room = await poster.join(room_id)
+        seen: list[int] = []
+        await poster_room.send("n1")
+        async with asyncio.timeout(TIMEOUT):
+            await _numbers(stream, 1, seen)
+        await eventually(lambda: _drop_server_side(node) == 1)
+        for n in range(2, 9):
+            await poster_room.send(f"n{n}")
+        reader = asyncio.create_task(_numbers(stream, 9, seen))
+        await eventually(lambda: stream.connections >= 2)
+        await asyncio.sleep(0.2)
+        await poster_room.send("n9")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TIMEOUT / 2):
+                await asyncio.shield(reader)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        assert seen == list(range(1, 10))  # before the fix: n5 to n8 were skipped
+        await stream.aclose()
+    finally:
+        for client in clients:
+            await client.close()

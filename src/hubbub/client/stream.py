@@ -46,13 +46,17 @@ __all__ = ["EventStream", "backoff_delay"]
 
 log = logging.getLogger("hubbub.client.stream")
 
-MAX_GAP_PAGES: Final = 1000  # poll pages per reconnect; beyond that the socket (or the next reconnect) continues
+MAX_GAP_PAGES: Final = 1000  # poll pages per connection; beyond that a new connection's catch-up goes on
 BACKOFF_INITIAL: Final = 0.1  # seconds before the first reconnect attempt
 BACKOFF_MAX: Final = 30.0  # seconds: the longest wait between attempts
 HEALTHY_SECONDS: Final = 30.0  # a socket open this long was a working connection, even if the room was quiet
 
 # Refusals that another attempt cannot cure: the session ended, or the room is gone or closed to us.
 FATAL: Final = (NotLoggedIn, InvalidFkey, NotFound, NotAllowed)
+
+
+class _CatchUpUnfinished(Exception):
+    """The catch-up used its page budget before reaching the socket's start: reconnect and go on."""
 
 
 def backoff_delay(attempt: int, *, initial: float = BACKOFF_INITIAL, maximum: float = BACKOFF_MAX) -> float:
@@ -169,6 +173,10 @@ class EventStream:
                 return
             yield self._accept(part.records)
             cursor = part.cursor
+        if cursor < ceiling:
+            # Handing over to the socket now would skip (cursor, ceiling]; the next connection
+            # resumes from the last event handed out instead.
+            raise _CatchUpUnfinished(f"caught up to {cursor} of {ceiling}")
 
     async def _run(self) -> AsyncGenerator[Event, None]:
         failures = 0
@@ -198,7 +206,7 @@ class EventStream:
                     yield event
             except FATAL:
                 raise
-            except (aiohttp.ClientError, OSError, TimeoutError, RemoteError) as error:
+            except (aiohttp.ClientError, OSError, TimeoutError, RemoteError, _CatchUpUnfinished) as error:
                 log.info("room %s: event socket lost (%s); resuming after %s", self.room.id, error, self.last_event_id)
             finally:
                 await self._socket.close()
