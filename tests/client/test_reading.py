@@ -100,6 +100,13 @@ def test_refusals_read_back_as_the_error_they_encode(error: RemoteError) -> None
     assert str(parsed) == str(error) or isinstance(error, AlreadyDeleted)
 
 
+@pytest.mark.parametrize("action", ["read", "other"])
+@pytest.mark.parametrize("error", [Kicked(30), LowReputation(20)], ids=["kicked", "low-reputation"])
+def test_kicks_read_back_typed_whatever_the_action(error: RemoteError, action: Action) -> None:
+    reply = refusal(error, action)  # 403 here (e.g. /ws-auth), 404 when posting
+    assert type(parse_refusal(reply.status, reply.body.decode(), action)) is type(error)
+
+
 def test_other_servers_wordings_are_recognised() -> None:
     assert isinstance(parse_refusal(200, '"It is too late to edit this message."', "edit"), TooLate)
     assert isinstance(parse_refusal(200, '"The message has been deleted and cannot be edited"', "edit"), AlreadyDeleted)

@@ -156,7 +156,7 @@ async def test_a_kicked_user_gets_the_refusal_instead_of_endless_retries(node: N
         await _numbers(stream, 1, [])
     await node.service.rooms.kick(owner.id, room_id, watcher.user_id)  # type: ignore[arg-type]
     await stream.reconnect()
-    with pytest.raises(errors.NotAllowed):
+    with pytest.raises(errors.Kicked):
         async with asyncio.timeout(TIMEOUT):
             async for _ in stream:
                 pass

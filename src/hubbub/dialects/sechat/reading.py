@@ -268,15 +268,17 @@ def parse_refusal(status: int, body: str, action: Action, *, message_id: int = 0
         if "deleted" in plain:
             return AlreadyDeleted("star")
         return LimitReached(plain) if "used all" in plain else NotAllowed(plain)
+    if status in (403, 404):
+        # A kick or missing reputation is refused with 404 on posting, 403 elsewhere (/ws-auth).
+        if kicked := _KICKED.search(plain):
+            return Kicked(int(kicked.group(1)))
+        if reputation := _REPUTATION.search(plain):
+            return LowReputation(int(reputation.group(1)))
     if status == 403:
         if "fkey" in plain:
             return InvalidFkey()
         return NotLoggedIn(plain) if "logged in" in plain else NotAllowed(plain)
     if status == 404:
-        if kicked := _KICKED.search(plain):
-            return Kicked(int(kicked.group(1)))
-        if reputation := _REPUTATION.search(plain):
-            return LowReputation(int(reputation.group(1)))
         return NotFound(plain or "Not found")
     if status == 400:
         return BadRequest(plain)
