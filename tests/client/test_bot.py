@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
-from hubbub.client import Client, EventStream, events
+from hubbub.client import Client, EventStream, Room, events
 from hubbub.client.bot import Bot, Context, parse_command
 from tests.client.conftest import SignIn
 from tests.conftest import PASSWORD, Node
@@ -127,3 +129,31 @@ def test_parse_command() -> None:
     assert parse_command("@EchoB, !echo x", prefix="!", my_name="Echo Bot", addressed=True) == ("echo", "x")
     assert parse_command("@Other ping", prefix="!", my_name="Bot", addressed=True) == ("@other", "ping")
     assert parse_command("!", prefix="!", my_name="Bot", addressed=False) is None
+
+
+async def test_a_failed_leave_still_ends_the_session(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = await node.user("Quitter")
+    assert user.email is not None
+    client = Client(node.base)
+    bot = Bot(node.base, user.email, PASSWORD, rooms=[await node.room()], client=client)
+    task = asyncio.create_task(bot.start())
+    async with asyncio.timeout(TIMEOUT):
+        await bot.ready.wait()
+
+    async def dropped(self: Room) -> None:
+        raise aiohttp.ServerDisconnectedError()
+
+    monkeypatch.setattr(Room, "leave", dropped)
+    bot.stop()
+    async with asyncio.timeout(TIMEOUT):
+        await task  # before the fix: ServerDisconnectedError, and the session left open
+    assert client._session is None
+
+
+def test_run_reports_an_unreachable_server_as_the_reason_to_stop() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, not listening: connections are refused
+        bot = Bot(f"http://127.0.0.1:{port}", "bot@example.org", "secret", rooms=[1])
+        with pytest.raises(SystemExit, match="bot stopped"):
+            bot.run()  # before the fix: a ClientConnectorError traceback

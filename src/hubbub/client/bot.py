@@ -30,6 +30,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+import aiohttp
+
 from hubbub.client.client import Client, Room
 from hubbub.client.events import Event, MentionEvent, MessageEvent, ReplyEvent
 from hubbub.errors import HubbubError
@@ -170,7 +172,7 @@ class Bot:
             asyncio.run(self._run_with_signals())
         except KeyboardInterrupt:
             pass
-        except HubbubError as error:
+        except (HubbubError, OSError, aiohttp.ClientError) as error:
             raise SystemExit(f"bot stopped: {error}") from error
 
     async def _run_with_signals(self) -> None:
@@ -203,10 +205,12 @@ class Bot:
             _, late = await asyncio.wait(self._running, timeout=self.shutdown_grace)
             for task in late:
                 task.cancel()
-        for room in self.rooms.values():
-            with contextlib.suppress(HubbubError, OSError):
-                await room.leave()
-        await self.client.close()
+        try:
+            for room in self.rooms.values():
+                with contextlib.suppress(HubbubError, OSError, aiohttp.ClientError):
+                    await room.leave()
+        finally:
+            await self.client.close()
         log.info("bot stopped")
 
     async def _read(self, room: Room) -> None:
