@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from hubbub.client import Client, EventStream, errors, events
+from hubbub.client import Client, EventStream, Room, errors, events
 from hubbub.client import stream as stream_module
 from hubbub.client.stream import backoff_delay
 from tests.client.conftest import SignIn
@@ -315,3 +315,17 @@ async def test_a_catch_up_longer_than_its_page_budget_goes_on_over_a_new_socket(
     finally:
         for client in clients:
             await client.close()
+
+
+def test_a_batch_yields_each_event_id_once_and_only_this_rooms() -> None:
+    stream = Room(Client("http://127.0.0.1:1"), 1, joined_at=0).events(since=10)
+
+    def record(event_id: int, room_id: int, kind: int = 1) -> dict[str, object]:
+        return {"event_type": kind, "id": event_id, "room_id": room_id, "user_id": 5, "message_id": event_id}
+
+    reply_elsewhere = record(13, 2, kind=18) | {"content": "hi", "target_user_id": 7}
+    batch = [record(12, 1), record(9, 1), record(11, 1), record(12, 1), reply_elsewhere, record(11, 1)]
+    for item in batch:
+        item.setdefault("content", "x")
+    # Before the fix: 11 and 12 came twice when a batch carried their records twice.
+    assert [e.id for e in stream._accept(batch)] == [11, 12]

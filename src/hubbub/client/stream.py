@@ -128,14 +128,16 @@ class EventStream:
     def _accept(self, records: Iterable[Mapping[str, Any]]) -> list[Event]:
         """New events of this room from one batch, in id order; repeats and other rooms dropped."""
         fresh: list[Event] = []
+        newest = self.last_event_id
         for event in sorted((from_record(r) for r in records), key=lambda e: e.id):
-            if event.id <= self.last_event_id:
-                continue
+            if event.id <= newest:
+                continue  # handed out before, or twice in this batch
             # Pings and replies travel under every room their target is in; each room's
             # stream keeps its own, as POST /events does.
             if isinstance(event, RoomEvent) and event.room_id != self.room.id:
                 continue
             fresh.append(event)
+            newest = event.id
         return fresh
 
     def _delivered(self, event: Event) -> None:
