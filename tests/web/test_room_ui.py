@@ -10,6 +10,7 @@ room-phone-dark.png.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, Locator, Page, Response, WebSocketRoute, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Response, Route, WebSocketRoute, expect
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import User
@@ -398,6 +399,49 @@ async def test_live_messages_keep_the_dom_capped_while_reading_above(node: Node)
         await jump.click()
         await expect(reader.page.locator("#chat-messages").get_by_text("the very last", exact=True)).to_have_count(1)
         await expect(messages).to_have_count(100)
+        assert reader.errors == []
+
+
+async def test_jump_to_latest_keeps_what_arrives_while_it_loads(node: Node) -> None:
+    room = await node.room("Sandbox")
+    poster = await node.user("Poster")
+    await node.service.rooms.join(UserId(poster.id), room)
+    for n in range(100):
+        await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+    async with chromium() as browser:
+        reader = await _enter(browser, node, "Reader", room)
+        messages = reader.page.locator("#chat-messages .message")
+        await expect(messages).to_have_count(100)
+        await reader.page.locator("#chat").evaluate("log => { log.scrollTop = log.scrollHeight / 2; }")
+        for n in range(301):
+            await node.service.messages.post(UserId(poster.id), room, f"live message {n}")
+        jump = reader.page.locator("#jump-latest")
+        await expect(jump).to_be_visible()
+        await expect(reader.page.locator("#chat-messages").get_by_text("live message 299", exact=True)).to_have_count(1)
+
+        # The latest messages are read, but their answer is held back while more arrive live.
+        read, release = asyncio.Event(), asyncio.Event()
+
+        async def hold(route: Route) -> None:
+            if "msgCount=100" not in (route.request.post_data or ""):
+                await route.continue_()
+                return
+            response = await route.fetch()
+            read.set()
+            await release.wait()
+            await route.fulfill(response=response)
+
+        await reader.page.route(re.compile(r"/chats/\d+/events$"), hold)
+        await jump.click()
+        await read.wait()
+        newcomer = await node.user("Newcomer")
+        await node.service.rooms.join(UserId(newcomer.id), room)
+        await node.service.messages.post(UserId(newcomer.id), room, "said during the reload")
+        await expect(reader.page.locator("#people-list .person", has_text="Newcomer")).to_have_count(1)
+        release.set()
+        await expect(jump).to_be_hidden()
+        await expect(reader.message("live message 300")).to_have_count(1)
+        await expect(reader.message("said during the reload")).to_have_count(1)
         assert reader.errors == []
 
 

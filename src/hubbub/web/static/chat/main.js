@@ -147,7 +147,22 @@ async function act(action, id) {
   }
 }
 
+// While "jump to latest" reloads the list, the message events that arrive meanwhile are
+// kept here and replayed on the fresh list (its answer may predate them); else null.
+let reloading = null;
+const MESSAGE_EVENTS = new Set([
+  EVENT.POSTED,
+  EVENT.EDITED,
+  EVENT.STARRED,
+  EVENT.DELETED,
+  EVENT.MOVED_OUT,
+  EVENT.MOVED_IN,
+]);
+
 function applyEvents(events) {
+  if (reloading !== null) {
+    reloading.push(...events.filter((event) => MESSAGE_EVENTS.has(event.event_type)));
+  }
   const live = [];
   for (const event of events) {
     switch (event.event_type) {
@@ -307,8 +322,14 @@ scroller.addEventListener("scroll", () => {
 
 // Back to the newest messages (also after older pages pushed them out of the DOM).
 jumpButton.addEventListener("click", async () => {
+  if (reloading !== null) {
+    return; // already reloading
+  }
   if (list.detached) {
+    reloading = [];
     const result = await post(`/chats/${roomId}/events`, { mode: "Messages", msgCount: "100" });
+    const meanwhile = reloading;
+    reloading = null;
     if (!result.ok) {
       status(result.error, true);
       return;
@@ -318,6 +339,8 @@ jumpButton.addEventListener("click", async () => {
       list.upsert(normalise(record));
     }
     list.hasOlder = true;
+    list.scrollToBottom();
+    applyEvents(meanwhile); // in id order; applying one the answer already had changes nothing
   }
   list.scrollToBottom();
   jumpButton.hidden = true;
