@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import warnings
+from typing import Any
 
 import pytest
 
@@ -329,3 +330,31 @@ def test_a_batch_yields_each_event_id_once_and_only_this_rooms() -> None:
         item.setdefault("content", "x")
     # Before the fix: 11 and 12 came twice when a batch carried their records twice.
     assert [e.id for e in stream._accept(batch)] == [11, 12]
+
+
+async def test_a_client_closed_while_a_stream_reconnects_opens_no_session_again(
+    node: Node, sign_in: SignIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await sign_in(node, "Reader")
+    room = await client.join(await node.room())
+    stream = room.events()
+    seen: list[int] = []
+    reader = asyncio.create_task(_numbers(stream, 2, seen))
+    await room.send("n1")
+    await eventually(lambda: seen == [1])
+    post_form = client.post_form
+    closing: list[asyncio.Task[None]] = []
+
+    async def close_during_ws_auth(path: str, *args: Any, **kwargs: Any) -> str:
+        body = await post_form(path, *args, **kwargs)
+        if path == "/ws-auth":
+            closing.append(asyncio.create_task(client.close()))
+            await closing[0]  # the client is closed before the socket is opened
+        return body
+
+    monkeypatch.setattr(client, "post_form", close_during_ws_auth)
+    await stream.reconnect()
+    async with asyncio.timeout(TIMEOUT):
+        await reader
+    # Before the fix: the socket was opened on a new session, which nothing ever closed.
+    assert closing and client._session is None

@@ -144,20 +144,27 @@ class EventStream:
         self.last_event_id = event.id
         self.room.cursor = max(self.room.cursor, event.id)
 
-    async def _connect(self) -> aiohttp.ClientWebSocketResponse:
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
+        """A new socket; None when the stream was closed meanwhile (``client.session`` would open a new session)."""
         client = self.room.client
         body = await client.post_form("/ws-auth", {"roomid": self.room.id}, action="read")
         try:
             url = parse_socket_url(body)
         except ValueError:
             raise UnexpectedAnswer(200, body) from None
+        if self._closed:
+            return None
         separator = "&" if "?" in url else "?"
-        return await client.session.ws_connect(
+        socket = await client.session.ws_connect(
             f"{url}{separator}l=0",  # no replay: the catch-up reads the log (module docstring, 2.)
             origin=client.base_url,  # Stack Exchange refuses sockets without a chat Origin
             autoping=True,
             max_msg_size=4 * 1024 * 1024,
         )
+        if self._closed:
+            await socket.close()
+            return None
+        return socket
 
     async def _gap(self) -> AsyncGenerator[list[Event], None]:
         """Pages of ``POST /events`` from the last id up to where the log stood once the socket was open."""
@@ -184,7 +191,7 @@ class EventStream:
         failures = 0
         while not self._closed:
             try:
-                self._socket = await self._connect()
+                socket = await self._connect()
             except FATAL:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError, RemoteError, ValueError) as error:
@@ -194,6 +201,9 @@ class EventStream:
                 log.warning("room %s: cannot open the event socket (%s); retrying", self.room.id, error)
                 await self.room.client.sleep(backoff_delay(failures))
                 continue
+            if socket is None:
+                return
+            self._socket = socket
             self.connections += 1
             delivered, opened_at = 0, time.monotonic()
             try:
