@@ -13,7 +13,7 @@ from hubbub.client import Client, EventStream, Room, events
 from hubbub.client.bot import Bot, Context, parse_command
 from tests.client.conftest import SignIn
 from tests.conftest import PASSWORD, Node
-from tests.fakes import TIMEOUT
+from tests.fakes import TIMEOUT, eventually
 
 
 class Clock:
@@ -157,3 +157,20 @@ def test_run_reports_an_unreachable_server_as_the_reason_to_stop() -> None:
         bot = Bot(f"http://127.0.0.1:{port}", "bot@example.org", "secret", rooms=[1])
         with pytest.raises(SystemExit, match="bot stopped"):
             bot.run()  # before the fix: a ClientConnectorError traceback
+
+
+async def test_cancelling_start_leaves_no_task_behind(node: Node) -> None:
+    user = await node.user("Quitter")
+    assert user.email is not None
+    client = Client(node.base)
+    bot = Bot(node.base, user.email, PASSWORD, rooms=[await node.room()], client=client)
+    before = asyncio.all_tasks()
+    task = asyncio.create_task(bot.start())
+    async with asyncio.timeout(TIMEOUT):
+        await bot.ready.wait()
+    task.cancel()  # as asyncio.run does on Ctrl-C when the bot runs inside the caller's loop
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Before the fix: the task waiting for stop() stayed pending for ever.
+    await eventually(lambda: asyncio.all_tasks() - before == set())
+    assert client._session is None

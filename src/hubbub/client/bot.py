@@ -183,21 +183,26 @@ class Bot:
 
     async def start(self) -> None:
         """Log in, join the rooms, serve until ``stop()``, then shut down."""
+        tasks: list[asyncio.Task[object]] = []
         try:
             await self.client.login(self.email, self.password)
             for room_id in self.room_ids:
                 self.rooms[room_id] = await self.client.join(room_id)
             readers = [asyncio.create_task(self._read(room)) for room in self.rooms.values()]
+            tasks.extend(readers)
             self.ready.set()
             log.info("bot %s ready in rooms %s", self.client.user_name, self.room_ids)
             stop = asyncio.create_task(self._stop.wait())
+            tasks.append(stop)
             await asyncio.wait([stop, *readers], return_when=asyncio.FIRST_COMPLETED)
-            for task in (stop, *readers):
+            for task in tasks:
                 task.cancel()
             for task in readers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task  # a reader that failed raises here, after the others were stopped
         finally:
+            for task in tasks:
+                task.cancel()  # when start() itself was cancelled, nothing of it may run on
             await self._shut_down()
 
     async def _shut_down(self) -> None:
