@@ -341,6 +341,45 @@ async def test_an_edit_of_a_message_not_on_the_page_leaves_the_list_alone(node: 
         assert reader.errors == []
 
 
+async def test_older_messages_loading_meanwhile_take_the_live_edits_and_deletions(node: Node) -> None:
+    room = await node.room("Sandbox")
+    poster = await node.user("Poster")
+    await node.service.rooms.join(UserId(poster.id), room)
+    ids = []
+    for n in range(130):
+        posted = await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+        assert posted.message is not None
+        ids.append(posted.message.id)
+    async with chromium() as browser:
+        reader = await _enter(browser, node, "Reader", room)
+        messages = reader.page.locator("#chat-messages .message")
+        await expect(messages).to_have_count(100)
+        read, release = asyncio.Event(), asyncio.Event()
+
+        async def hold(route: Route) -> None:
+            # The older page is read now, and answered after the changes below went live.
+            response = await route.fetch()
+            read.set()
+            await release.wait()
+            await route.fulfill(response=response)
+
+        await reader.page.route(re.compile(r"/chats/\d+/events$"), hold)
+        await reader.page.locator("#chat").evaluate("log => { log.scrollTop = 0; }")
+        await read.wait()
+        await node.service.messages.edit(UserId(poster.id), ids[28], "old message 28, edited")
+        await node.service.messages.delete(UserId(poster.id), ids[29])
+        newcomer = await node.user("Newcomer")
+        await node.service.rooms.join(UserId(newcomer.id), room)
+        await expect(reader.page.locator("#people-list .person", has_text="Newcomer")).to_have_count(1)
+        release.set()
+        await expect(messages).to_have_count(129)
+        exactly = reader.page.locator("#chat-messages").get_by_text
+        await expect(exactly("old message 29", exact=True)).to_have_count(0)
+        await expect(exactly("old message 28, edited", exact=True)).to_have_count(1)
+        await expect(exactly("old message 0", exact=True)).to_have_count(1)
+        assert reader.errors == []
+
+
 async def test_a_long_room_keeps_the_dom_capped(node: Node) -> None:
     room = await node.room("Sandbox")
     poster = await node.user("Poster")

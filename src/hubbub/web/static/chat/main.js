@@ -147,21 +147,28 @@ async function act(action, id) {
   }
 }
 
-// While "jump to latest" reloads the list, the message events that arrive meanwhile are
-// kept here and replayed on the fresh list (its answer may predate them); else null.
-let reloading = null;
-const MESSAGE_EVENTS = new Set([
-  EVENT.POSTED,
-  EVENT.EDITED,
-  EVENT.STARRED,
-  EVENT.DELETED,
-  EVENT.MOVED_OUT,
-  EVENT.MOVED_IN,
-]);
+// While a page of messages is being fetched (older ones, or the latest after "jump to
+// latest"), the message events that arrive meanwhile are kept and replayed once the page is
+// in the list: the page may have been read before them. Applying again an event the page
+// already reflects changes nothing.
+const CHANGES = [EVENT.EDITED, EVENT.STARRED, EVENT.DELETED, EVENT.MOVED_OUT];
+const ALL_MESSAGE_EVENTS = [...CHANGES, EVENT.POSTED, EVENT.MOVED_IN];
+const fetching = new Map(); // buffer -> the event types it keeps
+
+/** Fetch a page of messages (`load`), with the message events that arrived meanwhile. */
+async function whileFetching(types, load) {
+  const meanwhile = [];
+  fetching.set(meanwhile, types);
+  try {
+    return [await load(), meanwhile];
+  } finally {
+    fetching.delete(meanwhile);
+  }
+}
 
 function applyEvents(events) {
-  if (reloading !== null) {
-    reloading.push(...events.filter((event) => MESSAGE_EVENTS.has(event.event_type)));
+  for (const [buffer, types] of fetching) {
+    buffer.push(...events.filter((event) => types.includes(event.event_type)));
   }
   const live = [];
   for (const event of events) {
@@ -293,7 +300,7 @@ async function loadOlder() {
   if (oldest) {
     fields.before = String(oldest);
   }
-  const result = await post(`/chats/${roomId}/events`, fields);
+  const [result, meanwhile] = await whileFetching(CHANGES, () => post(`/chats/${roomId}/events`, fields));
   loadingOlder = false;
   if (!result.ok) {
     olderNote.textContent = "Could not load older messages.";
@@ -301,6 +308,7 @@ async function loadOlder() {
   }
   const events = result.body.events || [];
   list.prependOlder(events.map(normalise));
+  applyEvents(meanwhile);
   if (list.detached) {
     jumpButton.hidden = false; // the newest messages left the DOM: offer the way back
   }
@@ -321,15 +329,17 @@ scroller.addEventListener("scroll", () => {
 });
 
 // Back to the newest messages (also after older pages pushed them out of the DOM).
+let reloadingLatest = false;
 jumpButton.addEventListener("click", async () => {
-  if (reloading !== null) {
-    return; // already reloading
+  if (reloadingLatest) {
+    return;
   }
   if (list.detached) {
-    reloading = [];
-    const result = await post(`/chats/${roomId}/events`, { mode: "Messages", msgCount: "100" });
-    const meanwhile = reloading;
-    reloading = null;
+    reloadingLatest = true;
+    const [result, meanwhile] = await whileFetching(ALL_MESSAGE_EVENTS, () =>
+      post(`/chats/${roomId}/events`, { mode: "Messages", msgCount: "100" }),
+    );
+    reloadingLatest = false;
     if (!result.ok) {
       status(result.error, true);
       return;
@@ -340,7 +350,7 @@ jumpButton.addEventListener("click", async () => {
     }
     list.hasOlder = true;
     list.scrollToBottom();
-    applyEvents(meanwhile); // in id order; applying one the answer already had changes nothing
+    applyEvents(meanwhile);
   }
   list.scrollToBottom();
   jumpButton.hidden = true;
