@@ -358,3 +358,28 @@ async def test_a_client_closed_while_a_stream_reconnects_opens_no_session_again(
         await reader
     # Before the fix: the socket was opened on a new session, which nothing ever closed.
     assert closing and client._session is None
+
+
+async def test_a_catch_up_page_that_is_not_json_is_retried_not_fatal(
+    node: Node, sign_in: SignIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await sign_in(node, "Reader")
+    room = await client.join(await node.room())
+    stream = room.events()
+    await room.send("n1")
+    post_form = client.post_form
+    garbled: list[str] = []
+
+    async def one_garbled_page(path: str, *args: Any, **kwargs: Any) -> str:
+        body = await post_form(path, *args, **kwargs)
+        if path == "/events" and not garbled:
+            garbled.append(body)
+            return "<html>502 Bad Gateway</html>"  # as a proxy in between might answer, with a 200
+        return body
+
+    monkeypatch.setattr(client, "post_form", one_garbled_page)
+    seen: list[int] = []
+    async with asyncio.timeout(TIMEOUT):
+        await _numbers(stream, 1, seen)  # before the fix: JSONDecodeError ended the stream
+    assert garbled and seen == [1]
+    await stream.aclose()

@@ -177,7 +177,10 @@ class EventStream:
             if cursor >= ceiling or self._closed:
                 return
             body = await client.post_form("/events", {f"r{self.room.id}": cursor}, action="read")
-            part = parse_frame(body).get(RoomId(self.room.id))
+            try:
+                part = parse_frame(body).get(RoomId(self.room.id))
+            except ValueError:
+                raise UnexpectedAnswer(200, body) from None  # the caller reconnects and polls again
             if part is None or part.cursor is None or part.cursor <= cursor:
                 return
             yield self._accept(part.records)
