@@ -23,7 +23,7 @@ from playwright.async_api import Browser, BrowserContext, Locator, Page, Respons
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import User
 from tests.browser import chromium
-from tests.conftest import PASSWORD, Node
+from tests.conftest import PASSWORD, Node, NodeFactory
 from tests.fakes import TIMEOUT
 
 expect.set_options(timeout=TIMEOUT * 1000)
@@ -295,6 +295,57 @@ async def test_lost_connection_reconnects_and_fills_the_gap_once(node: Node) -> 
         ids = await page.locator("#chat-messages .message").evaluate_all("nodes => nodes.map(n => n.id)")
         assert len(ids) == len(set(ids)) == 4
         assert errors == [] and bob.errors == []
+
+
+async def test_a_gap_longer_than_the_poll_budget_is_still_filled(make_node: NodeFactory) -> None:
+    # Each /events answer holds 2 events here, so one reconnect's 50 polls cannot cover
+    # the gap: the stream must not go live over the rest of it.
+    node = await make_node(poll_max_events=2)
+    room = await node.room("Sandbox")
+    poster = await node.user("Poster")
+    await node.service.rooms.join(UserId(poster.id), room)
+    async with chromium() as browser:
+        blocked = False
+        sockets: list[WebSocketRoute] = []
+
+        async def route(socket: WebSocketRoute) -> None:
+            if blocked:
+                await socket.close()
+                return
+            socket.connect_to_server()
+            sockets.append(socket)
+
+        user = await node.user("Reader")
+        context = await browser.new_context()
+        await context.route_web_socket(re.compile(r"/events/\d+/"), route)
+        page = await context.new_page()
+        errors: list[str] = []
+        _watch(page, errors)
+        await page.goto(f"{node.base}/users/login?returnurl=/rooms/{room}")
+        await page.fill("#email", str(user.email))
+        await page.fill("#password", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await page.wait_for_url(f"**/rooms/{room}")
+        await expect(page.locator("body[data-chat-ready=true]")).to_have_count(1)
+        reader = Person("Reader", user.id, page, errors)
+        await node.service.messages.post(UserId(poster.id), room, "before the cut")
+        await expect(reader.message("before the cut")).to_have_count(1)
+
+        blocked = True
+        await sockets[-1].close()
+        await expect(page.locator("#connection-banner")).to_be_visible()
+        for n in range(110):
+            await node.service.messages.post(UserId(poster.id), room, f"missed {n}")
+        blocked = False
+        await page.evaluate("() => window.dispatchEvent(new Event('online'))")
+        await expect(page.locator("#connection-banner")).to_be_hidden()
+        await node.service.messages.post(UserId(poster.id), room, "after the cut")
+        await expect(reader.message("after the cut")).to_have_count(1)
+        exactly = page.locator("#chat-messages").get_by_text
+        for n in (0, 99, 100, 109):
+            await expect(exactly(f"missed {n}", exact=True)).to_have_count(1)
+        await expect(page.locator("#chat-messages .message")).to_have_count(112)
+        assert errors == []
 
 
 async def test_older_messages_load_on_scroll_up(node: Node) -> None:

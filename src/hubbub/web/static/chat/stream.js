@@ -79,7 +79,7 @@ export class EventStream {
   }
 
   async poll() {
-    const ok = await this.fillGap();
+    const ok = (await this.fillGap()) !== null; // not caught up yet: the next poll goes on
     this.onState(ok ? "live" : "lost", ok ? undefined : "Cannot reach the server");
     setTimeout(() => this.poll(), ok ? POLL_INTERVAL_MS : Math.min(POLL_INTERVAL_MS * 4, MAX_RETRY_MS));
   }
@@ -115,7 +115,9 @@ export class EventStream {
     if (socket !== this.socket) {
       return;
     }
-    if (!filled) {
+    if (filled !== true) {
+      // Failed, or more is left than one round of polls takes: releasing the held frames
+      // now would jump the cursor over the rest. Reconnect; the next round goes on from here.
       socket.close();
       return;
     }
@@ -129,13 +131,16 @@ export class EventStream {
     this.onState("live");
   }
 
-  /** POST /events from the cursor until the log has nothing more; false on failure. */
+  /**
+   * POST /events from the cursor until the log has nothing more: true when caught up,
+   * false when MAX_POLLS answers were not enough, null on failure.
+   */
   async fillGap() {
     for (let i = 0; i < MAX_POLLS; i++) {
       const key = `r${this.roomId}`;
       const answer = await post("/events", { [key]: String(this.cursor) });
       if (!answer.ok || !answer.body || typeof answer.body !== "object") {
-        return false;
+        return null;
       }
       const part = answer.body[key] || {};
       const events = Array.isArray(part.e) ? part.e : [];
@@ -148,7 +153,7 @@ export class EventStream {
         return true;
       }
     }
-    return true;
+    return false;
   }
 
   received(socket, data) {
