@@ -13,7 +13,7 @@ import pytest
 from hubbub.client import Client, EventStream, Room, errors, events
 from hubbub.client import stream as stream_module
 from hubbub.client.stream import backoff_delay
-from tests.client.conftest import SignIn
+from tests.client.conftest import SignIn, next_of
 from tests.conftest import Node, NodeFactory
 from tests.fakes import TIMEOUT, eventually
 
@@ -383,3 +383,42 @@ async def test_a_catch_up_page_that_is_not_json_is_retried_not_fatal(
         await _numbers(stream, 1, seen)  # before the fix: JSONDecodeError ended the stream
     assert garbled and seen == [1]
     await stream.aclose()
+
+
+async def test_a_reply_in_one_room_reaches_only_that_rooms_stream_once(node: Node, sign_in: SignIn) -> None:
+    # The socket files a reply to Alice under every room she is in; POST /events only under its own.
+    alice = await sign_in(node, "Alice")
+    bob = await sign_in(node, "Bob")
+    first, second = await node.room("First"), await node.room("Second")
+    alice_first, alice_second = await alice.join(first), await alice.join(second)
+    bob_second = await bob.join(second)
+    in_first, in_second = alice_first.events(), alice_second.events()
+    await alice_first.send("n0")
+    await next_of(in_first, events.MessageEvent)
+    mine = await alice_second.send("mine")
+    await next_of(in_second, events.MessageEvent)
+    live = await bob_second.reply(mine, "live reply")
+    await eventually(lambda: _drop_server_side(node) == 2)
+    missed = await bob_second.reply(mine, "reply while away")
+    marker = await alice_first.send("n1")  # ends what the first room's stream has to show
+    got_first: list[tuple[type, int]] = []
+    async with asyncio.timeout(TIMEOUT):
+        async for event in in_first:
+            got_first.append((type(event), getattr(event, "message_id", 0)))
+            if getattr(event, "message_id", 0) == marker:
+                break
+    assert got_first == [(events.MessageEvent, marker)]
+    got_second: list[tuple[type, int]] = []
+    async with asyncio.timeout(TIMEOUT):
+        async for event in in_second:
+            got_second.append((type(event), getattr(event, "message_id", 0)))
+            if len(got_second) == 4:
+                break
+    assert sorted(got_second, key=lambda pair: (pair[1], pair[0].__name__)) == [
+        (events.MessageEvent, live),
+        (events.ReplyEvent, live),
+        (events.MessageEvent, missed),
+        (events.ReplyEvent, missed),
+    ]
+    await in_first.aclose()
+    await in_second.aclose()
