@@ -178,6 +178,30 @@ async def test_mention_autocompletes_highlights_and_counts(node: Node) -> None:
         await expect(bob.message("look at this")).not_to_have_class(re.compile(r"\bmention\b"))
 
 
+async def test_a_reply_in_another_room_is_counted_not_shown(node: Node) -> None:
+    # The page's socket carries every room Alice is in: the reply comes under r<There> with
+    # its message, and under r<Here> too (a reply is filed under every room of its target).
+    # Neither is this room's message.
+    alice = await node.user("Alice")
+    bob = await node.user("Bob")
+    here = await node.room("Here", owner=alice)
+    there = await node.room("There")
+    for user, room in ((alice, there), (bob, there)):
+        await node.service.rooms.join(UserId(user.id), room)
+    original = await node.service.messages.post(UserId(alice.id), there, "over there")
+    assert original.message is not None
+    async with chromium() as browser:
+        person = await _enter(browser, node, alice, here)
+        await expect(person.page.locator("#inbox-button[data-live=true]")).to_have_count(1)
+        await node.service.messages.post(UserId(bob.id), there, f":{original.message.id} answered there")
+        await expect(person.page.locator("#inbox-count")).to_have_text("1")
+        await person.say("said here")
+        await expect(person.message("said here")).to_have_count(1)
+        await expect(person.page.locator("#chat-messages .message")).to_have_count(1)
+        await expect(person.page.locator("#people-list .person", has_text="Bob")).to_have_count(0)
+        assert person.errors == []
+
+
 async def test_edit_with_up_arrow_and_delete(node: Node) -> None:
     async with _two_people(node) as (alice, bob):
         await alice.say("teh typo")
