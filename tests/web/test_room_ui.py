@@ -11,6 +11,7 @@ room-phone-dark.png.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -369,6 +370,50 @@ async def test_a_gap_longer_than_the_poll_budget_is_still_filled(make_node: Node
         for n in (0, 99, 100, 109):
             await expect(exactly(f"missed {n}", exact=True)).to_have_count(1)
         await expect(page.locator("#chat-messages .message")).to_have_count(112)
+        assert errors == []
+
+
+async def test_an_event_twice_in_one_frame_counts_once(node: Node) -> None:
+    room = await node.room("Sandbox")
+    async with chromium() as browser:
+        sockets: list[WebSocketRoute] = []
+
+        async def events(socket: WebSocketRoute) -> None:
+            socket.connect_to_server()
+            sockets.append(socket)
+
+        async def realtime(socket: WebSocketRoute) -> None:
+            await socket.close()  # the inbox feed is down: pings on the event stream count
+
+        user = await node.user("Reader")
+        context = await browser.new_context()
+        await context.route_web_socket(re.compile(r"/events/\d+/"), events)
+        await context.route_web_socket(re.compile(r"/\?token="), realtime)
+        page = await context.new_page()
+        errors: list[str] = []
+        _watch(page, errors)
+        await page.goto(f"{node.base}/users/login?returnurl=/rooms/{room}")
+        await page.fill("#email", str(user.email))
+        await page.fill("#password", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await expect(page.locator("body[data-chat-ready=true]")).to_have_count(1)
+        await expect(page.locator("#connection-banner")).to_be_hidden()
+        await expect(page.locator("#inbox-count")).to_have_text("0")
+        ping = {
+            "event_type": 8,
+            "time_stamp": node.clock.now(),
+            "content": "@Reader look",
+            "id": 10**6,
+            "user_id": user.id + 1,
+            "target_user_id": user.id,
+            "user_name": "Someone",
+            "room_id": room,
+            "room_name": "Sandbox",
+            "message_id": 10**6,
+        }
+        sockets[-1].send(json.dumps({f"r{room}": {"e": [ping, ping], "t": 10**6, "d": 2}}))
+        # One frame is applied in one go: the count shows all of it at once.
+        await expect(page.locator("#inbox-count")).to_have_text("1")
         assert errors == []
 
 

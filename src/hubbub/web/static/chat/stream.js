@@ -191,11 +191,13 @@ export class EventStream {
       }
     }
     fresh.sort((a, b) => a.id - b.id);
-    if (fresh.length === 0) {
+    // A frame that carries one event twice hands it over once.
+    const once = fresh.filter((event, i) => i === 0 || event.id !== fresh[i - 1].id);
+    if (once.length === 0) {
       return;
     }
-    this.cursor = fresh[fresh.length - 1].id;
-    this.onEvents(fresh);
+    this.cursor = once[once.length - 1].id;
+    this.onEvents(once);
   }
 
   resetSilence(socket) {
