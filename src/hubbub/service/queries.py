@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from hubbub.core.events import Event
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
@@ -76,6 +77,31 @@ class Profile:
     rooms: list[Room]
 
 
+# Pages of a room's log read in one answer while they hold nothing the viewer may see.
+MAX_EMPTY_PAGES: Final = 20
+
+
+def _visible_after(
+    tx: ReadTx, viewer: User | None, room_id: RoomId, since: EventId, last: EventId, limit: int
+) -> RoomEvents:
+    """The oldest ``limit`` events after ``since`` the viewer may see, and the cursor to go on from.
+
+    A page of the log can hold only events for others (pings to someone else, flags
+    for moderators); an empty answer whose cursor stops short of the end would look
+    like "caught up" to clients, so such pages are skipped, a bounded number of them.
+    """
+    cursor = since
+    for _ in range(MAX_EMPTY_PAGES):
+        page = tx.events_after(cursor, room_ids=[room_id], limit=limit + 1)
+        visible = [e for e in page[:limit] if may_see(e, viewer, can_read_room=True)]
+        if len(page) <= limit:
+            return RoomEvents(visible, last)
+        cursor = page[limit - 1].id
+        if visible:
+            break
+    return RoomEvents(visible, cursor)
+
+
 class Queries:
     def __init__(self, context: Context) -> None:
         self._ctx = context
@@ -119,7 +145,8 @@ class Queries:
         A cursor of 0 means "no history yet": the room's newest ``limit`` events.
         When more than ``limit`` events follow a cursor, the oldest ``limit`` come
         back and the room's cursor stops at the last of them, so a client that
-        polls again from it misses nothing. Unknown or unreadable rooms answer
+        polls again from it misses nothing; pages holding only events for others
+        are skipped, so an empty answer means caught up. Unknown or unreadable rooms answer
         with no events. Also returns the log's last id.
         """
 
@@ -133,15 +160,10 @@ class Queries:
                     answer[room_id] = RoomEvents([], last)
                     continue
                 if since <= 0:
-                    events, cursor = tx.latest_events([room_id], limit=limit), last
+                    events = tx.latest_events([room_id], limit=limit)
+                    answer[room_id] = RoomEvents([e for e in events if may_see(e, viewer, can_read_room=True)], last)
                 else:
-                    events = tx.events_after(since, room_ids=[room_id], limit=limit + 1)
-                    cursor = last
-                    if len(events) > limit:
-                        events = events[:limit]
-                        cursor = events[-1].id
-                visible = [e for e in events if may_see(e, viewer, can_read_room=True)]
-                answer[room_id] = RoomEvents(visible, cursor)
+                    answer[room_id] = _visible_after(tx, viewer, room_id, since, last, limit)
             return answer, last
 
         return await self._ctx.store.read(read)

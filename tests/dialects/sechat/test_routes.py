@@ -207,6 +207,28 @@ async def test_poll_events_is_exclusive_and_keeps_every_asked_room(node: Node) -
     await _expect(await bot.post("/events", {f"r{room}": "soon"}), 400, content_type=TEXT)
 
 
+async def test_a_page_of_other_peoples_pings_does_not_end_a_poll_early(make_node: NodeFactory) -> None:
+    node = await make_node(poll_max_events=2)
+    alice, reader = await node.signed_in("Alice"), await node.signed_in("Reader")
+    others = [await node.signed_in(name) for name in ("Bob", "Carol", "Dave")]
+    room = await node.room()
+    for browser in (reader, alice, *others):
+        await browser.post(f"/chats/{room}/events", {})  # everyone enters, so all are pingable
+    start = json.loads(await (await reader.post("/events", {f"r{room}": 0})).read())[f"r{room}"]["t"]
+    # Three pings (event 8) for others, then the message and one more: the log holds 8, 8, 8, 1, 1.
+    await _post_message(alice, room, "@Bob @Carol @Dave standup?")
+    later = await _post_message(alice, room, "anyone?")
+    seen: list[int] = []
+    cursor = start
+    for _ in range(3):  # a client polls until an answer has no events
+        part = json.loads(await (await reader.post("/events", {f"r{room}": cursor})).read())[f"r{room}"]
+        if not part.get("e"):
+            break
+        seen += [e["message_id"] for e in part["e"] if e["event_type"] == 1]
+        cursor = part["t"]
+    assert seen[-1] == later, seen
+
+
 async def test_ws_auth_returns_a_socket_url_without_query(node: Node) -> None:
     bot = await node.signed_in("Bot")
     room = await node.room()
