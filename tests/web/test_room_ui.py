@@ -71,10 +71,39 @@ class Person:
         await expect(self.input).to_have_value("")
 
 
-async def _enter(browser: Browser, node: Node, who: str | User, room: RoomId, *, width: int = 1100) -> Person:
+class CuttableSockets:
+    """Routes a page's event sockets through Playwright, so a test can cut them like a dead network."""
+
+    def __init__(self) -> None:
+        self.blocked = False
+        self.opened: list[WebSocketRoute] = []
+
+    async def route(self, socket: WebSocketRoute) -> None:
+        if self.blocked:  # while cut, every new event socket is closed at once
+            await socket.close()
+            return
+        socket.connect_to_server()
+        self.opened.append(socket)
+
+    async def cut(self) -> None:
+        self.blocked = True
+        await self.opened[-1].close()
+
+
+async def _enter(
+    browser: Browser,
+    node: Node,
+    who: str | User,
+    room: RoomId,
+    *,
+    width: int = 1100,
+    sockets: CuttableSockets | None = None,
+) -> Person:
     user = await node.user(who) if isinstance(who, str) else who
     name = user.name
     context: BrowserContext = await browser.new_context(viewport={"width": width, "height": 720})
+    if sockets is not None:
+        await context.route_web_socket(re.compile(r"/events/\d+/"), sockets.route)
     page = await context.new_page()
     person = Person(name, user.id, page)
     page.on("pageerror", lambda error: person.errors.append(str(error)))
@@ -264,35 +293,14 @@ async def test_star_and_pin_fill_the_sidebar(node: Node) -> None:
 async def test_lost_connection_reconnects_and_fills_the_gap_once(node: Node) -> None:
     room = await node.room("Sandbox")
     async with chromium() as browser:
-        blocked = False
-        sockets: list[WebSocketRoute] = []
-
-        async def route(socket: WebSocketRoute) -> None:
-            # While "blocked" every new event socket is cut at once, like a dead network.
-            if blocked:
-                await socket.close()
-                return
-            socket.connect_to_server()
-            sockets.append(socket)
-
-        user = await node.user("Alice")
-        context = await browser.new_context()
-        await context.route_web_socket(re.compile(r"/events/\d+/"), route)
-        page = await context.new_page()
-        errors: list[str] = []
-        _watch(page, errors)
-        await page.goto(f"{node.base}/users/login?returnurl=/rooms/{room}")
-        await page.fill("#email", str(user.email))
-        await page.fill("#password", PASSWORD)
-        await page.click("#login-form button[type=submit]")
-        await page.wait_for_url(f"**/rooms/{room}")
-        alice = Person("Alice", user.id, page, errors)
+        sockets = CuttableSockets()
+        alice = await _enter(browser, node, "Alice", room, sockets=sockets)
+        page, errors = alice.page, alice.errors
         bob = await _enter(browser, node, "Bob", room)
         await bob.say("before the cut")
         await expect(alice.message("before the cut")).to_have_count(1)
 
-        blocked = True
-        await sockets[-1].close()
+        await sockets.cut()
         banner = page.locator("#connection-banner")
         await expect(banner).to_be_visible()
         await expect(banner).to_contain_text("Reconnecting")
@@ -303,7 +311,7 @@ async def test_lost_connection_reconnects_and_fills_the_gap_once(node: Node) -> 
 
         polls: list[Response] = []
         page.on("response", lambda response: polls.append(response) if response.url.endswith("/events") else None)
-        blocked = False
+        sockets.blocked = False
         await page.evaluate("() => window.dispatchEvent(new Event('online'))")  # retry now, not after backoff
         await expect(banner).to_be_hidden()
         await expect(alice.message("while you were away")).to_have_count(1)
@@ -330,38 +338,17 @@ async def test_a_gap_longer_than_the_poll_budget_is_still_filled(make_node: Node
     poster = await node.user("Poster")
     await node.service.rooms.join(UserId(poster.id), room)
     async with chromium() as browser:
-        blocked = False
-        sockets: list[WebSocketRoute] = []
-
-        async def route(socket: WebSocketRoute) -> None:
-            if blocked:
-                await socket.close()
-                return
-            socket.connect_to_server()
-            sockets.append(socket)
-
-        user = await node.user("Reader")
-        context = await browser.new_context()
-        await context.route_web_socket(re.compile(r"/events/\d+/"), route)
-        page = await context.new_page()
-        errors: list[str] = []
-        _watch(page, errors)
-        await page.goto(f"{node.base}/users/login?returnurl=/rooms/{room}")
-        await page.fill("#email", str(user.email))
-        await page.fill("#password", PASSWORD)
-        await page.click("#login-form button[type=submit]")
-        await page.wait_for_url(f"**/rooms/{room}")
-        await expect(page.locator("body[data-chat-ready=true]")).to_have_count(1)
-        reader = Person("Reader", user.id, page, errors)
+        sockets = CuttableSockets()
+        reader = await _enter(browser, node, "Reader", room, sockets=sockets)
+        page, errors = reader.page, reader.errors
         await node.service.messages.post(UserId(poster.id), room, "before the cut")
         await expect(reader.message("before the cut")).to_have_count(1)
 
-        blocked = True
-        await sockets[-1].close()
+        await sockets.cut()
         await expect(page.locator("#connection-banner")).to_be_visible()
         for n in range(110):
             await node.service.messages.post(UserId(poster.id), room, f"missed {n}")
-        blocked = False
+        sockets.blocked = False
         await page.evaluate("() => window.dispatchEvent(new Event('online'))")
         await expect(page.locator("#connection-banner")).to_be_hidden()
         await node.service.messages.post(UserId(poster.id), room, "after the cut")
