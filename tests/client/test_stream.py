@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import warnings
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,6 +27,20 @@ def _drop_server_side(node: Node) -> int:
     for connection in connections:
         connection.close(1001, "dropped by the test")
     return len(connections)
+
+
+@contextlib.asynccontextmanager
+async def _watcher_and_poster(node: Node) -> AsyncIterator[tuple[Client, Client]]:
+    """Two signed-in clients on ``node``: one follows a room, the other posts; both closed after."""
+    async with contextlib.AsyncExitStack() as stack:
+        clients = []
+        for name in ("Watcher", "Poster"):
+            user = await node.user(name)
+            assert user.email is not None
+            client = await stack.enter_async_context(Client(node.base))
+            await client.login(user.email, "correct horse battery")
+            clients.append(client)
+        yield clients[0], clients[1]
 
 
 async def _numbers(stream: EventStream, count: int, seen: list[int]) -> None:
@@ -67,16 +82,7 @@ async def test_repeated_drops_while_another_client_posts(node: Node, sign_in: Si
 async def test_events_posted_while_disconnected_come_from_the_log(make_node: NodeFactory) -> None:
     # A tiny poll page makes the catch-up take several POST /events pages.
     node = await make_node(poll_max_events=3)
-    clients = []
-    for name in ("Watcher", "Poster"):
-        user = await node.user(name)
-        assert user.email is not None
-        client = Client(node.base)
-        await client.__aenter__()
-        await client.login(user.email, "correct horse battery")
-        clients.append(client)
-    watcher, poster = clients
-    try:
+    async with _watcher_and_poster(node) as (watcher, poster):
         room_id = await node.room()
         stream = (await watcher.join(room_id)).events()
         poster_room = await poster.join(room_id)
@@ -95,9 +101,6 @@ async def test_events_posted_while_disconnected_come_from_the_log(make_node: Nod
         assert seen == list(range(1, 41))
         assert stream.connections >= 5
         await stream.aclose()
-    finally:
-        for client in clients:
-            await client.close()
 
 
 async def test_a_new_stream_starts_after_the_last_event_of_the_previous_one(node: Node, sign_in: SignIn) -> None:
@@ -169,16 +172,7 @@ async def test_events_logged_while_the_server_sets_up_a_socket_after_a_long_abse
     # The server replays at most poll_max_events per room from ?l=; what it skips and what is
     # logged before its subscription is live must still reach the stream, once, in order.
     node = await make_node(poll_max_events=3)
-    clients = []
-    for name in ("Watcher", "Poster"):
-        user = await node.user(name)
-        assert user.email is not None
-        client = Client(node.base)
-        await client.__aenter__()
-        await client.login(user.email, "correct horse battery")
-        clients.append(client)
-    watcher, poster = clients
-    try:
+    async with _watcher_and_poster(node) as (watcher, poster):
         room_id = await node.room()
         stream = (await watcher.join(room_id)).events()
         poster_room = await poster.join(room_id)
@@ -221,9 +215,6 @@ async def test_events_logged_while_the_server_sets_up_a_socket_after_a_long_abse
             await reader
         assert seen == list(range(1, 10))  # before the fix: n8 (logged during the set-up) never came
         await stream.aclose()
-    finally:
-        for client in clients:
-            await client.close()
 
 
 async def test_a_timeout_around_one_step_neither_ends_nor_skips(node: Node, sign_in: SignIn) -> None:
@@ -281,16 +272,7 @@ async def test_a_catch_up_longer_than_its_page_budget_goes_on_over_a_new_socket(
 ) -> None:
     monkeypatch.setattr(stream_module, "MAX_GAP_PAGES", 1)  # one page of 3 per connection
     node = await make_node(poll_max_events=3)
-    clients = []
-    for name in ("Watcher", "Poster"):
-        user = await node.user(name)
-        assert user.email is not None
-        client = Client(node.base)
-        await client.__aenter__()
-        await client.login(user.email, "correct horse battery")
-        clients.append(client)
-    watcher, poster = clients
-    try:
+    async with _watcher_and_poster(node) as (watcher, poster):
         room_id = await node.room()
         stream = (await watcher.join(room_id)).events()
         poster_room = await poster.join(room_id)
@@ -313,9 +295,6 @@ async def test_a_catch_up_longer_than_its_page_budget_goes_on_over_a_new_socket(
             await reader
         assert seen == list(range(1, 10))  # before the fix: n5 to n8 were skipped
         await stream.aclose()
-    finally:
-        for client in clients:
-            await client.close()
 
 
 def test_a_batch_yields_each_event_id_once_and_only_this_rooms() -> None:
