@@ -74,6 +74,7 @@ async def room_info(request: web.Request) -> web.Response:
     if not view.readable:
         return not_found(request, NO_ROOM)
     is_owner = view.standing.is_owner
+    conversations = await service.conversations.of_room(viewer(request), room_id)
     grants = await service.browse.access_list(room_id) if is_owner else []
     people = []
     if is_owner:
@@ -89,6 +90,7 @@ async def room_info(request: web.Request) -> web.Response:
         is_owner=is_owner,
         grants=grants,
         people=people,
+        conversations=conversations,
         accesses=RoomAccess,
         levels=[AccessLevel.READ_ONLY, AccessLevel.READ_WRITE, AccessLevel.OWNER],
         fkey=expected_fkey(request),

@@ -53,6 +53,9 @@ async def test_bookmark_a_conversation_and_read_its_page(node: Node) -> None:
     assert shown == [first, last]
     assert before not in shown and after not in shown
     assert [a.text for a in page.select(".monologue .username a")] == ["Alice", "Bob"]
+    info = await (await node.browser()).soup(f"/rooms/info/{room}")
+    listed = [(a.text, a["href"]) for a in info.select(".conversations a")]
+    assert listed == [("Ship date", f"/rooms/{room}/conversation/ship-date-2"), ("Ship date!", answer["url"])]
     missing = await (await node.browser()).get(f"/rooms/{room}/conversation/no-such-thing")
     assert missing.status == 404
 
