@@ -249,3 +249,53 @@ async def test_a_slow_consumer_is_dropped_and_others_get_everything(make_node: N
             await eventually(lambda: fanout.subscribers == 1)
     finally:
         slow.close()
+
+
+async def test_a_ping_arrives_in_the_same_frame_as_its_message(node: Node) -> None:
+    """sechat.md §6.3: sochat4j pairs an 8 with the 1 of the same frame and drops it otherwise."""
+    alice = await node.signed_in("Alice")
+    bob = await node.signed_in("Bob")
+    assert bob.user is not None
+    room = await node.room()
+    other = await node.room("Other")
+    await alice.post(f"/chats/{room}/events", {})  # Alice enters first, so her ping is a batch of its own
+    await bob.post("/ws-auth", {"roomid": other})
+    async with bob.session.ws_connect(await _socket_url(bob, room)) as ws:
+        message = await _post(alice, room, "@Bob are you there?")
+        frame = await _next_frame(ws)
+        assert [(e["event_type"], e["message_id"]) for e in frame[f"r{room}"]["e"]] == [(8, message), (1, message)]
+        ping = frame[f"r{room}"]["e"][0]
+        assert ping["target_user_id"] == bob.user.id and ping["content"] == "@Bob are you there?"
+        assert [e["event_type"] for e in frame[f"r{other}"]["e"]] == [8]
+
+
+async def test_whatever_a_client_sends_is_ignored(node: Node) -> None:
+    """sechat.md §5.5: clients send nothing; a socket that gets text frames anyway keeps working."""
+    bot = await node.signed_in("Bot")
+    poster = await node.signed_in("Poster")
+    room = await node.room()
+    await poster.post(f"/chats/{room}/events", {})
+    async with bot.session.ws_connect(await _socket_url(bot, room)) as ws:
+        await eventually(
+            lambda: node.runtime.sechat_sockets is not None and node.runtime.sechat_sockets.open_sockets == 1
+        )
+        for text in ("hb", "pong", '{"action":"hb","data":"hb"}', "", "155-questions-active"):
+            await ws.send_str(text)
+        message = await _post(poster, room, "still there?")
+        assert [e["message_id"] for e in await _next_events(ws, room)] == [message]
+        assert not ws.closed
+        await ws.send_bytes(b"\x00\x01")  # not a websocket chat client: closed as unsupported data
+        async with asyncio.timeout(TIMEOUT):
+            closing = await ws.receive()
+        assert closing.type is aiohttp.WSMsgType.CLOSE and (closing.data, closing.extra) == (1003, "text frames only")
+
+
+async def test_the_keepalive_timer_runs(make_node: NodeFactory) -> None:
+    """sechat.md §5.6: the node's own timer keeps idle sockets fed (the test above calls it directly)."""
+    node = await make_node(sechat_keepalive=0.2)
+    bot = await node.signed_in("Bot")
+    room = await node.room()
+    async with bot.session.ws_connect(await _socket_url(bot, room)) as ws:
+        frame = await _next_frame(ws)
+        assert node.runtime.hub is not None
+        assert frame == {f"r{room}": {"t": node.runtime.hub.last_event_id, "d": 0}}
