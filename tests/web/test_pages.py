@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 
+from bs4 import BeautifulSoup
+
 from hubbub.core.models import RoomAccess
 from tests.conftest import PASSWORD, Node, NodeFactory
 
@@ -226,3 +228,98 @@ async def test_a_profile_lists_only_rooms_the_viewer_may_read(node: Node) -> Non
         assert "Secret Plans" not in str(page)
     page = await owner.soup(f"/users/{owner.user.id}")
     assert sorted(a.text for a in page.select(".profile li a")) == ["Lobby", "Secret Plans"]
+
+
+async def test_login_answers_what_each_client_checks(node: Node) -> None:
+    """sechat.md §3.8: the login pages as ChatExchange, sechat 1.x and 3.x and sochat4j read them."""
+    user = await node.user("Bot Name")
+    assert user.email is not None
+    browser = await node.browser()
+    login = await browser.soup("/users/login")
+    assert login.head is not None and login.head.title is not None
+    assert "Human verification" not in login.head.title.text
+    first_fkey = login.select_one("[name=fkey]")
+    form = login.find(id="login-form")
+    assert first_fkey is not None and form is not None and first_fkey in form.select("[name=fkey]")
+    assert str(first_fkey["value"]) != "" and login.select(".my-profile") == []
+
+    track = "/users/login-or-signup/validation/track"
+    good = {"email": user.email, "password": PASSWORD, "fkey": str(first_fkey["value"])}
+    response = await browser.post(track, {**good, "isLogin": "true", "ssrc": "head"})
+    assert (response.status, await response.text()) == (200, "Login-OK")
+    response = await browser.post(track, {**good, "password": "wrong password"})
+    assert (response.status, await response.text()) == (200, "Login-Failed")
+
+    refused = await browser.post("/users/login", {**good, "password": "wrong password"})
+    assert refused.status == 200 and "acct" not in refused.cookies
+    assert BeautifulSoup(await refused.text(), "html.parser").find(id="login-form") is not None
+
+    form_v3 = {**good, "ssrc": "login", "oauth_version": "", "oauth_server": ""}
+    response = await browser.post("/users/login", form_v3)
+    assert response.status == 302 and response.headers["Location"] == "/"
+    assert {"acct", "prov"} <= set(response.cookies)
+    universal = await browser.post("/users/login/universal/request", fkey=False)
+    assert universal.status == 200
+
+    for method in ("GET", "POST"):  # the login's 302 target; got may re-POST to it
+        home = await browser.session.request(method, node.base + "/", allow_redirects=False)
+        assert home.status == 200
+        assert {"chatusr", "sechatusr"} <= set(home.cookies)  # sechat 3.x wants one of them on this response
+        page = BeautifulSoup(await home.text(), "html.parser")
+        link = page.select(".topbar-menu-links a")[0]
+        assert (link["href"], link.text) == (f"/users/{user.id}/bot-name", "Bot Name")
+        assert page.select_one("input[name=fkey]:not([value=''])") is not None  # JS cookie login
+    assert (await browser.soup("/users/login")).select(".my-profile") != []  # ChatExchange cookie login
+
+    favorite = await browser.soup("/chats/join/favorite")
+    by_id = favorite.find(id="fkey")
+    content = favorite.find(id="content")
+    assert by_id is not None and content is not None and content.form is not None
+    assert by_id is favorite.find("input", {"name": "fkey"}) is content.form.find("input", {"name": "fkey"})
+    assert by_id["value"] != ""
+
+
+async def test_logout_ends_the_session(node: Node) -> None:
+    """sechat.md §4.2: the JS client scrapes the fkey from GET /users/logout and posts it back."""
+    bot = await node.signed_in("Bot")
+    room = await node.room()
+    page = await bot.soup("/users/logout")
+    fkey = page.find("input", {"name": "fkey"})
+    assert fkey is not None and fkey["value"] == bot.fkey
+    refused = await bot.post("/users/logout", {"fkey": "wrong"})
+    assert refused.status == 403
+    response = await bot.post("/users/logout", {"fkey": str(fkey["value"])})
+    assert response.status == 302 and response.headers["Location"] == "/"
+    assert all(response.cookies[name].value == "" for name in ("acct", "prov", "chatusr", "sechatusr"))
+    posted = await bot.session.post(
+        f"{node.base}/chats/{room}/messages/new", data={"text": "hi", "fkey": bot.fkey}, allow_redirects=False
+    )
+    assert (posted.status, await posted.text()) == (403, "You must be logged in to do that")
+
+
+async def test_room_pages_tell_bots_whether_they_may_talk(node: Node) -> None:
+    """sechat.md §3.8: textarea#input only for who may post; private rooms say so; unknown rooms are 404."""
+    owner = await node.signed_in("Owner")
+    newbie = await node.signed_in("Newbie", reputation=1)
+    anonymous = await node.browser()
+    assert owner.user is not None
+    room = await node.room()
+    secret = await node.room("Secret", owner=owner.user, access=RoomAccess.PRIVATE)
+    for browser, path, status, may_talk in [
+        (owner, f"/rooms/{room}", 200, True),
+        (owner, f"/rooms/{secret}", 200, True),
+        (newbie, f"/rooms/{room}", 200, False),
+        (anonymous, f"/rooms/{room}", 200, False),
+    ]:
+        response = await browser.get(path)
+        html = await response.text()
+        assert response.status == status
+        assert ('<textarea id="input">' in html) is may_talk, (path, may_talk)
+        assert BeautifulSoup(html, "html.parser").find("input", {"name": "fkey"}) is not None
+    for browser in (newbie, anonymous):
+        response = await browser.get(f"/rooms/{secret}")
+        assert response.status == 200
+        page = BeautifulSoup(await response.text(), "html.parser")
+        assert [h2.text.strip() for h2 in page.find_all("h2")] == ["Private Room"]
+        assert 'id="input"' not in str(page) and "Secret" not in page.text
+    assert (await owner.get("/rooms/999")).status == 404
