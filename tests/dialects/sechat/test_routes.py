@@ -362,3 +362,60 @@ async def test_save_room_creates_and_edits(node: Node) -> None:
 async def test_healthz(node: Node) -> None:
     browser = await node.browser()
     await _expect(await browser.get("/healthz"), 200, b"ok", TEXT)
+
+
+async def test_parent_id_replies_like_the_prefix(node: Node) -> None:
+    """sechat.md §4.2: sochat4j sends ``parentId`` instead of the ``:<id> `` prefix."""
+    alice = await node.signed_in("Alice")
+    bob = await node.signed_in("Bob")
+    assert alice.user is not None
+    room = await node.room()
+    question = await _post_message(alice, room, "question?")
+    answer = await bob.post(f"/chats/{room}/messages/new", {"text": "answer", "parentId": question})
+    reply = json.loads(await _expect(answer, 200, content_type=JSON))["id"]
+    stored = (await node.service.queries.message(None, reply)).message  # type: ignore[arg-type]
+    assert (stored.parent_id, stored.show_parent, stored.content) == (question, True, "@Alice answer")
+    assert await node.service.queries.unread_count(alice.user.id) == 1
+    plain = await bob.post(f"/chats/{room}/messages/new", {"text": "no parent", "parentId": 0})
+    stored = (await node.service.queries.message(None, json.loads(await plain.read())["id"])).message  # type: ignore[arg-type]
+    assert (stored.parent_id, stored.content) == (None, "no parent")
+    refused = await bob.post(f"/chats/{room}/messages/new", {"text": "x", "parentId": "first"})
+    await _expect(refused, 400, content_type=TEXT)
+
+
+async def test_anonymous_readers_get_an_fkey_the_room_history_and_polls(node: Node) -> None:
+    """sechat.md §7: sechat 3.x ``Room.anonymous`` scrapes an fkey, asks for ``time``, then polls."""
+    bot = await node.signed_in("Bot")
+    room = await node.room()
+    message = await _post_message(bot, room, "for everyone")
+    visitor = await node.browser()
+    fkey = (await visitor.soup("/chats/join/favorite")).find(id="fkey")
+    assert fkey is not None and fkey["value"] != ""
+    visitor.fkey = str(fkey["value"])
+    joined = await visitor.post(f"/chats/{room}/events", {"since": 0, "mode": "Messages", "msgCount": 100})
+    time = json.loads(await _expect(joined, 200, content_type=JSON))["time"]
+    assert time == await node.service.queries.last_event_id()
+    later = await _post_message(bot, room, "and later")
+    polled = await visitor.post("/events", {f"r{room}": time})
+    part = json.loads(await _expect(polled, 200, content_type=JSON))[f"r{room}"]
+    assert [e["message_id"] for e in part["e"]] == [later] and message < later
+    assert part["t"] == await node.service.queries.last_event_id()
+
+
+async def test_star_limit_and_never_assigned_ids(make_node: NodeFactory) -> None:
+    """sechat.md §9.5 and §9.2: 20 stars a day; an id no message had is a 302 on every star endpoint."""
+    node = await make_node(message_rate_burst=100)
+    owner = await node.signed_in("Owner")
+    poster = await node.signed_in("Poster")
+    assert owner.user is not None
+    room = await node.room(owner=owner.user)
+    ids = [await _post_message(poster, room, f"star {n}") for n in range(21)]
+    for message in ids[:20]:
+        await _expect(await owner.post(f"/messages/{message}/star"), 200, b'"ok"', JSON)
+    await _expect(
+        await owner.post(f"/messages/{ids[20]}/star"), 200, b'"You have used all 20 of your stars for today"', JSON
+    )
+    for action in ("star", "owner-star", "unowner-star", "unstar"):
+        never = await owner.post(f"/messages/999/{action}")
+        await _expect(never, 302)
+        assert never.headers["Location"] == "/"
