@@ -53,6 +53,9 @@ async def test_kickmute_mutes_for_longer_each_time(node: Node) -> None:
     assert response.content_type == TEXT
     refused = await member.post(f"/chats/{room}/messages/new", {"text": "let me in"})
     await _expect(refused, 404, b"You have been kicked from this room; you can return in 60 seconds")
+    socket = await member.post("/ws-auth", {"roomid": room})  # the kick left the room; no way back in by socket
+    await _expect(socket, 403, b"You have been kicked from this room; you can return in 60 seconds")
+    assert socket.content_type == TEXT
     again = await owner.post(f"/rooms/kickmute/{room}", {"userId": _uid(member)})
     await _expect(again, 200, b"The user has been kicked and cannot return for 5 minutes.")
     node.clock.advance(301)
