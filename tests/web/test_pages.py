@@ -323,3 +323,48 @@ async def test_room_pages_tell_bots_whether_they_may_talk(node: Node) -> None:
         assert [h2.text.strip() for h2 in page.find_all("h2")] == ["Private Room"]
         assert 'id="input"' not in str(page) and "Secret" not in page.text
     assert (await owner.get("/rooms/999")).status == 404
+
+
+async def test_profiles_room_cards_and_transcripts_keep_what_the_js_client_scrapes(node: Node) -> None:
+    """sechat.md §4.1: the parts of /users, /rooms/info and /transcript/message that JS and CE read."""
+    mod = await node.signed_in("Mod Person", moderator=True)
+    bot = await node.signed_in("Bot")
+    assert mod.user is not None and bot.user is not None
+    room = await node.room("Den")
+    await bot.post(f"/chats/{room}/messages/new", {"text": "first"})
+    response = await mod.post(f"/chats/{room}/messages/new", {"text": "second"})
+    message = int((await response.json())["id"])
+    node.clock.advance(300)
+
+    profile = await bot.soup(f"/users/{mod.user.id}")
+    assert profile.select("h1")[0].text == "Mod Person"
+    assert "\u2666" in profile.select(".user-status")[0].text
+    assert profile.select(".reputation-score")[0]["title"] == str(mod.user.reputation)
+    assert [int(profile.select(s)[0].text) for s in (".user-message-count-xxl", ".user-room-count-xxl")] == [1, 1]
+    pairs = dict(zip(profile.select(".user-keycell"), profile.select(".user-valuecell"), strict=True))
+    assert {key.text: value.text for key, value in pairs.items()} == {
+        "about": "",
+        "last message": "5m ago",
+        "last seen": "5m ago",
+        "parent user": "n/a",
+    }
+    assert "\u2666" not in (await mod.soup(f"/users/{bot.user.id}")).select(".user-status")[0].text
+
+    info = await bot.soup(f"/rooms/info/{room}")
+    assert [int(info.select(s)[0].text) for s in (".room-message-count-xxl", ".room-user-count-xxl")] == [2, 2]
+    cards = {
+        str(card.select_one('.user-header a[href*="/users/"]')["href"]): card  # type: ignore[index]
+        for card in info.select("#room-usercards .usercard")
+    }
+    mod_card, bot_card = cards[f"/users/{mod.user.id}/mod-person"], cards[f"/users/{bot.user.id}/bot"]
+    assert str(mod_card.select_one(".user-header")["title"]).removesuffix(" \u2666") == "Mod Person"  # type: ignore[index]
+    assert mod_card.select(".user-header .moderator") != [] and bot_card.select(".user-header .moderator") == []
+    assert bot_card.select_one(".user-message-info") is not None
+
+    transcript = await bot.soup(f"/transcript/message/{message}")
+    [highlight] = transcript.select(".message.highlight")
+    assert highlight["id"] == f"message-{message}"
+    monologue = highlight.find_parent(class_="monologue")
+    assert monologue is not None and str(monologue["class"][-1]).endswith(str(mod.user.id))
+    room_link = transcript.select(".room-name a")[-1]
+    assert (str(room_link["href"]).split("/")[-2], room_link.text) == (str(room), "Den")
