@@ -419,3 +419,40 @@ async def test_star_limit_and_never_assigned_ids(make_node: NodeFactory) -> None
         never = await owner.post(f"/messages/999/{action}")
         await _expect(never, 302)
         assert never.headers["Location"] == "/"
+
+
+async def test_every_post_of_a_signed_in_user_needs_the_fkey(node: Node) -> None:
+    """sechat.md §1: every chat POST carries the session's fkey (only /user/info goes without)."""
+    owner = await node.signed_in("Owner")
+    other = await node.signed_in("Other")
+    assert owner.user is not None and other.user is not None
+    room = await node.room(owner=owner.user)
+    trash = await node.room("Trash", owner=owner.user)
+    message = await _post_message(owner, room, "keep me")
+    await other.post(f"/chats/{room}/events", {})
+    last = await node.service.queries.last_event_id()
+    forms: list[tuple[str, dict[str, object]]] = [
+        (f"/chats/{room}/events", {}),
+        ("/events", {f"r{room}": 0}),
+        ("/ws-auth", {"roomid": room}),
+        (f"/chats/{room}/messages/new", {"text": "forged"}),
+        (f"/messages/{message}", {"text": "forged"}),
+        (f"/messages/{message}/delete", {}),
+        *((f"/messages/{message}/{action}", {}) for action in ("star", "owner-star", "unowner-star", "unstar")),
+        ("/messages/ack", {"id": message}),
+        (f"/chats/leave/{room}", {"quiet": "true"}),
+        ("/chats/leave/all", {}),
+        (f"/admin/movePosts/{room}", {"ids": str(message), "to": trash}),
+        ("/rooms/save", {"name": "Forged", "description": "", "tags": ""}),
+        (f"/rooms/kickmute/{room}", {"userId": other.user.id}),
+        (f"/rooms/setuseraccess/{room}", {"aclUserId": other.user.id, "userAccess": "owner"}),
+        ("/conversation/new", {"roomId": room, "firstMessageId": message, "lastMessageId": message, "title": "T"}),
+        (f"/conversation/delete/{room}/t", {}),
+        ("/realtime/auth", {}),
+    ]
+    for path, form in forms:
+        for fkey in ({"fkey": "wrong"}, {}):
+            response = await owner.post(path, {**form, **fkey}, fkey=False)
+            await _expect(response, 403, b"The fkey parameter is missing or invalid", TEXT)
+    assert await node.service.queries.last_event_id() == last  # nothing refused left a trace
+    assert await node.service.queries.rooms_of(owner.user.id) == [room]
