@@ -37,6 +37,18 @@ def test_defaults() -> None:
     assert settings.allow_signup is True
 
 
+def test_protocol_defaults() -> None:
+    """The defaults the wire protocols ask for (shared/protocol/sechat.md §5.6, realtime.md §A.7)."""
+    settings = Settings()
+    # sechat 3.x reconnects after 45 s without a frame, SmokeDetector restarts after 60 s.
+    assert 0 < settings.sechat_keepalive <= 30
+    assert settings.stars_per_day == 20
+    assert settings.ws_allowed_origins == "*"
+    assert (settings.realtime_hb_interval, settings.realtime_hb_data) == (300.0, "hb")
+    assert settings.realtime_close_silent is True
+    assert settings.realtime_max_topics >= 1000  # SmokeDetector's deletion watcher holds hundreds
+
+
 def test_env_prefix() -> None:
     assert ENV_PREFIX == "HUBBUB_"
 
