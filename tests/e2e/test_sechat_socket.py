@@ -299,3 +299,29 @@ async def test_the_keepalive_timer_runs(make_node: NodeFactory) -> None:
         frame = await _next_frame(ws)
         assert node.runtime.hub is not None
         assert frame == {f"r{room}": {"t": node.runtime.hub.last_event_id, "d": 0}}
+
+
+async def test_a_kick_is_one_frame_of_a_leave_and_an_access_change(node: Node) -> None:
+    """sechat.md §6.2: Tunaki's client knows a kick by a frame whose events are exactly a 4 and a 15."""
+    owner = await node.signed_in("Owner")
+    member = await node.signed_in("Member")
+    assert owner.user is not None and member.user is not None
+    room = await node.room(owner=owner.user)
+    await member.post(f"/chats/{room}/events", {})
+    async with (
+        owner.session.ws_connect(await _socket_url(owner, room)) as watching,
+        member.session.ws_connect(await _socket_url(member, room)) as kicked,
+    ):
+        await eventually(
+            lambda: node.runtime.sechat_sockets is not None and node.runtime.sechat_sockets.open_sockets == 2
+        )
+        response = await owner.post(f"/rooms/kickmute/{room}", {"userId": member.user.id})
+        assert response.status == 200, await response.text()
+        for ws in (watching, kicked):
+            left, access = await _next_events(ws, room)
+            assert (left["event_type"], left["user_id"]) == (4, member.user.id)
+            assert (access["event_type"], access["target_user_id"], access["content"]) == (
+                15,
+                member.user.id,
+                "priv 1 created",
+            )
