@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from base64 import b64encode
 from typing import Any
@@ -325,3 +326,36 @@ async def test_a_kick_is_one_frame_of_a_leave_and_an_access_change(node: Node) -
                 member.user.id,
                 "priv 1 created",
             )
+
+
+# The notices sochat4j recognises moved messages by (sechat.md §6.2), as it matches them.
+MOVED_OUT = re.compile(
+    r'^&rarr; <i><a href=".*?">\d+ messages?</a> moved to <a href=".*?/rooms/(\d+)/.*?">(.*?)</a></i>$'
+)
+MOVED_IN = re.compile(r'^&larr; <i>\d+ messages? moved from <a href=".*?/rooms/(\d+)/.*?">(.*?)</a></i>$')
+
+
+async def test_moved_messages_arrive_with_their_notice_in_one_frame(node: Node) -> None:
+    """sechat.md §6.2: sochat4j pairs the 19s and 20s with the mover's notice of the same frame."""
+    owner = await node.signed_in("Owner")
+    assert owner.user is not None
+    room = await node.room(owner=owner.user)
+    trash = await node.room("Trash Can", owner=owner.user)
+    ids = [await _post(owner, room, text) for text in ("a", "b")]
+    await owner.post("/ws-auth", {"roomid": trash})
+    async with owner.session.ws_connect(await _socket_url(owner, room)) as ws:
+        response = await owner.post(f"/admin/movePosts/{room}", {"ids": ",".join(map(str, ids)), "to": trash})
+        assert (response.status, await response.text()) == (200, "2")
+        parts: dict[str, list[dict[str, Any]]] = {}
+        while len(parts) < 2:
+            frame = await _next_frame(ws)
+            parts |= {key: part["e"] for key, part in frame.items() if part.get("e")}
+        out, into = parts[f"r{room}"], parts[f"r{trash}"]
+        assert sorted(e["message_id"] for e in out if e["event_type"] == 19) == ids
+        assert sorted(e["message_id"] for e in into if e["event_type"] == 20) == ids
+        assert all(e["moved"] is True for e in out + into if e["event_type"] in (19, 20))
+        [out_notice] = [e for e in out if e["event_type"] == 1]
+        [in_notice] = [e for e in into if e["event_type"] == 1]
+        out_match, in_match = MOVED_OUT.match(out_notice["content"]), MOVED_IN.match(in_notice["content"])
+        assert out_match is not None and out_match.groups() == (str(trash), "Trash Can")
+        assert in_match is not None and in_match.groups() == (str(room), "Sandbox")
