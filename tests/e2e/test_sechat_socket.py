@@ -359,3 +359,21 @@ async def test_moved_messages_arrive_with_their_notice_in_one_frame(node: Node) 
         out_match, in_match = MOVED_OUT.match(out_notice["content"]), MOVED_IN.match(in_notice["content"])
         assert out_match is not None and out_match.groups() == (str(trash), "Trash Can")
         assert in_match is not None and in_match.groups() == (str(room), "Sandbox")
+
+
+async def test_a_replayed_reply_is_filed_under_every_room_as_a_live_one(node: Node) -> None:
+    """sechat.md §5.4: ``?l=`` replays a reply (18) the way it arrives live, under each of the user's rooms."""
+    alice = await node.signed_in("Alice")
+    bob = await node.signed_in("Bob")
+    room = await node.room()
+    other = await node.room("Other")
+    question = await _post(alice, room, "question?")
+    await bob.post(f"/chats/{room}/events", {})
+    url = await _socket_url(alice, room)
+    await alice.post("/ws-auth", {"roomid": other})
+    before = await node.service.queries.last_event_id()
+    answer = await _post(bob, room, f":{question} answer")
+    async with alice.session.ws_connect(f"{url}?l={before}") as ws:
+        frame = await _next_frame(ws)
+    assert [(e["event_type"], e["message_id"]) for e in frame[f"r{room}"]["e"]] == [(18, answer), (1, answer)]
+    assert [(e["event_type"], e["message_id"]) for e in frame[f"r{other}"]["e"]] == [(18, answer)]
