@@ -258,6 +258,9 @@ async def test_login_answers_what_each_client_checks(node: Node) -> None:
     response = await browser.post("/users/login", form_v3)
     assert response.status == 302 and response.headers["Location"] == "/"
     assert {"acct", "prov"} <= set(response.cookies)
+    for name in ("acct", "prov"):  # plain HTTP on localhost: a Secure or Domain cookie would not come back
+        assert (response.cookies[name]["path"], response.cookies[name]["secure"]) == ("/", "")
+        assert response.cookies[name]["domain"] == ""
     universal = await browser.post("/users/login/universal/request", fkey=False)
     assert universal.status == 200
 
