@@ -343,6 +343,7 @@ async def test_private_room_is_invisible_to_strangers(node: Node) -> None:
 async def test_save_room_creates_and_edits(node: Node) -> None:
     bot = await node.signed_in("Bot")
     form = {"name": "Bots", "description": "for bots", "defaultAccess": "read-only", "tags": "bots python"}
+    form |= {"host": "chat.stackexchange.com", "noDupeCheck": "true"}  # as the JS client sends it
     created = await bot.post("/rooms/save", form)
     await _expect(created, 302)
     location = created.headers["Location"]
