@@ -6,7 +6,7 @@ socket carries every room its user is in. Frames are
 ``{"r<room>": {"e": [...], "t": <last event id>, "d": <n>}}``; an idle socket gets
 ``{"r<room>": {"t": <id>, "d": 0}}`` at least every ``sechat_keepalive`` seconds
 so that no client's idle watchdog fires (sechat.md §5.6). Clients send nothing;
-whatever they send is ignored.
+text they send is ignored (the gateway closes a socket that sends binary frames, 1003).
 """
 
 from __future__ import annotations
