@@ -25,7 +25,7 @@ from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import User
 from tests.browser import chromium
 from tests.conftest import PASSWORD, Node, NodeFactory
-from tests.fakes import TIMEOUT
+from tests.fakes import TIMEOUT, eventually
 
 expect.set_options(timeout=TIMEOUT * 1000)
 
@@ -86,6 +86,7 @@ class CuttableSockets:
         self.opened.append(socket)
 
     async def cut(self) -> None:
+        await eventually(lambda: bool(self.opened))
         self.blocked = True
         await self.opened[-1].close()
 
@@ -398,6 +399,7 @@ async def test_an_event_twice_in_one_frame_counts_once(node: Node) -> None:
             "room_name": "Sandbox",
             "message_id": 10**6,
         }
+        await eventually(lambda: bool(sockets))  # the page may be ready a moment before its socket opens
         sockets[-1].send(json.dumps({f"r{room}": {"e": [ping, ping], "t": 10**6, "d": 2}}))
         # One frame is applied in one go: the count shows all of it at once.
         await expect(page.locator("#inbox-count")).to_have_text("1")
