@@ -34,6 +34,7 @@ __all__ = [
     "respond",
     "session_middleware",
     "signed_in",
+    "signed_in_form",
     "viewer",
 ]
 

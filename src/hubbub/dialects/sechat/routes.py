@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +19,7 @@ from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import RoomAccess
 from hubbub.dialects.sechat.codec import (
     OK,
+    Action,
     Reply,
     RoomFrame,
     frame,
@@ -33,6 +34,7 @@ from hubbub.dialects.sechat.codec import (
 from hubbub.dialects.sechat.http import (
     GATEWAY_PORT,
     SERVICE,
+    Handler,
     check_fkey,
     handles,
     read_form,
@@ -40,6 +42,7 @@ from hubbub.dialects.sechat.http import (
     viewer,
 )
 from hubbub.errors import BadRequest, Kicked, NotFound
+from hubbub.service.messages import Messages
 
 __all__ = ["sechat_routes", "socket_url"]
 
@@ -150,48 +153,36 @@ async def edit_message(request: web.Request) -> Reply:
     return OK
 
 
-@handles("delete")
-async def delete_message(request: web.Request) -> Reply:
-    service = request.app[SERVICE]
-    me, _ = await signed_in_form(request)
-    await service.messages.delete(me.user.id, _message_id(request))
-    return OK
+MessageOperation = Callable[[Messages], Callable[[UserId, MessageId], Awaitable[object]]]
 
 
-@handles("star")
-async def star_message(request: web.Request) -> Reply:
-    """``POST /messages/{id}/star``: toggles the caller's star."""
-    service = request.app[SERVICE]
-    me, _ = await signed_in_form(request)
-    await service.messages.toggle_star(me.user.id, _message_id(request))
-    return OK
+def _message_action(action: Action, operation: MessageOperation, name: str, doc: str) -> Handler:
+    """A form endpoint that applies one operation to the message in its path and answers ``"ok"``."""
+
+    async def handler(request: web.Request) -> Reply:
+        me, _ = await signed_in_form(request)
+        await operation(request.app[SERVICE].messages)(me.user.id, _message_id(request))
+        return OK
+
+    handler.__name__, handler.__doc__ = name, doc
+    return handles(action)(handler)
 
 
-@handles("star")
-async def owner_star_message(request: web.Request) -> Reply:
-    """``POST /messages/{id}/owner-star``: toggles the pin (room owners)."""
-    service = request.app[SERVICE]
-    me, _ = await signed_in_form(request)
-    await service.messages.toggle_pin(me.user.id, _message_id(request))
-    return OK
-
-
-@handles("star")
-async def unowner_star_message(request: web.Request) -> Reply:
-    """``POST /messages/{id}/unowner-star``: unpins."""
-    service = request.app[SERVICE]
-    me, _ = await signed_in_form(request)
-    await service.messages.unpin(me.user.id, _message_id(request))
-    return OK
-
-
-@handles("star")
-async def unstar_message(request: web.Request) -> Reply:
-    """``POST /messages/{id}/unstar``: clears every star and pin (room owners)."""
-    service = request.app[SERVICE]
-    me, _ = await signed_in_form(request)
-    await service.messages.clear_stars(me.user.id, _message_id(request))
-    return OK
+delete_message = _message_action(
+    "delete", lambda m: m.delete, "delete_message", "``POST /messages/{id}/delete``: deletes (author, in the window)."
+)
+star_message = _message_action(
+    "star", lambda m: m.toggle_star, "star_message", "``POST /messages/{id}/star``: toggles the caller's star."
+)
+owner_star_message = _message_action(
+    "star", lambda m: m.toggle_pin, "owner_star_message", "``POST /messages/{id}/owner-star``: toggles the pin."
+)
+unowner_star_message = _message_action(
+    "star", lambda m: m.unpin, "unowner_star_message", "``POST /messages/{id}/unowner-star``: unpins."
+)
+unstar_message = _message_action(
+    "star", lambda m: m.clear_stars, "unstar_message", "``POST /messages/{id}/unstar``: clears every star and pin."
+)
 
 
 @handles("other")
