@@ -20,11 +20,13 @@ from hubbub.core.rules import (
     NO_PERMISSION,
     can_post,
     can_read,
+    check_about,
     check_conversation_title,
     check_message_text,
     ensure_can_delete,
     ensure_can_delete_conversation,
     ensure_can_edit,
+    ensure_can_edit_profile,
     ensure_can_manage_room,
     ensure_can_pin,
     ensure_can_post,
@@ -586,3 +588,21 @@ def test_who_may_remove_a_bookmark() -> None:
     for outsider in (standing(other), standing(other, AccessLevel.READ_WRITE), standing(None)):
         with pytest.raises(NotAllowed, match="bookmarked it or a room owner"):
             ensure_can_delete_conversation(outsider, creator.id)
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+
+def test_about_lines_are_trimmed_and_bounded() -> None:
+    assert check_about("  bots \n and  tea ") == "bots and tea"
+    assert check_about("") == ""
+    assert check_about("x" * 200) == "x" * 200
+    with pytest.raises(BadRequest, match="at most 200 characters"):
+        check_about("x" * 201)
+
+
+def test_who_may_edit_a_profile() -> None:
+    ensure_can_edit_profile(make_user(1), UserId(1))
+    ensure_can_edit_profile(make_user(2, moderator=True), UserId(1))
+    with pytest.raises(NotAllowed, match="your own profile"):
+        ensure_can_edit_profile(make_user(2), UserId(1))

@@ -65,6 +65,9 @@ MIN_REPUTATION_TO_TALK: Final = 20
 # Spam flags (event 9) go only to users with 10k reputation (seed 002).
 FLAG_VIEW_REPUTATION: Final = 10_000
 
+# A profile's "about me" line (POST /users/usermessage/<id>, sechat.md §4.2).
+MAX_ABOUT_CHARS: Final = 200
+
 # A bookmarked conversation's title (what fits a transcript heading).
 MAX_CONVERSATION_TITLE_CHARS: Final = 200
 
@@ -209,6 +212,20 @@ def ensure_can_manage_room(standing: Standing) -> None:
     """Editing the room, granting access, kicking and moving messages: owners and moderators."""
     if not standing.is_owner:
         raise NotAllowed("Only room owners can do that")
+
+
+def check_about(text: str) -> str:
+    """A profile's "about me" line, trimmed: at most ``MAX_ABOUT_CHARS`` (Stack Exchange's 200)."""
+    text = " ".join(text.split())
+    if len(text) > MAX_ABOUT_CHARS:
+        raise BadRequest(f"The about text can have at most {MAX_ABOUT_CHARS} characters")
+    return text
+
+
+def ensure_can_edit_profile(actor: User, user_id: UserId) -> None:
+    """People edit their own profile; moderators anyone's."""
+    if actor.id != user_id and not actor.is_moderator:
+        raise NotAllowed("You can only edit your own profile")
 
 
 def check_conversation_title(title: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -22,8 +22,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import LoginSession, User
-from hubbub.errors import BadRequest, InvalidCredentials, RateLimited
-from hubbub.service.context import Changes, Context
+from hubbub.core.rules import check_about, ensure_can_edit_profile
+from hubbub.errors import BadRequest, InvalidCredentials, NotFound, RateLimited
+from hubbub.service.context import Changes, Context, load_user
 from hubbub.store.base import ReadTx, WriteTx
 
 __all__ = ["ANONYMOUS_FKEY_LABEL", "Accounts", "SignedIn"]
@@ -236,6 +237,26 @@ class Accounts:
         return self._check_token(token, "realtime")
 
     # listing (CLI, admin)
+
+    async def set_about(self, actor_id: UserId, user_id: UserId, text: str) -> User:
+        """Replace a profile's "about me" line (its owner, or a moderator).
+
+        Raises:
+            NotLoggedIn, NotFound (no such user), NotAllowed, BadRequest (too long).
+        """
+        about = check_about(text)
+
+        def work(tx: WriteTx, changes: Changes, now: int) -> User:
+            actor = load_user(tx, actor_id)
+            ensure_can_edit_profile(actor, user_id)
+            user = tx.user(user_id)
+            if user is None:
+                raise NotFound(f"There is no user with id {user_id}")
+            changed = replace(user, about=about)
+            tx.update_user(changed)
+            return changed
+
+        return await self._ctx.apply(work)
 
     async def list_users(self) -> list[User]:
         return await self._ctx.store.read(lambda tx: tx.list_users())

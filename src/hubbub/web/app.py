@@ -25,6 +25,7 @@ from aiohttp.web_urldispatcher import UrlDispatcher, UrlMappingMatchInfo
 
 from hubbub.dialects.sechat.conversations import conversation_routes
 from hubbub.dialects.sechat.http import GATEWAY_PORT, SERVICE, Handler, session_middleware
+from hubbub.dialects.sechat.profiles import profile_routes
 from hubbub.dialects.sechat.room_admin import room_admin_routes
 from hubbub.dialects.sechat.routes import sechat_routes, websocket_base
 from hubbub.service.service import Service
@@ -129,6 +130,7 @@ def create_app(
     app.add_routes(sechat_routes())
     app.add_routes(room_admin_routes())
     app.add_routes(conversation_routes())
+    app.add_routes(profile_routes())
     app.add_routes(conversation_page_routes())
     app.add_routes(page_routes())
     app.add_routes(extra_routes)
