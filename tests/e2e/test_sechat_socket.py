@@ -377,3 +377,19 @@ async def test_a_replayed_reply_is_filed_under_every_room_as_a_live_one(node: No
         frame = await _next_frame(ws)
     assert [(e["event_type"], e["message_id"]) for e in frame[f"r{room}"]["e"]] == [(18, answer), (1, answer)]
     assert [(e["event_type"], e["message_id"]) for e in frame[f"r{other}"]["e"]] == [(18, answer)]
+
+
+async def test_a_replay_brings_pings_from_rooms_the_user_has_left(node: Node) -> None:
+    """A ping from a room the user is no longer in reaches them live; a ``?l=`` replay brings it too."""
+    alice = await node.signed_in("Alice")
+    bob = await node.signed_in("Bob")
+    room, elsewhere = await node.room(), await node.room("Elsewhere")
+    await alice.post(f"/chats/{elsewhere}/events", {})  # Alice was there, so she stays pingable
+    await alice.post(f"/chats/leave/{elsewhere}")
+    url = await _socket_url(alice, room)
+    before = await node.service.queries.last_event_id()
+    pings = [await _post(bob, elsewhere, f"@Alice look {n}") for n in (1, 2)]
+    async with alice.session.ws_connect(f"{url}?l={before}") as ws:
+        frame = await _next_frame(ws)
+    for key in (f"r{room}", f"r{elsewhere}"):
+        assert [(e["event_type"], e["message_id"]) for e in frame[key]["e"]] == [(8, pings[0]), (8, pings[1])]

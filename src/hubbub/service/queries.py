@@ -317,6 +317,10 @@ class Queries:
 
         return await self._ctx.store.read(read)
 
+    async def personal_events_since(self, user: User, since: EventId, *, limit: int) -> list[Event]:
+        """Pings and replies for ``user`` after ``since``, from any room (they follow their target)."""
+        return await self._ctx.store.read(lambda tx: tx.events_targeting(user.id, since, limit=limit))
+
     async def starred_by(self, viewer: User | None, message_ids: Collection[MessageId]) -> set[MessageId]:
         """Which of these messages the viewer has starred (none for visitors)."""
         if viewer is None or not message_ids:

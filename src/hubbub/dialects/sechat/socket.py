@@ -122,7 +122,13 @@ class SechatSockets:
         limit = self._service.settings.poll_max_events
         answer, last = await queries.events_since(user, {room: cursor for room in rooms}, limit=limit)
         # At most poll_max_events per room are replayed; a client that was away longer polls /events.
-        replay = _file_personal_events(user.id, {room: result.events for room, result in answer.items()})
+        found = {room: list(result.events) for room, result in answer.items()}
+        # A ping from a room the user is not in reaches them live; the replay brings it too. Newer
+        # ones than ``last`` are in the frames held meanwhile, so they are left to those.
+        for event in await queries.personal_events_since(user, cursor, limit=limit):
+            if event.room_id is not None and event.id <= last and event.room_id not in answer:
+                found.setdefault(event.room_id, []).append(event)
+        replay = _file_personal_events(user.id, found)
         if replay and not connection.closed:
             connection.send(self._renderer.render(replay, last))
         subscriber.release(last)
