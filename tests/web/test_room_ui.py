@@ -21,7 +21,7 @@ from pathlib import Path
 
 from playwright.async_api import Browser, BrowserContext, Locator, Page, Response, Route, WebSocketRoute, expect
 
-from hubbub.core.ids import RoomId, UserId
+from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import User
 from tests.browser import chromium
 from tests.conftest import PASSWORD, Node, NodeFactory
@@ -89,6 +89,19 @@ class CuttableSockets:
         await eventually(lambda: bool(self.opened))
         self.blocked = True
         await self.opened[-1].close()
+
+
+async def _room_with_history(node: Node, count: int) -> tuple[RoomId, UserId, list[MessageId]]:
+    """Sandbox with ``count`` messages "old message <n>" by Poster (who is in the room): room, poster, ids."""
+    room = await node.room("Sandbox")
+    poster = UserId((await node.user("Poster")).id)
+    await node.service.rooms.join(poster, room)
+    ids = []
+    for n in range(count):
+        posted = await node.service.messages.post(poster, room, f"old message {n}")
+        assert posted.message is not None
+        ids.append(posted.message.id)
+    return room, poster, ids
 
 
 async def _enter(
@@ -407,11 +420,7 @@ async def test_an_event_twice_in_one_frame_counts_once(node: Node) -> None:
 
 
 async def test_older_messages_load_on_scroll_up(node: Node) -> None:
-    room = await node.room("Sandbox")
-    poster = await node.user("Poster")
-    await node.service.rooms.join(UserId(poster.id), room)
-    for n in range(130):
-        await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+    room, _, _ = await _room_with_history(node, 130)
     async with chromium() as browser:
         reader = await _enter(browser, node, "Reader", room)
         await expect(reader.message("old message 129")).to_have_count(1)
@@ -423,23 +432,16 @@ async def test_older_messages_load_on_scroll_up(node: Node) -> None:
 
 
 async def test_an_edit_of_a_message_not_on_the_page_leaves_the_list_alone(node: Node) -> None:
-    room = await node.room("Sandbox")
-    poster = await node.user("Poster")
-    await node.service.rooms.join(UserId(poster.id), room)
-    ids = []
-    for n in range(130):
-        posted = await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
-        assert posted.message is not None
-        ids.append(posted.message.id)
+    room, poster, ids = await _room_with_history(node, 130)
     async with chromium() as browser:
         reader = await _enter(browser, node, "Reader", room)
         messages = reader.page.locator("#chat-messages .message")
         await expect(messages).to_have_count(100)
         # Message 0 is older than the page holds: its edit must not be slotted in above the
         # oldest shown (that would also make "load older" skip messages 1 to 29).
-        await node.service.messages.edit(UserId(poster.id), ids[0], "old message 0, edited")
-        await node.service.messages.delete(UserId(poster.id), ids[1])
-        await node.service.messages.post(UserId(poster.id), room, "after the edit")
+        await node.service.messages.edit(poster, ids[0], "old message 0, edited")
+        await node.service.messages.delete(poster, ids[1])
+        await node.service.messages.post(poster, room, "after the edit")
         await expect(reader.message("after the edit")).to_have_count(1)
         await expect(messages).to_have_count(101)
         await expect(reader.message("old message 0, edited")).to_have_count(0)
@@ -451,14 +453,7 @@ async def test_an_edit_of_a_message_not_on_the_page_leaves_the_list_alone(node: 
 
 
 async def test_older_messages_loading_meanwhile_take_the_live_edits_and_deletions(node: Node) -> None:
-    room = await node.room("Sandbox")
-    poster = await node.user("Poster")
-    await node.service.rooms.join(UserId(poster.id), room)
-    ids = []
-    for n in range(130):
-        posted = await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
-        assert posted.message is not None
-        ids.append(posted.message.id)
+    room, poster, ids = await _room_with_history(node, 130)
     async with chromium() as browser:
         reader = await _enter(browser, node, "Reader", room)
         messages = reader.page.locator("#chat-messages .message")
@@ -475,8 +470,8 @@ async def test_older_messages_loading_meanwhile_take_the_live_edits_and_deletion
         await reader.page.route(re.compile(r"/chats/\d+/events$"), hold)
         await reader.page.locator("#chat").evaluate("log => { log.scrollTop = 0; }")
         await read.wait()
-        await node.service.messages.edit(UserId(poster.id), ids[28], "old message 28, edited")
-        await node.service.messages.delete(UserId(poster.id), ids[29])
+        await node.service.messages.edit(poster, ids[28], "old message 28, edited")
+        await node.service.messages.delete(poster, ids[29])
         newcomer = await node.user("Newcomer")
         await node.service.rooms.join(UserId(newcomer.id), room)
         await expect(reader.page.locator("#people-list .person", has_text="Newcomer")).to_have_count(1)
@@ -522,11 +517,7 @@ async def test_a_long_room_keeps_the_dom_capped(node: Node) -> None:
 
 
 async def test_live_messages_keep_the_dom_capped_while_reading_above(node: Node) -> None:
-    room = await node.room("Sandbox")
-    poster = await node.user("Poster")
-    await node.service.rooms.join(UserId(poster.id), room)
-    for n in range(100):
-        await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+    room, poster, _ = await _room_with_history(node, 100)
     async with chromium() as browser:
         reader = await _enter(browser, node, "Reader", room)
         messages = reader.page.locator("#chat-messages .message")
@@ -534,7 +525,7 @@ async def test_live_messages_keep_the_dom_capped_while_reading_above(node: Node)
         # The reader scrolls up a little (not to the top, which would load older ones).
         await reader.page.locator("#chat").evaluate("log => { log.scrollTop = log.scrollHeight / 2; }")
         for n in range(320):
-            await node.service.messages.post(UserId(poster.id), room, f"live message {n}")
+            await node.service.messages.post(poster, room, f"live message {n}")
         jump = reader.page.locator("#jump-latest")
         await expect(jump).to_be_visible()
         await expect(reader.page.locator("#chat-messages").get_by_text("live message 299", exact=True)).to_have_count(1)
@@ -551,18 +542,14 @@ async def test_live_messages_keep_the_dom_capped_while_reading_above(node: Node)
 
 
 async def test_jump_to_latest_keeps_what_arrives_while_it_loads(node: Node) -> None:
-    room = await node.room("Sandbox")
-    poster = await node.user("Poster")
-    await node.service.rooms.join(UserId(poster.id), room)
-    for n in range(100):
-        await node.service.messages.post(UserId(poster.id), room, f"old message {n}")
+    room, poster, _ = await _room_with_history(node, 100)
     async with chromium() as browser:
         reader = await _enter(browser, node, "Reader", room)
         messages = reader.page.locator("#chat-messages .message")
         await expect(messages).to_have_count(100)
         await reader.page.locator("#chat").evaluate("log => { log.scrollTop = log.scrollHeight / 2; }")
         for n in range(301):
-            await node.service.messages.post(UserId(poster.id), room, f"live message {n}")
+            await node.service.messages.post(poster, room, f"live message {n}")
         jump = reader.page.locator("#jump-latest")
         await expect(jump).to_be_visible()
         await expect(reader.page.locator("#chat-messages").get_by_text("live message 299", exact=True)).to_have_count(1)
