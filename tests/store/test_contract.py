@@ -336,3 +336,17 @@ async def test_a_cancelled_writer_does_not_disturb_the_others(store: Store) -> N
     # Whether the cancelled unit ran or not, the log has no hole and the next id follows on.
     last = await store.read(lambda tx: tx.last_event_id())
     assert await _append(store, 1) == [last + 1]
+
+
+class _Abort(BaseException):
+    """Not an ``Exception``: what a cancelled or interrupted unit of work might raise."""
+
+
+async def test_a_unit_that_raises_a_base_exception_does_not_stop_the_writer(store: Store) -> None:
+    def work(tx: WriteTx) -> None:
+        tx.append(_event())
+        raise _Abort()
+
+    with pytest.raises(_Abort):
+        await store.write(work)
+    assert await _append(store, 1) == [1]

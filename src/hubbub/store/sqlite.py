@@ -129,7 +129,11 @@ class SqliteStore:
                 if not group:
                     self._draining = False
                     return
-            for queued, outcome in zip(group, self._commit_group([q.work for q in group]), strict=True):
+            try:
+                outcomes = self._commit_group([q.work for q in group])
+            except BaseException as error:  # never leave callers waiting on a writer that stopped
+                outcomes = [(False, error)] * len(group)
+            for queued, outcome in zip(group, outcomes, strict=True):
                 with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
                     queued.loop.call_soon_threadsafe(_settle, queued.future, outcome)
 
@@ -139,11 +143,12 @@ class SqliteStore:
                 return [(True, self._run(units[0], "BEGIN IMMEDIATE"))]
             except Exception as error:
                 return [(False, error)]
-        connection = self._connection()
-        cursor = connection.cursor()
-        tx = SqlTx(cursor, SQLITE)
+        connection: sqlite3.Connection | None = None
         outcomes: list[Outcome] = []
         try:
+            connection = self._connection()
+            cursor = connection.cursor()
+            tx = SqlTx(cursor, SQLITE)
             cursor.execute("BEGIN IMMEDIATE")
             for work in units:
                 cursor.execute("SAVEPOINT unit")
@@ -157,9 +162,9 @@ class SqliteStore:
                     cursor.execute("RELEASE unit")
                     outcomes.append((True, result))
             cursor.execute("COMMIT")
-        except Exception as error:  # the commit (or the database) failed: nothing of the group was kept
-            if connection.in_transaction:
-                cursor.execute("ROLLBACK")
+        except Exception as error:  # the database (or the commit) failed: nothing of the group was kept
+            if connection is not None and connection.in_transaction:
+                connection.rollback()
             return [(False, error)] * len(units)
         return outcomes
 
