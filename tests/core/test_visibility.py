@@ -7,7 +7,7 @@ import pytest
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import User
-from hubbub.core.visibility import TARGETED_TYPES, Audience, audience_of, may_see
+from hubbub.core.visibility import TARGETED_TYPES, Audience, audience_of, file_view, in_view, may_see
 
 TARGET = UserId(5)
 
@@ -125,3 +125,44 @@ def test_feed_items_are_never_room_traffic() -> None:
     event = make_event(EventType.FEED_PUBLISHED)
     for viewer in (None, make_user(), make_user(moderator=True)):
         assert not may_see(event, viewer, can_read_room=True)
+
+
+def _in(room: int, event_id: int, event_type: EventType = EventType.MESSAGE_POSTED, target: int | None = None) -> Event:
+    return Event(
+        id=EventId(event_id),
+        type=event_type,
+        time_stamp=1,
+        room_id=RoomId(room),
+        target_user_id=None if target is None else UserId(target),
+        message_id=MessageId(event_id),
+    )
+
+
+def test_a_view_is_its_rooms_visible_events_and_the_viewers_own_from_anywhere() -> None:
+    me, rooms = make_user(int(TARGET)), {RoomId(1), RoomId(2)}
+    assert in_view(_in(1, 1), me, rooms)
+    assert not in_view(_in(3, 2), me, rooms)  # another room's traffic
+    assert in_view(_in(3, 3, EventType.USER_MENTIONED, target=int(TARGET)), me, rooms)  # my ping, from anywhere
+    assert not in_view(_in(1, 4, EventType.USER_MENTIONED, target=9), me, rooms)  # someone else's, in my room
+    assert not in_view(_in(1, 5, EventType.MODERATOR_FLAG), me, rooms)
+    inbox = Event(id=EventId(6), type=EventType.INBOX_CHANGED, time_stamp=1, target_user_id=TARGET, data="1")
+    assert not in_view(inbox, me, rooms)  # no room: in no room's view
+    assert not in_view(_in(3, 7, EventType.USER_MENTIONED, target=int(TARGET)), None, rooms)
+
+
+def test_the_viewers_pings_are_filed_under_every_room_of_the_view_and_their_own() -> None:
+    me, rooms = make_user(int(TARGET)), {RoomId(1), RoomId(2)}
+    ping_elsewhere = _in(3, 10, EventType.USER_MENTIONED, target=int(TARGET))
+    reply_here = _in(1, 11, EventType.MESSAGE_REPLY, target=int(TARGET))
+    filed = file_view([_in(1, 12), reply_here, ping_elsewhere, _in(2, 9)], me, rooms)
+    assert {room: [e.id for e in events] for room, events in filed.items()} == {
+        RoomId(1): [10, 11, 12],
+        RoomId(2): [9, 10, 11],
+        RoomId(3): [10],
+    }
+    assert list(filed) == sorted(filed)
+    assert file_view([], me, rooms) == {}
+    # Someone else's view of the same room files the events under their own room only.
+    assert {room: [e.id for e in events] for room, events in file_view([_in(1, 12)], None, rooms).items()} == {
+        RoomId(1): [12]
+    }
