@@ -365,7 +365,8 @@ async def test_a_catch_up_page_that_is_not_json_is_retried_not_fatal(
 
 
 async def test_a_reply_in_one_room_reaches_only_that_rooms_stream_once(node: Node, sign_in: SignIn) -> None:
-    # The socket files a reply to Alice under every room she is in; POST /events only under its own.
+    # The socket and POST /events file a reply to Alice under every room she is in; each room's
+    # stream keeps only the replies of its own room.
     alice = await sign_in(node, "Alice")
     bob = await sign_in(node, "Bob")
     first, second = await node.room("First"), await node.room("Second")

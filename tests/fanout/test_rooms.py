@@ -162,6 +162,17 @@ def test_held_frames_wait_for_the_replay_and_skip_what_it_covered() -> None:
     assert [frame["r1"]["t"] for frame in connection.frames()] == [6]  # type: ignore[index]
 
 
+def test_a_ping_in_a_room_the_target_left_is_filed_under_its_room_too() -> None:
+    fanout = RoomFanout(SechatRenderer())
+    target = _subscribe(fanout, _user(5), 1)
+    fanout.deliver((_event(9, EventType.USER_MENTIONED, 2, user=2, target=5), _event(10, EventType.MESSAGE_POSTED, 2)))
+    [frame] = target.frames()
+    assert {room: [e["event_type"] for e in part["e"]] for room, part in frame.items()} == {  # type: ignore[attr-defined]
+        "r1": [8],
+        "r2": [8],
+    }
+
+
 def test_removed_sockets_get_nothing() -> None:
     fanout = RoomFanout(SechatRenderer())
     connection = RecordingConnection()

@@ -132,8 +132,8 @@ class EventStream:
         for event in sorted((from_record(r) for r in records), key=lambda e: e.id):
             if event.id <= newest:
                 continue  # handed out before, or twice in this batch
-            # Pings and replies travel under every room their target is in; each room's
-            # stream keeps its own, as POST /events does.
+            # Pings and replies travel under every room their target is in, on the socket
+            # and in POST /events alike; each room's stream keeps only its own room's.
             if isinstance(event, RoomEvent) and event.room_id != self.room.id:
                 continue
             fresh.append(event)

@@ -20,7 +20,7 @@ from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.core.models import User
 from hubbub.core.rules import FLAG_VIEW_REPUTATION
-from hubbub.core.visibility import Audience, audience_of, may_see
+from hubbub.core.visibility import Audience, audience_of, file_view, in_view, may_see
 from hubbub.fanout.connection import CLOSE_TRY_AGAIN, Connection
 from hubbub.fanout.sequencer import Batch
 
@@ -147,17 +147,14 @@ class RoomFanout:
                 writes += self._deliver_mixed(room_id, in_room, subs, targeted, restricted, cursor, now)
             else:
                 writes += self._deliver_plain(self._renderer.render({room_id: in_room}, cursor), subs, cursor, now)
-        for user_id, personal in targeted.items():
+        for user_id in targeted:
             for sub in self._by_user.get(user_id, ()):
-                parts: dict[RoomId, list[Event]] = {}
-                for room_id, in_room in room_events.items():
-                    if room_id in sub.rooms:
-                        parts[room_id] = [e for e in in_room if may_see(e, sub.user, can_read_room=True)]
-                # Stack Exchange files a ping or reply, unchanged, under every room the user is in.
-                for room_id in sorted(sub.rooms | {e.room_id for e in personal if e.room_id is not None}):
-                    parts[room_id] = sorted([*parts.get(room_id, []), *personal], key=lambda e: e.id)
-                sub.send(self._renderer.render(parts, cursor), cursor, now)
-                writes += 1
+                # The target's own view of the batch: a ping or reply under every room they are in
+                # (core.visibility.file_view, the rule the replay and POST /events follow too).
+                parts = file_view([e for e in events if in_view(e, sub.user, sub.rooms)], sub.user, sub.rooms)
+                if parts:
+                    sub.send(self._renderer.render(parts, cursor), cursor, now)
+                    writes += 1
         for event in events:
             if event.type is EventType.USER_LEFT and event.user_id is not None and event.room_id is not None:
                 self._leave(event.user_id, event.room_id)

@@ -14,7 +14,7 @@ from hubbub.core.events import Event
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import AccessLevel, Membership, Message, Revision, Room, Standing, User
 from hubbub.core.rules import can_post, can_read, ensure_can_read
-from hubbub.core.visibility import may_see
+from hubbub.core.visibility import file_view, in_view
 from hubbub.errors import NotFound
 from hubbub.service.context import Context, load_message, load_room, standing_in
 from hubbub.store.base import ReadTx
@@ -77,29 +77,37 @@ class Profile:
     rooms: list[Room]
 
 
-# Pages of a room's log read in one answer while they hold nothing the viewer may see.
+# Pages of the log read in one answer while they hold nothing the viewer may see.
 MAX_EMPTY_PAGES: Final = 20
 
 
-def _visible_after(
-    tx: ReadTx, viewer: User | None, room_id: RoomId, since: EventId, last: EventId, limit: int
-) -> RoomEvents:
-    """The oldest ``limit`` events after ``since`` the viewer may see, and the cursor to go on from.
+def _scan_view(
+    tx: ReadTx, viewer: User | None, rooms: Collection[RoomId], since: EventId, through: EventId, limit: int
+) -> tuple[list[Event], EventId]:
+    """The oldest ``limit`` events of the viewer's view of ``rooms`` after ``since``, up to ``through``.
 
-    A page of the log can hold only events for others (pings to someone else, flags
-    for moderators); an empty answer whose cursor stops short of the end would look
-    like "caught up" to clients, so such pages are skipped, a bounded number of them.
+    The view is ``core.visibility.in_view``: the rooms' events the viewer may see, and the
+    events aimed at the viewer from any room. Returns them (id order, each once) and the
+    cursor through which the view is complete: ``through`` when nothing more is there.
+    A page of the log can hold only events for others (pings to someone else, flags for
+    moderators); an empty answer whose cursor stops short of the end would look like
+    "caught up" to clients, so such pages are skipped, a bounded number of them.
     """
     cursor = since
+    visible: list[Event] = []
     for _ in range(MAX_EMPTY_PAGES):
-        page = tx.events_after(cursor, room_ids=[room_id], limit=limit + 1)
-        visible = [e for e in page[:limit] if may_see(e, viewer, can_read_room=True)]
+        # The first limit + 1 of the union lie within the first limit + 1 of each part.
+        merged = {e.id: e for e in tx.events_after(cursor, room_ids=rooms, limit=limit + 1)}
+        if viewer is not None:
+            merged.update((e.id, e) for e in tx.events_targeting(viewer.id, cursor, limit=limit + 1))
+        page = [merged[key] for key in sorted(merged) if key <= through][: limit + 1]
+        visible = [e for e in page[:limit] if in_view(e, viewer, rooms)]
         if len(page) <= limit:
-            return RoomEvents(visible, last)
+            return visible, through
         cursor = page[limit - 1].id
         if visible:
             break
-    return RoomEvents(visible, cursor)
+    return visible, cursor
 
 
 class Queries:
@@ -140,30 +148,32 @@ class Queries:
     async def events_since(
         self, viewer: User | None, cursors: Mapping[RoomId, EventId], *, limit: int
     ) -> tuple[dict[RoomId, RoomEvents], EventId]:
-        """For each room, the events after its cursor that ``viewer`` may see.
+        """For each room, the events of the viewer's view of it after its cursor (``POST /events``).
 
-        A cursor of 0 means "no history yet": the room's newest ``limit`` events.
-        When more than ``limit`` events follow a cursor, the oldest ``limit`` come
-        back and the room's cursor stops at the last of them, so a client that
-        polls again from it misses nothing; pages holding only events for others
-        are skipped, so an empty answer means caught up. Unknown or unreadable rooms answer
-        with no events. Also returns the log's last id.
+        A room's view is what its socket frames carry (``core.visibility``): the room's events
+        the viewer may see and the viewer's pings and replies from every room. A cursor of 0
+        means "no history yet": the view from the room's newest ``limit`` events on. When more
+        than ``limit`` events follow a cursor, the oldest ``limit`` come back and the room's
+        cursor stops at the last of them, so a client that polls again from it misses nothing;
+        pages holding only events for others are skipped, so an empty answer means caught up.
+        Unknown or unreadable rooms answer with no events. Also returns the log's last id.
         """
 
         def read(tx: ReadTx) -> tuple[dict[RoomId, RoomEvents], EventId]:
             last = tx.last_event_id()
             rooms = tx.rooms(cursors.keys())
             answer: dict[RoomId, RoomEvents] = {}
-            for room_id, since in cursors.items():
+            for room_id, asked in cursors.items():
                 room = rooms.get(room_id)
                 if room is None or not can_read(standing_in(tx, room, viewer), room):
                     answer[room_id] = RoomEvents([], last)
                     continue
+                since = asked
                 if since <= 0:
-                    events = tx.latest_events([room_id], limit=limit)
-                    answer[room_id] = RoomEvents([e for e in events if may_see(e, viewer, can_read_room=True)], last)
-                else:
-                    answer[room_id] = _visible_after(tx, viewer, room_id, since, last, limit)
+                    newest = tx.latest_events([room_id], limit=limit)
+                    since = EventId(newest[0].id - 1) if newest else last
+                events, cursor = _scan_view(tx, viewer, {room_id}, since, last, limit)
+                answer[room_id] = RoomEvents(file_view(events, viewer, {room_id}).get(room_id, []), cursor)
             return answer, last
 
         return await self._ctx.store.read(read)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from hubbub.core.events import CHAT_EVENT_TYPES, Event
 from hubbub.core.ids import EventId, RoomId, UserId
-from hubbub.core.visibility import Audience, audience_of
+from hubbub.core.visibility import is_personal
 from hubbub.dialects.sechat.codec import RoomFrame, frame, parse_replay_cursor, parse_socket_path
 from hubbub.fanout.connection import CLOSE_POLICY, Connection, Handshake, Refusal
 from hubbub.fanout.hub import Hub
@@ -28,27 +28,6 @@ from hubbub.service.service import Service
 __all__ = ["SechatRenderer", "SechatSockets"]
 
 log = logging.getLogger("hubbub.sechat")
-
-
-def _file_personal_events(user_id: UserId, rooms: Mapping[RoomId, Sequence[Event]]) -> dict[RoomId, list[Event]]:
-    """The replay as the live fan-out sends it: the user's pings and replies under each of their rooms.
-
-    Stack Exchange files a ping (8) or reply (18), unchanged, under every room its target is in
-    (``fanout.rooms`` does so live); the log holds it once, under the room it happened in.
-    Rooms left with no events are left out.
-    """
-    personal = {
-        e.id: e
-        for events in rooms.values()
-        for e in events
-        if audience_of(e) is Audience.TARGET and e.target_user_id == user_id
-    }
-    filed: dict[RoomId, list[Event]] = {}
-    for room_id, events in rooms.items():
-        merged = {e.id: e for e in events} | personal
-        if merged:
-            filed[room_id] = [merged[key] for key in sorted(merged)]
-    return filed
 
 
 class SechatRenderer:
@@ -122,15 +101,17 @@ class SechatSockets:
         limit = self._service.settings.poll_max_events
         answer, last = await queries.events_since(user, {room: cursor for room in rooms}, limit=limit)
         # At most poll_max_events per room are replayed; a client that was away longer polls /events.
-        found = {room: list(result.events) for room, result in answer.items()}
-        # A ping from a room the user is not in reaches them live; the replay brings it too. Newer
+        # Each room's answer is the user's view of it (core.visibility): their pings and replies
+        # from every room are in it, filed as live frames file them.
+        found = {room: list(result.events) for room, result in answer.items() if result.events}
+        # A ping from a room the user is not in goes under that room too, as live frames do. Newer
         # ones than ``last`` are in the frames held meanwhile, so they are left to those.
         for event in await queries.personal_events_since(user, cursor, limit=limit):
-            if event.room_id is not None and event.id <= last and event.room_id not in answer:
+            if is_personal(event, user) and event.id <= last and event.room_id not in answer:
+                assert event.room_id is not None
                 found.setdefault(event.room_id, []).append(event)
-        replay = _file_personal_events(user.id, found)
-        if replay and not connection.closed:
-            connection.send(self._renderer.render(replay, last))
+        if found and not connection.closed:
+            connection.send(self._renderer.render(found, last))
         subscriber.release(last)
 
     def received(self, connection: Connection, text: str) -> None:
