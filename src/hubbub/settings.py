@@ -72,6 +72,7 @@ class Settings:
     ws_socket_send_buffer_bytes: int = 0  # kernel SO_SNDBUF per socket; 0 keeps the kernel's auto-tuning
     ws_max_frame_bytes: int = 64 * 1024  # largest inbound frame
     ws_max_connections_per_ip: int = 1000  # beyond this a new connection is closed with 1013
+    sechat_replay_max_bytes: int = 256 * 1024  # history one socket opening may replay from ?l= (then 1013)
     sechat_keepalive: float = 25.0  # seconds; an idle event socket gets {"r<room>":{"t":..,"d":0}} this often
     realtime_hb_interval: float = 300.0  # seconds between {"action":"hb"} heartbeats
     realtime_hb_data: str = "hb"  # the heartbeat's data; "" for clients of the 2014 protocol

@@ -169,8 +169,8 @@ async def test_a_kicked_user_gets_the_refusal_instead_of_endless_retries(node: N
 async def test_events_logged_while_the_server_sets_up_a_socket_after_a_long_absence(
     make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The server replays at most poll_max_events per room from ?l=; what it skips and what is
-    # logged before its subscription is live must still reach the stream, once, in order.
+    # Events logged while the stream was away (more than one page of them) and while the
+    # server sets the new socket up must all reach the stream, once, in order.
     node = await make_node(poll_max_events=3)
     async with _watcher_and_poster(node) as (watcher, poster):
         room_id = await node.room()

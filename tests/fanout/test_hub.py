@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -109,4 +110,62 @@ async def test_delivered_reports_how_many_connections_a_feed_item_reached(store:
     await bus.publish(batch)
     assert await hub.delivered(EventId(batch[0].id), 5) == 1
     assert await hub.delivered(EventId(batch[0].id), 5) == 1  # asked again after delivery: remembered
+    await hub.stop()
+
+
+class JoiningFanout(RecordingFanout):
+    """A fan-out a subscriber joins part-way; records what reached it after it joined."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.joined = False
+        self.after_join: list[int] = []
+
+    def deliver(self, batch: Batch) -> int:
+        if self.joined:
+            self.after_join += [event.id for event in batch]
+        return super().deliver(batch)
+
+
+async def test_a_subscriber_joining_gets_live_exactly_the_ids_after_the_cursor_join_returns(
+    store: SqliteStore,
+) -> None:
+    bus, fanout = MemoryBus(), JoiningFanout()
+    hub = await _hub(store, bus, fanout)
+    delivered = await _commit(store, 2, at=1)
+    await bus.publish(delivered)
+    await eventually(lambda: hub.last_event_id == 2)
+    committed = await _commit(store, 2, at=2)  # in the store, not yet pushed: live, not replayed
+
+    def subscribe() -> None:
+        fanout.joined = True
+
+    live_from = hub.join(subscribe)
+    await bus.publish(committed)
+    await bus.publish(await _commit(store, 1, at=3))
+    await eventually(lambda: len(fanout.ids) == 5)
+    assert live_from == 2 and fanout.after_join == [3, 4, 5]
+    await hub.stop()
+
+
+async def test_reached_waits_for_the_hub_to_deliver_an_id(store: SqliteStore) -> None:
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    batch = await _commit(store, 2)
+    assert await hub.reached(EventId(0), 0)
+    assert not await hub.reached(EventId(2), 0)  # committed, but the hub has not seen it yet
+    waiting = asyncio.create_task(hub.reached(EventId(2), 5))
+    await bus.publish(batch)
+    assert await waiting and fanout.ids == [1, 2]
+    await hub.stop()
+
+
+async def test_reached_covers_ids_read_back_from_the_store(store: SqliteStore) -> None:
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    first, second = await _commit(store, 1, at=1), await _commit(store, 1, at=2)
+    # Event 1 never reaches the bus and is read back from the store after the gap wait.
+    await bus.publish(second)
+    assert await hub.reached(EventId(second[0].id), 5)
+    assert fanout.ids == [first[0].id, second[0].id]
     await hub.stop()

@@ -11,6 +11,7 @@ from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import User
 from hubbub.dialects.sechat.socket import SechatRenderer
 from hubbub.fanout.connection import Handshake
+from hubbub.fanout.handover import Handover
 from hubbub.fanout.rooms import RoomFanout, RoomSubscriber
 
 
@@ -150,16 +151,33 @@ def test_hubbub_internal_events_never_reach_the_wire() -> None:
     assert fanout.deliver((inbox,)) == 0 and socket.sent == []
 
 
-def test_held_frames_wait_for_the_replay_and_skip_what_it_covered() -> None:
+def test_live_frames_wait_for_the_replay_then_go_out_in_order() -> None:
     fanout = RoomFanout(SechatRenderer())
     connection = RecordingConnection()
-    subscriber = RoomSubscriber(connection, _user(5), {RoomId(1)}, held=[])
+    handover = Handover(max_bytes=64 * 1024)
+    subscriber = RoomSubscriber(connection, _user(5), {RoomId(1)}, handover=handover)
+    handover.live_from = EventId(4)
     fanout.add(subscriber)
     fanout.deliver((_event(5, EventType.MESSAGE_POSTED, 1),))
     fanout.deliver((_event(6, EventType.MESSAGE_POSTED, 1),))
     assert connection.sent == []
-    subscriber.release(EventId(5))
-    assert [frame["r1"]["t"] for frame in connection.frames()] == [6]  # type: ignore[index]
+    subscriber.go_live()
+    fanout.deliver((_event(7, EventType.MESSAGE_POSTED, 1),))
+    assert [frame["r1"]["t"] for frame in connection.frames()] == [5, 6, 7]  # type: ignore[index]
+
+
+def test_a_socket_whose_held_frames_outgrow_the_bound_is_closed() -> None:
+    fanout = RoomFanout(SechatRenderer())
+    connection = RecordingConnection()
+    one_frame = len(SechatRenderer().render({RoomId(1): [_event(1, EventType.MESSAGE_POSTED, 1)]}, EventId(1)))
+    subscriber = RoomSubscriber(connection, _user(5), {RoomId(1)}, handover=Handover(max_bytes=2 * one_frame))
+    fanout.add(subscriber)
+    for event_id in (1, 2):
+        fanout.deliver((_event(event_id, EventType.MESSAGE_POSTED, 1),))
+    assert not connection.closed
+    fanout.deliver((_event(3, EventType.MESSAGE_POSTED, 1),))
+    assert connection.close_reason == (1013, "too much activity while catching up")
+    assert connection.sent == []
 
 
 def test_a_ping_in_a_room_the_target_left_is_filed_under_its_room_too() -> None:

@@ -1,4 +1,4 @@
-"""service/queries.py: the viewer's view of the log, as POST /events answers it."""
+"""service/queries.py: the viewer's view of the log, one for POST /events and for a socket's replay."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from hubbub.core.events import EventType
 from hubbub.core.ids import EventId, RoomId
-from hubbub.core.models import User
+from hubbub.core.models import RoomAccess, User
 from hubbub.service.service import Service
 
 PASSWORD = "correct horse battery"
@@ -71,6 +71,29 @@ async def test_a_poll_pages_through_room_events_and_pings_together(
     ]
     assert EventType.INBOX_CHANGED in {e.type for e in logged}  # in no room's view: skipped, not counted
     assert seen == expected and len(expected) == 8
+
+
+async def test_a_replay_page_ends_at_the_cursor_it_is_given_not_at_the_stores_end(
+    cast: tuple[Service, User, User, RoomId, RoomId],
+) -> None:
+    service, alice, bob, first, second = cast
+    since = EventId(await service.queries.last_event_id())
+    for n in range(3):
+        await service.messages.post(bob.id, first, f"m{n}")
+    through = EventId(since + 2)  # say the hub has delivered two of the three so far
+    page = await service.queries.view_after(alice, {first, second}, since, through=through, limit=100)
+    assert [e.id for e in page.events] == [since + 1, since + 2] and page.cursor == through
+    page = await service.queries.view_after(alice, {first, second}, since, through=through, limit=1)
+    assert [e.id for e in page.events] == [since + 1] and page.cursor == since + 1
+
+
+async def test_a_replay_leaves_out_rooms_the_viewer_may_not_read(service: Service) -> None:
+    alice, bob = await _user(service, "Alice"), await _user(service, "Bob")
+    private = (await service.rooms.create_room("Private", owner_id=bob.id, access=RoomAccess.PRIVATE)).id
+    since = EventId(await service.queries.last_event_id())
+    await service.messages.post(bob.id, private, "secret")
+    page = await service.queries.view_after(alice, {private}, since, through=EventId(since + 10), limit=100)
+    assert page.events == [] and page.cursor == since + 10
 
 
 async def test_a_first_poll_starts_at_the_rooms_newest_events(

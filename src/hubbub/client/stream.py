@@ -6,9 +6,9 @@ becomes visible after a larger one was delivered):
 1. The stream remembers the id of the last event it handed out.
 2. Each (re)connection asks ``POST /ws-auth`` for a fresh socket URL and opens it
    with ``?l=0``: every client sends some ``l``; 0 asks for no replay, so the socket
-   carries what is logged from its opening on. (A replay from the last id would be
-   cut at one page per room, and what the server logs while it sets the socket up
-   would then be neither on the socket nor in the catch-up below.)
+   carries what is logged from its opening on. (The server could replay from the
+   last id, but only up to its replay budget, after which it closes the socket and
+   says where to resume; polling is paced by this client, one bounded page a request.)
 3. With the socket open, it reads the log's last id (``POST /chats/{room}/events``)
    and polls ``POST /events`` with ``r<room>=<last id>`` until its cursor reaches
    that id. Everything logged before the socket opened is in those pages;

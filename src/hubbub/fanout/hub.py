@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Final, Protocol
 
@@ -53,6 +53,8 @@ class Hub:
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiters: dict[EventId, list[asyncio.Future[int]]] = {}
+        # Callers of reached(): (id, future), resolved once the hub has delivered up to the id.
+        self._reach_waiters: list[tuple[EventId, asyncio.Future[None]]] = []
         # How many connections recent published feed items reached, for callers that ask late.
         self._reached: OrderedDict[EventId, int] = OrderedDict()
         self._stopping = False
@@ -61,6 +63,34 @@ class Hub:
     def last_event_id(self) -> EventId:
         """The newest event delivered to connections (the cursor keep-alive frames carry)."""
         return self._sequencer.last_released
+
+    def join(self, subscribe: Callable[[], None]) -> EventId:
+        """Register a subscriber (``subscribe`` adds it to a fan-out); return where its live delivery starts.
+
+        Every id up to the returned one has been delivered, and every batch delivered after
+        this call holds only larger ids (the sequencer releases in order and a batch is
+        delivered to every fan-out at once, with no await in between). A subscriber that
+        replays the log must therefore replay exactly up to this id (``fanout.handover``).
+        """
+        subscribe()
+        return self._sequencer.last_released
+
+    async def reached(self, event_id: EventId, timeout: float) -> bool:
+        """Wait until the hub has delivered every id up to ``event_id``; False after ``timeout`` seconds."""
+        if event_id <= self._sequencer.last_released:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (event_id, future)
+        self._reach_waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if entry in self._reach_waiters:
+                self._reach_waiters.remove(entry)
 
     def add_fanout(self, fanout: Fanout) -> None:
         self._fanouts.append(fanout)
@@ -83,6 +113,8 @@ class Hub:
         for futures in self._waiters.values():
             for future in futures:
                 future.cancel()
+        for _, waiter in self._reach_waiters:
+            waiter.cancel()
 
     async def delivered(self, event_id: EventId, timeout: float) -> int | None:
         """Wait until the hub has delivered ``event_id``; the number of connections its batch
@@ -123,6 +155,11 @@ class Hub:
     def _release(self, batches: Sequence[Batch]) -> None:
         for batch in batches:
             self._deliver(batch)
+        if self._reach_waiters:  # also after a gap given up on, which releases no batch
+            last = self._sequencer.last_released
+            for event_id, future in self._reach_waiters:
+                if event_id <= last and not future.done():
+                    future.set_result(None)
 
     async def _read_after(self, since: EventId, through: EventId | None = None) -> list[Event]:
         events: list[Event] = []

@@ -22,6 +22,7 @@ from hubbub.core.models import User
 from hubbub.core.rules import FLAG_VIEW_REPUTATION
 from hubbub.core.visibility import Audience, audience_of, file_view, in_view, may_see
 from hubbub.fanout.connection import CLOSE_TRY_AGAIN, Connection
+from hubbub.fanout.handover import Handover
 from hubbub.fanout.sequencer import Batch
 
 __all__ = ["RoomFanout", "RoomRenderer", "RoomSubscriber"]
@@ -48,27 +49,26 @@ class RoomSubscriber:
     user: User
     rooms: set[RoomId] = field(default_factory=set)
     last_sent: float = field(default_factory=time.monotonic)
-    # While a socket replays history, live frames wait here: (last event id, bytes).
-    held: list[tuple[EventId, bytes]] | None = None
-    max_held: int = 1000
+    # While the socket replays history, live frames wait here (``fanout.handover``); None once live.
+    handover: Handover | None = None
 
     def send(self, data: bytes, last_id: EventId, now: float | None = None) -> None:
         """Write a frame, or hold it while the socket replays history; ``now`` saves a clock read per socket."""
-        if self.held is not None:
-            if len(self.held) >= self.max_held:
+        if self.handover is not None:
+            if not self.handover.hold(last_id, data):
                 self.connection.close(CLOSE_TRY_AGAIN, "too much activity while catching up")
-                return
-            self.held.append((last_id, data))
             return
         self.connection.send(data)
         self.last_sent = time.monotonic() if now is None else now
 
-    def release(self, replayed_through: EventId) -> None:
-        """End the replay: send the held frames newer than what the replay covered."""
-        held, self.held = self.held or [], None
-        for last_id, data in held:
-            if last_id > replayed_through:
-                self.send(data, last_id)
+    def go_live(self) -> None:
+        """End the replay: send the frames held meanwhile, then write live frames as they come."""
+        handover, self.handover = self.handover, None
+        if handover is None or self.connection.closed:
+            return
+        for data in handover.release():
+            self.connection.send(data)
+        self.last_sent = time.monotonic()
 
     def audience_class(self) -> int:
         if self.user.is_moderator:
@@ -164,7 +164,7 @@ class RoomFanout:
     def _deliver_plain(data: bytes, subs: set[RoomSubscriber], cursor: EventId, now: float) -> int:
         """The common case (no pings, no flags): one frame, the same bytes to every socket in the room."""
         for sub in subs:
-            if sub.held is None:
+            if sub.handover is None:
                 sub.connection.send(data)
                 sub.last_sent = now
             else:

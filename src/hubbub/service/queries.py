@@ -26,6 +26,7 @@ __all__ = [
     "Queries",
     "RoomEvents",
     "RoomView",
+    "ViewPage",
 ]
 
 
@@ -41,6 +42,14 @@ class History:
 @dataclass(frozen=True, slots=True)
 class RoomEvents:
     """The answer for one room of an ``/events`` poll: its visible events and the cursor to poll from next."""
+
+    events: list[Event]
+    cursor: EventId
+
+
+@dataclass(frozen=True, slots=True)
+class ViewPage:
+    """A page of a viewer's view of some rooms: events in id order, and the id it is complete through."""
 
     events: list[Event]
     cursor: EventId
@@ -175,6 +184,23 @@ class Queries:
                 events, cursor = _scan_view(tx, viewer, {room_id}, since, last, limit)
                 answer[room_id] = RoomEvents(file_view(events, viewer, {room_id}).get(room_id, []), cursor)
             return answer, last
+
+        return await self._ctx.store.read(read)
+
+    async def view_after(
+        self, viewer: User, room_ids: Collection[RoomId], since: EventId, *, through: EventId, limit: int
+    ) -> ViewPage:
+        """One page of the viewer's view of these rooms after ``since``, up to ``through`` (a socket's replay).
+
+        Rooms the viewer may not read are left out of the view; the events come back unfiled
+        (``core.visibility.file_view`` says where each is shown).
+        """
+
+        def read(tx: ReadTx) -> ViewPage:
+            rooms = tx.rooms(room_ids)
+            readable = {room.id for room in rooms.values() if can_read(standing_in(tx, room, viewer), room)}
+            events, cursor = _scan_view(tx, viewer, readable, since, through, limit)
+            return ViewPage(events, cursor)
 
         return await self._ctx.store.read(read)
 
@@ -326,10 +352,6 @@ class Queries:
             )
 
         return await self._ctx.store.read(read)
-
-    async def personal_events_since(self, user: User, since: EventId, *, limit: int) -> list[Event]:
-        """Pings and replies for ``user`` after ``since``, from any room (they follow their target)."""
-        return await self._ctx.store.read(lambda tx: tx.events_targeting(user.id, since, limit=limit))
 
     async def starred_by(self, viewer: User | None, message_ids: Collection[MessageId]) -> set[MessageId]:
         """Which of these messages the viewer has starred (none for visitors)."""

@@ -35,6 +35,7 @@ from hubbub.dialects.sechat.codec import (
     parse_id_list,
     parse_int,
     parse_poll_cursors,
+    parse_replay_cursor,
     refusal,
     text_reply,
 )
@@ -828,3 +829,22 @@ def test_history_bounds_errors(form: dict[str, str], name: str) -> None:
 
 def test_history_ignores_since_and_mode() -> None:
     assert history({"since": "not-a-number", "mode": "anything"}) == history({})
+
+
+@pytest.mark.parametrize(
+    ("value", "cursor"),
+    [
+        ("1", 1),
+        ("99", 99),
+        ("100", 100),  # the log's last id: the client has everything, and gets nothing twice
+        ("101", None),  # beyond the log: not an event id
+        ("1790000000", None),  # sechat's Unix time
+        ("0", None),
+        ("-5", None),
+        ("", None),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_l_is_a_replay_cursor_only_when_it_can_be_an_event_id(value: str | None, cursor: int | None) -> None:
+    assert parse_replay_cursor(value, 100) == cursor

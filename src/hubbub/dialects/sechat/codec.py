@@ -315,8 +315,9 @@ def parse_replay_cursor(value: str | None, last_event_id: int) -> EventId | None
 
     Clients fill ``l`` with an event id (ChatExchange, the JS client), a Unix time
     (sechat) or a message's time stamp (OakBot), so it is a cursor only when it is a
-    positive number not beyond the log's end; otherwise it is ignored and the
-    socket streams from now (sechat.md §5.2). It never suppresses live events.
+    positive number not beyond the log's end (``last_event_id``: the newest id the
+    store holds, which a client may have seen by polling); otherwise it is ignored and
+    the socket streams from now (sechat.md §5.2). It never suppresses live events.
     """
     if value is None:
         return None
@@ -324,6 +325,6 @@ def parse_replay_cursor(value: str | None, last_event_id: int) -> EventId | None
         cursor = int(value)
     except ValueError:
         return None
-    if 0 < cursor < last_event_id:
+    if 0 < cursor <= last_event_id:
         return EventId(cursor)
     return None

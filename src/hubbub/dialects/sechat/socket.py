@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 
 from hubbub.core.events import CHAT_EVENT_TYPES, Event
 from hubbub.core.ids import EventId, RoomId, UserId
-from hubbub.core.visibility import is_personal
+from hubbub.core.visibility import file_view
 from hubbub.dialects.sechat.codec import RoomFrame, frame, parse_replay_cursor, parse_socket_path
-from hubbub.fanout.connection import CLOSE_POLICY, Connection, Handshake, Refusal
+from hubbub.fanout.connection import CLOSE_POLICY, CLOSE_TRY_AGAIN, Connection, Handshake, Refusal
+from hubbub.fanout.handover import REACH_TIMEOUT_SECONDS, Handover, ReplayPage, replay
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout, RoomSubscriber
 from hubbub.service.service import Service
@@ -75,11 +76,16 @@ class SechatSockets:
         task.add_done_callback(self._pending.discard)
 
     async def _attach(self, connection: Connection) -> None:
-        """Load the user and their rooms, replay from ``?l=`` when it is an event id, then go live."""
+        """Load the user and their rooms, replay from ``?l=`` (or from the upgrade) up to the live cursor, go live.
+
+        The hand-over is ``fanout.handover``'s: the subscriber joins the hub at a known id,
+        the replay covers exactly the events up to it, and live frames cover the rest.
+        """
         extra = connection.handshake.extra
         user_id, room_id = extra["user_id"], extra["room_id"]
         assert isinstance(user_id, int) and isinstance(room_id, int)
         queries = self._service.queries
+        settings = self._service.settings
         user = await queries.user(UserId(user_id))
         if user is None:
             connection.close(CLOSE_POLICY, "unknown user")
@@ -87,32 +93,47 @@ class SechatSockets:
         rooms = set(await queries.rooms_of(user.id)) | {RoomId(room_id)}
         opened_at = extra["opened_at"]
         assert isinstance(opened_at, int)
-        cursor = parse_replay_cursor(connection.handshake.query.get("l"), self._hub.last_event_id)
-        if cursor is None:
-            cursor = EventId(opened_at)
-        subscriber = RoomSubscriber(connection, user, rooms, held=[])
+        requested = connection.handshake.query.get("l")
+        since = None if requested is None else parse_replay_cursor(requested, await queries.last_event_id())
+        if since is None:
+            since = EventId(opened_at)
+        # A client may have seen events (by polling) that the hub has not pushed yet; live
+        # delivery must not start before them, or they would come twice.
+        if not await self._hub.reached(since, REACH_TIMEOUT_SECONDS):
+            connection.close(CLOSE_TRY_AGAIN, "the server is catching up; try again")
+            return
         if connection.closed:
             return
+        handover = Handover(max_bytes=settings.ws_send_buffer_bytes)
+        subscriber = RoomSubscriber(connection, user, rooms, handover=handover)
         self._subscribers[connection] = subscriber
-        self._fanout.add(subscriber)
-        if self._hub.last_event_id <= cursor:
-            subscriber.release(cursor)  # nothing happened while the socket was being set up
+        handover.live_from = live_from = self._hub.join(lambda: self._fanout.add(subscriber))
+        view = frozenset(rooms)
+
+        async def read(after: EventId, through: EventId) -> ReplayPage:
+            page = await queries.view_after(user, view, after, through=through, limit=settings.poll_max_events)
+            return ReplayPage(page.events, page.cursor)
+
+        def encode(events: Sequence[Event], cursor: EventId) -> bytes:
+            return self._renderer.render(file_view(events, user, view), cursor)
+
+        reached = await replay(
+            since=since,
+            through=live_from,
+            read=read,
+            encode=encode,
+            send=connection.send,
+            # Sent at once, so a replay alone must never make a reading client a slow consumer.
+            max_bytes=min(settings.sechat_replay_max_bytes, settings.ws_send_buffer_bytes // 2),
+            closed=lambda: connection.closed,
+        )
+        if connection.closed:
             return
-        limit = self._service.settings.poll_max_events
-        answer, last = await queries.events_since(user, {room: cursor for room in rooms}, limit=limit)
-        # At most poll_max_events per room are replayed; a client that was away longer polls /events.
-        # Each room's answer is the user's view of it (core.visibility): their pings and replies
-        # from every room are in it, filed as live frames file them.
-        found = {room: list(result.events) for room, result in answer.items() if result.events}
-        # A ping from a room the user is not in goes under that room too, as live frames do. Newer
-        # ones than ``last`` are in the frames held meanwhile, so they are left to those.
-        for event in await queries.personal_events_since(user, cursor, limit=limit):
-            if is_personal(event, user) and event.id <= last and event.room_id not in answer:
-                assert event.room_id is not None
-                found.setdefault(event.room_id, []).append(event)
-        if found and not connection.closed:
-            connection.send(self._renderer.render(found, last))
-        subscriber.release(last)
+        if reached < live_from:
+            # Going live now would skip (reached, live_from]: tell the client where to resume instead.
+            connection.close(CLOSE_TRY_AGAIN, f"replay limit reached; reconnect with l={reached}")
+            return
+        subscriber.go_live()
 
     def received(self, connection: Connection, text: str) -> None:
         """Stack Exchange's event socket has no client messages; anything sent is ignored."""
@@ -129,7 +150,7 @@ class SechatSockets:
         cache: dict[frozenset[RoomId], bytes] = {}
         sent = 0
         for subscriber in list(self._subscribers.values()):
-            if subscriber.held is not None or now - subscriber.last_sent < idle_seconds:
+            if subscriber.handover is not None or now - subscriber.last_sent < idle_seconds:
                 continue
             rooms = frozenset(subscriber.rooms)
             data = cache.get(rooms)
