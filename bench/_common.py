@@ -82,6 +82,8 @@ def bench_env(**settings: object) -> dict[str, str]:
         "password_time_cost": 1,
         "password_memory_kib": 8192,
         "login_attempts_per_minute": 1_000_000,  # every bench user signs in from 127.0.0.1
+        "login_attempts_per_account_per_minute": 1_000_000,
+        "login_attempts_per_address_per_minute": 1_000_000,
     }
     base.update(settings)
     for name, value in base.items():

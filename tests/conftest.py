@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import RoomAccess, User
 from hubbub.service.service import Service
 from hubbub.store.sqlite import SqliteStore
-from tests.fakes import FakeClock, test_settings
+from tests.fakes import FakeClock, HashThreads, test_settings
 
 PASSWORD = "correct horse battery"
 
@@ -35,6 +35,7 @@ async def service(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Service]:
     service = Service(store=store, bus=bus, clock=clock, settings=settings)
     await service.start()
     yield service
+    service.close()
     await bus.close()
     await store.close()
 
@@ -142,3 +143,11 @@ async def make_node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[NodeFacto
 @pytest.fixture
 async def node(make_node: NodeFactory) -> Node:
     return await make_node()
+
+
+@pytest.fixture
+def hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[HashThreads]:
+    """Argon2 calls recorded by thread, and checks held at will (``hashing.hold()``/``release()``)."""
+    threads = HashThreads(monkeypatch)
+    yield threads
+    threads.release()

@@ -156,6 +156,8 @@ class Runtime:
                 await sockets.stop()
         if self.hub is not None:
             await self.hub.stop()
+        if self.service is not None:
+            self.service.close()
         if self.bus is not None:
             await self.bus.close()
         if self.store is not None:

@@ -12,7 +12,7 @@ Every error says whose fault it is and carries a stable machine ``code``:
       ``NotFound``, ``NeverAssigned``, ``NotAllowed`` (with subclasses
       ``Kicked``, ``Suspended``, ``LowReputation``, ``NotYours``, ``OwnMessage``),
       ``TooLong``, ``EmptyMessage``, ``TooLate``, ``AlreadyDeleted``,
-      ``RateLimited``, ``LimitReached``, ``Conflict``.
+      ``RateLimited`` (with subclass ``Busy``), ``LimitReached``, ``Conflict``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import ClassVar, Literal
 __all__ = [
     "AlreadyDeleted",
     "BadRequest",
+    "Busy",
     "ConfigError",
     "Conflict",
     "EmptyMessage",
@@ -216,6 +217,16 @@ class RateLimited(RemoteError):
         unit = "second" if retry_after == 1 else "seconds"
         super().__init__(f"You can perform this action again in {retry_after} {unit}.")
         self.retry_after = retry_after
+
+
+class Busy(RateLimited):
+    """Too much of this work is queued server-wide (password hashing); nothing was done, try again soon.
+
+    It reads like ``RateLimited`` on every wire, so clients that wait and retry on
+    "You can perform this action again in N seconds." handle it unchanged.
+    """
+
+    code = "busy"
 
 
 class LimitReached(RemoteError):

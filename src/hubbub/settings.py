@@ -47,6 +47,12 @@ class Settings:
     ws_token_ttl_seconds: int = 120  # a /ws-auth URL must be opened within this time
     password_time_cost: int = 3  # Argon2id passes (argon2-cffi's default) ...
     password_memory_kib: int = 65_536  # ... and memory; hashes re-hash on login when these change
+    password_hash_threads: int = 2  # hashes computed at once, off the event loop (each holds password_memory_kib)
+    password_hash_queue: int = 32  # hashes waiting for a thread; beyond it a login is refused "try again in 1 second"
+    sessions_per_user: int = 20  # live logins per account; logging in once more ends the oldest
+    login_attempts_per_minute: int = 10  # per client address and account, right password or wrong
+    login_attempts_per_account_per_minute: int = 30  # per account, from all addresses together
+    login_attempts_per_address_per_minute: int = 300  # per client address, all accounts (a proxy is one address)
 
     # Messages.
     max_message_chars: int = 16_384  # cap for multi-line messages (single-line: 500, a rule)
@@ -55,7 +61,6 @@ class Settings:
     duplicate_window_seconds: int = 60  # same text again within this time -> {"id": null}
     stars_per_day: int = 20  # per user, reset at 00:00 UTC
     pingable_days: int = 7  # users seen in a room this recently can be pinged there
-    login_attempts_per_minute: int = 10  # per e-mail address and per client address
 
     # Reading.
     history_default_count: int = 100  # /chats/{room}/events without msgCount

@@ -227,6 +227,33 @@ async def test_sessions_and_meta(store: Store) -> None:
     assert await store.read(lambda tx: tx.meta("k")) == "v2"
 
 
+async def test_trimming_sessions_keeps_the_newest_live_ones_of_that_user(store: Store) -> None:
+    def session(name: str, user: int, created: int, expires: int = 100) -> LoginSession:
+        return LoginSession(token_hash=name, user_id=UserId(user), fkey="f", created_at=created, expires_at=expires)
+
+    sessions = [
+        session("expired", 1, 1, expires=10),
+        session("old", 1, 2),
+        session("middle", 1, 3),
+        session("new", 1, 4),
+        session("other user", 2, 1),
+    ]
+
+    def insert(tx: WriteTx) -> None:
+        for each in sessions:
+            tx.insert_session(each)
+
+    await store.write(insert)
+    assert await store.write(lambda tx: tx.trim_sessions(UserId(1), keep=2, now=10)) == 2
+
+    def live(tx: ReadTx) -> list[str]:
+        return [each.token_hash for each in sessions if tx.session(each.token_hash) is not None]
+
+    assert await store.read(live) == ["middle", "new", "other user"]
+    assert await store.write(lambda tx: tx.trim_sessions(UserId(1), keep=0, now=10)) == 2
+    assert await store.read(live) == ["other user"]
+
+
 async def test_reopening_the_file_keeps_everything(tmp_path: Path) -> None:
     path = tmp_path / "again.sqlite3"
     first = SqliteStore.open(path)

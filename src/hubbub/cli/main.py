@@ -80,7 +80,10 @@ async def _with_service(settings: Settings, work: Callable[[Service], Awaitable[
     try:
         service = Service(store=store, bus=bus, clock=SystemClock(), settings=settings)
         await service.start()
-        return await work(service)
+        try:
+            return await work(service)
+        finally:
+            service.close()
     finally:
         await bus.close()
         await store.close()

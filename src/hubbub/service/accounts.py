@@ -1,9 +1,12 @@
 """Accounts and logins: creating users, checking passwords, sessions with their fkey, socket tokens.
 
-- Passwords are hashed with Argon2id (argon2-cffi) and re-hashed when its
-  parameters change.
+- Passwords are hashed with Argon2id, off the event loop and with bounded
+  concurrency (``service/passwords.py``), and re-hashed when its parameters change.
+- Every login attempt, right password or wrong, takes a token from the login
+  limits (``LoginLimits``: per client address and account, per account, per address).
 - A login session is a random cookie token (only its SHA-256 is stored) with
-  one stable ``fkey`` used by every form the session posts (sechat.md §8.3).
+  one stable ``fkey`` used by every form the session posts (sechat.md §8.3). An
+  account has at most ``sessions_per_user`` live sessions: a new login ends the oldest.
 - A socket token, returned by ``/ws-auth`` inside the websocket URL, is signed
   with the server secret and names one user and one room until it expires; any
   node holding the same database can check it.
@@ -11,20 +14,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, replace
 from typing import Final
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import LoginSession, User
 from hubbub.core.rules import check_about, ensure_can_edit_profile
-from hubbub.errors import BadRequest, InvalidCredentials, NotFound, RateLimited
+from hubbub.errors import BadRequest, Busy, ConfigError, InvalidCredentials, NotFound
 from hubbub.service.context import Changes, Context, load_user
+from hubbub.service.passwords import PasswordHashing
 from hubbub.store.base import ReadTx, WriteTx
 
 __all__ = ["ANONYMOUS_FKEY_LABEL", "Accounts", "SignedIn"]
@@ -50,11 +52,22 @@ def _hash_token(token: str) -> str:
 class Accounts:
     def __init__(self, context: Context) -> None:
         self._ctx = context
-        self._hasher = PasswordHasher(
-            time_cost=context.settings.password_time_cost, memory_cost=context.settings.password_memory_kib
+        settings = context.settings
+        if settings.sessions_per_user < 1:
+            raise ConfigError("sessions_per_user: an account needs room for at least 1 session")
+        if settings.password_hash_threads < 1 or settings.password_hash_queue < 0:
+            raise ConfigError("password_hash_threads must be at least 1 and password_hash_queue at least 0")
+        self.passwords = PasswordHashing(
+            time_cost=settings.password_time_cost,
+            memory_kib=settings.password_memory_kib,
+            threads=settings.password_hash_threads,
+            queue=settings.password_hash_queue,
         )
         self._secret: bytes | None = None
         self._decoy: str | None = None
+
+    def close(self) -> None:
+        self.passwords.close()
 
     async def load_secret(self) -> None:
         """Read the server secret, creating it on first start (it signs socket tokens)."""
@@ -89,6 +102,7 @@ class Accounts:
         Raises:
             BadRequest: Empty or over-long name, malformed e-mail, short password.
             Conflict: The e-mail address is taken.
+            Busy: Too many passwords are being hashed right now.
         """
         name = " ".join(name.split())
         email = email.strip().lower()
@@ -98,7 +112,7 @@ class Accounts:
             raise BadRequest("That does not look like an e-mail address")
         if len(password) < MIN_PASSWORD_CHARS:
             raise BadRequest(f"A password needs at least {MIN_PASSWORD_CHARS} characters")
-        password_hash = self._hasher.hash(password)
+        password_hash = await self.passwords.hash(password)
         start = self._ctx.settings.new_user_reputation if reputation is None else reputation
 
         def work(tx: WriteTx, changes: Changes, now: int) -> User:
@@ -114,57 +128,58 @@ class Accounts:
         return await self._ctx.apply(work)
 
     async def authenticate(self, email: str, password: str, *, client: str) -> User:
-        """Check an e-mail address and password.
+        """Check an e-mail address and password; every attempt counts against the login limits.
 
         Raises:
-            RateLimited: Too many attempts for this address or from this client.
+            RateLimited: Too many attempts for this account, from this client, or both.
+            Busy: Too many passwords are being checked right now (the attempt is not counted).
             InvalidCredentials: No such account, or the wrong password.
         """
         email = email.strip().lower()
-        # Only failed attempts count: the tickets are refunded when the password is right.
-        tickets = [self._ctx.login_limiter.acquire(f"email:{email}")]
-        try:
-            tickets.append(self._ctx.login_limiter.acquire(f"client:{client}"))
-        except RateLimited:
-            tickets[0].refund()
-            raise
+        # A right password spends its tokens too: each login costs a hash and a session.
+        tickets = self._ctx.login_limits.acquire(address=client, account=email)
 
         def lookup(tx: ReadTx) -> tuple[User | None, str | None]:
             user = tx.user_by_email(email)
             return user, None if user is None else tx.password_hash(user.id)
 
         user, stored = await self._ctx.store.read(lookup)
-        if user is None or not stored:
-            # Spend the same time as a real check so that response time does not reveal accounts.
-            self._verify(self._decoy_hash(), password)
+        try:
+            if user is None or not stored:
+                # Spend the same time as a real check so that response time does not reveal accounts.
+                await self.passwords.verify(await self._decoy_hash(), password)
+                raise InvalidCredentials()
+            matches = await self.passwords.verify(stored, password)
+        except Busy:
+            for ticket in tickets:
+                ticket.refund()  # nothing was checked: the refusal changes no state
+            raise
+        if not matches:
             raise InvalidCredentials()
-        if not self._verify(stored, password):
-            raise InvalidCredentials()
-        for ticket in tickets:
-            ticket.refund()
-        if self._hasher.check_needs_rehash(stored):
-            rehashed = self._hasher.hash(password)
-            user_id = user.id
-            await self._ctx.apply(lambda tx, changes, now: tx.set_password_hash(user_id, rehashed))
+        if self.passwords.needs_rehash(stored):
+            # The login stands either way; when hashing is saturated the upgrade waits for the next one.
+            with contextlib.suppress(Busy):
+                rehashed = await self.passwords.hash(password)
+                user_id = user.id
+                await self._ctx.apply(lambda tx, changes, now: tx.set_password_hash(user_id, rehashed))
         return user
 
-    def _decoy_hash(self) -> str:
+    async def _decoy_hash(self) -> str:
         if self._decoy is None:
-            self._decoy = self._hasher.hash(secrets.token_hex(16))
+            self._decoy = await self.passwords.hash(secrets.token_hex(16))
         return self._decoy
-
-    def _verify(self, stored: str, password: str) -> bool:
-        try:
-            return self._hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return False
 
     # sessions
 
     async def open_session(self, user: User) -> tuple[str, LoginSession]:
-        """Start a login session; returns the cookie token (shown once) and the session."""
+        """Start a login session; returns the cookie token (shown once) and the session.
+
+        The user's expired sessions end, and so do their oldest live ones beyond
+        ``sessions_per_user`` (counting the new one), in the same transaction.
+        """
         token = secrets.token_urlsafe(32)
         ttl = self._ctx.settings.session_ttl_days * 86_400
+        others = self._ctx.settings.sessions_per_user - 1
 
         def work(tx: WriteTx, changes: Changes, now: int) -> LoginSession:
             session = LoginSession(
@@ -174,6 +189,7 @@ class Accounts:
                 created_at=now,
                 expires_at=now + ttl,
             )
+            tx.trim_sessions(user.id, keep=others, now=now)
             tx.insert_session(session)
             return session
 

@@ -19,7 +19,7 @@ from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import Message, Room, Standing, User
 from hubbub.core.rules import NO_PERMISSION
 from hubbub.errors import NeverAssigned, NotFound, NotLoggedIn
-from hubbub.service.ratelimit import RateLimiter
+from hubbub.service.ratelimit import LoginLimits, RateLimiter
 from hubbub.settings import Settings
 from hubbub.store.base import ReadTx, Store, WriteTx
 
@@ -48,7 +48,7 @@ class Context:
     clock: Clock
     settings: Settings
     message_limiter: RateLimiter
-    login_limiter: RateLimiter
+    login_limits: LoginLimits
 
     def now(self) -> int:
         return int(self.clock.now())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from hubbub.core.clock import Clock
 from hubbub.errors import RateLimited
 
-__all__ = ["RateLimiter", "Ticket"]
+__all__ = ["LoginLimits", "RateLimiter", "Ticket"]
 
 
 @dataclass(slots=True)
@@ -83,3 +83,38 @@ class RateLimiter:
         bucket = self._buckets.get(key)
         if bucket is not None:
             bucket.tokens = min(self._burst, bucket.tokens + 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """The buckets a login attempt draws from, right password or wrong.
+
+    Per (client address, account) the tightest, so that guessing one account's password
+    from one address stops soon without locking anyone else on that address out; per
+    account, so that guessing from many addresses stops too; per client address a much
+    higher ceiling, because behind a proxy every user has the same address.
+    """
+
+    per_address_account: RateLimiter
+    per_account: RateLimiter
+    per_address: RateLimiter
+
+    def acquire(self, *, address: str, account: str) -> list[Ticket]:
+        """Take one token from each bucket, or none at all.
+
+        Raises:
+            RateLimited: One of the buckets is empty (the others are left as they were).
+        """
+        tickets: list[Ticket] = []
+        try:
+            for limiter, key in (
+                (self.per_address_account, f"{address} {account}"),
+                (self.per_account, account),
+                (self.per_address, address),
+            ):
+                tickets.append(limiter.acquire(key))
+        except RateLimited:
+            for ticket in tickets:
+                ticket.refund()
+            raise
+        return tickets

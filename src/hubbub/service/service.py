@@ -11,13 +11,17 @@ from hubbub.service.conversations import Conversations
 from hubbub.service.feeds import Feeds
 from hubbub.service.messages import Messages
 from hubbub.service.queries import Queries
-from hubbub.service.ratelimit import RateLimiter
+from hubbub.service.ratelimit import LoginLimits, RateLimiter
 from hubbub.service.rooms import Rooms
 from hubbub.service.tokens import ApiTokens
 from hubbub.settings import Settings
 from hubbub.store.base import Store
 
 __all__ = ["Service"]
+
+
+def _per_minute(count: int, clock: Clock) -> RateLimiter:
+    return RateLimiter(burst=count, per_second=count / 60, clock=clock)
 
 
 class Service:
@@ -32,10 +36,10 @@ class Service:
             message_limiter=RateLimiter(
                 burst=settings.message_rate_burst, per_second=settings.message_rate_per_second, clock=clock
             ),
-            login_limiter=RateLimiter(
-                burst=settings.login_attempts_per_minute,
-                per_second=settings.login_attempts_per_minute / 60,
-                clock=clock,
+            login_limits=LoginLimits(
+                per_address_account=_per_minute(settings.login_attempts_per_minute, clock),
+                per_account=_per_minute(settings.login_attempts_per_account_per_minute, clock),
+                per_address=_per_minute(settings.login_attempts_per_address_per_minute, clock),
             ),
         )
         self.accounts = Accounts(self.context)
@@ -54,3 +58,7 @@ class Service:
     async def start(self) -> None:
         """Load what operations need from the store (the server secret)."""
         await self.accounts.load_secret()
+
+    def close(self) -> None:
+        """Release the threads the service started (password hashing); the store and bus stay open."""
+        self.accounts.close()

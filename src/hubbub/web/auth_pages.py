@@ -25,7 +25,7 @@ from hubbub.dialects.sechat.http import (
     require_user,
     signed_in,
 )
-from hubbub.errors import BadRequest, Conflict, InvalidCredentials, RateLimited, RemoteError
+from hubbub.errors import BadRequest, Busy, Conflict, InvalidCredentials, RateLimited, RemoteError
 from hubbub.web.rendering import not_found, redirect, render, safe_return
 
 __all__ = ["CHAT_USER_COOKIES", "PROVIDER_COOKIE", "auth_routes"]
@@ -115,6 +115,13 @@ def _signup_form(
     )
 
 
+def _signup_status(error: RemoteError) -> int:
+    for kind, status in ((Conflict, 409), (Busy, 503), (RateLimited, 429), (BadRequest, 400)):
+        if isinstance(error, kind):
+            return status
+    return 403
+
+
 async def signup_page(request: web.Request) -> web.Response:
     if not request.app[SERVICE].settings.allow_signup:
         return not_found(request, "Sign-up is closed on this server.")
@@ -125,7 +132,8 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
     """``POST /users/signup`` (``name``, ``email``, ``password``, ``password2``, ``fkey``).
 
     Success: 302 to ``returnurl`` (default ``/``), signed in. Refusals show the form
-    again: 400 bad fields, 409 e-mail taken, 403 bad fkey, 429 too many attempts.
+    again: 400 bad fields, 409 e-mail taken, 403 bad fkey, 429 too many attempts,
+    503 too many passwords being hashed right now (that attempt is not counted).
     """
     service = request.app[SERVICE]
     if not service.settings.allow_signup:
@@ -137,12 +145,15 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
         check_fkey(request, form)
         if password != form.get("password2", password):
             raise BadRequest("The two passwords differ")
-        # Sign-ups share the login limiter, so one client cannot create accounts in bulk.
-        service.context.login_limiter.acquire(f"signup:{client_address(request)}")
-        user = await service.accounts.create_user(name, email=email, password=password)
+        # Sign-ups draw on the tightest login bucket, so one client cannot create accounts in bulk.
+        ticket = service.context.login_limits.per_address_account.acquire(f"signup:{client_address(request)}")
+        try:
+            user = await service.accounts.create_user(name, email=email, password=password)
+        except Busy:
+            ticket.refund()
+            raise
     except RemoteError as error:
-        status = {Conflict: 409, RateLimited: 429, BadRequest: 400}.get(type(error), 403)
-        return _signup_form(request, status, error=str(error), name=name, email=email)
+        return _signup_form(request, _signup_status(error), error=str(error), name=name, email=email)
     return await _sign_in(request, user, safe_return(form.get("returnurl")))
 
 

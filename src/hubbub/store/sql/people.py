@@ -110,6 +110,16 @@ class PeopleSql(SqlBase):
     def delete_session(self, token_hash: str) -> None:
         self._execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
+    def trim_sessions(self, user_id: UserId, *, keep: int, now: int) -> int:
+        # Newest first by creation time; the token hash only breaks ties within one second.
+        cursor = self._execute(
+            "DELETE FROM sessions WHERE user_id = ? AND (expires_at <= ? OR token_hash NOT IN ("
+            " SELECT token_hash FROM sessions WHERE user_id = ? AND expires_at > ?"
+            " ORDER BY created_at DESC, token_hash DESC LIMIT ?))",
+            (user_id, now, user_id, now, max(0, keep)),
+        )
+        return int(cursor.rowcount)
+
     def api_token(self, token_hash: str) -> ApiToken | None:
         row = self._one(
             "SELECT id, name, scope, created_at, revoked_at FROM api_tokens WHERE token_hash = ?", (token_hash,)
