@@ -26,6 +26,7 @@ from hubbub.fanout.topics import TopicFanout
 from hubbub.gateway.aiohttp_endpoint import socket_endpoint
 from hubbub.gateway.picows_server import PicowsGateway
 from hubbub.gateway.router import GatewayLimits, SocketRouter
+from hubbub.hosts import Site
 from hubbub.service.service import Service
 from hubbub.settings import Settings
 from hubbub.store.base import Store
@@ -103,6 +104,7 @@ class Runtime:
 
     async def start(self) -> None:
         settings = self.settings
+        site = Site(settings)  # a bad public URL or allowed host stops here, before anything is opened
         self.store = open_store(settings)
         self.bus = open_bus(settings)
         self.service = Service(store=self.store, bus=self.bus, clock=self.clock, settings=settings)
@@ -117,7 +119,7 @@ class Runtime:
         await self.hub.start()
 
         router = SocketRouter(
-            [("/events/", self.sechat_sockets), ("/", self.realtime_sockets)], gateway_limits(settings)
+            [("/events/", self.sechat_sockets), ("/", self.realtime_sockets)], gateway_limits(settings), site
         )
         self._gateway = PicowsGateway(router)
         self.ws_port = await self._gateway.start(settings.host, settings.ws_port)
@@ -125,14 +127,19 @@ class Runtime:
         log.info("websocket gateway listening on %s:%d", settings.host, self.ws_port)
 
         app = create_app(
-            self.service, self._gateway_port, socket_endpoint=socket_endpoint(router), extra_routes=realtime_routes()
+            self.service,
+            self._gateway_port,
+            site=site,
+            socket_endpoint=socket_endpoint(router),
+            extra_routes=realtime_routes(),
         )
         app[HUB] = self.hub
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
-        await site.start()
+        listener = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
+        await listener.start()
         self.http_port = self._runner.addresses[0][1]
+        site.http_port = self.http_port  # the port of hubbub's own pages, for the Origin check
         log.info("http listening on %s:%d", settings.host, self.http_port)
         self._tasks = [
             asyncio.create_task(self.sechat_sockets.run_keepalive(), name="hubbub-sechat-keepalive"),

@@ -38,6 +38,9 @@ class Settings:
     database: str = ""  # "" = hubbub.sqlite3 in data_dir, or sqlite:///path/to/file
     bus: str = "memory:"  # memory: (in-process; one node)
     ws_public_url: str = ""  # "" = ws://<host the client used>:<ws_port>; behind a proxy e.g. wss://chat.example
+    public_url: str = ""  # where people open hubbub, e.g. https://chat.example.org; "" = http://<host>:<port>
+    allowed_hosts: str = "localhost,127.0.0.1,[::1]"  # Host header values answered (comma-separated, or "*")
+    secure_cookies: bool = False  # Secure cookies even when nothing else says TLS (public_url https, ...)
     log_level: str = "info"
 
     # Accounts.

@@ -612,6 +612,45 @@ async def test_bad_and_expired_realtime_tokens_are_refused(node: Node, port: str
     assert response.status != 200  # only a signed-in user gets a token
 
 
+async def test_a_page_on_another_origin_gets_an_anonymous_socket(node: Node, port: str, publisher: Publisher) -> None:
+    """The acct cookie signs a socket in only from hubbub's own pages, or from a program (no Origin).
+
+    A page elsewhere could otherwise read the user's unread counts through their browser's
+    cookie. Its socket still opens and still gets public topics, only not as the user.
+    """
+    alice, bob = await node.signed_in("Alice"), await node.signed_in("Bob")
+    bob_id = _user_id(bob)
+    topbar = f"{bob_id}-topbar"
+    room = await node.room()
+    await bob.post(f"/chats/{room}/events", {})  # Bob was in the room lately, so he can be pinged
+    url = feed_url(node, port)
+    own_page = f"http://127.0.0.1:{node.runtime.http_port}"
+    async with contextlib.AsyncExitStack() as stack:
+        foreign = await stack.enter_async_context(feed(bob.session, url, origin="https://evil.example"))
+        sandboxed = await stack.enter_async_context(feed(bob.session, url, origin="null"))
+        neighbour = await stack.enter_async_context(feed(bob.session, url, origin="http://127.0.0.1:1"))
+        own = await stack.enter_async_context(feed(bob.session, url, origin=own_page))
+        program = await stack.enter_async_context(feed(bob.session, url))
+        sockets = (foreign, sandboxed, neighbour, own, program)
+        for ws in sockets:
+            for topic in (topbar, "155-questions-active", MARK):
+                await ws.send_str(topic)
+        await subscribed(node, MARK, len(sockets))
+
+        def users() -> list[int]:
+            return sorted((s.user_id or 0) for s in topics_of(node).topic_subscribers(topbar))
+
+        await eventually(lambda: users() == [0, 0, 0, bob_id, bob_id])
+        response = await alice.post(f"/chats/{room}/messages/new", {"text": "@bob have a look"})
+        assert response.status == 200, await response.text()
+        for ws in (own, program):
+            assert await next_text(ws) == wire(topbar, {"Inbox": {"UnreadInboxCount": 1}})
+        assert await publisher.publish("155-questions-active", QUESTION) == len(sockets)
+        for ws in sockets:  # for the anonymous three this is the first frame: no count came before it
+            assert await next_text(ws) == wire("155-questions-active", QUESTION)
+        await publisher.mark(*sockets)
+
+
 async def _post(browser: Browser, room: int, text: str) -> int:
     response = await browser.post(f"/chats/{room}/messages/new", {"text": text})
     assert response.status == 200, await response.text()

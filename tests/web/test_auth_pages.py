@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import PASSWORD, Browser, NodeFactory
+from tests.conftest import PASSWORD, Browser, Node, NodeFactory
 from tests.fakes import HashThreads
 
 LIMIT_TEXT = "You can perform this action again in"
@@ -103,3 +104,39 @@ async def test_a_saturated_hasher_refuses_in_the_login_forms_words(
         hashing.release()
     assert (await held).status == 302
     assert (await _log_in(await node.browser(), str(bob.email))).status == 302
+
+
+async def _cookie_flags(node: Node) -> dict[str, bool]:
+    """Log in and open the home page; for each cookie hubbub set, whether it is Secure."""
+    alice = await node.user("Alice")
+    browser = await node.browser()
+    login = await _log_in(browser, str(alice.email))
+    assert login.status == 302
+    # Over plain HTTP a client keeps Secure cookies to itself: send the session by hand.
+    home = await browser.get("/", headers={"Cookie": f"acct={login.cookies['acct'].value}"})
+    cookies = {**login.cookies, **home.cookies}
+    assert set(cookies) == {"acct", "prov", "chatusr", "sechatusr"}
+    for morsel in cookies.values():  # sechat.md §3.8: path /, no Domain, not readable by scripts
+        assert (morsel["path"], morsel["domain"], morsel["httponly"], morsel["samesite"]) == ("/", "", True, "Lax")
+    return {name: morsel["secure"] is True for name, morsel in cookies.items()}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"public_url": "https://chat.example.org"},
+        {"ws_public_url": "wss://chat.example.org"},
+        {"secure_cookies": True},
+    ],
+)
+async def test_cookies_are_secure_when_hubbub_is_served_over_tls(
+    make_node: NodeFactory, settings: dict[str, object]
+) -> None:
+    """Item 10: behind a TLS proxy every cookie hubbub sets gets Secure."""
+    node = await make_node(**settings)
+    assert await _cookie_flags(node) == dict.fromkeys(("acct", "prov", "chatusr", "sechatusr"), True)
+
+
+async def test_cookies_are_not_secure_on_plain_http(node: Node) -> None:
+    """sechat.md §3.8: on plain-HTTP localhost a Secure cookie would never come back."""
+    assert await _cookie_flags(node) == dict.fromkeys(("acct", "prov", "chatusr", "sechatusr"), False)

@@ -37,7 +37,7 @@ class Handshake:
     path: str
     query: Mapping[str, str]
     headers: Mapping[str, str]  # first value of each header, names lower-case
-    cookies: Mapping[str, str]
+    cookies: Mapping[str, str]  # empty when another origin's page opened the socket (gateway.router)
     secure: bool = False
     # What accept() learnt (the user a token names ...), for the handler's later callbacks.
     extra: dict[str, object] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import WSMsgType, web
 
 from hubbub.fanout.connection import CLOSE_POLICY, CLOSE_TRY_AGAIN, Handshake
-from hubbub.gateway.router import SocketHandler, SocketRouter, parse_handshake
+from hubbub.gateway.router import SocketHandler, SocketRouter
 
 __all__ = ["AiohttpConnection", "socket_endpoint"]
 
@@ -110,7 +110,7 @@ def socket_endpoint(router: SocketRouter) -> Callable[[web.Request], Awaitable[w
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), value)
-        handshake = parse_handshake(request.path_qs, headers, secure=request.secure)
+        handshake = router.handshake(request.path_qs, headers, secure=request.secure)
         handler, refusal = router.accept(handshake)
         if refusal is not None or handler is None:
             status, reason = (refusal.status, refusal.reason) if refusal is not None else (404, "Not Found")

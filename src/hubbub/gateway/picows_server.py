@@ -26,7 +26,7 @@ from picows import (
 )
 
 from hubbub.fanout.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_AGAIN, Handshake
-from hubbub.gateway.router import SocketHandler, SocketRouter, parse_handshake
+from hubbub.gateway.router import SocketHandler, SocketRouter
 
 __all__ = ["PicowsConnection", "PicowsGateway"]
 
@@ -154,7 +154,7 @@ class PicowsGateway:
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), value)  # a duplicated header (Origin, sometimes) counts once
-        handshake = parse_handshake(request.path.decode("latin-1"), headers)
+        handshake = self.router.handshake(request.path.decode("latin-1"), headers)
         handler, refusal = self.router.accept(handshake)
         if refusal is not None or handler is None:
             status, reason = (refusal.status, refusal.reason) if refusal is not None else (404, "Not Found")

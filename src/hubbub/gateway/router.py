@@ -1,8 +1,14 @@
 """What both websocket servers share: routing by path, the origin allowlist, per-address limits.
 
 A ``SocketHandler`` is one dialect's websocket endpoint (sechat's event socket,
-the realtime feed). Servers call ``accept`` before upgrading (it may refuse with
-an HTTP status), then ``opened``/``received``/``closed`` as the socket lives.
+the realtime feed). Servers build the ``Handshake`` with ``SocketRouter.handshake``
+and call ``accept`` before upgrading (it may refuse with an HTTP status), then
+``opened``/``received``/``closed`` as the socket lives.
+
+Cookies reach a handler only from hubbub's own pages or from programs that send no
+``Origin`` (``Site.may_use_cookies``): a page on another origin that opens a socket
+gets an anonymous one, whatever cookies the browser attached. Token-authenticated
+sockets (``/ws-auth`` URLs, ``?token=``) do not depend on the origin.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from hubbub.fanout.connection import Connection, Handshake, Refusal
+from hubbub.hosts import Site
 
 __all__ = ["GatewayLimits", "SocketHandler", "SocketRouter", "parse_handshake"]
 
@@ -48,11 +55,16 @@ class GatewayLimits:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer_bytes)
 
 
-def parse_handshake(target: str, headers: Mapping[str, str], *, secure: bool = False) -> Handshake:
-    """Build a ``Handshake`` from a request target (path and query) and lower-cased headers."""
+def parse_handshake(
+    target: str, headers: Mapping[str, str], *, secure: bool = False, with_cookies: bool = True
+) -> Handshake:
+    """Build a ``Handshake`` from a request target (path and query) and lower-cased headers.
+
+    ``with_cookies=False`` leaves the cookies out (an upgrade from another origin's page).
+    """
     parts = urlsplit(target)
     cookies: dict[str, str] = {}
-    if "cookie" in headers:
+    if with_cookies and "cookie" in headers:
         jar: SimpleCookie = SimpleCookie()
         try:
             jar.load(headers["cookie"])
@@ -71,11 +83,17 @@ def parse_handshake(target: str, headers: Mapping[str, str], *, secure: bool = F
 class SocketRouter:
     """Picks the handler for a path; enforces origins and connections per address."""
 
-    def __init__(self, routes: Sequence[tuple[str, SocketHandler]], limits: GatewayLimits) -> None:
+    def __init__(self, routes: Sequence[tuple[str, SocketHandler]], limits: GatewayLimits, site: Site) -> None:
         # Longest prefix first; "/" matches only the root itself.
         self._routes = sorted(routes, key=lambda route: len(route[0]), reverse=True)
         self.limits = limits
+        self._site = site
         self._per_address: dict[str, int] = {}
+
+    def handshake(self, target: str, headers: Mapping[str, str], *, secure: bool = False) -> Handshake:
+        """The ``Handshake`` of an upgrade; its cookies only if ``Site.may_use_cookies`` allows them."""
+        with_cookies = self._site.may_use_cookies(headers.get("origin"))
+        return parse_handshake(target, headers, secure=secure, with_cookies=with_cookies)
 
     def handler_for(self, path: str) -> SocketHandler | None:
         for prefix, handler in self._routes:

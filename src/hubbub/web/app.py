@@ -8,6 +8,10 @@ The router collapses repeated slashes before matching, because ChatExchange requ
 Every HTML response carries a Content-Security-Policy that runs only scripts
 served from this origin (no inline script, no ``eval``) and lets pages connect
 to this origin and to the websocket gateway.
+
+A request whose ``Host`` is malformed or not one hubbub answers to (``allowed_hosts``,
+``hubbub.hosts``) gets 400 before any handler runs, so no header or URL is ever built
+from it; ``/healthz`` answers whatever the ``Host``, for load balancers that probe by address.
 """
 
 from __future__ import annotations
@@ -19,23 +23,25 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_urldispatcher import UrlDispatcher, UrlMappingMatchInfo
 
 from hubbub.dialects.sechat.conversations import conversation_routes
-from hubbub.dialects.sechat.http import GATEWAY_PORT, SERVICE, Handler, session_middleware
+from hubbub.dialects.sechat.http import GATEWAY_PORT, SERVICE, SITE, Handler, session_middleware
 from hubbub.dialects.sechat.profiles import profile_routes
 from hubbub.dialects.sechat.room_admin import room_admin_routes
 from hubbub.dialects.sechat.routes import sechat_routes, websocket_base
+from hubbub.hosts import Site
 from hubbub.service.service import Service
 from hubbub.web.conversation_pages import conversation_page_routes
 from hubbub.web.pages import TEMPLATES, page_routes, templates
 
-__all__ = ["SlashCollapsingRouter", "content_security_policy", "create_app", "security_headers"]
+__all__ = ["SlashCollapsingRouter", "allowed_host", "content_security_policy", "create_app", "security_headers"]
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 _SLASHES: Final = re.compile(r"/{2,}")
+_ANY_HOST_PATHS: Final = frozenset({"/healthz"})
 
 
 class SlashCollapsingRouter(UrlDispatcher):
@@ -80,6 +86,14 @@ def content_security_policy(request: web.Request) -> str:
 
 
 @web.middleware
+async def allowed_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a malformed or unknown ``Host`` with 400 (websocket upgrades on this port included)."""
+    if request.path not in _ANY_HOST_PATHS and request.app[SITE].host(request.headers.get(hdrs.HOST)) is None:
+        return web.Response(status=400, text="Bad Request: this server does not answer to that Host header")
+    return await handler(request)
+
+
+@web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give HTML responses the Content-Security-Policy; forbid MIME sniffing everywhere."""
     response = await handler(request)
@@ -100,6 +114,7 @@ def create_app(
     service: Service,
     gateway_port: list[int],
     *,
+    site: Site,
     socket_endpoint: Handler | None = None,
     extra_routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
@@ -108,13 +123,15 @@ def create_app(
     Args:
         gateway_port: One item, the websocket gateway's bound port, filled in once it
             listens (``/ws-auth`` puts it in the URLs it returns).
+        site: The hosts hubbub answers to and its own origin (the gateway's router
+            checks ``Origin`` against the same one).
         socket_endpoint: Serves every websocket upgrade on this port (any path); the
             gateway's router decides which dialect gets it.
         extra_routes: Endpoints of other dialects (the realtime publish API ...).
     """
-    middlewares: list[Middleware] = [security_headers, session_middleware]
+    middlewares: list[Middleware] = [allowed_host, security_headers, session_middleware]
     if socket_endpoint is not None:
-        middlewares.insert(0, _upgrades_to(socket_endpoint))
+        middlewares.insert(1, _upgrades_to(socket_endpoint))
     with warnings.catch_warnings():
         # aiohttp 3 deprecates passing a router, but it is the only public hook that resolves a
         # rewritten path without a redirect; tests/web/test_paths.py guards the behaviour.
@@ -126,6 +143,7 @@ def create_app(
         )
     app[SERVICE] = service
     app[GATEWAY_PORT] = gateway_port
+    app[SITE] = site
     app[TEMPLATES] = templates()
     app.add_routes(sechat_routes())
     app.add_routes(room_admin_routes())

@@ -26,6 +26,7 @@ from hubbub.dialects.sechat.http import (
     signed_in,
 )
 from hubbub.errors import BadRequest, Busy, Conflict, InvalidCredentials, RateLimited, RemoteError
+from hubbub.web.cookies import set_cookie
 from hubbub.web.rendering import not_found, redirect, render, safe_return
 
 __all__ = ["CHAT_USER_COOKIES", "PROVIDER_COOKIE", "auth_routes"]
@@ -40,10 +41,8 @@ async def _sign_in(request: web.Request, user: User, location: str) -> web.Respo
     token, session = await service.accounts.open_session(user)
     response = redirect(location)
     max_age = session.expires_at - session.created_at
-    response.set_cookie(SESSION_COOKIE, token, path="/", httponly=True, samesite="Lax", max_age=max_age)
-    response.set_cookie(
-        PROVIDER_COOKIE, secrets.token_hex(16), path="/", httponly=True, samesite="Lax", max_age=max_age
-    )
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=max_age)
+    set_cookie(request, response, PROVIDER_COOKIE, secrets.token_hex(16), max_age=max_age)
     return response
 
 

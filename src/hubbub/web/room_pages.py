@@ -18,6 +18,7 @@ from hubbub.core.models import AccessLevel, RoomAccess
 from hubbub.dialects.sechat.http import SERVICE, expected_fkey, signed_in, viewer
 from hubbub.errors import NotFound
 from hubbub.web.auth_pages import CHAT_USER_COOKIES
+from hubbub.web.cookies import set_cookie
 from hubbub.web.rendering import NO_ROOM, not_found, path_int, redirect, render
 
 __all__ = ["room_routes"]
@@ -41,7 +42,7 @@ async def home(request: web.Request) -> web.Response:
         # sechat v3 requires one of these on this very response (sechat.md §3.4 step 5).
         marker = session.session.token_hash[:32]
         for name in CHAT_USER_COOKIES:
-            response.set_cookie(name, marker, path="/", httponly=True, samesite="Lax")
+            set_cookie(request, response, name, marker)
     return response
 
 

@@ -17,6 +17,7 @@ from multidict import MultiDict, MultiDictProxy
 from hubbub.core.models import User
 from hubbub.dialects.sechat.codec import Action, Reply, refusal
 from hubbub.errors import InvalidFkey, NotLoggedIn, RemoteError
+from hubbub.hosts import Site
 from hubbub.service.accounts import SignedIn
 from hubbub.service.service import Service
 
@@ -24,6 +25,7 @@ __all__ = [
     "GATEWAY_PORT",
     "SERVICE",
     "SESSION_COOKIE",
+    "SITE",
     "Handler",
     "check_fkey",
     "client_address",
@@ -40,6 +42,7 @@ __all__ = [
 
 SERVICE: Final = web.AppKey("service", Service)
 GATEWAY_PORT: Final = web.AppKey("gateway_port", list[int])  # one item, set once the gateway has bound
+SITE: Final = web.AppKey("site", Site)  # hosts, own origin, Secure cookies (hubbub.hosts)
 SESSION_COOKIE: Final = "acct"
 _SIGNED_IN: Final = web.RequestKey[SignedIn | None]("signed_in")
 

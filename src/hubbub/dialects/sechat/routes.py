@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import RoomAccess
@@ -34,6 +34,7 @@ from hubbub.dialects.sechat.codec import (
 from hubbub.dialects.sechat.http import (
     GATEWAY_PORT,
     SERVICE,
+    SITE,
     Handler,
     check_fkey,
     handles,
@@ -56,16 +57,12 @@ def _room_id(request: web.Request, key: str = "room_id") -> RoomId:
 
 
 def websocket_base(request: web.Request) -> str:
-    """``ws://<host the client used>:<gateway port>``, or the configured ``ws_public_url``."""
-    settings = request.app[SERVICE].settings
-    if settings.ws_public_url:
-        return settings.ws_public_url.rstrip("/")
-    host = request.host
-    if host.startswith("["):
-        host = host[: host.index("]") + 1]
-    else:
-        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return f"ws://{host}:{request.app[GATEWAY_PORT][0]}"
+    """``ws://<host the client used>:<gateway port>``, or the configured ``ws_public_url``.
+
+    The host is the validated ``Host`` (``hubbub.hosts``), never the header's raw text.
+    """
+    site = request.app[SITE]
+    return site.websocket_base(site.host(request.headers.get(hdrs.HOST)), request.app[GATEWAY_PORT][0])
 
 
 def socket_url(request: web.Request, room_id: RoomId, token: str) -> str:
