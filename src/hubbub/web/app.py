@@ -89,7 +89,9 @@ def content_security_policy(request: web.Request) -> str:
 async def allowed_host(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a malformed or unknown ``Host`` with 400 (websocket upgrades on this port included)."""
     if request.path not in _ANY_HOST_PATHS and request.app[SITE].host(request.headers.get(hdrs.HOST)) is None:
-        return web.Response(status=400, text="Bad Request: this server does not answer to that Host header")
+        return web.Response(
+            status=400, text="Bad Request: this server does not answer to that Host header (allowed_hosts)"
+        )
     return await handler(request)
 
 
