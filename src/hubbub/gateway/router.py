@@ -60,11 +60,14 @@ def parse_handshake(
 ) -> Handshake:
     """Build a ``Handshake`` from a request target (path and query) and lower-cased headers.
 
-    ``with_cookies=False`` leaves the cookies out (an upgrade from another origin's page).
+    ``with_cookies=False`` leaves the cookies out, the ``Cookie`` header too (an upgrade
+    from another origin's page), so no handler can read them by another way.
     """
     parts = urlsplit(target)
+    if not with_cookies:
+        headers = {name: value for name, value in headers.items() if name != "cookie"}
     cookies: dict[str, str] = {}
-    if with_cookies and "cookie" in headers:
+    if "cookie" in headers:
         jar: SimpleCookie = SimpleCookie()
         try:
             jar.load(headers["cookie"])
