@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hubbub.core.ids import RoomId
+from hubbub.dialects.sechat.codec import parse_room_id
 from hubbub.dialects.sechat.http import SERVICE, viewer
 from hubbub.errors import NotFound
-from hubbub.web.rendering import not_found, path_int, render
+from hubbub.web.rendering import not_found, render
 from hubbub.web.transcript_pages import monologues
 
 __all__ = ["conversation_page_routes"]
@@ -21,7 +21,8 @@ async def conversation_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     me = viewer(request)
     try:
-        view = await service.conversations.view(me, RoomId(path_int(request, "room_id")), request.match_info["slug"])
+        room_id = parse_room_id(request.match_info["room_id"])
+        view = await service.conversations.view(me, room_id, request.match_info["slug"])
     except NotFound:
         return not_found(request, "No such conversation.")
     starred = await service.queries.starred_by(me, [m.id for m in view.messages])

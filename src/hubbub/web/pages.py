@@ -16,21 +16,20 @@ from typing import Any, Final
 from aiohttp import web
 from markupsafe import Markup
 
-from hubbub.core.ids import EventId, RoomId, UserId
+from hubbub.core.ids import EventId, UserId
 from hubbub.core.models import Message, User
 from hubbub.core.rules import EDIT_WINDOW_SECONDS
-from hubbub.dialects.sechat.codec import history_record
+from hubbub.dialects.sechat.codec import history_record, parse_room_id, parse_user_id
 from hubbub.dialects.sechat.http import SERVICE, expected_fkey, viewer
 from hubbub.errors import NotFound
 from hubbub.web.auth_pages import auth_routes
-from hubbub.web.rendering import TEMPLATES, ago, not_found, path_int, redirect, render, templates
+from hubbub.web.rendering import TEMPLATES, ago, not_found, redirect, render, templates
 from hubbub.web.room_pages import room_routes
 from hubbub.web.transcript_pages import transcript_routes
 
 __all__ = ["TEMPLATES", "page_routes", "redirect", "render", "templates"]
 
 _not_found = not_found
-_int = path_int
 
 
 # the room screen
@@ -64,7 +63,7 @@ async def room_page(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     me = viewer(request)
     try:
-        view = await service.queries.room_view(me, RoomId(_int(request, "room_id")))
+        view = await service.queries.room_view(me, parse_room_id(request.match_info["room_id"]))
     except NotFound:
         return _not_found(request, "The room does not exist, or you do not have permission.")
     messages: list[Message] = []
@@ -123,7 +122,7 @@ async def room_page(request: web.Request) -> web.Response:
 async def profile(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     try:
-        found = await service.queries.profile(UserId(_int(request, "user_id")))
+        found = await service.queries.profile(parse_user_id(request.match_info["user_id"]))
     except NotFound:
         return _not_found(request, "No such user.")
     now = service.context.now()
@@ -147,7 +146,10 @@ _AVATAR_COLOURS: Final = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b",
 async def avatar(request: web.Request) -> web.Response:
     """A generated SVG avatar: the user's initials on a colour picked from their id."""
     service = request.app[SERVICE]
-    user = await service.queries.user(UserId(_int(request, "user_id")))
+    try:
+        user = await service.queries.user(parse_user_id(request.match_info["user_id"]))
+    except NotFound:
+        user = None
     if user is None:
         return _not_found(request, "No such user.")
     initials = "".join(word[0] for word in user.name.split()[:2]).upper() or "?"

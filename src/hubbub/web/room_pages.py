@@ -13,13 +13,13 @@ from typing import Final
 
 from aiohttp import web
 
-from hubbub.core.ids import RoomId
 from hubbub.core.models import AccessLevel, RoomAccess
+from hubbub.dialects.sechat.codec import parse_room_id
 from hubbub.dialects.sechat.http import SERVICE, expected_fkey, signed_in, viewer
 from hubbub.errors import NotFound
 from hubbub.web.auth_pages import CHAT_USER_COOKIES
 from hubbub.web.cookies import set_cookie
-from hubbub.web.rendering import NO_ROOM, not_found, path_int, redirect, render
+from hubbub.web.rendering import NO_ROOM, not_found, redirect, render
 
 __all__ = ["room_routes"]
 
@@ -67,8 +67,8 @@ async def new_room(request: web.Request) -> web.StreamResponse:
 async def room_info(request: web.Request) -> web.Response:
     """``/rooms/info/{id}``: about the room; its owners also get the settings and user-access forms."""
     service = request.app[SERVICE]
-    room_id = RoomId(path_int(request, "room_id"))
     try:
+        room_id = parse_room_id(request.match_info["room_id"])
         view = await service.queries.room_view(viewer(request), room_id)
     except NotFound:
         return not_found(request, NO_ROOM)

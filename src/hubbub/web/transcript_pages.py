@@ -14,11 +14,12 @@ from typing import Final
 
 from aiohttp import web
 
-from hubbub.core.ids import MessageId, RoomId, UserId
+from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import Message, User
+from hubbub.dialects.sechat.codec import parse_message_id, parse_room_id
 from hubbub.dialects.sechat.http import SERVICE, viewer
 from hubbub.errors import NotFound
-from hubbub.web.rendering import NO_ROOM, not_found, path_int, query_int, redirect, render
+from hubbub.web.rendering import NO_ROOM, not_found, query_int, redirect, render
 
 __all__ = ["monologues", "transcript_routes"]
 
@@ -44,7 +45,7 @@ def monologues(messages: list[Message], users: Mapping[UserId, User]) -> list[tu
 async def message_history(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     try:
-        view = await service.queries.message(viewer(request), MessageId(path_int(request, "message_id")))
+        view = await service.queries.message(viewer(request), parse_message_id(request.match_info["message_id"]))
     except NotFound:
         return not_found(request, "No such message.")
     return render(
@@ -62,8 +63,8 @@ async def message_history(request: web.Request) -> web.Response:
 
 async def transcript_message(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    message_id = MessageId(path_int(request, "message_id"))
     try:
+        message_id = parse_message_id(request.match_info["message_id"])
         room, messages, users, starred = await service.queries.transcript_around(viewer(request), message_id)
     except NotFound:
         return not_found(request, "No such message.")
@@ -90,14 +91,20 @@ async def transcript_day(request: web.Request) -> web.StreamResponse:
     ``/transcript/{room}?m=<id>`` (the link history pages carry) goes to that message.
     """
     service = request.app[SERVICE]
-    room_id = RoomId(path_int(request, "room_id"))
-    if request.query.get("m", "").isdigit():
-        message_id = int(request.query["m"])
+    try:
+        room_id = parse_room_id(request.match_info["room_id"])
+    except NotFound:
+        return not_found(request, NO_ROOM)
+    if "m" in request.query:
+        try:
+            message_id = parse_message_id(request.query["m"])
+        except NotFound:
+            return not_found(request, "No such message.")
         return redirect(f"/transcript/message/{message_id}#{message_id}")
     today = datetime.datetime.fromtimestamp(service.context.now(), tz=datetime.UTC).date()
     if "year" in request.match_info:
         try:
-            day = datetime.date(path_int(request, "year"), path_int(request, "month"), path_int(request, "day"))
+            day = datetime.date(*(int(request.match_info[part]) for part in ("year", "month", "day")))
         except ValueError:
             return not_found(request, "There is no such day.")
     else:
@@ -140,11 +147,12 @@ async def search(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     text = request.query.get("q", "").strip()[:MAX_QUERY_CHARS]
     raw_room = request.query.get("room", "").strip()
-    room_id = RoomId(int(raw_room)) if raw_room.isdigit() and int(raw_room) > 0 else None
     page = query_int(request, "page", 1, maximum=1000)
     room = None
-    if room_id is not None:
+    room_id = None
+    if raw_room:
         try:
+            room_id = parse_room_id(raw_room)
             view = await service.queries.room_view(viewer(request), room_id)
         except NotFound:
             return not_found(request, NO_ROOM)

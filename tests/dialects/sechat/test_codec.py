@@ -7,7 +7,7 @@ and the captures in shared/seeds/001.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pytest
 
@@ -34,8 +34,11 @@ from hubbub.dialects.sechat.codec import (
     parse_history_request,
     parse_id_list,
     parse_int,
+    parse_message_id,
     parse_poll_cursors,
     parse_replay_cursor,
+    parse_room_id,
+    parse_user_id,
     refusal,
     text_reply,
 )
@@ -702,6 +705,47 @@ def test_parse_int_default_is_not_checked_against_the_minimum() -> None:
 def test_parse_int_refuses_numbers_beyond_64_bits() -> None:
     with pytest.raises(BadRequest):
         parse_int(str(2**63), "message id", minimum=1)
+
+
+@pytest.mark.parametrize("parse", [parse_room_id, parse_user_id, parse_message_id])
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), ("42", 42), ("007", 7), (str(2**63 - 1), 2**63 - 1)])
+def test_path_and_query_ids(parse: Callable[[str | None], int], value: str, expected: int) -> None:
+    assert parse(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("parse", "message"),
+    [
+        (parse_room_id, "The room does not exist, or you do not have permission"),
+        (parse_user_id, "No such user"),
+        (parse_message_id, "No such message"),
+    ],
+)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9" * 20,  # issue 8, item 15: twenty digits reached SQLite and raised OverflowError (a 500)
+        str(2**63),
+        "9" * 5000,  # more digits than int() takes
+        "0",
+        "000",
+        "",
+        None,
+        "-1",
+        "1.0",
+        "abc",
+        "\u0663",  # ARABIC-INDIC DIGIT THREE: a route's \d+ matches it and int() reads 3
+        "1\u00b2",  # SUPERSCRIPT TWO: str.isdigit() is true, int() refuses it
+    ],
+)
+def test_an_id_no_row_can_have_is_not_found(
+    parse: Callable[[str | None], int], message: str, value: str | None
+) -> None:
+    """Out-of-range ids name nothing, so they are "not found" in the words an unknown id gets (sechat.md §9.4)."""
+    with pytest.raises(NotFound) as caught:
+        parse(value)
+    assert str(caught.value) == message
+    assert not isinstance(caught.value, NeverAssigned)
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from hubbub.core.events import CHAT_EVENT_TYPES, Event, EventType
-from hubbub.core.ids import EventId, MessageId, RoomId
+from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import Message, Room, User
+from hubbub.core.rules import NO_PERMISSION
 from hubbub.errors import (
     AlreadyDeleted,
     BadRequest,
@@ -53,9 +54,12 @@ __all__ = [
     "parse_history_request",
     "parse_id_list",
     "parse_int",
+    "parse_message_id",
     "parse_poll_cursors",
     "parse_replay_cursor",
+    "parse_room_id",
     "parse_socket_path",
+    "parse_user_id",
     "refusal",
     "text_reply",
 ]
@@ -89,7 +93,10 @@ _DELETE_REFUSALS: Final = (
 
 _ROOM_KEY = re.compile(r"r(\d{1,18})")
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
+_DIGITS = re.compile(r"[0-9]+")
 MAX_ID: Final = 2**63 - 1  # ids are 64-bit integers in every engine
+NO_SUCH_USER: Final = "No such user"
+NO_SUCH_MESSAGE: Final = "No such message"
 _SOCKET_PATH = re.compile(r"/events/(\d{1,18})/([A-Za-z0-9_\-]{1,200})/?")
 
 
@@ -253,6 +260,57 @@ def parse_int(value: str | None, name: str, *, default: int | None = None, minim
     if number > MAX_ID:
         raise BadRequest(f"The {name} parameter must be at most {MAX_ID}")
     return number
+
+
+def _id_number(value: str | None) -> int | None:
+    """The id a path segment or query value names: ASCII digits (leading zeros allowed), 1 to ``MAX_ID``."""
+    text = (value or "").strip()
+    if not _DIGITS.fullmatch(text):
+        return None  # also Unicode digits, which a route's \d+ matches and int() would take
+    digits = text.lstrip("0")
+    if not digits or len(digits) > len(str(MAX_ID)):
+        return None
+    number = int(digits)
+    return number if number <= MAX_ID else None
+
+
+def _parse_id(value: str | None, missing: str) -> int:
+    number = _id_number(value)
+    if number is None:
+        raise NotFound(missing)
+    return number
+
+
+# Path and query ids. One that no row can have (0, beyond 64 bits, not a number) names nothing, so it
+# is "not found" in the words an unknown id of that kind gets (sechat.md §9.4: an unknown room is a
+# 404), never a 400, and never a number too large for the store to look up.
+
+
+def parse_room_id(value: str | None) -> RoomId:
+    """A room id from a path or query.
+
+    Raises:
+        NotFound: ``NO_PERMISSION``, as for a room that does not exist.
+    """
+    return RoomId(_parse_id(value, NO_PERMISSION))
+
+
+def parse_user_id(value: str | None) -> UserId:
+    """A user id from a path or query.
+
+    Raises:
+        NotFound: ``No such user``.
+    """
+    return UserId(_parse_id(value, NO_SUCH_USER))
+
+
+def parse_message_id(value: str | None) -> MessageId:
+    """A message id from a path or query.
+
+    Raises:
+        NotFound: ``No such message``.
+    """
+    return MessageId(_parse_id(value, NO_SUCH_MESSAGE))
 
 
 def parse_id_list(value: str | None, name: str) -> list[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hubbub.core.ids import MessageId, RoomId
-from hubbub.dialects.sechat.codec import OK, Reply, json_reply, parse_int
+from hubbub.dialects.sechat.codec import OK, Reply, json_reply, parse_int, parse_room_id
 from hubbub.dialects.sechat.http import SERVICE, handles, signed_in_form
 
 __all__ = ["conversation_routes"]
@@ -33,7 +33,7 @@ async def new_conversation(request: web.Request) -> Reply:
 async def delete_conversation(request: web.Request) -> Reply:
     service = request.app[SERVICE]
     me, _ = await signed_in_form(request)
-    room_id = RoomId(parse_int(request.match_info["room_id"], "room id", minimum=1))
+    room_id = parse_room_id(request.match_info["room_id"])
     await service.conversations.delete(me.user.id, room_id, request.match_info["slug"])
     return OK
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hubbub.core.ids import UserId
-from hubbub.dialects.sechat.codec import OK, Reply, parse_int
+from hubbub.dialects.sechat.codec import OK, Reply, parse_user_id
 from hubbub.dialects.sechat.http import SERVICE, handles, signed_in_form
 
 __all__ = ["profile_routes"]
@@ -18,7 +17,7 @@ __all__ = ["profile_routes"]
 @handles("other")
 async def set_user_message(request: web.Request) -> Reply:
     me, form = await signed_in_form(request)
-    user_id = UserId(parse_int(request.match_info["user_id"], "user id", minimum=1))
+    user_id = parse_user_id(request.match_info["user_id"])
     await request.app[SERVICE].accounts.set_about(me.user.id, user_id, form.get("message", ""))
     return OK
 

@@ -27,7 +27,7 @@ from multidict import MultiDictProxy
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel
-from hubbub.dialects.sechat.codec import OK, Reply, parse_int, text_reply
+from hubbub.dialects.sechat.codec import OK, Reply, parse_int, parse_room_id, text_reply
 from hubbub.dialects.sechat.http import SERVICE, handles, signed_in_form
 from hubbub.errors import BadRequest
 
@@ -42,7 +42,7 @@ _LEVELS: Final[dict[str, AccessLevel | None]] = {
 
 
 def _room_id(request: web.Request) -> RoomId:
-    return RoomId(parse_int(request.match_info["room_id"], "room id", minimum=1))
+    return parse_room_id(request.match_info["room_id"])
 
 
 def _next(form: MultiDictProxy[str]) -> str | None:

@@ -28,7 +28,9 @@ from hubbub.dialects.sechat.codec import (
     parse_history_request,
     parse_id_list,
     parse_int,
+    parse_message_id,
     parse_poll_cursors,
+    parse_room_id,
     text_reply,
 )
 from hubbub.dialects.sechat.http import (
@@ -49,11 +51,11 @@ __all__ = ["sechat_routes", "socket_url"]
 
 
 def _message_id(request: web.Request) -> MessageId:
-    return MessageId(parse_int(request.match_info["message_id"], "message id", minimum=1))
+    return parse_message_id(request.match_info["message_id"])
 
 
-def _room_id(request: web.Request, key: str = "room_id") -> RoomId:
-    return RoomId(parse_int(request.match_info[key], "room id", minimum=1))
+def _room_id(request: web.Request) -> RoomId:
+    return parse_room_id(request.match_info["room_id"])
 
 
 def websocket_base(request: web.Request) -> str:
