@@ -27,6 +27,7 @@ from hubbub.core.rules import check_about, ensure_can_edit_profile
 from hubbub.errors import BadRequest, Busy, ConfigError, InvalidCredentials, NotFound
 from hubbub.service.context import Changes, Context, load_user
 from hubbub.service.passwords import PasswordHashing
+from hubbub.service.credentials import plausible_token
 from hubbub.store.base import ReadTx, WriteTx
 
 __all__ = ["ANONYMOUS_FKEY_LABEL", "Accounts", "SignedIn"]
@@ -197,7 +198,7 @@ class Accounts:
 
     async def signed_in(self, token: str) -> SignedIn | None:
         """The live session for a cookie token, or None (unknown, expired, or its user gone)."""
-        if not token or len(token) > 200:
+        if not plausible_token(token):
             return None
         token_hash = _hash_token(token)
         now = self._ctx.now()
@@ -212,6 +213,8 @@ class Accounts:
         return await self._ctx.store.read(lookup)
 
     async def close_session(self, token: str) -> None:
+        if not plausible_token(token):
+            return
         token_hash = _hash_token(token)
         await self._ctx.apply(lambda tx, changes, now: tx.delete_session(token_hash))
 
@@ -227,6 +230,8 @@ class Accounts:
         return f"{user_id:x}-{expires:x}-{signature}"
 
     def _check_token(self, token: str, purpose: str) -> UserId | None:
+        if not plausible_token(token):
+            return None
         try:
             user_hex, expires_hex, signature = token.split("-")
             user_id, expires = int(user_hex, 16), int(expires_hex, 16)

@@ -12,6 +12,7 @@ from typing import Final
 from hubbub.core.models import ApiToken
 from hubbub.errors import BadRequest, NotFound, NotLoggedIn
 from hubbub.service.context import Changes, Context
+from hubbub.service.credentials import plausible_token
 from hubbub.store.base import WriteTx
 
 __all__ = ["SCOPES", "ApiTokens"]
@@ -52,7 +53,8 @@ class ApiTokens:
         Raises:
             NotLoggedIn: Unknown, revoked, or lacking the scope.
         """
-        record = await self._ctx.store.read(lambda tx: tx.api_token(_hash(token))) if token else None
+        plausible = plausible_token(token)
+        record = await self._ctx.store.read(lambda tx: tx.api_token(_hash(token))) if plausible else None
         if record is None or record.revoked_at is not None or record.scope != scope:
             raise NotLoggedIn("The bearer token is missing, unknown, revoked or not allowed to do this")
         return record
