@@ -12,7 +12,7 @@ Every error says whose fault it is and carries a stable machine ``code``:
       ``NotFound``, ``NeverAssigned``, ``NotAllowed`` (with subclasses
       ``Kicked``, ``Suspended``, ``LowReputation``, ``NotYours``, ``OwnMessage``),
       ``TooLong``, ``EmptyMessage``, ``TooLate``, ``AlreadyDeleted``,
-      ``RateLimited`` (with subclass ``Busy``), ``LimitReached``, ``Conflict``.
+      ``RateLimited`` (with subclass ``Busy``), ``LimitReached``, ``Conflict``, ``BodyTooLarge``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import ClassVar, Literal
 __all__ = [
     "AlreadyDeleted",
     "BadRequest",
+    "BodyTooLarge",
     "Busy",
     "ConfigError",
     "Conflict",
@@ -239,3 +240,12 @@ class Conflict(RemoteError):
     """The request clashes with existing state, e.g. an e-mail address already in use."""
 
     code = "conflict"
+
+
+class BodyTooLarge(RemoteError):
+    """A request body over the configured size (``max_form_bytes``, ``publish_max_bytes``)."""
+
+    code = "too_large"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)

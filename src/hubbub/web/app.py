@@ -36,6 +36,7 @@ from hubbub.hosts import Site
 from hubbub.service.service import Service
 from hubbub.web.conversation_pages import conversation_page_routes
 from hubbub.web.pages import TEMPLATES, page_routes, templates
+from hubbub.web.rendering import page_refusals
 
 __all__ = ["SlashCollapsingRouter", "allowed_host", "content_security_policy", "create_app", "security_headers"]
 
@@ -131,7 +132,7 @@ def create_app(
             gateway's router decides which dialect gets it.
         extra_routes: Endpoints of other dialects (the realtime publish API ...).
     """
-    middlewares: list[Middleware] = [allowed_host, security_headers, session_middleware]
+    middlewares: list[Middleware] = [allowed_host, security_headers, session_middleware, page_refusals]
     if socket_endpoint is not None:
         middlewares.insert(1, _upgrades_to(socket_endpoint))
     with warnings.catch_warnings():

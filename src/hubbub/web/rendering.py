@@ -13,14 +13,16 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
-from hubbub.dialects.sechat.http import SERVICE, expected_fkey, viewer
+from hubbub.dialects.sechat.codec import refusal
+from hubbub.dialects.sechat.http import SERVICE, Handler, expected_fkey, viewer
+from hubbub.errors import RemoteError
 
 __all__ = [
     "NO_ROOM",
     "TEMPLATES",
     "ago",
     "not_found",
-    "path_int",
+    "page_refusals",
     "query_int",
     "redirect",
     "render",
@@ -81,9 +83,24 @@ def not_found(request: web.Request, detail: str = "There is nothing here.") -> w
     return render(request, "error.html", 404, title="Not found", heading="Not found", detail=detail)
 
 
-def path_int(request: web.Request, key: str) -> int:
-    """A ``{key:\\d+}`` path segment as an int (the route pattern already checked the digits)."""
-    return int(request.match_info[key])
+_HEADINGS: Final = {400: "Bad request", 403: "Not allowed", 404: "Not found", 408: "Too slow", 413: "Too large"}
+
+
+@web.middleware
+async def page_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A refusal that a page handler did not answer itself, as the error page.
+
+    Pages answer their usual refusals with their own words; this catches the rest, such as a
+    form that cannot be read at all. The status is the one the sechat dialect gives the same
+    error (``codec.refusal``), so a page and an API call refuse alike. Dialect endpoints answer
+    their refusals before they get here.
+    """
+    try:
+        return await handler(request)
+    except RemoteError as error:
+        status = refusal(error, "other").status
+        heading = _HEADINGS.get(status, "Refused")
+        return render(request, "error.html", status, title=heading, heading=heading, detail=str(error))
 
 
 def query_int(request: web.Request, key: str, default: int, *, minimum: int = 1, maximum: int = 10**9) -> int:

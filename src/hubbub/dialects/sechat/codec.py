@@ -23,6 +23,7 @@ from hubbub.core.rules import NO_PERMISSION
 from hubbub.errors import (
     AlreadyDeleted,
     BadRequest,
+    BodyTooLarge,
     InvalidFkey,
     NeverAssigned,
     NotAllowed,
@@ -134,6 +135,8 @@ def refusal(error: RemoteError, action: Action) -> Reply:
         return Reply(302, b"", None, location="/")
     if isinstance(error, NotLoggedIn | InvalidFkey):
         return text_reply(str(error), 403)
+    if isinstance(error, BodyTooLarge):
+        return text_reply(str(error), 413)
     if action in ("edit", "delete"):
         wording = _EDIT_REFUSALS if action == "edit" else _DELETE_REFUSALS
         for kind, text in wording:

@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from multidict import MultiDict, MultiDictProxy
 
 from hubbub.core.models import User
 from hubbub.dialects.sechat.codec import Action, Reply, refusal
-from hubbub.errors import InvalidFkey, NotLoggedIn, RemoteError
+from hubbub.errors import BadRequest, BodyTooLarge, InvalidFkey, NotLoggedIn, RemoteError
 from hubbub.hosts import Site
 from hubbub.service.accounts import SignedIn
 from hubbub.service.service import Service
@@ -31,6 +33,7 @@ __all__ = [
     "client_address",
     "expected_fkey",
     "handles",
+    "read_body",
     "read_form",
     "require_user",
     "respond",
@@ -86,10 +89,57 @@ def check_fkey(request: web.Request, form: MultiDictProxy[str]) -> None:
         raise InvalidFkey()
 
 
+# What aiohttp raises for a body it cannot parse: bytes that are not in the body's charset
+# (UnicodeDecodeError is a ValueError), a charset Python does not know (LookupError), multipart
+# without a boundary or with broken parts (ValueError, RuntimeError for an unknown part encoding,
+# HttpProcessingError for too many part headers), and a broken chunked or compressed body
+# (RequestPayloadError). Each is the client's mistake, so each is a 400, never a server error.
+_MALFORMED_BODY: Final = (ValueError, LookupError, RuntimeError, HttpProcessingError, RequestPayloadError)
+
+
 async def read_form(request: web.Request) -> MultiDictProxy[str]:
-    """The urlencoded (or multipart) form of a POST; only its text fields."""
-    form = await request.post()
+    """The urlencoded (or multipart) form of a POST; only its text fields.
+
+    Raises:
+        BadRequest: The body cannot be decoded or parsed as a form.
+        BodyTooLarge: Over ``max_form_bytes``, or too many fields.
+    """
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge as error:
+        raise BodyTooLarge(error.text or "The request body is too large") from None
+    except _MALFORMED_BODY as error:
+        raise BadRequest(f"The form cannot be read: {_describe(error)}") from None
     return MultiDictProxy(MultiDict((key, value) for key, value in form.items() if isinstance(value, str)))
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body of a request, at most ``limit`` bytes.
+
+    Raises:
+        BodyTooLarge: Over ``limit`` (said by Content-Length, or found while reading).
+        BadRequest: A broken chunked or compressed body.
+    """
+    too_large = BodyTooLarge(f"The body may be at most {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None  # a chunked body over the app's client_max_size
+    except RequestPayloadError as error:
+        raise BadRequest(f"The body cannot be read: {_describe(error)}") from None
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"it is not valid {error.encoding}"
+    if isinstance(error, LookupError):
+        return f"unknown charset ({error})"
+    return str(error) or type(error).__name__
 
 
 async def signed_in_form(request: web.Request) -> tuple[SignedIn, MultiDictProxy[str]]:
