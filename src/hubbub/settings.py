@@ -73,6 +73,7 @@ class Settings:
     # HTTP.
     max_form_bytes: int = 256 * 1024  # request bodies above this get HTTP 413
     publish_max_bytes: int = 64 * 1024  # a POST /api/v1/publish body
+    publish_max_depth: int = 32  # arrays/objects nested in a publish body; deeper -> 400 (keep well under 900)
 
     # Websockets (gateway port and HTTP port alike).
     ws_allowed_origins: str = "*"  # "*" or a comma-separated list of origins; others get HTTP 403

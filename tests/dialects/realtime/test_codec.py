@@ -16,6 +16,7 @@ from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.dialects.realtime.codec import (
     MAX_TOPIC_CHARS,
     Heartbeat,
+    Publish,
     Subscribe,
     TopicItem,
     Unsubscribe,
@@ -24,6 +25,7 @@ from hubbub.dialects.realtime.codec import (
     heartbeat_frame,
     owned_topic_user,
     parse_command,
+    parse_publish,
     room_activity_payload,
     topic_items,
     validate_publish_topic,
@@ -238,6 +240,38 @@ def test_unpublishable_topics(topic: object, message: str) -> None:
     with pytest.raises(BadRequest) as refused:
         validate_publish_topic(topic)
     assert str(refused.value) == message
+
+
+def test_a_publish_body_is_its_topic_and_compact_data() -> None:
+    body = json.dumps({"topic": "155-questions-active", "data": QUESTION}, indent=2).encode()
+    assert parse_publish(body, max_depth=4) == Publish("155-questions-active", compact(QUESTION))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 30_000 + b"]" * 30_000, "The JSON nests 30000 levels deep; at most 32 are allowed"),
+        (
+            b'{"topic": "x", "data": ' + b"[" * 32 + b"]" * 32 + b"}",
+            "The JSON nests 33 levels deep; at most 32 are allowed",
+        ),
+        (b'{"topic": "x", "data": "\\ud800"}', "The JSON holds a lone surrogate (\\ud800), which is not valid Unicode"),
+        (b"{not json", "The body must be JSON"),
+        (b'{"topic": "x", "data": NaN}', "The body must be JSON"),
+        (b'["x", 1]', 'The body must be a JSON object {"topic": ..., "data": ...}'),
+        (b'{"topic": "x"}', "data is required (any JSON value)"),
+        (b'{"topic": "5-topbar", "data": 1}', "topic '5-topbar' is fed by hubbub itself and cannot be published to"),
+    ],
+)
+def test_a_bad_publish_body_is_a_bad_request_naming_the_problem(body: bytes, message: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_publish(body, max_depth=32)
+    assert str(refused.value) == message
+
+
+def test_publish_data_at_the_depth_limit_is_taken() -> None:
+    body = b'{"topic": "x", "data": ' + b"[" * 31 + b"]" * 31 + b"}"
+    assert parse_publish(body, max_depth=32).payload == "[" * 31 + "]" * 31
 
 
 # --- which topics an event feeds ----------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from hubbub.core import jsontext
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import RoomId, UserId
 from hubbub.errors import BadRequest
@@ -24,6 +25,7 @@ __all__ = [
     "MAX_TOPIC_CHARS",
     "Command",
     "Heartbeat",
+    "Publish",
     "Subscribe",
     "TopicItem",
     "Unsubscribe",
@@ -32,6 +34,7 @@ __all__ = [
     "heartbeat_frame",
     "owned_topic_user",
     "parse_command",
+    "parse_publish",
     "room_activity_payload",
     "topic_items",
     "validate_publish_topic",
@@ -115,6 +118,35 @@ def validate_publish_topic(topic: object) -> str:
     if owned_topic_user(topic) is not None or activity_topic_room(topic) is not None:
         raise BadRequest(f"topic {topic!r} is fed by hubbub itself and cannot be published to")
     return topic
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """A ``POST /api/v1/publish`` body: the topic, and its data as compact JSON text."""
+
+    topic: str
+    payload: str
+
+
+def parse_publish(body: bytes, *, max_depth: int) -> Publish:
+    """``{"topic": <publishable topic>, "data": <any JSON value>}``.
+
+    Raises:
+        BadRequest: Not JSON, nested deeper than ``max_depth``, holding a lone surrogate,
+            not an object, a bad topic, or no ``data``; the message names the problem.
+    """
+    try:
+        document = jsontext.loads(body, max_depth=max_depth)
+    except (jsontext.TooDeep, jsontext.LoneSurrogate) as error:
+        raise BadRequest(str(error)) from None
+    except jsontext.JsonRefused:
+        raise BadRequest("The body must be JSON") from None
+    if not isinstance(document, dict):
+        raise BadRequest('The body must be a JSON object {"topic": ..., "data": ...}')
+    topic = validate_publish_topic(document.get("topic"))
+    if "data" not in document:
+        raise BadRequest("data is required (any JSON value)")
+    return Publish(topic, _compact(document["data"]))
 
 
 def _compact(value: Any) -> str:

@@ -16,12 +16,10 @@ signed-in page or bot its ``?token=``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -38,13 +36,21 @@ from hubbub.dialects.realtime.codec import (
     frame,
     heartbeat_frame,
     parse_command,
+    parse_publish,
     topic_items,
-    validate_publish_topic,
 )
 from hubbub.dialects.sechat.codec import Reply, json_reply
-from hubbub.dialects.sechat.http import SERVICE, SESSION_COOKIE, check_fkey, handles, read_form, require_user
+from hubbub.dialects.sechat.http import (
+    SERVICE,
+    SESSION_COOKIE,
+    check_fkey,
+    handles,
+    read_body,
+    read_form,
+    require_user,
+)
 from hubbub.dialects.sechat.routes import websocket_base
-from hubbub.errors import BadRequest, NotFound, NotLoggedIn
+from hubbub.errors import BadRequest, BodyTooLarge, NotFound, NotLoggedIn
 from hubbub.fanout.connection import CLOSE_GOING_AWAY, Connection, Handshake, Refusal
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.sequencer import Batch
@@ -221,11 +227,6 @@ class RealtimeSockets:
             task.cancel()
 
 
-def _not_json(constant: str) -> NoReturn:
-    # json.loads takes NaN and Infinity, but they are not JSON: a consumer's JSON.parse would throw.
-    raise ValueError(f"{constant} is not JSON")
-
-
 def _error(status: int, message: str) -> web.Response:
     response = web.json_response({"error": message}, status=status)
     if status == 401:
@@ -243,27 +244,15 @@ async def publish(request: web.Request) -> web.Response:
         await service.tokens.verify(token.strip(), "publish")
     except NotLoggedIn as error:
         return _error(401, str(error))
-    limit = service.settings.publish_max_bytes
-    body = None
-    if request.content_length is None or request.content_length <= limit:
-        # A chunked body over the app's client_max_size makes read() raise: answer that in JSON too.
-        with contextlib.suppress(web.HTTPRequestEntityTooLarge):
-            body = await request.read()
-    if body is None or len(body) > limit:
-        return _error(413, f"The body may be at most {limit} bytes")
+    settings = service.settings
     try:
-        document = json.loads(body, parse_constant=_not_json)
-        if not isinstance(document, dict):
-            raise BadRequest('The body must be a JSON object {"topic": ..., "data": ...}')
-        topic = validate_publish_topic(document.get("topic"))
-        if "data" not in document:
-            raise BadRequest("data is required (any JSON value)")
-    except ValueError:
-        return _error(400, "The body must be JSON")
+        body = await read_body(request, settings.publish_max_bytes)
+        published = parse_publish(body, max_depth=settings.publish_max_depth)
+    except BodyTooLarge as error:
+        return _error(413, str(error))
     except BadRequest as error:
         return _error(400, str(error))
-    payload = json.dumps(document["data"], separators=(",", ":"), ensure_ascii=False)
-    event = await service.feeds.publish(topic, payload)
+    event = await service.feeds.publish(published.topic, published.payload)
     reached = await request.app[HUB].delivered(event.id, PUBLISH_WAIT_SECONDS)
     return web.json_response({"subscribers": reached or 0})
 
