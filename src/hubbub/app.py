@@ -19,7 +19,7 @@ from hubbub.bus.memory import MemoryBus
 from hubbub.core.clock import Clock, SystemClock
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
-from hubbub.errors import ConfigError
+from hubbub.errors import ConfigError, LocalError
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
 from hubbub.fanout.topics import TopicFanout
@@ -169,6 +169,13 @@ class Runtime:
             await self.bus.close()
         if self.store is not None:
             await self.store.close()
+
+    @property
+    def http_app(self) -> web.Application:
+        """The HTTP application being served (its router lists every route); only while started."""
+        if self._runner is None:
+            raise LocalError("Runtime.start() was not awaited")
+        return self._runner.app
 
     @property
     def ws_url(self) -> str:
