@@ -31,6 +31,7 @@ from hubbub.service.service import Service
 from hubbub.settings import Settings
 from hubbub.store.base import Store
 from hubbub.web.app import create_app
+from hubbub.web.server import GuardedSite, HttpLimits
 
 __all__ = ["Runtime", "open_bus", "open_store", "sqlite_path"]
 
@@ -136,7 +137,7 @@ class Runtime:
         app[HUB] = self.hub
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        listener = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
+        listener = GuardedSite(self._runner, settings.host, settings.port, limits=HttpLimits.from_settings(settings))
         await listener.start()
         self.http_port = self._runner.addresses[0][1]
         site.http_port = self.http_port  # the port of hubbub's own pages, for the Origin check

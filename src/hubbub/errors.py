@@ -12,7 +12,8 @@ Every error says whose fault it is and carries a stable machine ``code``:
       ``NotFound``, ``NeverAssigned``, ``NotAllowed`` (with subclasses
       ``Kicked``, ``Suspended``, ``LowReputation``, ``NotYours``, ``OwnMessage``),
       ``TooLong``, ``EmptyMessage``, ``TooLate``, ``AlreadyDeleted``,
-      ``RateLimited`` (with subclass ``Busy``), ``LimitReached``, ``Conflict``, ``BodyTooLarge``.
+      ``RateLimited`` (with subclass ``Busy``), ``LimitReached``, ``Conflict``, ``BodyTooLarge``,
+      ``SlowRequest`` (also a ``TimeoutError``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "OwnMessage",
     "RateLimited",
     "RemoteError",
+    "SlowRequest",
     "Suspended",
     "TooLate",
     "TooLong",
@@ -249,3 +251,13 @@ class BodyTooLarge(RemoteError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class SlowRequest(RemoteError, TimeoutError):
+    """The client sent its request body too slowly (``http_body_timeout``, ``http_body_min_rate``).
+
+    It is a ``TimeoutError`` too: once the refusal is answered, aiohttp drains the rest of the
+    body, gets this error again from that read, and closes the connection as after a timeout.
+    """
+
+    code = "slow_request"

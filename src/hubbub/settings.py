@@ -72,6 +72,11 @@ class Settings:
 
     # HTTP.
     max_form_bytes: int = 256 * 1024  # request bodies above this get HTTP 413
+    http_head_timeout: float = 10.0  # seconds for a whole request head, from connect or its first byte; 0 = none
+    http_body_timeout: float = 10.0  # seconds a request body may take before http_body_min_rate applies ...
+    http_body_min_rate: float = 500.0  # ... then bytes per second it must average (408 below); 0 = no check
+    http_keepalive_timeout: float = 75.0  # seconds an idle keep-alive connection is kept
+    http_max_connections_per_ip: int = 256  # open HTTP connections per address (IPv6: per /64); 0 = no cap
     publish_max_bytes: int = 64 * 1024  # a POST /api/v1/publish body
     publish_max_depth: int = 32  # arrays/objects nested in a publish body; deeper -> 400 (keep well under 900)
 

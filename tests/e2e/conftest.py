@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
+from hubbub.settings import ENV_PREFIX
 from tests.fakes import TIMEOUT
 
 HUBBUB = Path(sys.executable).with_name("hubbub")  # the console script of the interpreter running the tests
@@ -279,6 +280,21 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     token = _cli(data_dir, "tokens", "create", "--name", "e2e", "--scope", "publish")
     assert token.startswith("hbb_"), token
 
+    with serving(data_dir) as (process, port, ws_port):
+        yield LiveServer(process, data_dir, port, ws_port, users, rooms, token)
+
+
+@contextlib.contextmanager
+def serving(
+    data_dir: Path, settings: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """``hubbub serve`` on loopback over ``data_dir``, healthy; yields it with its HTTP and gateway ports.
+
+    ``settings`` become ``HUBBUB_<NAME>`` variables (``{"http_head_timeout": "0.5"}``). The server
+    is stopped at the end, and must not have logged a traceback or failed to stop cleanly.
+    """
+    environment = _environment()
+    environment.update({ENV_PREFIX + name.upper(): value for name, value in (settings or {}).items()})
     log = data_dir / "serve.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -294,16 +310,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                 "--data-dir",
                 str(data_dir),
             ],
-            env=_environment(),
+            env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     try:
         port, ws_port = _bound_ports(process, log)
-        server = LiveServer(process, data_dir, port, ws_port, users, rooms, token)
-        _wait_healthy(process, server.base, log)
-        yield server
+        _wait_healthy(process, f"http://127.0.0.1:{port}", log)
+        yield process, port, ws_port
     finally:
         _stop(process)
     # A server-side traceback means some request failed inside hubbub, even if the client

@@ -50,7 +50,7 @@ from hubbub.dialects.sechat.http import (
     require_user,
 )
 from hubbub.dialects.sechat.routes import websocket_base
-from hubbub.errors import BadRequest, BodyTooLarge, NotFound, NotLoggedIn
+from hubbub.errors import BadRequest, BodyTooLarge, NotFound, NotLoggedIn, SlowRequest
 from hubbub.fanout.connection import CLOSE_GOING_AWAY, Connection, Handshake, Refusal
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.sequencer import Batch
@@ -250,6 +250,8 @@ async def publish(request: web.Request) -> web.Response:
         published = parse_publish(body, max_depth=settings.publish_max_depth)
     except BodyTooLarge as error:
         return _error(413, str(error))
+    except SlowRequest as error:
+        return _error(408, str(error))
     except BadRequest as error:
         return _error(400, str(error))
     event = await service.feeds.publish(published.topic, published.payload)

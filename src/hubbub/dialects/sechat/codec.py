@@ -32,6 +32,7 @@ from hubbub.errors import (
     NotYours,
     RateLimited,
     RemoteError,
+    SlowRequest,
     TooLate,
 )
 
@@ -137,6 +138,8 @@ def refusal(error: RemoteError, action: Action) -> Reply:
         return text_reply(str(error), 403)
     if isinstance(error, BodyTooLarge):
         return text_reply(str(error), 413)
+    if isinstance(error, SlowRequest):
+        return text_reply(str(error), 408)
     if action in ("edit", "delete"):
         wording = _EDIT_REFUSALS if action == "edit" else _DELETE_REFUSALS
         for kind, text in wording:

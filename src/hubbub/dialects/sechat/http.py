@@ -103,6 +103,7 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
     Raises:
         BadRequest: The body cannot be decoded or parsed as a form.
         BodyTooLarge: Over ``max_form_bytes``, or too many fields.
+        SlowRequest: The body arrived too slowly (``hubbub.web.server`` fails the read).
     """
     try:
         form = await request.post()
@@ -119,6 +120,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     Raises:
         BodyTooLarge: Over ``limit`` (said by Content-Length, or found while reading).
         BadRequest: A broken chunked or compressed body.
+        SlowRequest: The body arrived too slowly.
     """
     too_large = BodyTooLarge(f"The body may be at most {limit} bytes")
     if request.content_length is not None and request.content_length > limit:

@@ -1,0 +1,332 @@
+"""The HTTP port's connections: time limits for slow clients and a cap per client address.
+
+aiohttp closes a keep-alive connection that stays idle (``keepalive_timeout``), but nothing
+bounds how long a request *head* may take to arrive, nor how slowly a body may trickle in, nor
+how many connections one address may hold. A client that sends nothing, or half a head, or one
+byte every few seconds (slowloris) kept its connection, and a descriptor, for as long as it
+liked. This module adds, per connection:
+
+- **head timeout** (``http_head_timeout``): from the moment a connection opens, or from the
+  first byte after a response, the whole request head must arrive within that time. A
+  connection that sent part of a head is answered ``408`` and closed; one that sent nothing is
+  just closed (browsers open spare connections and may never use them).
+- **body rate** (``http_body_timeout``, ``http_body_min_rate``): once the head is in, a body
+  still arriving must have delivered ``(t - http_body_timeout) * http_body_min_rate`` bytes by
+  ``t`` seconds after the head. When it falls behind, reading it fails with ``SlowRequest``
+  (the dialect answers ``408``) and the connection closes once that answer is written.
+- **keep-alive idle** (``http_keepalive_timeout``): aiohttp's own ``keepalive_timeout``.
+- **connections per address** (``http_max_connections_per_ip``; IPv6 counted per /64, where
+  one host's addresses live): one more is answered ``503`` and closed before it is read.
+
+Once a request's head and body are in, nothing here limits how long its handler runs, so
+websocket upgrades on this port and long-polls live as long as they need to.
+
+The seam is aiohttp's own: ``GuardedSite`` is a ``web.BaseSite`` whose listening socket builds a
+``GuardedRequestHandler`` (a ``web.RequestHandler``) for each connection, and it wraps the
+server's request handler so each connection learns when a request's head is complete (its
+handler starts) and when the request is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+from aiohttp import web
+
+from hubbub.errors import SlowRequest
+from hubbub.settings import Settings
+
+__all__ = ["AddressCounts", "GuardedRequestHandler", "GuardedSite", "HttpLimits", "address_key"]
+
+log = logging.getLogger("hubbub.http")
+
+_RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def _plain_response(status: str, text: str, *extra: str) -> bytes:
+    body = text.encode("utf-8")
+    head = [
+        f"HTTP/1.1 {status}",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *extra,
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+TOO_MANY_CONNECTIONS: Final = _plain_response(
+    "503 Service Unavailable", "Too many connections from your address", "Retry-After: 10"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """The HTTP port's connection limits (seconds, bytes per second, connections)."""
+
+    head_timeout: float
+    body_timeout: float
+    body_min_rate: float
+    keepalive_timeout: float
+    max_connections_per_address: int  # 0: no cap
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpLimits:
+        return cls(
+            head_timeout=settings.http_head_timeout,
+            body_timeout=settings.http_body_timeout,
+            body_min_rate=settings.http_body_min_rate,
+            keepalive_timeout=settings.http_keepalive_timeout,
+            max_connections_per_address=settings.http_max_connections_per_ip,
+        )
+
+
+def address_key(peername: Any) -> str | None:
+    """Who a connection counts against: its IPv4 address, or its IPv6 /64; None when not IP."""
+    if not isinstance(peername, tuple) or not peername:
+        return None
+    try:
+        address = ipaddress.ip_address(str(peername[0]).split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class AddressCounts:
+    """Open connections per address key; an address with none has no entry (the map stays small)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._open: dict[str, int] = {}
+
+    def admit(self, key: str) -> bool:
+        count = self._open.get(key, 0)
+        if self._limit and count >= self._limit:
+            return False
+        self._open[key] = count + 1
+        return True
+
+    def release(self, key: str) -> None:
+        count = self._open.get(key, 0) - 1
+        if count > 0:
+            self._open[key] = count
+        else:
+            self._open.pop(key, None)
+
+    def open_from(self, key: str) -> int:
+        return self._open.get(key, 0)
+
+
+class GuardedRequestHandler(web.RequestHandler):
+    """aiohttp's connection protocol, plus the head timeout, the body rate and the address cap."""
+
+    __slots__ = (
+        "_address",
+        "_body_started",
+        "_body_timer",
+        "_counts",
+        "_current",
+        "_guard_loop",
+        "_head_bytes",
+        "_head_timer",
+        "_in_request",
+        "_limits",
+    )
+
+    def __init__(
+        self,
+        manager: web.Server,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        limits: HttpLimits,
+        counts: AddressCounts,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(manager, loop=loop, keepalive_timeout=limits.keepalive_timeout, **kwargs)
+        self._guard_loop = loop
+        self._limits = limits
+        self._counts = counts
+        self._address: str | None = None
+        self._in_request = False
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_started = 0.0
+        self._current: web.BaseRequest | None = None
+
+    # the connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        key = address_key(transport.get_extra_info("peername"))
+        if key is not None and not self._counts.admit(key):
+            # Refused before aiohttp starts: nothing is read, parsed or kept for this connection.
+            # (A cast, not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.)
+            writer = cast(asyncio.WriteTransport, transport)
+            writer.write(TOO_MANY_CONNECTIONS)
+            writer.close()
+            return
+        self._address = key
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_request and data:
+            # Bytes between requests begin the next head; its clock starts with the first of them.
+            self._head_bytes += len(data)
+            if self._head_timer is None:
+                self._start_head_timer()
+        super().data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_timers()
+        if self._address is not None:
+            self._counts.release(self._address)
+            self._address = None
+        self._current = None
+        super().connection_lost(exc)
+
+    # requests (told by GuardedSite's wrapper around the server's request handler)
+
+    def request_started(self, request: web.BaseRequest) -> None:
+        """The head is in: no head clock; a body still arriving is held to the minimum rate."""
+        self._in_request = True
+        self._head_bytes = 0
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if self._limits.body_min_rate > 0 and not request.content.is_eof():
+            self._current = request
+            self._body_started = self._guard_loop.time()
+            self._body_timer = self._guard_loop.call_at(
+                self._body_started + self._limits.body_timeout, self._check_body
+            )
+
+    def request_finished(self) -> None:
+        self._in_request = False
+        self._current = None
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    # timers
+
+    def _start_head_timer(self) -> None:
+        if self._limits.head_timeout > 0:
+            self._head_timer = self._guard_loop.call_later(self._limits.head_timeout, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_request or self.transport is None:
+            return
+        if self._head_bytes:
+            seconds = f"{self._limits.head_timeout:g}"
+            self.transport.write(
+                _plain_response("408 Request Timeout", f"The request head did not arrive within {seconds} seconds")
+            )
+        log.debug("closing a connection whose request head took over %gs", self._limits.head_timeout)
+        self.force_close()
+
+    def _check_body(self) -> None:
+        self._body_timer = None
+        request = self._current
+        if request is None:
+            return
+        content = request.content
+        if content.is_eof() or content.exception() is not None:
+            return
+        limits = self._limits
+        now = self._guard_loop.time()
+        owed = (now - self._body_started - limits.body_timeout) * limits.body_min_rate
+        received = content.total_bytes
+        if received < owed:
+            content.set_exception(
+                SlowRequest(
+                    f"The request body arrived too slowly: {received} bytes in {now - self._body_started:.0f} "
+                    f"seconds; at least {limits.body_min_rate:g} bytes per second are needed"
+                )
+            )
+            return
+        # The earliest moment the body could fall behind, if nothing more arrives until then.
+        due = self._body_started + limits.body_timeout + (received + 1) / limits.body_min_rate
+        self._body_timer = self._guard_loop.call_at(max(due, now), self._check_body)
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None
+
+
+def _tracking(handler: _RequestHandler) -> _RequestHandler:
+    """Wrap the server's request handler so the connection learns when each request starts and ends."""
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        protocol = request.protocol
+        if not isinstance(protocol, GuardedRequestHandler):
+            return await handler(request)
+        protocol.request_started(request)
+        try:
+            return await handler(request)
+        finally:
+            protocol.request_finished()
+
+    handle.__wrapped__ = handler  # type: ignore[attr-defined]
+    return handle
+
+
+class GuardedSite(web.BaseSite):
+    """A TCP site whose connections are ``GuardedRequestHandler``s sharing one ``AddressCounts``."""
+
+    __slots__ = ("_bound_port", "_counts", "_host", "_limits", "_port", "_reuse_address")
+
+    def __init__(
+        self, runner: web.BaseRunner, host: str, port: int, *, limits: HttpLimits, reuse_address: bool = True
+    ) -> None:
+        super().__init__(runner)
+        self._host, self._port = host, port
+        self._limits = limits
+        self._counts = AddressCounts(limits.max_connections_per_address)
+        self._reuse_address = reuse_address
+        self._bound_port: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return self._port if self._bound_port is None else self._bound_port
+
+    @property
+    def counts(self) -> AddressCounts:
+        return self._counts
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        # RequestHandler takes the server's request handler when it is built; ours is built
+        # below, after this (public) attribute is wrapped, so every request is tracked.
+        if not hasattr(server.request_handler, "__wrapped__"):
+            server.request_handler = _tracking(server.request_handler)
+        loop = asyncio.get_running_loop()
+
+        # access_log=None: hubbub logs no line per request (as the runner is told too).
+        options: dict[str, Any] = {"access_log": None}
+
+        def connection() -> GuardedRequestHandler:
+            return GuardedRequestHandler(server, loop=loop, limits=self._limits, counts=self._counts, **options)
+
+        self._server = await loop.create_server(
+            connection, self._host, self._port, backlog=self._backlog, reuse_address=self._reuse_address
+        )
+        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
