@@ -76,6 +76,28 @@ async def test_a_head_sent_a_byte_at_a_time_is_cut_off(guarded: Node, probes: li
     assert cut_off(probe, answer)
 
 
+async def test_empty_lines_before_a_request_neither_begin_nor_end_a_head(guarded: Node, probes: list[Probe]) -> None:
+    probe = await open_probe(guarded, probes)
+    probe.writer.write(b"\r\n\r\n\r\n")
+    assert await probe.closed(within=bound(HEAD)) == b""  # still a connection that asked nothing
+    dripping = await open_probe(guarded, probes)
+    dripping.writer.write(b"\r\n\r\n")
+    assert cut_off(dripping, await dripping.drip(DRIPPED_HEAD, every=HEAD / 5, within=bound(HEAD)))
+
+
+async def test_a_head_gets_its_whole_time_from_its_first_byte(make_node: NodeFactory, probes: list[Probe]) -> None:
+    """A spare connection a browser opened early and uses late is not cut in the middle of its head."""
+    head = 3.0
+    node = await make_node(http_head_timeout=head)
+    probe = await open_probe(node, probes)
+    await asyncio.sleep(head * 2 / 3)  # the client's pace: idle for most of the time allowed ...
+    probe.writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    await asyncio.sleep(head * 2 / 3)  # ... then a head that takes most of its own time
+    probe.writer.write(b"Connection: close\r\n\r\n")
+    answer = await probe.closed(within=bound(head))
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"ok")
+
+
 async def test_the_head_clock_restarts_for_the_next_request(guarded: Node, probes: list[Probe]) -> None:
     """On a keep-alive connection the next head gets its own time, from its first byte."""
     probe = await open_probe(guarded, probes)

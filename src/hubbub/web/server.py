@@ -6,10 +6,10 @@ how many connections one address may hold. A client that sends nothing, or half 
 byte every few seconds (slowloris) kept its connection, and a descriptor, for as long as it
 liked. This module adds, per connection:
 
-- **head timeout** (``http_head_timeout``): from the moment a connection opens, or from the
-  first byte after a response, the whole request head must arrive within that time. A
-  connection that sent part of a head is answered ``408`` and closed; one that sent nothing is
-  just closed (browsers open spare connections and may never use them).
+- **head timeout** (``http_head_timeout``): a new connection must begin its request within
+  that time, and a request head, once its first byte is in, must be complete within that time
+  too. A connection that sent part of a head is then answered ``408`` and closed; one that sent
+  nothing is just closed (browsers open spare connections and may never use them).
 - **body rate** (``http_body_timeout``, ``http_body_min_rate``): once the head is in, a body
   still arriving must have delivered ``(t - http_body_timeout) * http_body_min_rate`` bytes by
   ``t`` seconds after the head. When it falls behind, reading it fails with ``SlowRequest``
@@ -136,8 +136,10 @@ class GuardedRequestHandler(web.RequestHandler):
         "_counts",
         "_current",
         "_guard_loop",
-        "_head_bytes",
+        "_head_done",
+        "_head_tail",
         "_head_timer",
+        "_in_head",
         "_in_request",
         "_limits",
     )
@@ -157,7 +159,9 @@ class GuardedRequestHandler(web.RequestHandler):
         self._counts = counts
         self._address: str | None = None
         self._in_request = False
-        self._head_bytes = 0
+        self._in_head = False  # bytes of the next head have arrived
+        self._head_done = False  # ... and its blank line too: the handler is about to start
+        self._head_tail = b""  # the last bytes of a head so far, to find a blank line split across reads
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_started = 0.0
@@ -179,12 +183,27 @@ class GuardedRequestHandler(web.RequestHandler):
         self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_request and data:
-            # Bytes between requests begin the next head; its clock starts with the first of them.
-            self._head_bytes += len(data)
-            if self._head_timer is None:
-                self._start_head_timer()
+        if not self._in_request and not self._head_done:
+            self._watch_head(data)
         super().data_received(data)
+
+    def _watch_head(self, data: bytes) -> None:
+        if not self._in_head:
+            # Empty lines before a request line are allowed (RFC 9112 §2.2) and begin nothing.
+            data = data.lstrip(b"\r\n")
+            if not data:
+                return
+            # The first byte of a head: the whole head now has its own time, from here.
+            self._in_head = True
+            self._restart_head_timer()
+        # The blank line ends the head. Seeing it here, and not only once the handler starts,
+        # keeps the clock from cutting a head that is complete but waiting to be handled.
+        window = self._head_tail + data
+        if b"\r\n\r\n" in window:
+            self._head_done = True
+            self._cancel_head_timer()
+        else:
+            self._head_tail = window[-3:]
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_timers()
@@ -199,10 +218,7 @@ class GuardedRequestHandler(web.RequestHandler):
     def request_started(self, request: web.BaseRequest) -> None:
         """The head is in: no head clock; a body still arriving is held to the minimum rate."""
         self._in_request = True
-        self._head_bytes = 0
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._cancel_head_timer()
         if self._limits.body_min_rate > 0 and not request.content.is_eof():
             self._current = request
             self._body_started = self._guard_loop.time()
@@ -211,7 +227,10 @@ class GuardedRequestHandler(web.RequestHandler):
             )
 
     def request_finished(self) -> None:
+        # Idle now: aiohttp's keep-alive clock runs until the first byte of the next head.
         self._in_request = False
+        self._in_head = self._head_done = False
+        self._head_tail = b""
         self._current = None
         if self._body_timer is not None:
             self._body_timer.cancel()
@@ -223,11 +242,20 @@ class GuardedRequestHandler(web.RequestHandler):
         if self._limits.head_timeout > 0:
             self._head_timer = self._guard_loop.call_later(self._limits.head_timeout, self._head_timed_out)
 
+    def _restart_head_timer(self) -> None:
+        self._cancel_head_timer()
+        self._start_head_timer()
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._in_request or self.transport is None:
+        if self._in_request or self._head_done or self.transport is None:
             return
-        if self._head_bytes:
+        if self._in_head:
             seconds = f"{self._limits.head_timeout:g}"
             self.transport.write(
                 _plain_response("408 Request Timeout", f"The request head did not arrive within {seconds} seconds")
