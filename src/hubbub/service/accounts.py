@@ -26,8 +26,8 @@ from hubbub.core.models import LoginSession, User
 from hubbub.core.rules import check_about, ensure_can_edit_profile
 from hubbub.errors import BadRequest, Busy, ConfigError, InvalidCredentials, NotFound
 from hubbub.service.context import Changes, Context, load_user
-from hubbub.service.passwords import PasswordHashing
 from hubbub.service.credentials import plausible_token
+from hubbub.service.passwords import PasswordHashing
 from hubbub.store.base import ReadTx, WriteTx
 
 __all__ = ["ANONYMOUS_FKEY_LABEL", "Accounts", "SignedIn"]
