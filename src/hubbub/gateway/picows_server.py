@@ -26,6 +26,7 @@ from picows import (
 )
 
 from hubbub.fanout.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_AGAIN, Handshake
+from hubbub.gateway.closing import answer_to_close
 from hubbub.gateway.router import SocketHandler, SocketRouter
 
 __all__ = ["PicowsConnection", "PicowsGateway"]
@@ -100,7 +101,8 @@ class PicowsConnection(WSListener):
         elif kind is WSMsgType.CLOSE:
             if not self._closed:
                 self._closed = True
-                transport.send_close(frame.get_close_code())
+                # Never echo picows's NO_INFO (0) for an empty Close: answer a code a peer may receive.
+                transport.send_close(WSCloseCode(answer_to_close(frame.get_payload_as_bytes())))
                 transport.disconnect()
         elif kind is WSMsgType.BINARY:
             self.close(_CLOSE_UNSUPPORTED, "text frames only")
