@@ -139,7 +139,7 @@ def test_chatexchange_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: L
     assert me.id in live.present(room_id)
     # The pages ChatExchange scrapes: /rooms/info, //rooms/<id>/, /rooms/pingable, /users/<id>.
     assert (room.name, room.description) == ("ChatExchange Sandbox", "ChatExchange Sandbox for tests")
-    assert [owner.id for owner in room.owners] == [me.id]
+    assert [(owner.id, owner.name) for owner in room.owners] == [(me.id, me.name)]
     assert set(room.get_current_user_ids()) == {me.id, jon.id}
     assert set(room.get_pingable_user_ids()) == {me.id, jon.id}
     profile = ce_client.get_user(jon.id)
