@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import AccessLevel, Kick, Room, RoomAccess, Standing, User, slugify
+from hubbub.core.models import AccessLevel, Kick, Room, RoomAccess, Standing, User, compact_slug, slugify
 
 NOW = 1_790_000_000
 
@@ -37,6 +37,27 @@ def make_user(*, name: str = "Bot Name", moderator: bool = False, suspended_unti
 )
 def test_slugify(text: str, slug: str) -> None:
     assert slugify(text) == slug
+
+
+@pytest.mark.parametrize(
+    ("text", "compact"),
+    [
+        ("sechat test bookmark", "sechattestbookmark"),
+        ("sechat-test-bookmark", "sechattestbookmark"),
+        ("sechattestbookmark", "sechattestbookmark"),
+        ("C# & C++ -- Lounge", "cclounge"),
+        ("Zoë's Café 2", "zoescafe2"),
+        ("日本語", ""),
+    ],
+)
+def test_compact_slug_is_the_slug_without_hyphens(text: str, compact: str) -> None:
+    assert compact_slug(text) == compact == slugify(text).replace("-", "")
+
+
+def test_compact_slug_matches_what_sechat_3_computes_from_ascii_titles() -> None:
+    """sechat v3 ``Room.bookmark``: lower case, spaces to hyphens, then every non-alphanumeric dropped."""
+    for title in ["sechat test bookmark", "Ship date!", "Q&A: round 2", "under_score", "  padded  "]:
+        assert compact_slug(title) == "".join(filter(str.isalnum, title.lower().replace(" ", "-")))
 
 
 def test_slugify_output_is_url_safe() -> None:

@@ -325,12 +325,44 @@ async def test_conversations_are_per_room_and_newest_first(store: Store) -> None
         found = tx.conversation(RoomId(2), "first")
         assert found is not None and (found.id, found.title, found.first_message_id) == (3, "First", 3)
         assert tx.conversation(RoomId(2), "second") is None
+        assert tx.conversation_by_compact_slug(RoomId(1), "first") == tx.conversation(RoomId(1), "first")
+        assert tx.conversation_by_compact_slug(RoomId(1), "fir-st") is None
 
     await store.read(check)
     first = await store.read(lambda tx: tx.conversation(RoomId(1), "first"))
     assert first is not None
     await store.write(lambda tx: tx.delete_conversation(first.id))
     assert [c.slug for c in await store.read(lambda tx: tx.conversations(RoomId(1)))] == ["second"]
+
+
+async def test_a_conversation_is_found_by_its_slug_without_hyphens(store: Store) -> None:
+    def work(tx: WriteTx) -> None:
+        tx.insert_room(name="Den", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
+        for slug in ("ship-date", "ship-date-2", "shi-pdate", "shipdate-x"):
+            tx.insert_conversation(
+                room_id=RoomId(1),
+                slug=slug,
+                title=slug,
+                first_message_id=MessageId(1),
+                last_message_id=MessageId(1),
+                created_by=UserId(1),
+                now=1,
+            )
+
+    await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        found = {key: tx.conversation_by_compact_slug(RoomId(1), key) for key in ("shipdate", "shipdate2", "shipdatex")}
+        assert {key: c.slug if c else None for key, c in found.items()} == {
+            "shipdate": "ship-date",  # the oldest of the two that compact alike
+            "shipdate2": "ship-date-2",
+            "shipdatex": "shipdate-x",
+        }
+        assert tx.conversation_by_compact_slug(RoomId(1), "ship-date") is None  # the key is compact already
+        assert tx.conversation_by_compact_slug(RoomId(2), "shipdate") is None
+        assert tx.conversation_by_compact_slug(RoomId(1), "") is None
+
+    await store.read(check)
 
 
 async def test_a_failing_unit_among_concurrent_ones_fails_alone(store: Store) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "RoomAccess",
     "Standing",
     "User",
+    "compact_slug",
     "slugify",
 ]
 
@@ -166,6 +167,16 @@ def slugify(text: str) -> str:
     """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
+
+
+def compact_slug(text: str) -> str:
+    """``"Tavern on the Meta!"`` -> ``"tavernonthemeta"``: the slug of ``text`` without its hyphens.
+
+    sechat 3.x computes a bookmark's slug from its title this way (lower case, every
+    character but letters and digits dropped) and deletes the bookmark with it, so a
+    bookmark is also found by the compact form of its slug.
+    """
+    return slugify(text).replace("-", "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from hubbub.core.ids import MessageId, RoomId, UserId
-from hubbub.core.models import Conversation, Message, Room, User, slugify
+from hubbub.core.models import Conversation, Message, Room, User, compact_slug, slugify
 from hubbub.core.rules import check_conversation_title, ensure_can_delete_conversation, ensure_can_read
 from hubbub.errors import BadRequest, NotFound
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
@@ -34,8 +34,13 @@ class ConversationView:
 
 
 def _find(tx: ReadTx, room_id: RoomId, key: str) -> Conversation:
-    """By slug, or by the title it was made from (sechat 1.x deletes by title)."""
-    found = tx.conversation(room_id, key) or tx.conversation(room_id, slugify(key))
+    """By slug; by the title it was made from (sechat 1.x deletes by title); or by the slug
+    sechat 3.x computes from the title, every character but letters and digits dropped."""
+    found = (
+        tx.conversation(room_id, key)
+        or tx.conversation(room_id, slugify(key))
+        or tx.conversation_by_compact_slug(room_id, compact_slug(key))
+    )
     if found is None:
         raise NotFound(NO_SUCH_CONVERSATION)
     return found
@@ -66,7 +71,8 @@ class Conversations:
                 raise BadRequest("The first and last messages must both be in this room")
             base = slugify(title) or "conversation"
             slug, suffix = base, 2
-            while tx.conversation(room.id, slug) is not None:
+            # Unique even without hyphens, so the compact form names one bookmark (see _find).
+            while tx.conversation_by_compact_slug(room.id, compact_slug(slug)) is not None:
                 slug, suffix = f"{base}-{suffix}", suffix + 1
             return tx.insert_conversation(
                 room_id=room.id,

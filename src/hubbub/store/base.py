@@ -117,6 +117,10 @@ class ReadTx(Protocol):
 
     # bookmarked conversations
     def conversation(self, room_id: RoomId, slug: str) -> Conversation | None: ...
+    def conversation_by_compact_slug(self, room_id: RoomId, compact: str) -> Conversation | None:
+        """The room's oldest bookmark whose slug without hyphens is ``compact`` (``core.models.compact_slug``)."""
+        ...
+
     def conversations(self, room_id: RoomId) -> list[Conversation]:
         """The room's bookmarks, newest first."""
         ...

@@ -101,6 +101,32 @@ async def test_refusals_change_nothing(node: Node) -> None:
     assert await _bookmarks(node, room) == []
 
 
+async def test_sechat_3_deletes_by_the_slug_it_computes_from_the_title(node: Node) -> None:
+    """sechat v3 ``Room.bookmark`` returns ``"sechattestbookmark"`` for "sechat test bookmark" and deletes with it."""
+    alice = await node.signed_in("Alice")
+    room = await node.room("Den")
+    first = await _post(alice, room, "bookmark me")
+    form = {"roomId": room, "firstMessageId": first, "lastMessageId": first}
+    made = json.loads(await (await alice.post("/conversation/new", {**form, "title": "sechat test bookmark"})).read())
+    assert made["slug"] == "sechat-test-bookmark"
+    # Bookmarks whose slugs compact alike get distinct compact forms, so each compact key names one.
+    lookalike = json.loads(
+        await (await alice.post("/conversation/new", {**form, "title": "sechattest bookmark"})).read()
+    )
+    assert lookalike["slug"] == "sechattest-bookmark-2"
+    page = await (await node.browser()).get(f"/rooms/{room}/conversation/sechattestbookmark")
+    assert page.status == 200 and "sechat test bookmark" in await page.text()
+    await _expect(await alice.post(f"/conversation/delete/{room}/sechattestbookmark"), 200, b'"ok"')
+    assert await _bookmarks(node, room) == ["sechattest bookmark"]
+    await _expect(await alice.post(f"/conversation/delete/{room}/sechattestbookmark2"), 200, b'"ok"')
+    assert await _bookmarks(node, room) == []
+    await _expect(
+        await alice.post(f"/conversation/delete/{room}/sechattestbookmark"),
+        404,
+        b"There is no such conversation in this room",
+    )
+
+
 async def test_room_owners_may_remove_anyones_bookmark(node: Node) -> None:
     owner, member = await node.signed_in("Owner"), await node.signed_in("Member")
     assert owner.user is not None

@@ -29,6 +29,15 @@ class ConversationsSql(SqlBase):
         row = self._one(f"SELECT {_COLUMNS} FROM conversations WHERE room_id = ? AND slug = ?", (room_id, slug))
         return None if row is None else _conversation(row)
 
+    def conversation_by_compact_slug(self, room_id: RoomId, compact: str) -> Conversation | None:
+        # Slugs hold only a-z, 0-9 and "-", so dropping the hyphens is exactly core's compact_slug.
+        row = self._one(
+            f"SELECT {_COLUMNS} FROM conversations WHERE room_id = ? AND REPLACE(slug, '-', '') = ?"
+            " ORDER BY id LIMIT 1",
+            (room_id, compact),
+        )
+        return None if row is None else _conversation(row)
+
     def conversations(self, room_id: RoomId) -> list[Conversation]:
         rows = self._all(f"SELECT {_COLUMNS} FROM conversations WHERE room_id = ? ORDER BY id DESC", (room_id,))
         return [_conversation(row) for row in rows]
