@@ -34,7 +34,7 @@ async def test_send_reply_edit_delete_star_and_their_events(node: Node, sign_in:
     stream = alice_room.events()
     first = await alice_room.send("hello **all**")
     posted = await next_of(stream, events.MessageEvent)
-    assert (posted.message_id, posted.content, posted.text) == (first, "hello <strong>all</strong>", "hello all")
+    assert (posted.message_id, posted.content, posted.text) == (first, "hello <b>all</b>", "hello all")
     assert (posted.user_name, posted.user_id, posted.room_id) == ("Alice", alice.user_id, room_id)
 
     answer = await bob_room.reply(first, "hi Alice")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hubbub.core.ids import RoomId
+from hubbub.core.markup import render_message
 from hubbub.dialects.sechat.codec import Action, refusal
 from hubbub.dialects.sechat.reading import (
     content_text,
@@ -132,5 +133,8 @@ def test_pages_give_the_fkey_and_the_user() -> None:
 
 def test_content_as_text() -> None:
     assert content_text("hello <strong>all</strong> &amp; <a href='x'>you</a>") == "hello all & you"
+    # The shapes hubbub and Stack Exchange send: b/i/strike, entities for quote marks, tag badges, quotes.
+    assert content_text(render_message('**all** *of* ---them--- say "it\'s" [tag:c#]')) == 'all of them say "it\'s" c#'
+    assert content_text(render_message("> quoted [tag:x]")) == "quoted x"
     assert content_text("<div class='full'>line one <br> line two</div>") == "line one\nline two"
     assert content_text("  spaced  ") == "  spaced  "

@@ -1,8 +1,10 @@
-"""core/markup.py: chat markdown -> safe HTML.
+"""core/markup.py: chat markdown -> safe HTML, in Stack Exchange chat's shapes.
 
-The shapes of multi-line and fixed-width content are what clients match on
-(shared/protocol/sechat.md §6.2); the XSS corpus checks that whatever the author
-types, no script, event handler or dangerous URL reaches a browser.
+The golden tables give, for every construct SE chat renders, the exact HTML its
+events carry (sources in the module docstring): bots match these strings and turn
+them back into markdown by mapping ``<b>``, ``<i>`` and ``<strike>``. The XSS corpus
+checks that whatever the author types, no script, event handler or dangerous URL
+reaches a browser.
 """
 
 from __future__ import annotations
@@ -15,40 +17,64 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 
-from hubbub.core.markup import render_message, to_plain_text
+from hubbub.core.markup import LINK_REL, TAG_BADGE_CLASS, TAG_BADGE_STYLE, render_message, to_plain_text
 
-REL = 'rel="nofollow noopener noreferrer"'
+REL = f'rel="{LINK_REL}"'
+STYLE = "background-color: #E0EAF1; color: #3E6D8E; border-color: #3E6D8E; border-style: solid;"
 
 
-# --- plain markdown ---------------------------------------------------------------------------
+def badge(tag: str) -> str:
+    """SE chat's tag badge, linking to hubbub's rooms with that tag."""
+    return f'<a href="/rooms?tag={tag}"><span class="ob-post-tag" style="{STYLE}">{tag}</span></a>'
+
+
+def test_the_badge_is_se_chats_byte_for_byte() -> None:
+    assert (TAG_BADGE_CLASS, TAG_BADGE_STYLE) == ("ob-post-tag", STYLE)
+
+
+# --- golden: single-line markdown -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
         ("hello world", "hello world"),
-        ("**bold**", "<strong>bold</strong>"),
-        ("__bold__", "<strong>bold</strong>"),
-        ("*italic*", "<em>italic</em>"),
-        ("_italic_", "<em>italic</em>"),
-        ("***both***", "<em><strong>both</strong></em>"),
+        ("hello **world**", "hello <b>world</b>"),  # seed 001: "content" : "<b>hello</b> world"
+        ("**bold**", "<b>bold</b>"),
+        ("__bold__", "<b>bold</b>"),
+        ("*italic*", "<i>italic</i>"),
+        ("_italic_", "<i>italic</i>"),
+        ("***both***", "<i><b>both</b></i>"),
         ("`code`", "<code>code</code>"),
         ("``a`b``", "<code>a`b</code>"),
         ("`**not bold**`", "<code>**not bold**</code>"),
         ("`<b>`", "<code>&lt;b&gt;</code>"),
         ("---strike---", "<strike>strike</strike>"),
         ("a---b---c", "a<strike>b</strike>c"),
-        ("---**bold** strike---", "<strike><strong>bold</strong> strike</strike>"),
+        ("---**bold** strike---", "<strike><b>bold</b> strike</strike>"),
         ("--- not strike ---", "--- not strike ---"),
         ("----", "----"),
         ("snake_case_word", "snake_case_word"),
         ("\\*not italic\\*", "*not italic*"),
-        ("a < b & c > d", "a &lt; b &amp; c &gt; d"),
-        ("&amp; &lt;", "&amp; &lt;"),
         ("", ""),
     ],
 )
 def test_inline_markdown(source: str, expected: str) -> None:
+    assert render_message(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("a < b & c > d", "a &lt; b &amp; c &gt; d"),
+        ("&amp; &lt;", "&amp; &lt;"),
+        ('say "hi"', "say &quot;hi&quot;"),
+        ("it's", "it&#39;s"),  # as SE chat writes "I can&#39;t go either"
+        ("<b>hi</b>", "&lt;b&gt;hi&lt;/b&gt;"),  # raw HTML is text
+        ('**"quoted"**', "<b>&quot;quoted&quot;</b>"),
+    ],
+)
+def test_text_is_escaped_as_se_chat_escapes_it(source: str, expected: str) -> None:
     assert render_message(source) == expected
 
 
@@ -61,9 +87,10 @@ def test_inline_markdown(source: str, expected: str) -> None:
             '[text](http://example.com "the title")',
             f'<a href="http://example.com" title="the title" {REL}>text</a>',
         ),
+        ("[it's](http://a.example \"a 't'\")", f'<a href="http://a.example" title="a \'t\'" {REL}>it&#39;s</a>'),
         ("[mail](mailto:bob@example.com)", f'<a href="mailto:bob@example.com" {REL}>mail</a>'),
         ("[room](/rooms/1)", f'<a href="/rooms/1" {REL}>room</a>'),
-        ("[**bold** link](http://a.example)", f'<a href="http://a.example" {REL}><strong>bold</strong> link</a>'),
+        ("[**bold** link](http://a.example)", f'<a href="http://a.example" {REL}><b>bold</b> link</a>'),
     ],
 )
 def test_links(source: str, expected: str) -> None:
@@ -83,6 +110,13 @@ def test_bare_http_urls_become_links(source: str, expected: str) -> None:
     assert render_message(source) == expected
 
 
+@pytest.mark.parametrize(
+    "url", ["https://i.sstatic.net/abc.png", "https://stackoverflow.com/q/1", "https://www.youtube.com/watch?v=x"]
+)
+def test_a_url_alone_is_a_plain_link_not_a_onebox(url: str) -> None:
+    assert render_message(url) == f'<a href="{url}" {REL}>{url}</a>'
+
+
 @pytest.mark.parametrize("source", ["www.example.com", "example.com", "bob@example.com"])
 def test_only_urls_with_a_scheme_are_autolinked(source: str) -> None:
     assert render_message(source) == source
@@ -94,12 +128,9 @@ def test_links_with_other_schemes_lose_their_href(source: str) -> None:
 
 
 def test_tags_and_meta_tags() -> None:
-    assert render_message("[tag:python]") == (
-        f'<a href="/rooms?tag=python" {REL}><span class="ob-post-tag">python</span></a>'
-    )
-    assert render_message("[meta-tag:faq]") == (
-        f'<a href="/rooms?tag=faq" {REL}><span class="ob-post-tag meta-tag">faq</span></a>'
-    )
+    assert render_message("[tag:python]") == badge("python")
+    assert render_message("[meta-tag:faq]") == badge("faq")  # no meta site: a meta tag is a tag
+    assert render_message("see [tag:c] and [tag:go]") == f"see {badge('c')} and {badge('go')}"
 
 
 def test_tags_are_lower_cased() -> None:
@@ -123,8 +154,7 @@ def test_malformed_tags_stay_text(source: str) -> None:
 
 def test_markdown_inside_a_line_mixes() -> None:
     assert render_message("**bold** and *it* and `code` ---gone--- [tag:x]") == (
-        "<strong>bold</strong> and <em>it</em> and <code>code</code> <strike>gone</strike> "
-        f'<a href="/rooms?tag=x" {REL}><span class="ob-post-tag">x</span></a>'
+        f"<b>bold</b> and <i>it</i> and <code>code</code> <strike>gone</strike> {badge('x')}"
     )
 
 
@@ -141,8 +171,35 @@ def test_a_tag_inside_link_text_never_nests_links() -> None:
     assert_safe(output)
 
 
-def test_raw_html_is_shown_as_text() -> None:
-    assert render_message("<b>hi</b>") == "&lt;b&gt;hi&lt;/b&gt;"
+# --- golden: quotes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("> quoted", '<div class="quote">quoted</div>'),
+        ("> with **bold** and [tag:x]", f'<div class="quote">with <b>bold</b> and {badge("x")}</div>'),
+        ("> it's <b>", '<div class="quote">it&#39;s &lt;b&gt;</div>'),
+        (">no space", "&gt;no space"),
+        (">   ", "&gt;   "),
+        ("a > b", "a &gt; b"),
+    ],
+)
+def test_a_line_starting_with_a_quote_mark_is_a_quote(source: str, expected: str) -> None:
+    assert render_message(source) == expected
+
+
+def test_a_multi_line_message_starting_with_a_quote_mark_is_not_a_quote() -> None:
+    assert render_message("> a\n> b") == "<div class='full'>&gt; a <br> &gt; b</div>"
+
+
+def test_se_chat_content_turns_back_into_markdown_the_way_bots_do_it() -> None:
+    """SmokeDetector-style bots map exactly these tags back to chat markdown."""
+    rendered = render_message("**bold** *it* ---gone--- `x`")
+    back = rendered
+    for tag, mark in (("b", "**"), ("i", "*"), ("strike", "---"), ("code", "`")):
+        back = back.replace(f"<{tag}>", mark).replace(f"</{tag}>", mark)
+    assert back == "**bold** *it* ---gone--- `x`"
 
 
 # --- multi-line and fixed-width ---------------------------------------------------------------
@@ -157,7 +214,9 @@ def test_multi_line_message_is_not_markdown() -> None:
 
 
 def test_multi_line_message_is_escaped() -> None:
-    assert render_message("a < b\n\"q\" & 'p'") == "<div class='full'>a &lt; b <br> \"q\" &amp; 'p'</div>"
+    assert (
+        render_message("a < b\n\"q\" & 'p'") == "<div class='full'>a &lt; b <br> &quot;q&quot; &amp; &#39;p&#39;</div>"
+    )
 
 
 def test_multi_line_message_keeps_empty_lines() -> None:
@@ -177,7 +236,9 @@ def test_fixed_width_allows_blank_lines() -> None:
 
 
 def test_fixed_width_is_escaped() -> None:
-    assert render_message("    <b> & </pre>") == "<pre class='full'>&lt;b&gt; &amp; &lt;/pre&gt;</pre>"
+    assert render_message('    <b> & </pre> "it\'s"') == (
+        "<pre class='full'>&lt;b&gt; &amp; &lt;/pre&gt; &quot;it&#39;s&quot;</pre>"
+    )
 
 
 @pytest.mark.parametrize("source", ["    a\n b", "   three spaces\n    four", "    a\nb"])
@@ -199,7 +260,7 @@ def test_class_attributes_use_single_quotes_exactly() -> None:
 
 
 def test_reply_single_line_starts_with_the_handle() -> None:
-    assert render_message("thanks **a lot**", reply_handle="JonSkeet") == "@JonSkeet thanks <strong>a lot</strong>"
+    assert render_message("thanks **a lot**", reply_handle="JonSkeet") == "@JonSkeet thanks <b>a lot</b>"
 
 
 def test_reply_with_empty_text_is_just_the_handle() -> None:
@@ -236,7 +297,9 @@ def test_to_plain_text() -> None:
 
 # --- XSS --------------------------------------------------------------------------------------
 
-SAFE_TAGS = {"a", "b", "strong", "i", "em", "code", "strike", "br", "span", "div", "pre"}
+SAFE_TAGS = {"a", "b", "i", "code", "strike", "br", "span", "div", "pre"}
+# Attributes allowed only with one value: what SE chat puts there.
+FIXED_VALUES = {("a", "rel"): LINK_REL, ("span", "class"): TAG_BADGE_CLASS, ("span", "style"): TAG_BADGE_STYLE}
 SAFE_SCHEMES = {"http", "https", "mailto"}
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
 _URL_STRIP = "".join(chr(c) for c in range(0x21))  # C0 controls and space
@@ -258,13 +321,18 @@ class _Audit(HTMLParser):
         if tag not in SAFE_TAGS:
             self.problems.append(f"tag <{tag}>")
         for name, value in attrs:
-            if name.startswith("on") or name in {"style", "src", "srcdoc", "formaction", "action", "xlink:href"}:
+            fixed = FIXED_VALUES.get((tag, name))
+            if fixed is not None and value != fixed:
+                self.problems.append(f"attribute {name}={value!r} on <{tag}> other than SE's {fixed!r}")
+            if name.startswith("on") or name in {"src", "srcdoc", "formaction", "action", "xlink:href"}:
                 self.problems.append(f"attribute {name}={value!r} on <{tag}>")
+            if name == "style" and fixed is None:
+                self.problems.append(f"attribute style={value!r} on <{tag}>")
             if name == "href":
                 scheme = url_scheme(value or "")
                 if scheme is not None and scheme not in SAFE_SCHEMES:
                     self.problems.append(f"href scheme {scheme!r} in {value!r}")
-            if name not in {"href", "title", "class", "rel"}:
+            if name not in {"href", "title", "class", "rel", "style"}:
                 self.problems.append(f"unexpected attribute {name} on <{tag}>")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -297,10 +365,14 @@ def test_the_audit_itself_catches_unsafe_html() -> None:
         '<b onmouseover="x">x</b>',
         "<img src=x>",
         '<a href="data:text/html,x">x</a>',
+        '<span style="background:url(javascript:x)">x</span>',
+        '<span class="ob-post-tag" style="color: red">x</span>',
+        '<b style="color: red">x</b>',
+        '<a href="http://x" rel="opener">x</a>',
     ]:
         with pytest.raises(AssertionError):
             assert_safe(bad)
-    assert_safe(f'<a href="http://x" title="javascript:no" {REL}>x</a> <a href="/rel">r</a>')
+    assert_safe(f'<a href="http://x" title="javascript:no" {REL}>x</a> <a href="/rel">r</a> {badge("t")}')
 
 
 XSS = [
@@ -415,9 +487,7 @@ def test_xss_through_the_reply_handle(handle: str, text: str) -> None:
     assert "<a" not in output
 
 
-def test_links_get_rel_nofollow_noopener() -> None:
+def test_links_get_rel_nofollow_noopener_and_tag_badges_none() -> None:
     soup = BeautifulSoup(render_message("[x](http://example.com) http://example.org [tag:t]"), "html.parser")
     anchors = soup.find_all("a")
-    assert len(anchors) == 3
-    for anchor in anchors:
-        assert anchor["rel"] == ["nofollow", "noopener", "noreferrer"]
+    assert [anchor.get("rel") for anchor in anchors] == [["nofollow", "noopener", "noreferrer"]] * 2 + [None]

@@ -147,7 +147,7 @@ def test_chatexchange_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: L
 
     # Reading: the transcript page for content and author, the history page for the source.
     read = ce_client.get_message(greeting)
-    assert read.content == "hello from <strong>Jon</strong>"
+    assert read.content == "hello from <b>Jon</b>"
     assert (read.owner.id, read.owner.name) == (jon.id, "Jon Skeet")
     assert read.room.id == room_id
     assert read.content_source == "hello from **Jon**"
@@ -160,7 +160,7 @@ def test_chatexchange_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: L
     assert to_room == room_id
     stored = live.message(message_id)
     assert (stored["room_id"], stored["user_id"], stored["source"]) == (room_id, me.id, "hi from *ChatExchange*")
-    assert stored["content"] == "hi from <em>ChatExchange</em>"
+    assert stored["content"] == "hi from <i>ChatExchange</i>"
 
     mine = ce_client.get_message(message_id)
     mine.edit("hi again from ChatExchange")
@@ -210,7 +210,7 @@ def _ce_sees_posted_edited_and_deleted(live: LiveServer, room_id: int, received:
     posted = _next(received, lambda e: isinstance(e, ce_events.MessagePosted), _entering)
     assert (posted.message.id, posted.content, posted.user.id, posted.user.name, posted.room.id) == (
         message_id,
-        "watch <strong>this</strong>",
+        "watch <b>this</b>",
         jon.id,
         "Jon Skeet",
         room_id,
@@ -328,7 +328,7 @@ def test_sechat_logs_in_reads_sends_edits_stars_deletes_and_leaves(live: LiveSer
     room = sechat_bot.joinRoom(room_id, autoConnect=False)  # the HTTP API only; the socket is the next test
     recent = room.getRecentMessages()
     assert [(e["event_type"], e["message_id"], e["content"], e["user_id"]) for e in recent] == [
-        (1, greeting, "hello from <strong>Jon</strong>", jon.id)
+        (1, greeting, "hello from <b>Jon</b>", jon.id)
     ]
     assert me.id in live.present(room_id)  # reading the room's events enters it
 
@@ -390,7 +390,7 @@ def test_sechat_socket_receives_posted_edited_and_deleted(live: LiveServer, sech
     posted = _next(received, lambda e: e.event_type == Events.MESSAGE.value, entering)
     assert (posted.message_id, posted.content, posted.user_id, posted.user_name, posted.room_id) == (
         message_id,
-        "watch <strong>this</strong>",
+        "watch <b>this</b>",
         jon.id,
         "Jon Skeet",
         room_id,

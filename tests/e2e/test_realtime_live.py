@@ -681,7 +681,7 @@ async def test_room_activity_for_public_rooms_only(
             "roomid": public,
             "acctid": owner.user.id,
             "userName": "Owner",
-            "content": "hello <strong>feed</strong>",
+            "content": "hello <b>feed</b>",
             "stars": 0,
             "pins": 0,
             "edits": 0,

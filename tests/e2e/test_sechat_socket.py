@@ -58,7 +58,7 @@ async def test_posted_edited_and_deleted_arrive_live(node: Node) -> None:
             {
                 "event_type": 1,
                 "time_stamp": int(node.clock.now()),
-                "content": "hello <strong>all</strong>",
+                "content": "hello <b>all</b>",
                 "id": events[0]["id"],
                 "user_id": poster.user.id if poster.user else 0,
                 "user_name": "Poster",

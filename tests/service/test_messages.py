@@ -58,7 +58,7 @@ async def test_post_appends_entered_then_posted(setup: tuple[Service, User, User
     assert [e.type for e in events] == [EventType.USER_ENTERED, EventType.MESSAGE_POSTED]
     message_event = events[1]
     assert message_event.message_id == posted.message.id
-    assert message_event.content == "hello <strong>there</strong>"
+    assert message_event.content == "hello <b>there</b>"
     assert message_event.user_name == "Alice Smith" and message_event.room_name == "Sandbox"
     # A second post does not enter again.
     await service.messages.post(alice.id, room, "again")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 
 import chatexchange.browser
 from bs4 import BeautifulSoup
 
+from hubbub.core.markup import TAG_BADGE_STYLE
 from hubbub.core.models import RoomAccess
 from tests.conftest import PASSWORD, Node, NodeFactory
 
@@ -204,6 +207,9 @@ async def test_html_pages_carry_a_content_security_policy(node: Node) -> None:
         response = await browser.get(path)
         policy = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        # The one inline style allowed is the tag badge's, by its hash.
+        badge = base64.b64encode(hashlib.sha256(TAG_BADGE_STYLE.encode()).digest()).decode()
+        assert f"style-src 'self' 'unsafe-hashes' 'sha256-{badge}';" in policy
         assert f"ws://127.0.0.1:{node.runtime.ws_port}" in policy
     health = await browser.get("/healthz")
     assert "Content-Security-Policy" not in health.headers

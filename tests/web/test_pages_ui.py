@@ -216,7 +216,7 @@ async def test_pages_carry_the_csp_and_work_under_it(node: Node) -> None:
         # hubbub.js ran (module scripts from 'self' are allowed): search words are marked, times are local.
         await page.goto(f"{node.base}/search?q=NOON")
         await expect(page.locator(".search-result .content mark")).to_have_text("noon")
-        await expect(page.locator(".search-result .content strong")).to_have_count(1)
+        await expect(page.locator(".search-result .content b")).to_have_count(1)
         await page.goto(f"{node.base}/transcript/{room}")
         await expect(page.locator(".message time.local-time")).to_have_attribute("title", re.compile(r"\d"))
         await page.keyboard.press("Tab")

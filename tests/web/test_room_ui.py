@@ -150,7 +150,7 @@ async def test_a_message_appears_live_for_the_other_person(node: Node) -> None:
         await alice.say("hello **Bob**")
         message = bob.message("hello Bob")
         await expect(message).to_have_count(1)
-        await expect(message.locator(".content strong")).to_have_text("Bob")
+        await expect(message.locator(".content b")).to_have_text("Bob")
         await expect(message.locator(".username")).to_have_text("Alice")
         # Shift+Enter makes a new line; Enter then sends both lines as one message.
         await bob.input.fill("line one")
@@ -164,6 +164,17 @@ async def test_a_message_appears_live_for_the_other_person(node: Node) -> None:
         await expect(multi).to_contain_text("line two")
         # Bob shows up among the people in Alice's sidebar.
         await expect(alice.page.locator("#people-list .person", has_text="Bob")).to_have_count(1)
+
+
+async def test_tag_badges_and_quotes_show_as_stack_exchange_sends_them(node: Node) -> None:
+    """The badge's inline style (SE's, allowed by its CSP hash) applies without a CSP violation."""
+    async with _two_people(node) as (alice, bob):
+        await alice.say("> about [tag:python] and *more*")
+        message = bob.message("about python")
+        badge = message.locator(".content .quote a .ob-post-tag")
+        await expect(badge).to_have_text("python")
+        await expect(badge).to_have_css("background-color", "rgb(224, 234, 241)")  # #E0EAF1, the light theme
+        await expect(message.locator(".content .quote i")).to_have_text("more")
 
 
 async def test_timestamps_are_in_local_time(node: Node) -> None:

@@ -1,18 +1,29 @@
-"""Chat markdown -> safe HTML, the subset Stack Exchange chat renders.
+"""Chat markdown -> safe HTML, in the shapes Stack Exchange chat gives its ``content``.
 
-- A single-line message is markdown: ``**bold**``, ``*italic*``/``_italic_``,
-  `` `code` ``, ``[text](http://url "title")``, ``---strike---``, ``[tag:x]`` and
-  ``[meta-tag:x]``, and bare ``http(s)://`` URLs become links. Raw HTML is shown
-  as text.
+What Stack Exchange renders, and so what clients match on (shared/protocol/sechat.md
+§6.2; the ``markdownMini`` rules of SE chat's ``master-chat.js``; bots that turn
+content back into markdown by mapping exactly ``<b>``, ``<i>`` and ``<strike>``):
+
+- A single-line message is markdown: ``**bold**``/``__bold__`` -> ``<b>``,
+  ``*italic*``/``_italic_`` -> ``<i>``, ``---strike---`` -> ``<strike>``,
+  `` `code` `` -> ``<code>``, ``[text](http://url "title")`` and bare
+  ``http(s)://`` URLs -> ``<a href="…" rel="nofollow noopener noreferrer">`` (no
+  onebox: a URL alone stays a link), ``[tag:x]`` and ``[meta-tag:x]`` -> the tag
+  badge ``<a href="…"><span class="ob-post-tag" style="…">x</span></a>``. A message
+  starting with ``> `` is a quote: ``<div class="quote">…</div>``. Raw HTML is text.
 - A message with a newline is not rendered: it is escaped and wrapped in
-  ``<div class='full'>`` with ``<br>`` between lines.
+  ``<div class='full'>`` with `` <br> `` between lines.
 - A message whose every line is indented four spaces is fixed-width:
   ``<pre class='full'>`` with the indentation removed.
+- Text is escaped as SE escapes it: ``&``, ``<``, ``>``, ``"`` -> ``&quot;`` and
+  ``'`` -> ``&#39;``.
 
 The single quotes in ``class='full'`` are what clients match on (sechat.md §6.2).
-Markdown is parsed by markdown-it-py and the result always passes through nh3
-(ammonia), so no script, event handler or ``javascript:`` URL survives whatever
-the parser emits.
+hubbub has no Q&A site, so tag badges link to the rooms with that tag, and a meta
+tag looks like any other. Markdown is parsed by markdown-it-py and the result always
+passes through nh3 (ammonia), so no script, event handler or ``javascript:`` URL
+survives whatever the parser emits; ``rel``, the badge's ``class`` and its ``style``
+are allowed only with their fixed values.
 """
 
 from __future__ import annotations
@@ -25,15 +36,31 @@ from urllib.parse import quote
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 
-__all__ = ["render_message", "to_plain_text"]
+__all__ = ["LINK_REL", "TAG_BADGE_CLASS", "TAG_BADGE_STYLE", "render_message", "to_plain_text"]
 
-_ALLOWED_TAGS: Final = frozenset({"a", "b", "strong", "i", "em", "code", "strike", "br", "span"})
-_ALLOWED_ATTRIBUTES: Final = {"a": {"href", "title"}, "span": {"class"}}
+LINK_REL: Final = "nofollow noopener noreferrer"
+TAG_BADGE_CLASS: Final = "ob-post-tag"
+# Stack Exchange chat's inline style on a tag badge, byte for byte (clients' regexes expect one).
+TAG_BADGE_STYLE: Final = "background-color: #E0EAF1; color: #3E6D8E; border-color: #3E6D8E; border-style: solid;"
+QUOTE_PREFIX: Final = "> "
+
+_ALLOWED_TAGS: Final = frozenset({"a", "b", "i", "code", "strike", "br", "span"})
+_ALLOWED_ATTRIBUTES: Final = {"a": {"href", "title"}}
+_FIXED_ATTRIBUTE_VALUES: Final = {
+    "a": {"rel": {LINK_REL}},
+    "span": {"class": {TAG_BADGE_CLASS}, "style": {TAG_BADGE_STYLE}},
+}
 _ALLOWED_SCHEMES: Final = frozenset({"http", "https", "mailto"})
+# markdown-it's names for the inline tags -> Stack Exchange's.
+_SE_TAGS: Final = {"strong": "b", "em": "i"}
 _TAG_NAME = re.compile(r"[a-z0-9#+.\-]{1,35}", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<[^>]*>")
+# A tag in nh3's output: its attribute values are always double-quoted with '"' escaped, so a
+# '>' inside a value (a link title) does not end the match.
+_SANITISED_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
 
 
 def _strike_rule(state: StateInline, silent: bool) -> bool:
@@ -61,7 +88,7 @@ def _tag_rule(state: StateInline, silent: bool) -> bool:
     The tag is percent-encoded in the link, so ``[tag:c#]`` and ``[tag:c++]`` find their rooms.
     """
     src, start = state.src, state.pos
-    for prefix, css in (("[tag:", "ob-post-tag"), ("[meta-tag:", "ob-post-tag meta-tag")):
+    for prefix in ("[tag:", "[meta-tag:"):
         if src.startswith(prefix, start):
             close = src.find("]", start)
             name = src[start + len(prefix) : close] if close > 0 else ""
@@ -70,8 +97,9 @@ def _tag_rule(state: StateInline, silent: bool) -> bool:
             if not silent:
                 link = state.push("link_open", "a", 1)
                 link.attrs = {"href": f"/rooms?tag={quote(name.lower(), safe='')}"}
+                link.meta = {"tag_badge": True}  # SE's badge links carry no rel
                 span = state.push("span_open", "span", 1)
-                span.attrs = {"class": css}
+                span.attrs = {"class": TAG_BADGE_CLASS, "style": TAG_BADGE_STYLE}
                 text = state.push("text", "", 0)
                 text.content = name.lower()
                 state.push("span_close", "span", -1)
@@ -79,6 +107,15 @@ def _tag_rule(state: StateInline, silent: bool) -> bool:
             state.pos = close + 1
             return True
     return False
+
+
+def _se_shapes(state: StateCore) -> None:
+    """Rename strong/em to b/i and give every link but a tag badge SE's ``rel``."""
+    for block in state.tokens:
+        for token in block.children or ():
+            token.tag = _SE_TAGS.get(token.tag, token.tag)
+            if token.type == "link_open" and not token.meta.get("tag_badge"):
+                token.attrs["rel"] = LINK_REL
 
 
 @functools.cache
@@ -89,21 +126,42 @@ def _parser() -> MarkdownIt:
     md.linkify.set({"fuzzy_link": False, "fuzzy_email": False})
     md.inline.ruler.before("emphasis", "chat_strike", _strike_rule)
     md.inline.ruler.before("link", "chat_tag", _tag_rule)
+    md.core.ruler.push("chat_se_shapes", _se_shapes)
     return md
 
 
-def _sanitise(fragment: str) -> str:
-    return nh3.clean(
-        fragment,
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    return nh3.Cleaner(
         tags=set(_ALLOWED_TAGS),
-        attributes={tag: set(attrs) for tag, attrs in _ALLOWED_ATTRIBUTES.items()},
+        attributes={tag: set(names) for tag, names in _ALLOWED_ATTRIBUTES.items()},
+        tag_attribute_values={
+            tag: {name: set(values) for name, values in fixed.items()} for tag, fixed in _FIXED_ATTRIBUTE_VALUES.items()
+        },
         url_schemes=set(_ALLOWED_SCHEMES),
-        link_rel="nofollow noopener noreferrer",
+        link_rel=None,  # rel is allowed, with SE's one value, where the renderer put it
     )
 
 
+def _escape_text(text: str) -> str:
+    """Escape text the way Stack Exchange does: ``&``, ``<``, ``>``, ``"``, and ``'`` as ``&#39;``."""
+    return html.escape(text, quote=True).replace("&#x27;", "&#39;")
+
+
+def _quote_marks_as_entities(sanitised: str) -> str:
+    """nh3 writes ``"`` and ``'`` in text as they are; SE writes them as entities. Tags are left alone."""
+    pieces: list[str] = []
+    last = 0
+    for tag in _SANITISED_TAG.finditer(sanitised):
+        pieces.append(sanitised[last : tag.start()].replace('"', "&quot;").replace("'", "&#39;"))
+        pieces.append(tag.group())
+        last = tag.end()
+    pieces.append(sanitised[last:].replace('"', "&quot;").replace("'", "&#39;"))
+    return "".join(pieces)
+
+
 def _render_inline(text: str) -> str:
-    return _sanitise(_parser().renderInline(text))
+    return _quote_marks_as_entities(_cleaner().clean(_parser().renderInline(text)))
 
 
 def _is_fixed_width(lines: list[str]) -> bool:
@@ -124,15 +182,18 @@ def render_message(text: str, *, reply_handle: str | None = None) -> str:
         body = "\n".join(line[4:] for line in lines)
         if lead:
             body = f"{lead}\n{body}"
-        return f"<pre class='full'>{html.escape(body, quote=False)}</pre>"
+        return f"<pre class='full'>{_escape_text(body)}</pre>"
     if len(lines) > 1:
         if lead:
             lines = [f"{lead} {lines[0]}".rstrip(), *lines[1:]]
-        escaped = " <br> ".join(html.escape(line, quote=False) for line in lines)
+        escaped = " <br> ".join(_escape_text(line) for line in lines)
         return f"<div class='full'>{escaped}</div>"
-    rendered = _render_inline(text)
+    if text.startswith(QUOTE_PREFIX) and text[len(QUOTE_PREFIX) :].strip():
+        rendered = f'<div class="quote">{_render_inline(text[len(QUOTE_PREFIX) :])}</div>'
+    else:
+        rendered = _render_inline(text)
     if lead:
-        rendered = f"{html.escape(lead, quote=False)} {rendered}".rstrip()
+        rendered = f"{_escape_text(lead)} {rendered}".rstrip()
     return rendered
 
 

@@ -7,7 +7,8 @@ The router collapses repeated slashes before matching, because ChatExchange requ
 
 Every HTML response carries a Content-Security-Policy that runs only scripts
 served from this origin (no inline script, no ``eval``) and lets pages connect
-to this origin and to the websocket gateway.
+to this origin and to the websocket gateway. The one inline style it allows is
+the tag badge's, by its hash: message content carries it as Stack Exchange does.
 
 A request whose ``Host`` is malformed or not one hubbub answers to (``allowed_hosts``,
 ``hubbub.hosts``) gets 400 before any handler runs, so no header or URL is ever built
@@ -16,6 +17,8 @@ from it; ``/healthz`` answers whatever the ``Host``, for load balancers that pro
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import warnings
 from collections.abc import Sequence
@@ -27,6 +30,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_urldispatcher import UrlDispatcher, UrlMappingMatchInfo
 
+from hubbub.core.markup import TAG_BADGE_STYLE
 from hubbub.dialects.sechat.conversations import conversation_routes
 from hubbub.dialects.sechat.http import GATEWAY_PORT, SERVICE, SITE, Handler, session_middleware
 from hubbub.dialects.sechat.profiles import profile_routes
@@ -43,6 +47,8 @@ __all__ = ["SlashCollapsingRouter", "allowed_host", "content_security_policy", "
 STATIC_DIR: Final = Path(__file__).parent / "static"
 _SLASHES: Final = re.compile(r"/{2,}")
 _ANY_HOST_PATHS: Final = frozenset({"/healthz"})
+# CSP 'unsafe-hashes' lets exactly this style attribute value apply, and no other inline style.
+_BADGE_STYLE_SOURCE: Final = f"'sha256-{base64.b64encode(hashlib.sha256(TAG_BADGE_STYLE.encode()).digest()).decode()}'"
 
 
 class SlashCollapsingRouter(UrlDispatcher):
@@ -75,7 +81,7 @@ def content_security_policy(request: web.Request) -> str:
         (
             "default-src 'self'",
             "script-src 'self'",
-            "style-src 'self'",
+            f"style-src 'self' 'unsafe-hashes' {_BADGE_STYLE_SOURCE}",
             "img-src 'self' data:",
             f"connect-src 'self' {socket.scheme}://{socket.netloc}",
             "object-src 'none'",

@@ -60,7 +60,7 @@ def message_event(event_type: EventType, **fields: object) -> Event:
         "user_id": UserId(7),
         "user_name": "Jon Skeet",
         "message_id": MessageId(412),
-        "content": "hello <strong>world</strong>",
+        "content": "hello <b>world</b>",
     }
     values.update(fields)
     return event(event_type, **values)
@@ -314,7 +314,7 @@ def test_room_activity_for_a_posted_message() -> None:
         "roomid": 1,
         "acctid": 7,
         "userName": "Jon Skeet",
-        "content": "hello <strong>world</strong>",
+        "content": "hello <b>world</b>",
         "stars": 0,
         "pins": 0,
         "edits": 0,
@@ -351,7 +351,7 @@ def test_room_activity_for_an_edit_a_star_and_a_delete() -> None:
         "a": "message-starred",
         "id": 412,
         "roomid": 1,
-        "content": "hello <strong>world</strong>",
+        "content": "hello <b>world</b>",
         "stars": 3,
         "pins": 1,
         "edits": 0,

@@ -321,7 +321,7 @@ async def test_message_source_and_html(node: Node) -> None:
     room = await node.room()
     message = await _post_message(bot, room, "**bold**")
     await _expect(await bot.get(f"/message/{message}?plain=true"), 200, b"**bold**", TEXT)
-    await _expect(await bot.get(f"/message/{message}?plain=false"), 200, b"<strong>bold</strong>", TEXT)
+    await _expect(await bot.get(f"/message/{message}?plain=false"), 200, b"<b>bold</b>", TEXT)
     await _expect(await bot.get("/message/999"), 404, content_type=TEXT)
 
 
