@@ -37,6 +37,7 @@ STOP_TIMEOUT = 10.0
 USERS = {
     "ce": "ChatExchange Bot",
     "sechat": "Sechat Bot",
+    "npm": "Node Bot",
     "jon": "Jon Skeet",
 }
 # Room name -> the cast member who owns it (owners may pin and clear stars), or None.
@@ -46,6 +47,7 @@ ROOMS = {
     "ChatExchange Polling": None,
     "Sechat Sandbox": "sechat",
     "Sechat Socket": None,
+    "Node Sandbox": "npm",
 }
 
 
