@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import requests
+import websocket
+from bs4 import BeautifulSoup
 from click.testing import CliRunner, Result
 
 from hubbub.cli.main import cli
@@ -209,3 +214,71 @@ def test_serve_runs_and_the_cli_writes_beside_it(tmp_path: Path) -> None:
         finally:
             server.stdout and server.stdout.close()
             server.stderr and server.stderr.close()
+
+
+def test_serve_on_an_empty_data_dir_says_how_to_get_in_and_logs_no_routine_lines(tmp_path: Path) -> None:
+    """The first run as a newcomer meets it: default log level, nothing in the data directory."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HUBBUB_")}
+    env.update(FAST_HASH, HUBBUB_DATA_DIR=str(tmp_path / "data"))
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("w") as stderr:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hubbub", "serve", "--port", "0", "--ws-port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stdout or ()], daemon=True)
+    reader.start()
+    try:
+        printed: list[str] = []
+        with contextlib.suppress(queue.Empty):
+            while len(printed) < 7:  # the three listening lines, then the first-run message
+                printed.append(lines.get(timeout=TIMEOUT))
+        http = re.search(r"http listening on (http://127\.0\.0\.1:\d+)", printed[0])
+        ws = re.search(r"websocket gateway listening on ws://127\.0\.0\.1:(\d+)", printed[1])
+        assert http and ws, printed
+        message = "".join(printed[3:])
+        link = re.search(r"(http://127\.0\.0\.1:\d+/setup/[A-Za-z0-9_-]{40,})\n", message)
+        assert link and "no account exists yet" in message and "hubbub users create" in message, message
+        assert link.group(1).startswith(http.group(1))
+
+        # Ten sockets open and close: the gateway writes no line for any of them.
+        for _ in range(10):
+            websocket.create_connection(f"ws://127.0.0.1:{ws.group(1)}/", timeout=TIMEOUT).close()
+        session = requests.Session()
+        form = BeautifulSoup(session.get(link.group(1), timeout=TIMEOUT).text, "html.parser").select_one("#setup-form")
+        assert form is not None
+        created = session.post(
+            link.group(1),
+            data={
+                "name": "First Admin",
+                "email": "admin@example.org",
+                "password": "secretpw1",
+                "password2": "secretpw1",
+                "fkey": form.select_one("input[name=fkey]")["value"],  # type: ignore[index]
+            },
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+        assert created.status_code == 302 and "acct" in session.cookies
+        listed = _invoke("users", "list", env={"HUBBUB_DATA_DIR": str(tmp_path / "data")})
+        assert listed.output.split("\t")[1:2] == ["First Admin"] and "moderator" in listed.output
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            assert server.wait(timeout=TIMEOUT) == 0
+        except subprocess.TimeoutExpired:
+            server.kill()
+            pytest.fail("hubbub serve did not stop on SIGTERM")
+        finally:
+            reader.join(TIMEOUT)
+            server.stdout and server.stdout.close()
+    log = stderr_path.read_text()
+    # Migrations in one line, not yoyo's step-by-step; no line per websocket connection.
+    assert "applying step" not in log and "yoyo" not in log, log
+    assert re.search(r"INFO hubbub\.store: database schema: applied \d+ migration\(s\), 0001\.initial-schema", log), log
+    assert "picows" not in log and "New connection" not in log and "Disconnected" not in log, log
+    assert len(log.splitlines()) <= 4, log

@@ -379,3 +379,43 @@ async def test_profiles_room_cards_and_transcripts_keep_what_the_js_client_scrap
     assert monologue is not None and str(monologue["class"][-1]).endswith(str(mod.user.id))
     room_link = transcript.select(".room-name a")[-1]
     assert (str(room_link["href"]).split("/")[-2], room_link.text) == (str(room), "Den")
+
+
+async def test_a_server_without_accounts_says_how_to_create_the_first(node: Node) -> None:
+    visitor = await node.browser()
+    home = await visitor.soup("/")
+    notice = home.select_one("#first-run")
+    assert notice is not None
+    assert "setup link" in notice.text and "hubbub users create" in notice.text and "--moderator" in notice.text
+    await node.user("Someone")
+    assert (await visitor.soup("/")).select_one("#first-run") is None
+
+
+async def test_the_setup_link_creates_a_signed_in_administrator_once(node: Node) -> None:
+    token = await node.service.first_run.issue_token()
+    assert token is not None
+    visitor = await node.browser()
+    page = await visitor.soup(f"/setup/{token}")
+    form = page.select_one("#setup-form")
+    assert form is not None and form["action"] == f"/setup/{token}"
+    fkey = str(form.select_one("input[name=fkey]")["value"])  # type: ignore[index]
+    fields = {"name": "The Admin", "email": "admin@example.org", "password": PASSWORD, "fkey": fkey}
+
+    refused = await visitor.post(f"/setup/{token}", {**fields, "password2": "something else"}, fkey=False)
+    assert refused.status == 400 and "The two passwords differ" in await refused.text()
+    wrong_fkey = await visitor.post(f"/setup/{token}", {**fields, "fkey": "wrong"}, fkey=False)
+    assert wrong_fkey.status == 403
+    assert await node.service.accounts.list_users() == []
+
+    created = await visitor.post(f"/setup/{token}", {**fields, "password2": PASSWORD}, fkey=False)
+    assert (created.status, created.headers["Location"]) == (302, "/")
+    [admin] = await node.service.accounts.list_users()
+    assert (admin.name, admin.is_moderator) == ("The Admin", True)
+    home = await visitor.soup("/")
+    assert home.select_one("#first-run") is None
+    assert home.select_one('a[href="/rooms/new"]') is not None  # signed in
+
+    for again in (await visitor.get(f"/setup/{token}"), await visitor.post(f"/setup/{token}", fields, fkey=False)):
+        assert again.status == 404 and "This setup link is not valid" in await again.text()
+    assert len(await node.service.accounts.list_users()) == 1
+    assert (await visitor.get("/setup/made-up")).status == 404

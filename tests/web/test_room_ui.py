@@ -147,6 +147,11 @@ async def _two_people(node: Node, **room: str) -> AsyncIterator[tuple[Person, Pe
 
 async def test_a_message_appears_live_for_the_other_person(node: Node) -> None:
     async with _two_people(node) as (alice, bob):
+        # The message box has focus as soon as the room is open: typing goes straight in.
+        await expect(alice.input).to_be_focused()
+        await alice.page.keyboard.type("typed at once")
+        await expect(alice.input).to_have_value("typed at once")
+        await alice.input.fill("")
         await alice.say("hello **Bob**")
         message = bob.message("hello Bob")
         await expect(message).to_have_count(1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -22,10 +21,12 @@ import click
 from hubbub import __version__
 from hubbub.app import Runtime, open_bus, open_store
 from hubbub.cli import chat
+from hubbub.cli.logs import configure_logging
 from hubbub.core.clock import SystemClock
 from hubbub.core.ids import UserId
 from hubbub.core.models import RoomAccess
 from hubbub.errors import ConfigError, RemoteError
+from hubbub.service.first_run import SETUP_PATH
 from hubbub.service.service import Service
 from hubbub.settings import Settings, load_settings
 
@@ -111,9 +112,7 @@ def cli() -> None:
 def serve(**flags: object) -> None:
     """Run the server until interrupted (Ctrl-C or SIGTERM)."""
     settings = _load(**flags)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(settings.log_level)
 
     async def main() -> None:
         runtime = Runtime(settings)
@@ -121,6 +120,10 @@ def serve(**flags: object) -> None:
         click.echo(f"hubbub {__version__}: http listening on http://{settings.host}:{runtime.http_port}")
         click.echo(f"hubbub: websocket gateway listening on ws://{settings.host}:{runtime.ws_port}")
         click.echo(f"hubbub: data in {settings.data_dir.resolve()}", err=False)
+        assert runtime.service is not None
+        token = await runtime.service.first_run.issue_token()
+        if token is not None:
+            click.echo(_first_run_message(settings, runtime.http_port, token))
         sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -137,6 +140,21 @@ def serve(**flags: object) -> None:
         raise click.ClickException(str(error)) from error
     except OSError as error:
         raise click.ClickException(f"cannot start: {error}") from error
+
+
+def _first_run_message(settings: Settings, port: int, token: str) -> str:
+    """How to get into a server that has no account yet (printed by ``serve``)."""
+    # A wildcard listen address is nowhere to browse to; loopback is, on the server itself.
+    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return "\n".join(
+        (
+            "hubbub: no account exists yet. Create the first one, an administrator, at this one-time link",
+            f"        http://{host}:{port}{SETUP_PATH}{token}",
+            "        (valid until it is used or an account exists; each start of hubbub serve prints a new one),",
+            '        or run: hubbub users create "Your Name" --email you@example.org --moderator',
+        )
+    )
 
 
 @cli.group()

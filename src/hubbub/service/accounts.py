@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -97,8 +98,12 @@ class Accounts:
         password: str,
         reputation: int | None = None,
         is_moderator: bool = False,
+        first: Callable[[WriteTx], None] | None = None,
     ) -> User:
         """Create an account.
+
+        ``first`` runs in the unit of work that writes the account, before it (after the
+        checks below); if it raises, nothing is written (the first-run setup link uses it).
 
         Raises:
             BadRequest: Empty or over-long name, malformed e-mail, short password.
@@ -117,6 +122,8 @@ class Accounts:
         start = self._ctx.settings.new_user_reputation if reputation is None else reputation
 
         def work(tx: WriteTx, changes: Changes, now: int) -> User:
+            if first is not None:
+                first(tx)
             return tx.insert_user(
                 name=name,
                 email=email,

@@ -9,6 +9,7 @@ from hubbub.service.browse import Browse
 from hubbub.service.context import Context
 from hubbub.service.conversations import Conversations
 from hubbub.service.feeds import Feeds
+from hubbub.service.first_run import FirstRun
 from hubbub.service.messages import Messages
 from hubbub.service.queries import Queries
 from hubbub.service.ratelimit import LoginLimits, RateLimiter
@@ -50,6 +51,7 @@ class Service:
         self.feeds = Feeds(self.context)
         self.browse = Browse(self.context)
         self.conversations = Conversations(self.context)
+        self.first_run = FirstRun(self.context, self.accounts)
 
     @property
     def settings(self) -> Settings:

@@ -7,12 +7,15 @@ once.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Final
 
 from yoyo import get_backend, read_migrations
 
 __all__ = ["MIGRATIONS_DIR", "migrate"]
+
+log = logging.getLogger("hubbub.store")
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
 
@@ -25,6 +28,9 @@ def migrate(uri: str) -> int:
         with backend.lock():
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)
+        if pending:
+            # One line for what yoyo logs step by step (at debug: hubbub.cli.logs).
+            log.info("database schema: applied %d migration(s), %s", len(pending), ", ".join(m.id for m in pending))
         return len(pending)
     finally:
         backend.connection.close()

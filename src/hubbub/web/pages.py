@@ -3,8 +3,9 @@
 ``room_page`` serves ``/rooms/{id}``: people chat there, and clients scrape it
 (sechat.md §3.8): ``<textarea id="input">`` when the user may talk, the fkey input
 last, and the present users for ChatExchange. The account pages are in
-``auth_pages``, the rooms list and room info in ``room_pages``, transcripts and
-search in ``transcript_pages``; ``page_routes`` gathers them all.
+``auth_pages``, the first-run setup page in ``setup_pages``, the rooms list and room
+info in ``room_pages``, transcripts and search in ``transcript_pages``;
+``page_routes`` gathers them all.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hubbub.errors import NotFound
 from hubbub.web.auth_pages import auth_routes
 from hubbub.web.rendering import TEMPLATES, ago, not_found, redirect, render, templates
 from hubbub.web.room_pages import room_routes
+from hubbub.web.setup_pages import setup_routes
 from hubbub.web.transcript_pages import transcript_routes
 
 __all__ = ["TEMPLATES", "page_routes", "redirect", "render", "templates"]
@@ -168,6 +170,7 @@ async def avatar(request: web.Request) -> web.Response:
 def page_routes() -> list[web.RouteDef]:
     return [
         *auth_routes(),
+        *setup_routes(),
         *room_routes(),
         web.get(r"/rooms/{room_id:\d+}", room_page),
         web.get(r"/rooms/{room_id:\d+}/", room_page),

@@ -36,7 +36,15 @@ async def home(request: web.Request) -> web.Response:
     query = request.query.get("q", "").strip()[:200]
     tag = request.query.get("tag", "").strip().lower()[:50]
     summaries = await service.browse.directory(viewer(request), query=query, tag=tag)
-    response = render(request, "home.html", title="Rooms", summaries=summaries, query=query, tag=tag)
+    response = render(
+        request,
+        "home.html",
+        title="Rooms",
+        summaries=summaries,
+        query=query,
+        tag=tag,
+        needs_account=await service.first_run.needs_account(),
+    )
     session = signed_in(request)
     if session is not None:
         # sechat v3 requires one of these on this very response (sechat.md §3.4 step 5).

@@ -43,6 +43,12 @@ export class Composer {
         this.accept(Number(option.dataset.index));
       }
     });
+    // The room screen is for talking: the box has focus from the start, unless the reader
+    // already moved it somewhere while the page loaded. (An autofocus attribute would change
+    // the literal <textarea id="input"> that bots look for.)
+    if (!document.activeElement || document.activeElement === document.body) {
+      this.input.focus({ preventScroll: true });
+    }
   }
 
   keydown(event) {
