@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import warnings
+from collections.abc import AsyncIterator
+
 import pytest
 
 from hubbub.client import Client, errors, events
+from hubbub.core.ids import RoomId
 from hubbub.core.models import AccessLevel
+from hubbub.errors import HubbubError
 from tests.client.conftest import SignIn, next_of
 from tests.conftest import PASSWORD, Node, NodeFactory
+from tests.fakes import eventually
 
 
 async def test_login_reads_the_fkey_and_who_we_are(node: Node, sign_in: SignIn) -> None:
@@ -181,3 +190,96 @@ async def test_rate_limits_are_waited_out_then_reported(make_node: NodeFactory) 
         with pytest.raises(errors.RateLimited) as limited:
             await room.send("three")
         assert limited.value.retry_after == 2 and waits[-2:] == [2, 2]
+
+
+# --- nothing left open --------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def nothing_left_open() -> AsyncIterator[None]:
+    """Fail if anything aiohttp opened is left unclosed: the ResourceWarnings it raises when such
+    an object is collected, and the "Unclosed client session/connector/connection" reports it
+    sends the loop's exception handler (pyproject hides ResourceWarnings from the suite).
+    """
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(str(context.get("message"))))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            yield
+            gc.collect()
+            await asyncio.sleep(0)  # reports that finalizers scheduled on the loop
+            gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    resource_warnings = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert reported + resource_warnings == []
+
+
+async def _bot(node: Node) -> tuple[str, RoomId]:
+    user = await node.user("Bot")
+    assert user.email is not None
+    return user.email, RoomId(await node.room())
+
+
+async def test_a_closed_client_opens_no_new_session(node: Node) -> None:
+    """Anything after ``async with Client`` used to open a new session quietly (no cookies, so
+    "not logged in", and never closed: "Unclosed client session/connector" at exit)."""
+    email, room_id = await _bot(node)
+
+    async def leave_after_the_block() -> list[HubbubError]:
+        client = Client(node.base)
+        async with client:
+            await client.login(email, PASSWORD)
+            room = await client.join(room_id)
+        refusals = []
+        for late in (room.leave(), client.__aenter__()):
+            try:
+                await late
+            except HubbubError as error:
+                refusals.append(error)
+        return refusals
+
+    async with nothing_left_open():
+        refusals = await leave_after_the_block()
+    assert [type(error).__name__ for error in refusals] == ["ClientClosed", "ClientClosed"]
+    assert "create a new Client" in str(refusals[0])
+
+
+async def test_streams_leave_nothing_open_however_they_end(node: Node) -> None:
+    email, room_id = await _bot(node)
+
+    async def left_with_break() -> None:
+        """Never closed by the caller: closing the client closes it."""
+        async with Client(node.base) as client:
+            await client.login(email, PASSWORD)
+            room = await client.join(room_id)
+            await room.send("one")
+            async for event in room.events(since=0):
+                if isinstance(event, events.MessageEvent):
+                    break
+
+    async def awaited_by_another_task() -> None:
+        """The client closes while another task waits in the stream: the wait ends."""
+        async with Client(node.base) as client:
+            await client.login(email, PASSWORD)
+            stream = (await client.join(room_id)).events()
+            waiting = asyncio.create_task(anext(stream))
+            await eventually(lambda: stream.connections == 1)
+        with pytest.raises(StopAsyncIteration):
+            await waiting
+
+    async def closed_while_opening() -> None:
+        async with Client(node.base) as client:
+            await client.login(email, PASSWORD)
+            opening = asyncio.create_task(anext((await client.join(room_id)).events()))
+            await asyncio.sleep(0)  # the stream has started its first request
+        with pytest.raises(StopAsyncIteration):
+            await opening
+
+    async with nothing_left_open():
+        await left_with_break()
+        await awaited_by_another_task()
+        await closed_while_opening()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 import aiohttp
 
-from hubbub.client.errors import DuplicateMessage, LoginFailed, NotLoggedIn, UnexpectedAnswer
+from hubbub.client.errors import ClientClosed, DuplicateMessage, LoginFailed, NotLoggedIn, UnexpectedAnswer
 from hubbub.core.rules import MAX_SINGLE_LINE_CHARS, is_multiline
 from hubbub.dialects.sechat.codec import Action
 from hubbub.dialects.sechat.reading import (
@@ -71,6 +71,7 @@ class Client:
         self.sleep = sleep
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
         self._streams: weakref.WeakSet[EventStream] = weakref.WeakSet()  # closed with the client
         self.fkey: str | None = None
         self.user_id: int | None = None
@@ -87,7 +88,15 @@ class Client:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        """The client's one HTTP session (opened on first use, inside the running loop).
+
+        Raises:
+            ClientClosed: After ``close()``. A closed client never opens a new session: one
+                made behind its back would have no cookies and nobody to close it.
+        """
+        if self._closed or (self._session is not None and self._session.closed):
+            raise ClientClosed()
+        if self._session is None:
             # unsafe=True: keep cookies set by an IP-address host such as 127.0.0.1.
             self._session = aiohttp.ClientSession(
                 cookie_jar=aiohttp.CookieJar(unsafe=True),
@@ -96,8 +105,13 @@ class Client:
             )
         return self._session
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def close(self) -> None:
-        """Close the event streams this client opened, then the session."""
+        """Close the event streams this client opened, then the session. The client is unusable afterwards."""
+        self._closed = True
         for stream in list(self._streams):
             await stream.aclose()
         if self._session is not None:

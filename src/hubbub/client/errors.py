@@ -1,4 +1,4 @@
-"""What the SDK raises: hubbub's own error tree, plus three kinds only a client meets.
+"""What the SDK raises: hubbub's own error tree, plus the kinds only a client meets.
 
 A refusal the server words in a known way becomes the matching ``hubbub.errors``
 class, so a bot catches ``TooLate`` whether it runs inside hubbub or against it:
@@ -18,6 +18,7 @@ from hubbub.errors import (
     InvalidFkey,
     Kicked,
     LimitReached,
+    LocalError,
     LowReputation,
     NeverAssigned,
     NotAllowed,
@@ -34,6 +35,7 @@ from hubbub.errors import (
 __all__ = [
     "AlreadyDeleted",
     "BadRequest",
+    "ClientClosed",
     "DuplicateMessage",
     "EmptyMessage",
     "HubbubError",
@@ -79,3 +81,12 @@ class UnexpectedAnswer(RemoteError):
     def __init__(self, status: int, body: str) -> None:
         super().__init__(f"unexpected answer: HTTP {status}: {body[:200]}")
         self.status, self.body = status, body
+
+
+class ClientClosed(LocalError):
+    """The ``Client`` was closed: its session, cookies and fkey are gone; make a new one."""
+
+    code = "client_closed"
+
+    def __init__(self) -> None:
+        super().__init__("This Client is closed (its session and login went with it); create a new Client")

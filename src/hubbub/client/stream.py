@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
-from hubbub.client.errors import UnexpectedAnswer
+from hubbub.client.errors import ClientClosed, UnexpectedAnswer
 from hubbub.client.events import Event, RoomEvent, from_record
 from hubbub.core.ids import RoomId
 from hubbub.dialects.sechat.reading import parse_frame, parse_socket_url
@@ -145,7 +145,7 @@ class EventStream:
         self.room.cursor = max(self.room.cursor, event.id)
 
     async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
-        """A new socket; None when the stream was closed meanwhile (``client.session`` would open a new session)."""
+        """A new socket; None when the stream was closed meanwhile (it is closed again at once)."""
         client = self.room.client
         body = await client.post_form("/ws-auth", {"roomid": self.room.id}, action="read")
         try:
@@ -197,7 +197,11 @@ class EventStream:
                 socket = await self._connect()
             except FATAL:
                 raise
+            except ClientClosed:
+                return  # the client was closed under the stream, which ends with it
             except (aiohttp.ClientError, OSError, TimeoutError, RemoteError, ValueError) as error:
+                if self._closed:
+                    return  # closing the stream (or its client) cut this attempt short
                 failures += 1
                 if self.max_attempts is not None and failures >= self.max_attempts:
                     raise
@@ -221,6 +225,8 @@ class EventStream:
                     yield event
             except FATAL:
                 raise
+            except ClientClosed:
+                return
             except (aiohttp.ClientError, OSError, TimeoutError, RemoteError, _CatchUpUnfinished) as error:
                 log.info("room %s: event socket lost (%s); resuming after %s", self.room.id, error, self.last_event_id)
             finally:
