@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import re
@@ -18,7 +19,8 @@ import websocket
 from bs4 import BeautifulSoup
 from click.testing import CliRunner, Result
 
-from hubbub.cli.main import cli
+from hubbub.cli.main import _first_run_message, cli
+from hubbub.settings import Settings
 from tests.fakes import TIMEOUT
 
 FAST_HASH = {"HUBBUB_PASSWORD_TIME_COST": "1", "HUBBUB_PASSWORD_MEMORY_KIB": "1024"}
@@ -282,3 +284,19 @@ def test_serve_on_an_empty_data_dir_says_how_to_get_in_and_logs_no_routine_lines
     assert re.search(r"INFO hubbub\.store: database schema: applied \d+ migration\(s\), 0001\.initial-schema", log), log
     assert "picows" not in log and "New connection" not in log and "Disconnected" not in log, log
     assert len(log.splitlines()) <= 4, log
+
+
+@pytest.mark.parametrize(
+    ("overrides", "link"),
+    [
+        ({"public_url": "https://chat.example.org/"}, "https://chat.example.org/setup/TOKEN"),
+        ({"host": "0.0.0.0"}, "http://127.0.0.1:8080/setup/TOKEN"),
+        ({"host": "chat.internal"}, "http://chat.internal:8080/setup/TOKEN"),
+        ({"host": "::1"}, "http://[::1]:8080/setup/TOKEN"),
+    ],
+)
+def test_the_first_run_link_names_where_people_open_hubbub(
+    tmp_path: Path, overrides: dict[str, str], link: str
+) -> None:
+    settings = dataclasses.replace(Settings(data_dir=tmp_path), **overrides)
+    assert f"        {link}\n" in _first_run_message(settings, 8080, "TOKEN")

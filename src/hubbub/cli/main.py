@@ -144,13 +144,16 @@ def serve(**flags: object) -> None:
 
 def _first_run_message(settings: Settings, port: int, token: str) -> str:
     """How to get into a server that has no account yet (printed by ``serve``)."""
-    # A wildcard listen address is nowhere to browse to; loopback is, on the server itself.
-    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
-    host = f"[{host}]" if ":" in host else host
+    if settings.public_url:
+        base = settings.public_url.rstrip("/")
+    else:
+        # A wildcard listen address is nowhere to browse to; loopback is, on the server itself.
+        host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+        base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     return "\n".join(
         (
             "hubbub: no account exists yet. Create the first one, an administrator, at this one-time link",
-            f"        http://{host}:{port}{SETUP_PATH}{token}",
+            f"        {base}{SETUP_PATH}{token}",
             "        (valid until it is used or an account exists; each start of hubbub serve prints a new one),",
             '        or run: hubbub users create "Your Name" --email you@example.org --moderator',
         )

@@ -11,11 +11,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from hubbub.dialects.sechat.http import SERVICE, check_fkey, expected_fkey, read_form
-from hubbub.errors import BadRequest, Conflict, NotFound, RemoteError
+from hubbub.errors import BadRequest, NotFound, RemoteError
 from hubbub.service.first_run import SETUP_PATH
 
-# The account pages' own sign-in, so a setup ends exactly as a sign-up does.
-from hubbub.web.auth_pages import _sign_in
+# The account pages' own sign-in and refusal statuses, so a setup ends exactly as a sign-up does.
+from hubbub.web.auth_pages import _sign_in, _signup_status
 from hubbub.web.rendering import not_found, render
 
 __all__ = ["setup_routes"]
@@ -49,7 +49,8 @@ async def setup_submit(request: web.Request) -> web.StreamResponse:
     """``POST /setup/{token}`` (``name``, ``email``, ``password``, ``password2``, ``fkey``).
 
     Success: the moderator account exists, is signed in, 302 to ``/``. Refusals show the
-    form again (400 bad fields, 409 e-mail taken, 403 bad fkey), or 404 for a dead link.
+    form again (400 bad fields, 409 e-mail taken, 403 bad fkey, 503 too many passwords being
+    hashed right now), or 404 for a dead link.
     """
     service = request.app[SERVICE]
     token = request.match_info["token"]
@@ -65,8 +66,7 @@ async def setup_submit(request: web.Request) -> web.StreamResponse:
     except NotFound as error:
         return not_found(request, str(error))
     except RemoteError as error:
-        status = {Conflict: 409, BadRequest: 400}.get(type(error), 403)
-        return _setup_form(request, status, error=str(error), name=name, email=email)
+        return _setup_form(request, _signup_status(error), error=str(error), name=name, email=email)
     return await _sign_in(request, user, "/")
 
 
