@@ -53,8 +53,14 @@ def test_chat_event_types_are_exactly_the_wire_numbers() -> None:
 def test_hubbub_own_kinds_never_count_as_chat_events() -> None:
     assert int(EventType.INBOX_CHANGED) == 1001
     assert int(EventType.FEED_PUBLISHED) == 1002
+    assert (int(EventType.SESSION_ENDED), int(EventType.SESSIONS_REVOKED)) == (1003, 1004)
     own = [t for t in EventType if t not in CHAT_EVENT_TYPES]
-    assert own == [EventType.INBOX_CHANGED, EventType.FEED_PUBLISHED]
+    assert own == [
+        EventType.INBOX_CHANGED,
+        EventType.FEED_PUBLISHED,
+        EventType.SESSION_ENDED,
+        EventType.SESSIONS_REVOKED,
+    ]
     assert all(t >= 1000 for t in own)
 
 

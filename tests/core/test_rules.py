@@ -16,8 +16,10 @@ from hubbub.core.rules import (
     FLAG_VIEW_REPUTATION,
     KICK_DURATIONS_SECONDS,
     MAX_SINGLE_LINE_CHARS,
+    MAX_SUSPENSION_SECONDS,
     MIN_REPUTATION_TO_TALK,
     NO_PERMISSION,
+    can_be_pinged,
     can_post,
     can_read,
     check_about,
@@ -32,6 +34,8 @@ from hubbub.core.rules import (
     ensure_can_post,
     ensure_can_read,
     ensure_can_star,
+    ensure_can_suspend,
+    ensure_moderator,
     is_multiline,
     kick_duration,
     parse_reply,
@@ -96,12 +100,14 @@ def standing(
     level: AccessLevel | None = None,
     *,
     kicked_until: int | None = None,
+    at: int = NOW,
 ) -> Standing:
+    """The standing ``service.context.standing_in`` builds at ``at``."""
     kick = None
     if kicked_until is not None:
         assert user is not None
         kick = Kick(room_id=ROOM_ID, user_id=user.id, count=1, until=kicked_until)
-    return Standing(user=user, level=level, kick=kick)
+    return Standing(user=user, level=level, kick=kick, suspended=user is not None and user.is_suspended(at))
 
 
 # --- constants --------------------------------------------------------------------------------
@@ -281,6 +287,44 @@ def test_anonymous_visitors_do_not_read_private_rooms() -> None:
 
 def test_moderators_read_private_rooms_without_a_grant() -> None:
     assert can_read(standing(make_user(moderator=True)), make_room(RoomAccess.PRIVATE))
+
+
+@pytest.mark.parametrize("level", [AccessLevel.READ_ONLY, AccessLevel.READ_WRITE, AccessLevel.OWNER])
+def test_a_suspended_account_reads_what_visitors_read_until_the_suspension_ends(level: AccessLevel) -> None:
+    suspended = make_user(suspended_until=NOW + 3600)
+    private = make_room(RoomAccess.PRIVATE)
+    assert not can_read(standing(suspended, level), private)
+    assert can_read(standing(suspended, level, at=NOW + 3600), private)
+    assert can_read(standing(suspended, level), make_room(RoomAccess.GALLERY))
+
+
+@pytest.mark.parametrize("access", list(RoomAccess))
+@pytest.mark.parametrize("level", [None, AccessLevel.REQUEST, AccessLevel.READ_ONLY])
+@pytest.mark.parametrize("suspended_until", [None, NOW + 60])
+def test_whoever_may_read_a_room_may_be_pinged_there_and_nobody_else(
+    access: RoomAccess, level: AccessLevel | None, suspended_until: int | None
+) -> None:
+    """Issue 8, item 5: the ping carries the full text, so the rule is the reading rule."""
+    room = make_room(access)
+    member = standing(make_user(suspended_until=suspended_until), level)
+    assert can_be_pinged(member, room) is can_read(member, room)
+    assert not can_be_pinged(standing(None), room)
+
+
+def test_moderators_and_the_operator_suspend_anyone_but_moderators() -> None:
+    moderator, member = make_user(2, moderator=True), make_user(3)
+    ensure_can_suspend(moderator, member, 60)
+    ensure_can_suspend(None, member, MAX_SUSPENSION_SECONDS)
+    ensure_moderator(None)
+    with pytest.raises(NotAllowed, match="Only moderators can do that"):
+        ensure_can_suspend(make_user(4), member, 60)
+    with pytest.raises(NotAllowed, match="Only moderators can do that"):
+        ensure_moderator(member)
+    with pytest.raises(NotAllowed, match="Moderators cannot be suspended"):
+        ensure_can_suspend(None, make_user(5, moderator=True), 60)
+    for seconds in (0, -1, MAX_SUSPENSION_SECONDS + 1):
+        with pytest.raises(BadRequest, match="A suspension lasts from 1 second to 365 days"):
+            ensure_can_suspend(moderator, member, seconds)
 
 
 def test_refused_private_read_says_the_room_does_not_exist() -> None:

@@ -7,7 +7,17 @@ import pytest
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import User
-from hubbub.core.visibility import TARGETED_TYPES, Audience, audience_of, file_view, in_view, may_see
+from hubbub.core.visibility import (
+    TARGETED_TYPES,
+    AccessChange,
+    AccessChangeKind,
+    Audience,
+    access_change,
+    audience_of,
+    file_view,
+    in_view,
+    may_see,
+)
 
 TARGET = UserId(5)
 
@@ -16,12 +26,15 @@ def make_user(user_id: int = 1, *, reputation: int = 100, moderator: bool = Fals
     return User(id=UserId(user_id), name=f"u{user_id}", email=None, reputation=reputation, is_moderator=moderator)
 
 
-def make_event(event_type: EventType, *, target: UserId | None = None) -> Event:
+def make_event(
+    event_type: EventType, *, target: UserId | None = None, room: int | None = 1, data: str | None = None
+) -> Event:
     return Event(
         id=EventId(100),
         type=event_type,
         time_stamp=1_790_000_000,
-        room_id=RoomId(1),
+        room_id=None if room is None else RoomId(room),
+        data=data,
         room_name="Sandbox",
         user_id=UserId(1),
         user_name="u1",
@@ -39,6 +52,8 @@ EXPECTED_AUDIENCE = {
     EventType.INVITATION: Audience.TARGET,
     EventType.USER_SUSPENDED: Audience.TARGET,
     EventType.INBOX_CHANGED: Audience.TARGET,
+    EventType.SESSION_ENDED: Audience.TARGET,
+    EventType.SESSIONS_REVOKED: Audience.TARGET,
     EventType.MESSAGE_FLAGGED: Audience.HIGH_REPUTATION,
     EventType.MODERATOR_FLAG: Audience.MODERATORS,
     EventType.FEED_PUBLISHED: Audience.TOPIC,
@@ -77,11 +92,19 @@ def test_access_changes_and_edits_with_a_target_still_go_to_the_room() -> None:
 def test_targeted_events_go_to_their_target_only(event_type: EventType) -> None:
     event = make_event(event_type, target=TARGET)
     assert may_see(event, make_user(int(TARGET)), can_read_room=True)
-    # They follow the target into rooms the target cannot read (a reply is shown in every room).
-    assert may_see(event, make_user(int(TARGET)), can_read_room=False)
     assert not may_see(event, make_user(1), can_read_room=True)
     assert not may_see(event, make_user(6, moderator=True, reputation=10**6), can_read_room=True)
     assert not may_see(event, None, can_read_room=True)
+
+
+@pytest.mark.parametrize("event_type", sorted(TARGETED_TYPES))
+def test_a_notice_about_a_room_needs_the_room_readable_and_others_follow_the_target(event_type: EventType) -> None:
+    """A ping carries the message's text: a member removed from the room must not get it (issue 8, item 5)."""
+    about_a_room = make_event(event_type, target=TARGET)
+    assert not may_see(about_a_room, make_user(int(TARGET)), can_read_room=False)
+    roomless = make_event(event_type, target=TARGET, room=None)
+    assert may_see(roomless, make_user(int(TARGET)), can_read_room=False)
+    assert not may_see(roomless, make_user(1), can_read_room=True)
 
 
 def test_targeted_event_without_a_target_goes_to_nobody() -> None:
@@ -166,3 +189,92 @@ def test_the_viewers_pings_are_filed_under_every_room_of_the_view_and_their_own(
     assert {room: [e.id for e in events] for room, events in file_view([_in(1, 12)], None, rooms).items()} == {
         RoomId(1): [12]
     }
+
+
+SESSION = "0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (
+            make_event(EventType.USER_ENTERED),
+            AccessChange(EventId(100), AccessChangeKind.ENTERED, UserId(1), RoomId(1)),
+        ),
+        (make_event(EventType.USER_LEFT), AccessChange(EventId(100), AccessChangeKind.LEFT, UserId(1), RoomId(1))),
+        (
+            make_event(EventType.ACCESS_LEVEL_CHANGED, target=TARGET),
+            AccessChange(EventId(100), AccessChangeKind.ACCESS, TARGET, RoomId(1)),
+        ),
+        (
+            make_event(EventType.ACCESS_LEVEL_CHANGED),
+            AccessChange(EventId(100), AccessChangeKind.ROOM_ACCESS, None, RoomId(1)),
+        ),
+        (
+            make_event(EventType.USER_SUSPENDED, target=TARGET, room=None),
+            AccessChange(EventId(100), AccessChangeKind.SUSPENSION, TARGET),
+        ),
+        (
+            make_event(EventType.SESSION_ENDED, target=TARGET, room=None, data=SESSION),
+            AccessChange(EventId(100), AccessChangeKind.SESSION_ENDED, TARGET, session=SESSION),
+        ),
+        (
+            make_event(EventType.SESSIONS_REVOKED, target=TARGET, room=None),
+            AccessChange(EventId(100), AccessChangeKind.SESSIONS_REVOKED, TARGET),
+        ),
+        (make_event(EventType.MESSAGE_POSTED), None),
+        (make_event(EventType.USER_MENTIONED, target=TARGET), None),
+        (make_event(EventType.USER_LEFT, room=None), None),
+    ],
+)
+def test_the_events_that_change_someones_reach(event: Event, expected: AccessChange | None) -> None:
+    assert access_change(event) == expected
+
+
+def _change(
+    kind: AccessChangeKind, user: int | None = 5, room: int | None = 1, session: str | None = None
+) -> AccessChange:
+    return AccessChange(
+        EventId(100), kind, None if user is None else UserId(user), None if room is None else RoomId(room), session
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "url", "revoked"),
+    [
+        # (user, room of the URL (None: realtime), session that asked for it)
+        (_change(AccessChangeKind.ENTERED), (5, 1, "a"), False),
+        (_change(AccessChangeKind.LEFT), (5, 1, "a"), True),
+        (_change(AccessChangeKind.LEFT), (5, 2, "a"), False),
+        (_change(AccessChangeKind.LEFT), (5, None, "a"), False),
+        (_change(AccessChangeKind.LEFT), (6, 1, "a"), False),
+        (_change(AccessChangeKind.ACCESS), (5, 1, "a"), True),
+        (_change(AccessChangeKind.ROOM_ACCESS, user=None), (7, 1, "a"), True),
+        (_change(AccessChangeKind.ROOM_ACCESS, user=None), (7, 2, "a"), False),
+        (_change(AccessChangeKind.ROOM_ACCESS, user=None), (7, None, "a"), False),
+        (_change(AccessChangeKind.SUSPENSION, room=None), (5, 3, "a"), True),
+        (_change(AccessChangeKind.SUSPENSION, room=None), (5, None, "a"), True),
+        (_change(AccessChangeKind.SUSPENSION, room=None), (6, 3, "a"), False),
+        (_change(AccessChangeKind.SESSION_ENDED, room=None, session="a"), (5, 3, "a"), True),
+        (_change(AccessChangeKind.SESSION_ENDED, room=None, session="a"), (5, None, "b"), False),
+        (_change(AccessChangeKind.SESSIONS_REVOKED, room=None, session="a"), (5, 3, "a"), False),
+        (_change(AccessChangeKind.SESSIONS_REVOKED, room=None, session="a"), (5, None, "b"), True),
+        (_change(AccessChangeKind.SESSIONS_REVOKED, room=None), (5, 3, "a"), True),
+        (_change(AccessChangeKind.SESSIONS_REVOKED, room=None), (6, 3, "a"), False),
+    ],
+)
+def test_which_socket_urls_a_change_revokes(
+    change: AccessChange, url: tuple[int, int | None, str], revoked: bool
+) -> None:
+    user, room, session = url
+    assert change.revokes(UserId(user), None if room is None else RoomId(room), session) is revoked
+
+
+def test_only_session_changes_end_signed_in_connections() -> None:
+    ended = _change(AccessChangeKind.SESSION_ENDED, room=None, session="a")
+    assert ended.ends_session(UserId(5), "a") and not ended.ends_session(UserId(5), "b")
+    assert not ended.ends_session(UserId(6), "a")
+    others = _change(AccessChangeKind.SESSIONS_REVOKED, room=None, session="a")
+    assert others.ends_session(UserId(5), "b") and not others.ends_session(UserId(5), "a")
+    for kind in (AccessChangeKind.LEFT, AccessChangeKind.ACCESS, AccessChangeKind.SUSPENSION):
+        assert not _change(kind).ends_session(UserId(5), "a")

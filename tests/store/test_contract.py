@@ -16,7 +16,7 @@ import pytest
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
-from hubbub.core.models import AccessLevel, LoginSession, Membership, Message, Revision, RoomAccess
+from hubbub.core.models import AccessLevel, LoginSession, Membership, Message, Revision, RoomAccess, SocketToken
 from hubbub.errors import Conflict
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.sqlite import SqliteStore
@@ -252,6 +252,78 @@ async def test_trimming_sessions_keeps_the_newest_live_ones_of_that_user(store: 
     assert await store.read(live) == ["middle", "new", "other user"]
     assert await store.write(lambda tx: tx.trim_sessions(UserId(1), keep=0, now=10)) == 2
     assert await store.read(live) == ["other user"]
+
+
+async def test_ending_every_session_of_a_user_but_one(store: Store) -> None:
+    def session(token_hash: str, user: int) -> LoginSession:
+        return LoginSession(token_hash=token_hash, user_id=UserId(user), fkey="f", created_at=1, expires_at=9)
+
+    def work(tx: WriteTx) -> None:
+        for token_hash, user in (("a1", 1), ("a2", 1), ("a3", 1), ("b1", 2)):
+            tx.insert_session(session(token_hash, user))
+
+    await store.write(work)
+    assert await store.write(lambda tx: tx.delete_sessions_of(UserId(1), keep_token_hash="a2")) == 2
+    left = await store.read(lambda tx: [h for h in ("a1", "a2", "a3", "b1") if tx.session(h) is not None])
+    assert left == ["a2", "b1"]
+    assert await store.write(lambda tx: tx.delete_sessions_of(UserId(1))) == 1
+    assert await store.write(lambda tx: tx.delete_sessions_of(UserId(1))) == 0
+    assert await store.read(lambda tx: tx.session("b1")) is not None
+
+
+def _socket_token(token_hash: str, user: int, room: int | None, *, at: int = 10, session: str = "s1") -> SocketToken:
+    return SocketToken(
+        token_hash=token_hash,
+        user_id=UserId(user),
+        room_id=None if room is None else RoomId(room),
+        session_key=session,
+        issued_at=at,
+        expires_at=at + 120,
+    )
+
+
+async def test_a_socket_token_is_taken_once(store: Store) -> None:
+    token = _socket_token("t1", 1, 5)
+    await store.write(lambda tx: tx.insert_socket_token(token))
+    assert await store.read(lambda tx: tx.socket_tokens_of(UserId(1))) == [token]
+    assert await store.write(lambda tx: tx.take_socket_token("t1")) == token
+    assert await store.write(lambda tx: tx.take_socket_token("t1")) is None
+    assert await store.read(lambda tx: tx.socket_tokens_of(UserId(1))) == []
+
+
+async def test_concurrent_takers_of_one_socket_token_get_it_once(store: Store) -> None:
+    await store.write(lambda tx: tx.insert_socket_token(_socket_token("t1", 1, 5)))
+    taken = await asyncio.gather(*(store.write(lambda tx: tx.take_socket_token("t1")) for _ in range(8)))
+    assert sum(result is not None for result in taken) == 1
+
+
+async def test_socket_tokens_by_user_and_room_revoked_and_purged(store: Store) -> None:
+    tokens = [
+        _socket_token("late", 1, 5, at=30),
+        _socket_token("early", 1, 5, at=10),
+        _socket_token("realtime", 1, None, at=20),
+        _socket_token("other", 2, 5, at=40, session="s9"),
+    ]
+
+    def work(tx: WriteTx) -> None:
+        for token in tokens:
+            tx.insert_socket_token(token)
+
+    await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        assert [t.token_hash for t in tx.socket_tokens_of(UserId(1))] == ["early", "realtime", "late"]
+        assert [t.token_hash for t in tx.socket_tokens_for_room(RoomId(5))] == ["early", "late", "other"]
+        assert tx.socket_tokens_for_room(RoomId(6)) == [] and tx.socket_tokens_of(UserId(3)) == []
+
+    await store.read(check)
+    assert await store.write(lambda tx: tx.delete_socket_tokens(["early", "nope"])) == 1
+    assert await store.write(lambda tx: tx.delete_socket_tokens([])) == 0
+    # "realtime" expires at 140, "late" at 150, "other" at 160.
+    assert await store.write(lambda tx: tx.purge_socket_tokens(150)) == 2
+    remaining = await store.read(lambda tx: [t.token_hash for t in tx.socket_tokens_for_room(RoomId(5))])
+    assert remaining == ["other"]
+    assert await store.write(lambda tx: tx.take_socket_token("late")) is None
 
 
 async def test_reopening_the_file_keeps_everything(tmp_path: Path) -> None:

@@ -60,6 +60,8 @@ class EventType(IntEnum):
     # hubbub's own kinds; never on the sechat wire.
     INBOX_CHANGED = 1001  # target_user_id's unread mention/reply count is now int(data)
     FEED_PUBLISHED = 1002  # an item published into a realtime topic: topic + data (JSON text)
+    SESSION_ENDED = 1003  # target_user_id logged out of the session whose key is data
+    SESSIONS_REVOKED = 1004  # every session of target_user_id ended, except the one keyed data (if any)
 
 
 # What a Stack Exchange chat client may receive (sechat.md §6.1: anything else crashes some clients).
@@ -102,7 +104,7 @@ class NewEvent:
     message_owner_stars: int = 0
     moved: bool = False
     topic: str | None = None  # FEED_PUBLISHED only
-    data: str | None = None  # JSON text: FEED_PUBLISHED payload, INBOX_CHANGED count
+    data: str | None = None  # FEED_PUBLISHED payload (JSON), INBOX_CHANGED count, a session key (1003/1004)
 
     def with_id(self, event_id: EventId) -> Event:
         return Event(

@@ -24,6 +24,7 @@ __all__ = [
     "Revision",
     "Room",
     "RoomAccess",
+    "SocketToken",
     "Standing",
     "User",
     "compact_slug",
@@ -151,6 +152,7 @@ class Standing:
     level: AccessLevel | None = None
     kick: Kick | None = None
     owner_ids: frozenset[UserId] = field(default_factory=frozenset)
+    suspended: bool = False  # the user's suspension had not ended when this standing was taken
 
     @property
     def is_owner(self) -> bool:
@@ -213,3 +215,19 @@ class ApiToken:
     scope: str  # "publish"
     created_at: int
     revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SocketToken:
+    """A socket URL handed out and not opened yet: whose it is, for which room, from which session.
+
+    ``room_id`` is None for the realtime socket's ``?token=``. ``session_key`` names
+    the login session that asked for it (never the session's own token or hash).
+    """
+
+    token_hash: str
+    user_id: UserId
+    room_id: RoomId | None
+    session_key: str
+    issued_at: int
+    expires_at: int

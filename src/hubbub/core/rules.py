@@ -35,8 +35,10 @@ __all__ = [
     "FLAG_VIEW_REPUTATION",
     "KICK_DURATIONS_SECONDS",
     "MAX_SINGLE_LINE_CHARS",
+    "MAX_SUSPENSION_SECONDS",
     "MIN_REPUTATION_TO_TALK",
     "NO_PERMISSION",
+    "can_be_pinged",
     "can_post",
     "can_read",
     "check_message_text",
@@ -47,6 +49,8 @@ __all__ = [
     "ensure_can_post",
     "ensure_can_read",
     "ensure_can_star",
+    "ensure_can_suspend",
+    "ensure_moderator",
     "is_multiline",
     "kick_duration",
     "parse_reply",
@@ -73,6 +77,9 @@ MAX_CONVERSATION_TITLE_CHARS: Final = 200
 
 # Kick-mute lengths by how often the user was kicked from the room; the last one repeats.
 KICK_DURATIONS_SECONDS: Final = (60, 5 * 60, 30 * 60, 60 * 60)
+
+# The longest suspension a moderator or the operator may set at once (a year).
+MAX_SUSPENSION_SECONDS: Final = 365 * 86_400
 
 # The one text Stack Exchange uses for both "no such room" and "you may not talk here".
 NO_PERMISSION: Final = "The room does not exist, or you do not have permission"
@@ -116,7 +123,11 @@ def parse_reply(text: str) -> tuple[MessageId | None, str]:
 
 
 def can_read(standing: Standing, room: Room) -> bool:
-    """Public and gallery rooms are open to everyone; private rooms to grantees and moderators."""
+    """Public and gallery rooms are open to everyone; private rooms to grantees and moderators.
+
+    A suspended account reads what visitors read: its grants to private rooms rest until
+    the suspension ends.
+    """
     if room.access is not RoomAccess.PRIVATE:
         return True
     user = standing.user
@@ -124,7 +135,19 @@ def can_read(standing: Standing, room: Room) -> bool:
         return False
     if user.is_moderator:
         return True
+    if standing.suspended:
+        return False
     return standing.level in (AccessLevel.READ_ONLY, AccessLevel.READ_WRITE, AccessLevel.OWNER)
+
+
+def can_be_pinged(standing: Standing, room: Room) -> bool:
+    """Who a ping (8) or reply (18) from this room may reach: whoever may read the room.
+
+    The ping carries the message's full text, so a removed member, or a suspended
+    account in a private room, is not pingable there; the service also requires the
+    user to have been in the room lately (``pingable_days``).
+    """
+    return standing.user is not None and can_read(standing, room)
 
 
 def ensure_can_read(standing: Standing, room: Room) -> None:
@@ -242,6 +265,26 @@ def ensure_can_delete_conversation(standing: Standing, creator: UserId) -> None:
     """Whoever bookmarked it, room owners and moderators may remove a bookmark."""
     if standing.user is None or (standing.user.id != creator and not standing.is_owner):
         raise NotAllowed("Only the person who bookmarked it or a room owner can do that")
+
+
+def ensure_moderator(actor: User | None) -> None:
+    """Suspending and lifting suspensions: moderators, or the operator (``actor`` None, the CLI)."""
+    if actor is not None and not actor.is_moderator:
+        raise NotAllowed("Only moderators can do that")
+
+
+def ensure_can_suspend(actor: User | None, target: User, seconds: int) -> None:
+    """Moderators (or the operator) suspend anyone but a moderator, for a bounded time.
+
+    Raises:
+        NotAllowed: The actor is not a moderator, or the target is one.
+        BadRequest: ``seconds`` is not between 1 and ``MAX_SUSPENSION_SECONDS``.
+    """
+    ensure_moderator(actor)
+    if target.is_moderator:
+        raise NotAllowed("Moderators cannot be suspended")
+    if not 1 <= seconds <= MAX_SUSPENSION_SECONDS:
+        raise BadRequest(f"A suspension lasts from 1 second to {MAX_SUSPENSION_SECONDS // 86_400} days")
 
 
 def kick_duration(kick_count: int) -> int:

@@ -5,7 +5,7 @@ returns a value. ``Store.write`` runs it in one write transaction: the state it
 changes and the events it appends commit together or not at all, and event ids
 become visible strictly in order (a reader never sees id 11 before id 10).
 Engines: ``sqlite`` (default, one file, one writer) and, later, ``postgresql``.
-Both share the SQL in ``store/sql.py`` and one contract test suite.
+Both share the SQL in ``store/sql/`` and one contract test suite.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from hubbub.core.models import (
     Revision,
     Room,
     RoomAccess,
+    SocketToken,
     User,
 )
 
@@ -125,8 +126,16 @@ class ReadTx(Protocol):
         """The room's bookmarks, newest first."""
         ...
 
-    # sessions, API tokens and server state
+    # sessions, socket URLs, API tokens and server state
     def session(self, token_hash: str) -> LoginSession | None: ...
+    def socket_tokens_of(self, user_id: UserId) -> list[SocketToken]:
+        """The user's unopened socket URLs (expired ones too, until purged), oldest first."""
+        ...
+
+    def socket_tokens_for_room(self, room_id: RoomId) -> list[SocketToken]:
+        """Every user's unopened socket URLs for the room, oldest first."""
+        ...
+
     def api_token(self, token_hash: str) -> ApiToken | None: ...
     def api_tokens(self) -> list[ApiToken]: ...
     def meta(self, key: str) -> str | None: ...
@@ -208,6 +217,24 @@ class WriteTx(ReadTx, Protocol):
     def delete_session(self, token_hash: str) -> None: ...
     def trim_sessions(self, user_id: UserId, *, keep: int, now: int) -> int:
         """End the user's sessions expired at ``now`` and all but the ``keep`` newest live ones; how many ended."""
+        ...
+
+    def delete_sessions_of(self, user_id: UserId, *, keep_token_hash: str | None = None) -> int:
+        """End every session of the user but ``keep_token_hash``'s (None: all); return how many."""
+        ...
+
+    def insert_socket_token(self, token: SocketToken) -> None: ...
+    def take_socket_token(self, token_hash: str) -> SocketToken | None:
+        """Remove the unopened socket URL and return it; None if there is none (opened,
+        revoked or purged). Of two transactions taking the same one, only one gets it."""
+        ...
+
+    def delete_socket_tokens(self, token_hashes: Collection[str]) -> int:
+        """Revoke these unopened socket URLs; return how many there were."""
+        ...
+
+    def purge_socket_tokens(self, now: int) -> int:
+        """Remove the socket URLs that expired at or before ``now``; return how many."""
         ...
 
     def insert_api_token(self, *, name: str, scope: str, token_hash: str, now: int) -> ApiToken: ...

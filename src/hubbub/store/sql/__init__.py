@@ -15,11 +15,12 @@ from hubbub.store.sql.messages import MessagesSql
 from hubbub.store.sql.people import PeopleSql
 from hubbub.store.sql.rooms import RoomsSql
 from hubbub.store.sql.rows import Cursor, SqlDialect, event_from_json, event_to_json
+from hubbub.store.sql.socket_tokens import SocketTokensSql
 
 __all__ = ["Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
 
 
-class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql):
+class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql):
     """One transaction's queries over a DB-API cursor. Engines open and commit it."""
 
 

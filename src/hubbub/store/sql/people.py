@@ -120,6 +120,15 @@ class PeopleSql(SqlBase):
         )
         return int(cursor.rowcount)
 
+    def delete_sessions_of(self, user_id: UserId, *, keep_token_hash: str | None = None) -> int:
+        if keep_token_hash is None:
+            cursor = self._execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+        else:
+            cursor = self._execute(
+                "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?", (user_id, keep_token_hash)
+            )
+        return max(cursor.rowcount, 0)
+
     def api_token(self, token_hash: str) -> ApiToken | None:
         row = self._one(
             "SELECT id, name, scope, created_at, revoked_at FROM api_tokens WHERE token_hash = ?", (token_hash,)
