@@ -20,6 +20,7 @@ from hubbub.core.clock import Clock, SystemClock
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.errors import ConfigError, LocalError
+from hubbub.fanout.access import AccessWatch
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
 from hubbub.fanout.topics import TopicFanout
@@ -94,6 +95,7 @@ class Runtime:
     hub: Hub | None = None
     rooms: RoomFanout | None = None
     topics: TopicFanout | None = None
+    access: AccessWatch | None = None
     sechat_sockets: SechatSockets | None = None
     realtime_sockets: RealtimeSockets | None = None
     http_port: int = 0
@@ -113,11 +115,14 @@ class Runtime:
 
         self.rooms = RoomFanout(SechatRenderer())
         self.topics = TopicFanout(RealtimeRenderer())
-        self.hub = Hub(bus=self.bus, store=self.store, fanouts=[self.rooms, self.topics])
-        self.sechat_sockets = SechatSockets(service=self.service, hub=self.hub, fanout=self.rooms)
-        self.realtime_sockets = RealtimeSockets(service=self.service, fanout=self.topics)
+        self.access = AccessWatch(journal_size=settings.access_journal_size)
+        self.hub = Hub(bus=self.bus, store=self.store, fanouts=[self.rooms, self.topics, self.access])
+        self.sechat_sockets = SechatSockets(service=self.service, hub=self.hub, fanout=self.rooms, access=self.access)
+        self.realtime_sockets = RealtimeSockets(service=self.service, fanout=self.topics, access=self.access)
         self.hub.add_fanout(self.realtime_sockets)
         await self.hub.start()
+        # Nothing was delivered before start(): the access journal is complete from here on.
+        self.access.begin(self.hub.last_event_id)
 
         router = SocketRouter(
             [("/events/", self.sechat_sockets), ("/", self.realtime_sockets)], gateway_limits(settings), site

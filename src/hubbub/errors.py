@@ -13,7 +13,7 @@ Every error says whose fault it is and carries a stable machine ``code``:
       ``Kicked``, ``Suspended``, ``LowReputation``, ``NotYours``, ``OwnMessage``),
       ``TooLong``, ``EmptyMessage``, ``TooLate``, ``AlreadyDeleted``,
       ``RateLimited`` (with subclass ``Busy``), ``LimitReached``, ``Conflict``, ``BodyTooLarge``,
-      ``SlowRequest`` (also a ``TimeoutError``).
+      ``SlowRequest`` (also a ``TimeoutError``), ``WrongPassword``.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "Suspended",
     "TooLate",
     "TooLong",
+    "WrongPassword",
 ]
 
 MessageAction = Literal["edit", "delete"]
@@ -107,6 +108,15 @@ class InvalidCredentials(RemoteError):
 
     def __init__(self) -> None:
         super().__init__("The email or password is incorrect")
+
+
+class WrongPassword(RemoteError):
+    """Changing a password: the current password given is not the account's."""
+
+    code = "wrong_password"
+
+    def __init__(self) -> None:
+        super().__init__("The current password is incorrect")
 
 
 class NotFound(RemoteError):

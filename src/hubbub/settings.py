@@ -48,6 +48,8 @@ class Settings:
     allow_signup: bool = True  # the web UI's sign-up form
     session_ttl_days: int = 30
     ws_token_ttl_seconds: int = 120  # a /ws-auth URL must be opened within this time
+    ws_tokens_per_user: int = 32  # unopened socket URLs a user may hold; asking for more revokes the oldest
+    access_journal_size: int = 10_000  # recent access changes (and opened socket URLs) each node remembers
     password_time_cost: int = 3  # Argon2id passes (argon2-cffi's default) ...
     password_memory_kib: int = 65_536  # ... and memory; hashes re-hash on login when these change
     password_hash_threads: int = 2  # hashes computed at once, off the event loop (each holds password_memory_kib)

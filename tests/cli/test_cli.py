@@ -42,6 +42,9 @@ def test_every_command_has_help() -> None:
         ["users"],
         ["users", "create"],
         ["users", "list"],
+        ["users", "suspend"],
+        ["users", "unsuspend"],
+        ["users", "set-password"],
         ["rooms"],
         ["rooms", "create"],
         ["rooms", "list"],
@@ -127,6 +130,59 @@ def test_password_from_the_environment_or_a_prompt(tmp_path: Path) -> None:
         env=FAST_HASH,
     )
     assert prompted.exit_code == 0 and _last_line(prompted) == "2"
+
+
+def _user(tmp_path: Path, name: str, *extra: str) -> str:
+    email = f"{name.lower()}@example.org"
+    created = _invoke("users", "create", name, "--email", email, "--password", "secretpw1", *extra, data_dir=tmp_path)
+    assert created.exit_code == 0, created.output
+    return _last_line(created)
+
+
+def test_suspend_and_unsuspend_a_user(tmp_path: Path) -> None:
+    member, moderator = _user(tmp_path, "Member"), _user(tmp_path, "Mod", "--moderator")
+    suspended = _invoke("users", "suspend", member, "--hours", "2", data_dir=tmp_path)
+    assert suspended.exit_code == 0, suspended.output
+    assert re.fullmatch(rf"suspended user {member} until \d{{4}}-\d\d-\d\d \d\d:\d\d UTC\n", suspended.output)
+    listed = _invoke("users", "list", data_dir=tmp_path).output.splitlines()
+    assert re.fullmatch(rf"{member}\tMember\tmember@example.org\t20\tsuspended until .+ UTC", listed[0])
+    lifted = _invoke("users", "unsuspend", member, data_dir=tmp_path)
+    assert lifted.exit_code == 0 and lifted.output == f"lifted the suspension of user {member}\n"
+    assert (
+        _invoke("users", "list", data_dir=tmp_path).output.splitlines()[0]
+        == f"{member}\tMember\tmember@example.org\t20"
+    )
+    refusals = [
+        (["users", "unsuspend", member], "Member is not suspended"),
+        (["users", "suspend", moderator, "--days", "1"], "Moderators cannot be suspended"),
+        (["users", "suspend", "99", "--days", "1"], "There is no user with id 99"),
+        (["users", "suspend", member, "--days", "366"], "A suspension lasts from 1 second to 365 days"),
+    ]
+    for args, reason in refusals:
+        refused = _invoke(*args, data_dir=tmp_path)
+        assert refused.exit_code == 1 and reason in refused.output, (args, refused.output)
+    for args in (["users", "suspend", member], ["users", "suspend", member, "--hours", "1", "--days", "1"]):
+        assert _invoke(*args, data_dir=tmp_path).exit_code == 2  # exactly one length is needed
+    assert _invoke("users", "list", data_dir=tmp_path).output.splitlines()[0].endswith("\t20")
+
+
+def test_set_password(tmp_path: Path) -> None:
+    member = _user(tmp_path, "Member")
+    changed = _invoke("users", "set-password", member, "--password", "another secret", data_dir=tmp_path)
+    assert (
+        changed.exit_code == 0 and changed.output == f"set the password of user {member}; their sessions have ended\n"
+    )
+    prompted = CliRunner().invoke(
+        cli,
+        ["users", "set-password", member, "--data-dir", str(tmp_path)],
+        input="third secret\nthird secret\n",
+        env=FAST_HASH,
+    )
+    assert prompted.exit_code == 0, prompted.output
+    short = _invoke("users", "set-password", member, "--password", "short", data_dir=tmp_path)
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+    nobody = _invoke("users", "set-password", "99", "--password", "long enough", data_dir=tmp_path)
+    assert nobody.exit_code == 1 and "There is no user with id 99" in nobody.output
 
 
 def test_tokens_create_list_revoke(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import User
 from hubbub.core.visibility import (
+    EVERY_ROOM,
     TARGETED_TYPES,
     AccessChange,
     AccessChangeKind,
@@ -163,14 +164,27 @@ def _in(room: int, event_id: int, event_type: EventType = EventType.MESSAGE_POST
 
 def test_a_view_is_its_rooms_visible_events_and_the_viewers_own_from_anywhere() -> None:
     me, rooms = make_user(int(TARGET)), {RoomId(1), RoomId(2)}
-    assert in_view(_in(1, 1), me, rooms)
-    assert not in_view(_in(3, 2), me, rooms)  # another room's traffic
-    assert in_view(_in(3, 3, EventType.USER_MENTIONED, target=int(TARGET)), me, rooms)  # my ping, from anywhere
-    assert not in_view(_in(1, 4, EventType.USER_MENTIONED, target=9), me, rooms)  # someone else's, in my room
-    assert not in_view(_in(1, 5, EventType.MODERATOR_FLAG), me, rooms)
+    assert in_view(_in(1, 1), me, rooms, readable=EVERY_ROOM)
+    assert not in_view(_in(3, 2), me, rooms, readable=EVERY_ROOM)  # another room's traffic
+    assert in_view(
+        _in(3, 3, EventType.USER_MENTIONED, target=int(TARGET)), me, rooms, readable=EVERY_ROOM
+    )  # my ping, from anywhere
+    assert not in_view(
+        _in(1, 4, EventType.USER_MENTIONED, target=9), me, rooms, readable=EVERY_ROOM
+    )  # someone else's, in my room
+    assert not in_view(_in(1, 5, EventType.MODERATOR_FLAG), me, rooms, readable=EVERY_ROOM)
     inbox = Event(id=EventId(6), type=EventType.INBOX_CHANGED, time_stamp=1, target_user_id=TARGET, data="1")
-    assert not in_view(inbox, me, rooms)  # no room: in no room's view
-    assert not in_view(_in(3, 7, EventType.USER_MENTIONED, target=int(TARGET)), None, rooms)
+    assert not in_view(inbox, me, rooms, readable=EVERY_ROOM)  # no room: in no room's view
+    assert not in_view(_in(3, 7, EventType.USER_MENTIONED, target=int(TARGET)), None, rooms, readable=EVERY_ROOM)
+
+
+def test_a_view_takes_the_viewers_pings_only_from_rooms_the_viewer_may_read() -> None:
+    """Issue 8, item 5: a removed member's replay and polls bring no more of the room's pings."""
+    me, rooms = make_user(int(TARGET)), {RoomId(1)}
+    ping_elsewhere = _in(3, 3, EventType.USER_MENTIONED, target=int(TARGET))
+    assert in_view(ping_elsewhere, me, rooms, readable={RoomId(1), RoomId(3)})
+    assert not in_view(ping_elsewhere, me, rooms, readable={RoomId(1)})
+    assert in_view(_in(1, 1), me, rooms, readable=set())  # the view's own rooms are readable by definition
 
 
 def test_the_viewers_pings_are_filed_under_every_room_of_the_view_and_their_own() -> None:
@@ -278,3 +292,18 @@ def test_only_session_changes_end_signed_in_connections() -> None:
     assert others.ends_session(UserId(5), "b") and not others.ends_session(UserId(5), "a")
     for kind in (AccessChangeKind.LEFT, AccessChangeKind.ACCESS, AccessChangeKind.SUSPENSION):
         assert not _change(kind).ends_session(UserId(5), "a")
+
+
+def test_a_suspension_is_in_every_rooms_view_of_its_target_and_filed_under_each() -> None:
+    me, rooms = make_user(int(TARGET)), {RoomId(1), RoomId(2)}
+    suspended = Event(
+        id=EventId(20), type=EventType.USER_SUSPENDED, time_stamp=1, target_user_id=TARGET, content="60 {}"
+    )
+    assert in_view(suspended, me, rooms, readable=set())
+    assert not in_view(suspended, make_user(9), rooms, readable=EVERY_ROOM)
+    assert {room: [e.id for e in events] for room, events in file_view([suspended], me, rooms).items()} == {
+        RoomId(1): [20],
+        RoomId(2): [20],
+    }
+    ended = Event(id=EventId(21), type=EventType.SESSION_ENDED, time_stamp=1, target_user_id=TARGET, data="k")
+    assert not in_view(ended, me, rooms, readable=EVERY_ROOM) and file_view([ended], me, rooms) == {}

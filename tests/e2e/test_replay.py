@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from hubbub.core.events import Event
-from hubbub.core.ids import RoomId, UserId
+from hubbub.service.socket_tokens import SocketGrant, SocketUrlToken
 from tests.conftest import Browser, Node, NodeFactory
 from tests.fakes import TIMEOUT, eventually
 
@@ -158,20 +158,22 @@ async def test_events_pushed_while_a_socket_without_l_is_set_up_arrive_once(node
     assert hub is not None and sockets is not None
     release = _hold_publishing(node)
     pushed = await _post(poster, room, "pushed while the socket is set up")
-    queries = node.service.queries
-    rooms_of = queries.rooms_of
+    # The socket's set-up loads its user and rooms when it opens its URL (on the gateway port,
+    # right after the upgrade): hold it there.
+    tokens = node.service.socket_tokens
+    claim = tokens.claim
     loading, loaded = asyncio.Event(), asyncio.Event()
 
-    async def slow_rooms_of(user_id: UserId) -> list[RoomId]:
+    async def slow_claim(token: SocketUrlToken) -> SocketGrant:
         loading.set()
         await loaded.wait()
-        return await rooms_of(user_id)
+        return await claim(token)
 
-    queries.rooms_of = slow_rooms_of  # type: ignore[method-assign]
+    tokens.claim = slow_claim  # type: ignore[method-assign]
     async with reader.session.ws_connect(url) as ws:
         async with asyncio.timeout(TIMEOUT):
             await loading.wait()
-        queries.rooms_of = rooms_of  # type: ignore[method-assign]
+        tokens.claim = claim  # type: ignore[method-assign]
         await release()
         await eventually(lambda: hub.last_event_id >= pushed)
         release = _hold_publishing(node)

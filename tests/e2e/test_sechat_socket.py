@@ -115,7 +115,7 @@ async def test_l_replays_from_an_event_id_and_ignores_unix_times(node: Node) -> 
     async with bot.session.ws_connect(url + "?l=1") as ws:
         replayed = await _next_events(ws, room)
         assert [e.get("message_id") for e in replayed if e["event_type"] == 1] == [first, first + 1]
-    async with bot.session.ws_connect(url + f"?l={int(node.clock.now())}") as ws:
+    async with bot.session.ws_connect(await _socket_url(bot, room) + f"?l={int(node.clock.now())}") as ws:
         third = await _post(bot, room, "three")
         assert [e["message_id"] for e in await _next_events(ws, room)] == [third]
 
@@ -187,8 +187,12 @@ async def test_connections_per_address_are_bounded(make_node: NodeFactory) -> No
     node = await make_node(ws_max_connections_per_ip=2)
     bot = await node.signed_in("Bot")
     room = await node.room()
-    url = await _socket_url(bot, room)
-    async with bot.session.ws_connect(url), bot.session.ws_connect(url), bot.session.ws_connect(url) as third:
+    first, second, third_url = [await _socket_url(bot, room) for _ in range(3)]
+    async with (
+        bot.session.ws_connect(first),
+        bot.session.ws_connect(second),
+        bot.session.ws_connect(third_url) as third,
+    ):
         async with asyncio.timeout(TIMEOUT):
             message = await third.receive()
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
@@ -200,9 +204,8 @@ async def test_reconnect_storm_leaves_no_subscribers(node: Node) -> None:
     room = await node.room()
     fanout = node.runtime.rooms
     assert fanout is not None
-    url = await _socket_url(bot, room)
     for _ in range(50):
-        async with bot.session.ws_connect(url) as ws:
+        async with bot.session.ws_connect(await _socket_url(bot, room)) as ws:
             await eventually(lambda: fanout.subscribers == 1)
             await ws.close()
     await eventually(lambda: fanout.subscribers == 0 and fanout.room_subscribers(room) == 0)
@@ -239,7 +242,7 @@ async def test_a_slow_consumer_is_dropped_and_others_get_everything(make_node: N
     assert fanout is not None
     slow = await asyncio.to_thread(_raw_upgrade, node.runtime.ws_port, path)
     try:
-        async with bot.session.ws_connect(url) as fast:
+        async with bot.session.ws_connect(await _socket_url(bot, room)) as fast:
             await eventually(lambda: fanout.subscribers == 2)
             big = "\n".join(["x" * 100] * 40)  # about 4 KB a message
             posted = [await _post(bot, room, f"{n}\n{big}") for n in range(120)]

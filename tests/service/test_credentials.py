@@ -30,7 +30,7 @@ def test_other_text_is_not(text: str) -> None:
 async def test_a_hostile_cookie_or_token_is_no_credential(service: Service, text: str) -> None:
     assert await service.accounts.signed_in(text) is None
     await service.accounts.close_session(text)  # nothing to close, and no error
-    assert service.accounts.check_realtime_token(text) is None
+    assert service.socket_tokens.read(text, None) is None
     with pytest.raises(NotLoggedIn):
         await service.tokens.verify(text, "publish")
 
@@ -41,5 +41,7 @@ async def test_a_real_session_still_signs_in(service: Service) -> None:
     assert plausible_token(token)
     signed = await service.accounts.signed_in(token)
     assert signed is not None and signed.user.id == user.id
-    realtime = service.accounts.issue_realtime_token(user.id)
-    assert service.accounts.check_realtime_token(realtime) == user.id
+    realtime = await service.socket_tokens.issue(signed, None)
+    assert plausible_token(realtime)
+    claims = service.socket_tokens.read(realtime, None)
+    assert claims is not None and claims.user_id == user.id

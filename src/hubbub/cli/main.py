@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,7 +25,7 @@ from hubbub.cli import chat
 from hubbub.cli.logs import configure_logging
 from hubbub.core.clock import SystemClock
 from hubbub.core.ids import UserId
-from hubbub.core.models import RoomAccess
+from hubbub.core.models import RoomAccess, User
 from hubbub.errors import ConfigError, RemoteError
 from hubbub.service.first_run import SETUP_PATH
 from hubbub.service.service import Service
@@ -88,6 +89,10 @@ async def _with_service(settings: Settings, work: Callable[[Service], Awaitable[
     finally:
         await bus.close()
         await store.close()
+
+
+def _utc(unix_seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(unix_seconds, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _remote(call: Callable[[], T]) -> T:
@@ -162,7 +167,7 @@ def _first_run_message(settings: Settings, port: int, token: str) -> str:
 
 @cli.group()
 def users() -> None:
-    """Create and list user accounts."""
+    """Create, list, suspend and unsuspend user accounts; set their passwords."""
 
 
 @users.command("create")
@@ -201,17 +206,84 @@ def users_create(
 @users.command("list")
 @_settings_options
 def users_list(**flags: object) -> None:
-    """List users: id, name, e-mail, reputation, moderator."""
+    """List users: id, name, e-mail, reputation, moderator, and a suspension's end while it lasts."""
     settings = _load(**flags)
 
+    def status(user: User, now: int) -> str:
+        if user.is_moderator:
+            return "moderator"
+        if user.suspended_until is not None and user.is_suspended(now):
+            return f"suspended until {_utc(user.suspended_until)}"
+        return ""
+
     async def work(service: Service) -> list[str]:
+        now = service.context.now()
         return [
-            f"{u.id}\t{u.name}\t{u.email or ''}\t{u.reputation}\t{'moderator' if u.is_moderator else ''}".rstrip()
+            f"{u.id}\t{u.name}\t{u.email or ''}\t{u.reputation}\t{status(u, now)}".rstrip()
             for u in await service.accounts.list_users()
         ]
 
     for line in _run(_with_service(settings, work)):
         click.echo(line)
+
+
+@users.command("suspend")
+@click.argument("user_id", type=int)
+@click.option("--hours", type=click.IntRange(min=1), default=None, help="Suspend for this many hours.")
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Suspend for this many days (at most 365).")
+@_settings_options
+def users_suspend(user_id: int, hours: int | None, days: int | None, **flags: object) -> None:
+    """Suspend a user: they cannot talk, lose their private rooms, and their open sockets follow at once."""
+    if (hours is None) == (days is None):
+        raise click.UsageError("give exactly one of --hours and --days")
+    seconds = hours * 3600 if hours is not None else (days or 0) * 86_400
+    settings = _load(**flags)
+
+    async def work(service: Service) -> int:
+        user = await service.moderation.suspend(None, UserId(user_id), seconds)
+        assert user.suspended_until is not None
+        return user.suspended_until
+
+    until = _remote(lambda: _run(_with_service(settings, work)))
+    click.echo(f"suspended user {user_id} until {_utc(until)}")
+
+
+@users.command("unsuspend")
+@click.argument("user_id", type=int)
+@_settings_options
+def users_unsuspend(user_id: int, **flags: object) -> None:
+    """Lift a user's suspension now."""
+    settings = _load(**flags)
+
+    async def work(service: Service) -> None:
+        await service.moderation.unsuspend(None, UserId(user_id))
+
+    _remote(lambda: _run(_with_service(settings, work)))
+    click.echo(f"lifted the suspension of user {user_id}")
+
+
+@users.command("set-password")
+@click.argument("user_id", type=int)
+@click.option(
+    "--password",
+    default=None,
+    help="The new password (at least 8 characters). Omit it to be asked, or set HUBBUB_PASSWORD.",
+    envvar="HUBBUB_PASSWORD",
+)
+@_settings_options
+def users_set_password(user_id: int, password: str | None, **flags: object) -> None:
+    """Set a user's password; every session of theirs ends, and their sockets close."""
+    settings = _load(**flags)
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    assert password is not None
+    secret = password
+
+    async def work(service: Service) -> None:
+        await service.accounts.set_password(UserId(user_id), secret)
+
+    _remote(lambda: _run(_with_service(settings, work)))
+    click.echo(f"set the password of user {user_id}; their sessions have ended")
 
 
 @cli.group()

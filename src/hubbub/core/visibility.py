@@ -25,17 +25,18 @@ change made on any node reaches every node the same way.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Container, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from hubbub.core.events import Event, EventType
+from hubbub.core.events import CHAT_EVENT_TYPES, Event, EventType
 from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.core.models import User
 from hubbub.core.rules import FLAG_VIEW_REPUTATION
 
 __all__ = [
+    "EVERY_ROOM",
     "TARGETED_TYPES",
     "AccessChange",
     "AccessChangeKind",
@@ -109,26 +110,46 @@ def may_see(event: Event, viewer: User | None, *, can_read_room: bool) -> bool:
 
 
 def is_personal(event: Event, viewer: User | None) -> bool:
-    """Whether ``event`` is a room's event aimed at ``viewer`` (a ping, a reply ...), which follows them."""
+    """Whether ``event`` is a chat event aimed at ``viewer`` (a ping, a reply, a suspension), which follows them.
+
+    hubbub's own kinds (inbox counters, session ends) are aimed at users too, but they
+    are no chat event and travel other ways (the realtime topics, the fan-out's hooks).
+    """
     return (
         viewer is not None
-        and event.room_id is not None
+        and event.type in CHAT_EVENT_TYPES
         and audience_of(event) is Audience.TARGET
         and event.target_user_id == viewer.id
     )
 
 
-def in_view(event: Event, viewer: User | None, rooms: Collection[RoomId]) -> bool:
+class _EveryRoom:
+    """Holds every room id: what live delivery passes ``in_view`` as ``readable``."""
+
+    def __contains__(self, room_id: object) -> bool:
+        return True
+
+
+# A notice is made only for a user who may read its room at that point of the log
+# (rules.can_be_pinged), and the hub delivers in log order, so when live delivery reaches it
+# any later loss of access is still to come: live delivery needs no check of its own.
+EVERY_ROOM: Final[Container[RoomId]] = _EveryRoom()
+
+
+def in_view(event: Event, viewer: User | None, rooms: Collection[RoomId], *, readable: Container[RoomId]) -> bool:
     """Whether ``event`` belongs to the viewer's view of ``rooms`` (rooms the viewer may read).
 
     It does when it is an event of one of the rooms that the viewer may see, or when it is
-    aimed at the viewer, whatever room it happened in. Events with no room (inbox counters,
+    aimed at the viewer (``is_personal``): one with no room (a suspension), or one from a
+    room the viewer may read (``readable``: a removed member gets no more of a room's
+    pings, which carry its text). A replay or a poll passes the rooms the viewer may read
+    now; live delivery passes ``EVERY_ROOM``. Other events with no room (inbox counters,
     feed items) belong to no room's view.
     """
+    if is_personal(event, viewer):
+        return event.room_id is None or event.room_id in readable
     if event.room_id is None:
         return False
-    if is_personal(event, viewer):
-        return True
     return event.room_id in rooms and may_see(event, viewer, can_read_room=True)
 
 
@@ -136,14 +157,13 @@ def file_view(events: Iterable[Event], viewer: User | None, rooms: Collection[Ro
     """Where each event of a view is shown: rooms in increasing id order, each room's events in id order.
 
     An event aimed at the viewer goes, unchanged, under every room of the view and under its
-    own room (Stack Exchange shows a reply under every room its target is in, sechat.md §5.4);
-    any other event under its own room. Rooms that get no event are left out.
+    own room, if it has one (Stack Exchange shows a reply under every room its target is in,
+    sechat.md §5.4); any other event under its own room. Rooms that get no event are left out.
     """
     filed: dict[RoomId, dict[int, Event]] = {}
     for event in events:
-        if event.room_id is None:
-            continue
-        under = {*rooms, event.room_id} if is_personal(event, viewer) else (event.room_id,)
+        own = () if event.room_id is None else (event.room_id,)
+        under = {*rooms, *own} if is_personal(event, viewer) else own
         for room_id in under:
             filed.setdefault(room_id, {})[event.id] = event
     return {room_id: [by_id[key] for key in sorted(by_id)] for room_id, by_id in sorted(filed.items())}

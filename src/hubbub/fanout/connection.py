@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 __all__ = [
+    "AUTHORIZED",
+    "CLOSE_FORBIDDEN",
     "CLOSE_GOING_AWAY",
     "CLOSE_NORMAL",
     "CLOSE_POLICY",
@@ -28,6 +30,12 @@ CLOSE_GOING_AWAY: Final = 1001  # server shutting down, or a silent client timed
 CLOSE_POLICY: Final = 1008  # slow consumer, too many subscriptions
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_TRY_AGAIN: Final = 1013
+# The socket's URL, session or access is gone: HTTP 403's counterpart once the upgrade is done
+# (RFC 6455 §7.4.2 leaves 4000-4999 to applications). Queued frames are sent before the close.
+CLOSE_FORBIDDEN: Final = 4403
+
+# ``Handshake.extra`` key: the handler's ``authorize`` already ran, before the upgrade was answered.
+AUTHORIZED: Final = "authorized"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.core.models import User
 from hubbub.core.rules import FLAG_VIEW_REPUTATION
-from hubbub.core.visibility import Audience, audience_of, file_view, in_view, may_see
+from hubbub.core.visibility import EVERY_ROOM, Audience, audience_of, file_view, in_view, may_see
 from hubbub.fanout.connection import CLOSE_TRY_AGAIN, Connection
 from hubbub.fanout.handover import Handover
 from hubbub.fanout.sequencer import Batch
@@ -92,6 +92,22 @@ class RoomFanout:
     def all_subscribers(self) -> list[RoomSubscriber]:
         return [sub for subs in self._by_user.values() for sub in subs]
 
+    def subscribers_of(self, user_id: UserId) -> list[RoomSubscriber]:
+        return list(self._by_user.get(user_id, ()))
+
+    # One socket at a time, for access changes that reached the hub while it was being set up
+    # (``fanout.access.AccessWatch.changes``); live ones are applied by ``deliver``.
+
+    def follow(self, subscriber: RoomSubscriber, room_id: RoomId) -> None:
+        """``subscriber`` carries ``room_id`` from now on."""
+        subscriber.rooms.add(room_id)
+        self._by_room.setdefault(room_id, set()).add(subscriber)
+
+    def unfollow(self, subscriber: RoomSubscriber, room_id: RoomId) -> None:
+        """``subscriber`` stops carrying ``room_id`` now."""
+        subscriber.rooms.discard(room_id)
+        self._discard(self._by_room, room_id, subscriber)
+
     def add(self, subscriber: RoomSubscriber) -> None:
         self._by_user.setdefault(subscriber.user.id, set()).add(subscriber)
         for room_id in subscriber.rooms:
@@ -151,7 +167,8 @@ class RoomFanout:
             for sub in self._by_user.get(user_id, ()):
                 # The target's own view of the batch: a ping or reply under every room they are in
                 # (core.visibility.file_view, the rule the replay and POST /events follow too).
-                parts = file_view([e for e in events if in_view(e, sub.user, sub.rooms)], sub.user, sub.rooms)
+                view = [e for e in events if in_view(e, sub.user, sub.rooms, readable=EVERY_ROOM)]
+                parts = file_view(view, sub.user, sub.rooms)
                 if parts:
                     sub.send(self._renderer.render(parts, cursor), cursor, now)
                     writes += 1

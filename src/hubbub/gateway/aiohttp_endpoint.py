@@ -112,6 +112,8 @@ def socket_endpoint(router: SocketRouter) -> Callable[[web.Request], Awaitable[w
             headers.setdefault(name.lower(), value)
         handshake = router.handshake(request.path_qs, headers, secure=request.secure)
         handler, refusal = router.accept(handshake)
+        if refusal is None and handler is not None:
+            refusal = await router.authorize(handler, handshake)
         if refusal is not None or handler is None:
             status, reason = (refusal.status, refusal.reason) if refusal is not None else (404, "Not Found")
             return web.Response(status=status, text=reason)

@@ -3,7 +3,11 @@
 A ``SocketHandler`` is one dialect's websocket endpoint (sechat's event socket,
 the realtime feed). Servers build the ``Handshake`` with ``SocketRouter.handshake``
 and call ``accept`` before upgrading (it may refuse with an HTTP status), then
-``opened``/``received``/``closed`` as the socket lives.
+``opened``/``received``/``closed`` as the socket lives. The
+checks that need the store (``authorize``) run before the upgrade where the server
+can wait for them (aiohttp, on the HTTP port), and right after it where it cannot
+(picows answers upgrades synchronously): then the handler runs them itself from
+``opened`` and closes the socket if they refuse.
 
 Cookies reach a handler only from hubbub's own pages or from programs that send no
 ``Origin`` (``Site.may_use_cookies``): a page on another origin that opens a socket
@@ -21,7 +25,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from hubbub.fanout.connection import Connection, Handshake, Refusal
+from hubbub.fanout.connection import AUTHORIZED, Connection, Handshake, Refusal
 from hubbub.hosts import Site
 
 __all__ = ["GatewayLimits", "SocketHandler", "SocketRouter", "parse_handshake"]
@@ -31,7 +35,15 @@ log = logging.getLogger("hubbub.gateway")
 
 class SocketHandler(Protocol):
     def accept(self, handshake: Handshake) -> Refusal | None:
-        """Check the upgrade before it happens (tokens, paths); None accepts it."""
+        """Check the upgrade before it happens (tokens, paths), without I/O; None accepts it."""
+        ...
+
+    async def authorize(self, handshake: Handshake) -> Refusal | None:
+        """The checks that need the store (one-shot socket URLs, session cookies); None accepts.
+
+        A server that can wait before answering the upgrade awaits it then and sets
+        ``handshake.extra[AUTHORIZED]``; otherwise the handler awaits it after ``opened``.
+        """
         ...
 
     def opened(self, connection: Connection) -> None: ...
@@ -114,6 +126,14 @@ class SocketRouter:
             if origin not in allowed:
                 return None, Refusal(403, "Origin not allowed")
         return handler, handler.accept(handshake)
+
+    @staticmethod
+    async def authorize(handler: SocketHandler, handshake: Handshake) -> Refusal | None:
+        """Run the handler's store checks now, before the upgrade is answered."""
+        refusal = await handler.authorize(handshake)
+        if refusal is None:
+            handshake.extra[AUTHORIZED] = True
+        return refusal
 
     def admit(self, remote: str) -> bool:
         """Count a new connection from ``remote``; False when that address has too many."""

@@ -1,4 +1,4 @@
-"""Accounts and logins: creating users, checking passwords, sessions with their fkey, socket tokens.
+"""Accounts and logins: creating users, checking and changing passwords, sessions with their fkey.
 
 - Passwords are hashed with Argon2id, off the event loop and with bounded
   concurrency (``service/passwords.py``), and re-hashed when its parameters change.
@@ -7,9 +7,10 @@
 - A login session is a random cookie token (only its SHA-256 is stored) with
   one stable ``fkey`` used by every form the session posts (sechat.md §8.3). An
   account has at most ``sessions_per_user`` live sessions: a new login ends the oldest.
-- A socket token, returned by ``/ws-auth`` inside the websocket URL, is signed
-  with the server secret and names one user and one room until it expires; any
-  node holding the same database can check it.
+- Logging out appends ``SESSION_ENDED`` and changing a password ``SESSIONS_REVOKED``,
+  so that every node closes the sockets of the sessions that ended
+  (``visibility.access_change``); socket URLs live in ``service.socket_tokens``,
+  signed with the server secret loaded here.
 """
 
 from __future__ import annotations
@@ -22,21 +23,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
-from hubbub.core.ids import RoomId, UserId
+from hubbub.core.events import EventType, NewEvent
+from hubbub.core.ids import UserId
 from hubbub.core.models import LoginSession, User
 from hubbub.core.rules import check_about, ensure_can_edit_profile
-from hubbub.errors import BadRequest, Busy, ConfigError, InvalidCredentials, NotFound
+from hubbub.errors import BadRequest, Busy, ConfigError, InvalidCredentials, NotFound, WrongPassword
 from hubbub.service.context import Changes, Context, load_user
 from hubbub.service.credentials import plausible_token
 from hubbub.service.passwords import PasswordHashing
 from hubbub.store.base import ReadTx, WriteTx
 
-__all__ = ["ANONYMOUS_FKEY_LABEL", "Accounts", "SignedIn"]
+__all__ = ["ANONYMOUS_FKEY_LABEL", "Accounts", "SignedIn", "session_key"]
 
 SECRET_META_KEY: Final = "server_secret"
 ANONYMOUS_FKEY_LABEL: Final = "anonymous-fkey"
 MAX_NAME_CHARS: Final = 64
 MIN_PASSWORD_CHARS: Final = 8
+SESSION_KEY_CHARS: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,28 @@ class SignedIn:
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise BadRequest(f"A password needs at least {MIN_PASSWORD_CHARS} characters")
+
+
+def session_key(session: LoginSession) -> str:
+    """The name a login session goes by in the log and in socket URLs: a hash of its stored
+    hash, so it gives away neither the cookie nor what the store keys the session by."""
+    digest = hashlib.sha256(f"hubbub-session:{session.token_hash}".encode())
+    return digest.hexdigest()[:SESSION_KEY_CHARS]
+
+
+def _sessions_event(kind: EventType, user_id: UserId, session: LoginSession | None, now: int) -> NewEvent:
+    """1003 (this session ended) or 1004 (every session but this one, or all, ended)."""
+    return NewEvent(
+        type=kind,
+        time_stamp=now,
+        target_user_id=user_id,
+        data=None if session is None else session_key(session),
+    )
 
 
 class Accounts:
@@ -83,7 +108,8 @@ class Accounts:
 
         self._secret = bytes.fromhex(await self._ctx.apply(work))
 
-    def _sign(self, message: str) -> str:
+    def sign(self, message: str) -> str:
+        """HMAC-SHA256 of ``message`` with the server secret, in hex (any node with the database agrees)."""
         if self._secret is None:
             raise RuntimeError("Accounts.load_secret() was not awaited")
         return hmac.new(self._secret, message.encode("utf-8"), hashlib.sha256).hexdigest()
@@ -116,8 +142,7 @@ class Accounts:
             raise BadRequest(f"A display name needs 1 to {MAX_NAME_CHARS} characters")
         if "@" not in email or email.startswith("@") or email.endswith("@") or any(c.isspace() for c in email):
             raise BadRequest("That does not look like an e-mail address")
-        if len(password) < MIN_PASSWORD_CHARS:
-            raise BadRequest(f"A password needs at least {MIN_PASSWORD_CHARS} characters")
+        _check_new_password(password)
         password_hash = await self.passwords.hash(password)
         start = self._ctx.settings.new_user_reputation if reputation is None else reputation
 
@@ -220,49 +245,74 @@ class Accounts:
         return await self._ctx.store.read(lookup)
 
     async def close_session(self, token: str) -> None:
+        """Log out: end the session and, on every node, its sockets (``SESSION_ENDED``)."""
         if not plausible_token(token):
             return
         token_hash = _hash_token(token)
-        await self._ctx.apply(lambda tx, changes, now: tx.delete_session(token_hash))
+
+        def work(tx: WriteTx, changes: Changes, now: int) -> None:
+            session = tx.session(token_hash)
+            if session is None:
+                return
+            tx.delete_session(token_hash)
+            changes.append(_sessions_event(EventType.SESSION_ENDED, session.user_id, session, now))
+
+        await self._ctx.apply(work)
 
     def anonymous_fkey(self) -> str:
         """The fkey handed to visitors who are not logged in (it guards nothing but is checked)."""
-        return self._sign(ANONYMOUS_FKEY_LABEL)[:32]
+        return self.sign(ANONYMOUS_FKEY_LABEL)[:32]
 
-    # signed tokens for websockets
+    # changing passwords
 
-    def _issue_token(self, user_id: UserId, purpose: str) -> str:
-        expires = self._ctx.now() + self._ctx.settings.ws_token_ttl_seconds
-        signature = self._sign(f"{purpose}:{user_id}:{expires}")[:32]
-        return f"{user_id:x}-{expires:x}-{signature}"
+    async def change_password(self, signed: SignedIn, current: str, new: str) -> None:
+        """The user changes their own password, giving the current one; their other sessions end.
 
-    def _check_token(self, token: str, purpose: str) -> UserId | None:
-        if not plausible_token(token):
-            return None
+        Every attempt counts against the account's login limit, as logins do.
+
+        Raises:
+            BadRequest: The new password is too short.
+            RateLimited: Too many attempts for this account.
+            Busy: Too many passwords are being hashed right now (the attempt is not counted).
+            WrongPassword: ``current`` is not the account's password.
+        """
+        _check_new_password(new)
+        user_id = signed.user.id
+        ticket = self._ctx.login_limits.per_account.acquire(f"password-change {user_id}")
+        stored = await self._ctx.store.read(lambda tx: tx.password_hash(user_id))
         try:
-            user_hex, expires_hex, signature = token.split("-")
-            user_id, expires = int(user_hex, 16), int(expires_hex, 16)
-        except ValueError:
-            return None
-        expected = self._sign(f"{purpose}:{user_id}:{expires}")[:32]
-        if not hmac.compare_digest(expected, signature) or expires < self._ctx.now():
-            return None
-        return UserId(user_id)
+            matches = bool(stored) and await self.passwords.verify(stored or "", current)
+        except Busy:
+            ticket.refund()
+            raise
+        if not matches:
+            raise WrongPassword()
+        await self._replace_password(user_id, new, keep=signed.session)
 
-    def issue_socket_token(self, user_id: UserId, room_id: RoomId) -> str:
-        """The token in a ``/ws-auth`` URL: names the user and the room until it expires."""
-        return self._issue_token(user_id, f"socket:{room_id}")
+    async def set_password(self, user_id: UserId, new: str) -> None:
+        """The operator sets a user's password (``hubbub users set-password``); every session ends.
 
-    def check_socket_token(self, token: str, room_id: RoomId) -> UserId | None:
-        """The user a socket token was issued to for ``room_id``, or None if it is bad or expired."""
-        return self._check_token(token, f"socket:{room_id}")
+        Raises:
+            NotFound: No such user.
+            BadRequest: The password is too short.
+            Busy: Too many passwords are being hashed right now.
+        """
+        _check_new_password(new)
+        if await self._ctx.store.read(lambda tx: tx.user(user_id)) is None:
+            raise NotFound(f"There is no user with id {user_id}")
+        await self._replace_password(user_id, new, keep=None)
 
-    def issue_realtime_token(self, user_id: UserId) -> str:
-        """A token for ``?token=`` on the realtime socket: signs the user in for their own topics."""
-        return self._issue_token(user_id, "realtime")
+    async def _replace_password(self, user_id: UserId, new: str, *, keep: LoginSession | None) -> None:
+        password_hash = await self.passwords.hash(new)
 
-    def check_realtime_token(self, token: str) -> UserId | None:
-        return self._check_token(token, "realtime")
+        def work(tx: WriteTx, changes: Changes, now: int) -> None:
+            if tx.user(user_id) is None:
+                raise NotFound(f"There is no user with id {user_id}")
+            tx.set_password_hash(user_id, password_hash)
+            tx.delete_sessions_of(user_id, keep_token_hash=None if keep is None else keep.token_hash)
+            changes.append(_sessions_event(EventType.SESSIONS_REVOKED, user_id, keep, now))
+
+        await self._ctx.apply(work)
 
     # listing (CLI, admin)
 

@@ -62,12 +62,13 @@ class Browse:
         """
         words = query.lower().split()
         tag = tag.strip().lower()
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> list[RoomSummary]:
             rooms = [
                 room
                 for room in tx.list_rooms()
-                if can_read(standing_in(tx, room, viewer), room)
+                if can_read(standing_in(tx, room, viewer, now), room)
                 and (not tag or tag in room.tags)
                 and _matches(room, words)
             ]
@@ -97,10 +98,11 @@ class Browse:
         Raises:
             NotFound: No such room, or the viewer may not read it.
         """
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> DayTranscript:
             room = load_room(tx, room_id)
-            ensure_can_read(standing_in(tx, room, viewer), room)
+            ensure_can_read(standing_in(tx, room, viewer, now), room)
             found = tx.messages_between(room.id, start, end, limit=limit + 1)
             messages = [m for m in found[:limit] if not m.deleted]
             users = tx.users({m.user_id for m in messages})
@@ -117,14 +119,15 @@ class Browse:
         Raises:
             NotFound: ``room_id`` names no room, or one the viewer may not read.
         """
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> SearchResults:
             if room_id is not None:
                 room = load_room(tx, room_id)
-                ensure_can_read(standing_in(tx, room, viewer), room)
+                ensure_can_read(standing_in(tx, room, viewer, now), room)
                 rooms = {room.id: room}
             else:
-                rooms = {r.id: r for r in tx.list_rooms() if can_read(standing_in(tx, r, viewer), r)}
+                rooms = {r.id: r for r in tx.list_rooms() if can_read(standing_in(tx, r, viewer, now), r)}
             found = tx.search_messages(list(rooms), text, limit=limit + 1, offset=offset)
             messages = found[:limit]
             return SearchResults(

@@ -4,6 +4,10 @@
 in a write transaction and, once it has committed, publishes the events the work
 appended. Nothing else in hubbub calls ``Store.write`` or ``Bus.publish`` (like
 Zulip's ``send_event``, one function emits every event).
+
+Every appended event passes ``Changes.append``, which also revokes the socket URLs
+the event's access change takes away (``visibility.access_change``), in the same
+transaction: whatever operation narrows someone's reach, their unopened URLs go with it.
 """
 
 from __future__ import annotations
@@ -16,14 +20,25 @@ from hubbub.bus.base import Bus
 from hubbub.core.clock import Clock
 from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import MessageId, RoomId, UserId
-from hubbub.core.models import Message, Room, Standing, User
-from hubbub.core.rules import NO_PERMISSION
+from hubbub.core.models import Membership, Message, Room, Standing, User
+from hubbub.core.rules import NO_PERMISSION, can_be_pinged
+from hubbub.core.visibility import AccessChange, access_change
 from hubbub.errors import NeverAssigned, NotFound, NotLoggedIn
 from hubbub.service.ratelimit import LoginLimits, RateLimiter
 from hubbub.settings import Settings
 from hubbub.store.base import ReadTx, Store, WriteTx
 
-__all__ = ["Changes", "Context", "load_message", "load_room", "load_user", "message_event", "standing_in"]
+__all__ = [
+    "Changes",
+    "Context",
+    "load_message",
+    "load_room",
+    "load_user",
+    "message_event",
+    "pingable_members",
+    "revoke_socket_urls",
+    "standing_in",
+]
 
 T = TypeVar("T")
 
@@ -38,7 +53,22 @@ class Changes:
     def append(self, event: NewEvent) -> Event:
         stored = self._tx.append(event)
         self.events.append(stored)
+        change = access_change(stored)
+        if change is not None:
+            revoke_socket_urls(self._tx, change)
         return stored
+
+
+def revoke_socket_urls(tx: WriteTx, change: AccessChange) -> int:
+    """Delete the unopened socket URLs that ``change`` revokes; returns how many."""
+    if change.user_id is not None:
+        candidates = tx.socket_tokens_of(change.user_id)
+    elif change.room_id is not None:
+        candidates = tx.socket_tokens_for_room(change.room_id)
+    else:
+        return 0
+    revoked = [t.token_hash for t in candidates if change.revokes(t.user_id, t.room_id, t.session_key)]
+    return tx.delete_socket_tokens(revoked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +122,36 @@ def load_message(tx: ReadTx, message_id: MessageId) -> Message:
     return message
 
 
-def standing_in(tx: ReadTx, room: Room, user: User | None) -> Standing:
+def standing_in(tx: ReadTx, room: Room, user: User | None, now: float) -> Standing:
+    """The user's standing in the room at ``now`` (a suspension counts until it ends)."""
     if user is None:
         return Standing(user=None)
-    return Standing(user=user, level=tx.access_level(room.id, user.id), kick=tx.kick(room.id, user.id))
+    return Standing(
+        user=user,
+        level=tx.access_level(room.id, user.id),
+        kick=tx.kick(room.id, user.id),
+        suspended=user.is_suspended(now),
+    )
+
+
+def pingable_members(tx: ReadTx, room: Room, since: int, now: float) -> list[tuple[Membership, User]]:
+    """Who a message in ``room`` can ping: seen there since ``since`` and ``rules.can_be_pinged`` now.
+
+    The room's grants are read once for all members (a kick-mute does not stop reading,
+    so the standings here leave kicks out).
+    """
+    members = tx.members_seen_since(room.id, since)
+    users = tx.users({m.user_id for m in members})
+    grants = dict(tx.access_grants(room.id))
+    pingable: list[tuple[Membership, User]] = []
+    for member in members:
+        user = users.get(member.user_id)
+        if user is None:
+            continue
+        standing = Standing(user=user, level=grants.get(user.id), suspended=user.is_suspended(now))
+        if can_be_pinged(standing, room):
+            pingable.append((member, user))
+    return pingable
 
 
 def message_event(

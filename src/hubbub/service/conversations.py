@@ -65,7 +65,7 @@ class Conversations:
         def work(tx: WriteTx, changes: Changes, now: int) -> Conversation:
             actor = load_user(tx, actor_id)
             room = load_room(tx, room_id)
-            ensure_can_read(standing_in(tx, room, actor), room)
+            ensure_can_read(standing_in(tx, room, actor, now), room)
             ends = tx.messages([first_id, last_id])
             if any(ends.get(i) is None or ends[i].room_id != room.id for i in (first_id, last_id)):
                 raise BadRequest("The first and last messages must both be in this room")
@@ -96,7 +96,7 @@ class Conversations:
         def work(tx: WriteTx, changes: Changes, now: int) -> None:
             actor = load_user(tx, actor_id)
             room = load_room(tx, room_id)
-            standing = standing_in(tx, room, actor)
+            standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
             conversation = _find(tx, room.id, key)
             ensure_can_delete_conversation(standing, conversation.created_by)
@@ -110,10 +110,11 @@ class Conversations:
         Raises:
             NotFound, NotAllowed (cannot read the room).
         """
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> list[Conversation]:
             room = load_room(tx, room_id)
-            ensure_can_read(standing_in(tx, room, viewer), room)
+            ensure_can_read(standing_in(tx, room, viewer, now), room)
             return tx.conversations(room.id)
 
         return await self._ctx.store.read(read)
@@ -124,10 +125,11 @@ class Conversations:
         Raises:
             NotFound (room or conversation), NotAllowed (cannot read the room).
         """
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> ConversationView:
             room = load_room(tx, room_id)
-            ensure_can_read(standing_in(tx, room, viewer), room)
+            ensure_can_read(standing_in(tx, room, viewer, now), room)
             conversation = _find(tx, room.id, slug)
             found = tx.recent_messages(
                 room.id,

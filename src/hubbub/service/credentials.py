@@ -13,7 +13,7 @@ from typing import Final
 
 __all__ = ["MAX_TOKEN_CHARS", "plausible_token"]
 
-MAX_TOKEN_CHARS: Final = 200  # the longest token hubbub issues is 47 characters (hbb_ + 43)
+MAX_TOKEN_CHARS: Final = 200  # the longest hubbub issues: a socket URL's, about 100 characters
 
 
 def plausible_token(text: str) -> bool:

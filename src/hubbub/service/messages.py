@@ -25,6 +25,7 @@ from hubbub.core.markup import render_message
 from hubbub.core.mentions import find_mentions, ping_handle
 from hubbub.core.models import Message, Revision, Room, User
 from hubbub.core.rules import (
+    can_be_pinged,
     can_read,
     check_message_text,
     ensure_can_delete,
@@ -44,6 +45,7 @@ from hubbub.service.context import (
     load_room,
     load_user,
     message_event,
+    pingable_members,
     standing_in,
 )
 from hubbub.service.rooms import enter_room
@@ -70,27 +72,33 @@ class _Rendered:
 
 
 def _render(
-    tx: ReadTx, room: Room, author: User, text: str, parent_id: MessageId | None, pingable_since: int
+    tx: ReadTx, room: Room, author: User, text: str, parent_id: MessageId | None, pingable_since: int, now: int
 ) -> _Rendered:
-    """Work out a message's reply parent, pings and HTML (shared by post and edit)."""
+    """Work out a message's reply parent, pings and HTML (shared by post and edit).
+
+    A reply notifies the parent's author, and a ping its user, only where
+    ``rules.can_be_pinged`` lets them read ``room``: the notice carries the full text.
+    """
     body = text
     if parent_id is None:
         parent_id, body = parse_reply(text)
     parent = tx.message(parent_id) if parent_id is not None else None
     if parent is not None:
         parent_room = tx.room(parent.room_id)
-        if parent_room is None or not can_read(standing_in(tx, parent_room, author), parent_room):
+        if parent_room is None or not can_read(standing_in(tx, parent_room, author, now), parent_room):
             parent = None
     if parent is None:
         body = text
     parent_author = tx.user(parent.user_id) if parent is not None else None
+    handle = ping_handle(parent_author.name) if parent_author is not None else None
+    if parent_author is not None and not can_be_pinged(standing_in(tx, room, parent_author, now), room):
+        parent_author = None  # still a reply (its @handle stays), but no 18 for someone who may not read it
     pinged: list[UserId] = []
     if "@" in body:  # most messages ping nobody: skip loading the room's recent members for them
-        recent = [m.user_id for m in tx.members_seen_since(room.id, pingable_since) if m.user_id != author.id]
-        names = tx.users(recent)
-        candidates = [(user_id, names[user_id].name) for user_id in recent if user_id in names]
+        candidates = [
+            (user.id, user.name) for _, user in pingable_members(tx, room, pingable_since, now) if user.id != author.id
+        ]
         pinged = find_mentions(body, candidates)
-    handle = ping_handle(parent_author.name) if parent_author is not None else None
     return _Rendered(render_message(body, reply_handle=handle), parent, parent_author, pinged)
 
 
@@ -145,7 +153,7 @@ class Messages:
         def work(tx: WriteTx, changes: Changes, now: int) -> Posted:
             author = load_user(tx, actor_id)
             room = load_room(tx, room_id)
-            ensure_can_post(standing_in(tx, room, author), room, now)
+            ensure_can_post(standing_in(tx, room, author, now), room, now)
             check_message_text(text, max_chars=settings.max_message_chars)
             last = tx.last_message_by(author.id, room.id)
             if (
@@ -155,7 +163,7 @@ class Messages:
                 and now - last.posted_at <= settings.duplicate_window_seconds
             ):
                 return Posted(None)
-            rendered = _render(tx, room, author, text, parent_id, self._pingable_since(now))
+            rendered = _render(tx, room, author, text, parent_id, self._pingable_since(now), now)
             reply_to = rendered.parent
             thread_parent = reply_to.id if reply_to is not None else None
             if reply_to is None and len(rendered.pinged) == 1:
@@ -230,8 +238,8 @@ class Messages:
             room = load_room(tx, message.room_id)
             author = load_user(tx, message.user_id)
             pingable_since = self._pingable_since(now)
-            before = _render(tx, room, author, message.source, None, pingable_since)
-            rendered = _render(tx, room, author, text, None, pingable_since)
+            before = _render(tx, room, author, message.source, None, pingable_since, now)
+            rendered = _render(tx, room, author, text, None, pingable_since, now)
             edited = replace(
                 message,
                 source=text,
@@ -337,7 +345,7 @@ class Messages:
             actor = load_user(tx, actor_id)
             message = load_message(tx, message_id)
             room = load_room(tx, message.room_id)
-            ensure_can_read(standing_in(tx, room, actor), room)
+            ensure_can_read(standing_in(tx, room, actor, now), room)
             ensure_can_star(actor, message)
             if tx.has_starred(message.id, actor.id):
                 tx.remove_star(message.id, actor.id)
@@ -358,7 +366,7 @@ class Messages:
             actor = load_user(tx, actor_id)
             message = load_message(tx, message_id)
             room = load_room(tx, message.room_id)
-            standing = standing_in(tx, room, actor)
+            standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
             ensure_can_pin(standing, message)
             pinned = message.owner_stars > 0
@@ -406,8 +414,8 @@ class Messages:
             actor = load_user(tx, actor_id)
             source_room = load_room(tx, from_room_id)
             target_room = load_room(tx, to_room_id)
-            ensure_can_manage_room(standing_in(tx, source_room, actor))
-            ensure_can_post(standing_in(tx, target_room, actor), target_room, now)
+            ensure_can_manage_room(standing_in(tx, source_room, actor, now))
+            ensure_can_post(standing_in(tx, target_room, actor, now), target_room, now)
             if source_room.id == target_room.id:
                 raise BadRequest("Messages are already in that room")
             found = tx.messages(message_ids)

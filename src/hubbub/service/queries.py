@@ -16,7 +16,7 @@ from hubbub.core.models import AccessLevel, Membership, Message, Revision, Room,
 from hubbub.core.rules import can_post, can_read, ensure_can_read
 from hubbub.core.visibility import file_view, in_view
 from hubbub.errors import NotFound
-from hubbub.service.context import Context, load_message, load_room, standing_in
+from hubbub.service.context import Context, load_message, load_room, pingable_members, standing_in
 from hubbub.store.base import ReadTx
 
 __all__ = [
@@ -41,10 +41,14 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class RoomEvents:
-    """The answer for one room of an ``/events`` poll: its visible events and the cursor to poll from next."""
+    """The answer for one room of an ``/events`` poll: its visible events and the cursor to poll from next.
+
+    ``readable`` is False for an unknown room or one the viewer may not read (no events then).
+    """
 
     events: list[Event]
     cursor: EventId
+    readable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,32 +95,49 @@ MAX_EMPTY_PAGES: Final = 20
 
 
 def _scan_view(
-    tx: ReadTx, viewer: User | None, rooms: Collection[RoomId], since: EventId, through: EventId, limit: int
+    tx: ReadTx,
+    viewer: User | None,
+    rooms: Collection[RoomId],
+    since: EventId,
+    through: EventId,
+    limit: int,
+    now: float,
 ) -> tuple[list[Event], EventId]:
     """The oldest ``limit`` events of the viewer's view of ``rooms`` after ``since``, up to ``through``.
 
     The view is ``core.visibility.in_view``: the rooms' events the viewer may see, and the
-    events aimed at the viewer from any room. Returns them (id order, each once) and the
-    cursor through which the view is complete: ``through`` when nothing more is there.
-    A page of the log can hold only events for others (pings to someone else, flags for
-    moderators); an empty answer whose cursor stops short of the end would look like
-    "caught up" to clients, so such pages are skipped, a bounded number of them.
+    events aimed at the viewer from any room the viewer may read now. Returns them (id
+    order, each once) and the cursor through which the view is complete: ``through`` when
+    nothing more is there. A page of the log can hold only events for others (pings to
+    someone else, flags for moderators); an empty answer whose cursor stops short of the
+    end would look like "caught up" to clients, so such pages are skipped, a bounded
+    number of them.
     """
     cursor = since
     visible: list[Event] = []
+    readable = set(rooms)
     for _ in range(MAX_EMPTY_PAGES):
         # The first limit + 1 of the union lie within the first limit + 1 of each part.
         merged = {e.id: e for e in tx.events_after(cursor, room_ids=rooms, limit=limit + 1)}
         if viewer is not None:
             merged.update((e.id, e) for e in tx.events_targeting(viewer.id, cursor, limit=limit + 1))
         page = [merged[key] for key in sorted(merged) if key <= through][: limit + 1]
-        visible = [e for e in page[:limit] if in_view(e, viewer, rooms)]
+        readable |= _readable(tx, viewer, {e.room_id for e in page if e.room_id is not None} - readable, now)
+        visible = [e for e in page[:limit] if in_view(e, viewer, rooms, readable=readable)]
         if len(page) <= limit:
             return visible, through
         cursor = page[limit - 1].id
         if visible:
             break
     return visible, cursor
+
+
+def _readable(tx: ReadTx, viewer: User | None, room_ids: Collection[RoomId], now: float) -> set[RoomId]:
+    """Which of these rooms the viewer may read now."""
+    if not room_ids:
+        return set()
+    rooms = tx.rooms(room_ids)
+    return {room.id for room in rooms.values() if can_read(standing_in(tx, room, viewer, now), room)}
 
 
 class Queries:
@@ -143,10 +164,11 @@ class Queries:
         Raises:
             NotFound: No such room, or the viewer may not read it.
         """
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> History:
             room = load_room(tx, room_id)
-            ensure_can_read(standing_in(tx, room, viewer), room)
+            ensure_can_read(standing_in(tx, room, viewer, now), room)
             messages = tx.recent_messages(room.id, limit=count, before=before, after=after)
             authors = tx.users({m.user_id for m in messages})
             posting = tx.posting_event_ids([m.id for m in messages])
@@ -167,6 +189,7 @@ class Queries:
         pages holding only events for others are skipped, so an empty answer means caught up.
         Unknown or unreadable rooms answer with no events. Also returns the log's last id.
         """
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> tuple[dict[RoomId, RoomEvents], EventId]:
             last = tx.last_event_id()
@@ -174,14 +197,14 @@ class Queries:
             answer: dict[RoomId, RoomEvents] = {}
             for room_id, asked in cursors.items():
                 room = rooms.get(room_id)
-                if room is None or not can_read(standing_in(tx, room, viewer), room):
-                    answer[room_id] = RoomEvents([], last)
+                if room is None or not can_read(standing_in(tx, room, viewer, now), room):
+                    answer[room_id] = RoomEvents([], last, readable=False)
                     continue
                 since = asked
                 if since <= 0:
                     newest = tx.latest_events([room_id], limit=limit)
                     since = EventId(newest[0].id - 1) if newest else last
-                events, cursor = _scan_view(tx, viewer, {room_id}, since, last, limit)
+                events, cursor = _scan_view(tx, viewer, {room_id}, since, last, limit, now)
                 answer[room_id] = RoomEvents(file_view(events, viewer, {room_id}).get(room_id, []), cursor)
             return answer, last
 
@@ -195,11 +218,14 @@ class Queries:
         Rooms the viewer may not read are left out of the view; the events come back unfiled
         (``core.visibility.file_view`` says where each is shown).
         """
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> ViewPage:
-            rooms = tx.rooms(room_ids)
-            readable = {room.id for room in rooms.values() if can_read(standing_in(tx, room, viewer), room)}
-            events, cursor = _scan_view(tx, viewer, readable, since, through, limit)
+            current = tx.user(viewer.id)  # as of now: it may have been suspended since the caller loaded it
+            if current is None:
+                return ViewPage([], through)
+            readable = _readable(tx, current, room_ids, now)
+            events, cursor = _scan_view(tx, current, readable, since, through, limit, now)
             return ViewPage(events, cursor)
 
         return await self._ctx.store.read(read)
@@ -214,7 +240,7 @@ class Queries:
 
         def read(tx: ReadTx) -> RoomView:
             room = load_room(tx, room_id)
-            standing = standing_in(tx, room, viewer)
+            standing = standing_in(tx, room, viewer, now)
             readable = can_read(standing, room)
             members = tx.present_members(room.id) if readable else []
             owner_ids = [user_id for user_id, level in tx.access_grants(room.id) if level is AccessLevel.OWNER]
@@ -233,9 +259,10 @@ class Queries:
 
     async def rooms(self, viewer: User | None) -> list[Room]:
         """Every room the viewer may read, most recently active first."""
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> list[Room]:
-            rooms = [room for room in tx.list_rooms() if can_read(standing_in(tx, room, viewer), room)]
+            rooms = [room for room in tx.list_rooms() if can_read(standing_in(tx, room, viewer, now), room)]
             return sorted(rooms, key=lambda room: room.last_activity, reverse=True)
 
         return await self._ctx.store.read(read)
@@ -243,16 +270,29 @@ class Queries:
     async def rooms_of(self, user_id: UserId) -> list[RoomId]:
         return await self._ctx.store.read(lambda tx: tx.rooms_of(user_id))
 
-    async def pingable(self, viewer: User | None, room_id: RoomId) -> list[tuple[Membership, User]]:
-        """Users who can be pinged in a room: present, or seen there within ``pingable_days``."""
-        since = self._ctx.now() - self._ctx.settings.pingable_days * 86_400
+    async def recent_members(self, viewer: User | None, room_id: RoomId) -> list[tuple[Membership, User]]:
+        """Everyone seen in the room within ``pingable_days``, readers or not (owners grant access from it)."""
+        now = self._ctx.now()
+        since = now - self._ctx.settings.pingable_days * 86_400
 
         def read(tx: ReadTx) -> list[tuple[Membership, User]]:
             room = load_room(tx, room_id)
-            ensure_can_read(standing_in(tx, room, viewer), room)
+            ensure_can_read(standing_in(tx, room, viewer, now), room)
             members = tx.members_seen_since(room.id, since)
             users = tx.users({m.user_id for m in members})
             return [(m, users[m.user_id]) for m in members if m.user_id in users]
+
+        return await self._ctx.store.read(read)
+
+    async def pingable(self, viewer: User | None, room_id: RoomId) -> list[tuple[Membership, User]]:
+        """Users who can be pinged in a room (``context.pingable_members``, the rule posting uses)."""
+        now = self._ctx.now()
+        since = now - self._ctx.settings.pingable_days * 86_400
+
+        def read(tx: ReadTx) -> list[tuple[Membership, User]]:
+            room = load_room(tx, room_id)
+            ensure_can_read(standing_in(tx, room, viewer, now), room)
+            return pingable_members(tx, room, since, now)
 
         return await self._ctx.store.read(read)
 
@@ -260,11 +300,12 @@ class Queries:
         self, viewer: User | None, user_ids: Sequence[UserId], room_id: RoomId | None
     ) -> list[tuple[User, bool | None, Membership | None]]:
         """Users with whether each owns ``room_id`` (None when no room was asked for)."""
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> list[tuple[User, bool | None, Membership | None]]:
             users = tx.users(user_ids)
             room = tx.room(room_id) if room_id is not None else None
-            if room is not None and not can_read(standing_in(tx, room, viewer), room):
+            if room is not None and not can_read(standing_in(tx, room, viewer, now), room):
                 room = None
             result: list[tuple[User, bool | None, Membership | None]] = []
             for user_id in dict.fromkeys(user_ids):
@@ -274,7 +315,7 @@ class Queries:
                 if room is None:
                     result.append((user, None, None))
                 else:
-                    owner = standing_in(tx, room, user).is_owner
+                    owner = standing_in(tx, room, user, now).is_owner
                     result.append((user, owner, tx.membership(room.id, user.id)))
             return result
 
@@ -288,11 +329,12 @@ class Queries:
             NotFound: The viewer may not read its room, or it is deleted and the viewer
                 is neither its author nor a moderator.
         """
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> MessageView:
             message = load_message(tx, message_id)
             room = load_room(tx, message.room_id)
-            ensure_can_read(standing_in(tx, room, viewer), room)
+            ensure_can_read(standing_in(tx, room, viewer, now), room)
             if message.deleted and not (viewer is not None and (viewer.is_moderator or viewer.id == message.user_id)):
                 raise NotFound("This message has been deleted")
             revisions = tx.revisions(message.id)
@@ -316,11 +358,12 @@ class Queries:
         self, viewer: User | None, message_id: MessageId, *, window: int = 50
     ) -> tuple[Room, list[Message], dict[UserId, User], set[MessageId]]:
         """Messages around one message in its room, with their authors and the viewer's stars."""
+        now = self._ctx.now()
 
         def read(tx: ReadTx) -> tuple[Room, list[Message], dict[UserId, User], set[MessageId]]:
             target = load_message(tx, message_id)
             room = load_room(tx, target.room_id)
-            ensure_can_read(standing_in(tx, room, viewer), room)
+            ensure_can_read(standing_in(tx, room, viewer, now), room)
             before = tx.recent_messages(room.id, limit=window, before=MessageId(target.id))
             after = tx.recent_messages(room.id, limit=window, after=MessageId(target.id - 1))
             messages = [*before, *after[:window]]

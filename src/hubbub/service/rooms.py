@@ -17,7 +17,7 @@ from hubbub.errors import BadRequest, Kicked, NotAllowed
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
 from hubbub.store.base import WriteTx
 
-__all__ = ["Rooms", "enter_room", "parse_tags"]
+__all__ = ["Rooms", "enter_room", "leave_unreadable_rooms", "parse_tags"]
 
 MAX_ROOM_NAME_CHARS: Final = 100
 MAX_DESCRIPTION_CHARS: Final = 1000
@@ -93,7 +93,14 @@ def _remove_unreadable(tx: WriteTx, changes: Changes, room: Room, now: int) -> N
     users = tx.users([m.user_id for m in members])
     for member in members:
         user = users.get(member.user_id)
-        if user is not None and not can_read(standing_in(tx, room, user), room):
+        if user is not None and not can_read(standing_in(tx, room, user, now), room):
+            _leave(tx, changes, room, user, now)
+
+
+def leave_unreadable_rooms(tx: WriteTx, changes: Changes, user: User, now: int) -> None:
+    """The user leaves (event 4) every room they are in but may no longer read, so sockets stop too."""
+    for room in tx.rooms(tx.rooms_of(user.id)).values():
+        if not can_read(standing_in(tx, room, user, now), room):
             _leave(tx, changes, room, user, now)
 
 
@@ -164,7 +171,7 @@ class Rooms:
         def work(tx: WriteTx, changes: Changes, now: int) -> Room:
             actor = load_user(tx, actor_id)
             room = load_room(tx, room_id)
-            standing = standing_in(tx, room, actor)
+            standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
             ensure_can_manage_room(standing)
             updated = Room(
@@ -204,7 +211,7 @@ class Rooms:
         def work(tx: WriteTx, changes: Changes, now: int) -> None:
             actor = load_user(tx, actor_id)
             room = load_room(tx, room_id)
-            standing = standing_in(tx, room, actor)
+            standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
             ensure_can_manage_room(standing)
             if tx.user(user_id) is None:
@@ -228,12 +235,12 @@ class Rooms:
         def work(tx: WriteTx, changes: Changes, now: int) -> int:
             actor = load_user(tx, actor_id)
             room = load_room(tx, room_id)
-            standing = standing_in(tx, room, actor)
+            standing = standing_in(tx, room, actor, now)
             ensure_can_manage_room(standing)
             target = tx.user(user_id)
             if target is None:
                 raise BadRequest(f"There is no user with id {user_id}")
-            if target.id == actor.id or standing_in(tx, room, target).is_owner:
+            if target.id == actor.id or standing_in(tx, room, target, now).is_owner:
                 raise NotAllowed("Room owners and moderators cannot be kicked")
             previous = tx.kick(room_id, user_id)
             count = 1 if previous is None else previous.count + 1
@@ -256,7 +263,7 @@ class Rooms:
         def work(tx: WriteTx, changes: Changes, now: int) -> Room:
             user = load_user(tx, actor_id)
             room = load_room(tx, room_id)
-            standing = standing_in(tx, room, user)
+            standing = standing_in(tx, room, user, now)
             ensure_can_read(standing, room)
             if standing.kick is not None and standing.kick.until > now and not user.is_moderator:
                 raise Kicked(standing.kick.seconds_left(now))

@@ -11,9 +11,11 @@ from hubbub.service.conversations import Conversations
 from hubbub.service.feeds import Feeds
 from hubbub.service.first_run import FirstRun
 from hubbub.service.messages import Messages
+from hubbub.service.moderation import Moderation
 from hubbub.service.queries import Queries
 from hubbub.service.ratelimit import LoginLimits, RateLimiter
 from hubbub.service.rooms import Rooms
+from hubbub.service.socket_tokens import SocketTokens
 from hubbub.service.tokens import ApiTokens
 from hubbub.settings import Settings
 from hubbub.store.base import Store
@@ -26,7 +28,7 @@ def _per_minute(count: int, clock: Clock) -> RateLimiter:
 
 
 class Service:
-    """Accounts, rooms, messages, tokens, feeds (writes), queries and browse (reads) over one store and bus."""
+    """Accounts, rooms, messages, moderation, tokens, socket URLs, feeds (writes), queries and browse (reads)."""
 
     def __init__(self, *, store: Store, bus: Bus, clock: Clock, settings: Settings) -> None:
         self.context = Context(
@@ -52,6 +54,8 @@ class Service:
         self.browse = Browse(self.context)
         self.conversations = Conversations(self.context)
         self.first_run = FirstRun(self.context, self.accounts)
+        self.moderation = Moderation(self.context)
+        self.socket_tokens = SocketTokens(self.context, self.accounts.sign)
 
     @property
     def settings(self) -> Settings:

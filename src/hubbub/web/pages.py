@@ -23,6 +23,7 @@ from hubbub.core.rules import EDIT_WINDOW_SECONDS
 from hubbub.dialects.sechat.codec import history_record, parse_room_id, parse_user_id
 from hubbub.dialects.sechat.http import SERVICE, expected_fkey, viewer
 from hubbub.errors import NotFound
+from hubbub.web.account_pages import account_routes
 from hubbub.web.auth_pages import auth_routes
 from hubbub.web.rendering import TEMPLATES, ago, not_found, redirect, render, templates
 from hubbub.web.room_pages import room_routes
@@ -122,23 +123,29 @@ async def room_page(request: web.Request) -> web.Response:
 
 
 async def profile(request: web.Request) -> web.Response:
+    """``/users/{id}``: what clients scrape, plus the owner's password link and moderators' suspension forms."""
     service = request.app[SERVICE]
     try:
         found = await service.queries.profile(parse_user_id(request.match_info["user_id"]))
     except NotFound:
         return _not_found(request, "No such user.")
     now = service.context.now()
+    me = viewer(request)
     # Only the rooms this viewer may read: a private room's name is not for everyone.
-    readable = {room.id for room in await service.queries.rooms(viewer(request))}
+    readable = {room.id for room in await service.queries.rooms(me)}
+    user = found.user
     return render(
         request,
         "profile.html",
-        title=found.user.name,
-        user=found.user,
+        title=user.name,
+        user=user,
         profile=found,
         rooms=[room for room in found.rooms if room.id in readable],
-        last_message=ago(now, found.user.last_post),
-        last_seen=ago(now, found.user.last_seen),
+        last_message=ago(now, user.last_post),
+        last_seen=ago(now, user.last_seen),
+        suspended_until=user.suspended_until if user.is_suspended(now) else None,
+        moderating=me is not None and me.is_moderator and not user.is_moderator and me.id != user.id,
+        fkey=expected_fkey(request),
     )
 
 
@@ -171,6 +178,7 @@ def page_routes() -> list[web.RouteDef]:
     return [
         *auth_routes(),
         *setup_routes(),
+        *account_routes(),
         *room_routes(),
         web.get(r"/rooms/{room_id:\d+}", room_page),
         web.get(r"/rooms/{room_id:\d+}/", room_page),

@@ -87,7 +87,7 @@ async def room_info(request: web.Request) -> web.Response:
     grants = await service.browse.access_list(room_id) if is_owner else []
     people = []
     if is_owner:
-        seen = await service.queries.pingable(viewer(request), room_id)
+        seen = await service.queries.recent_members(viewer(request), room_id)
         known = {user.id for user, _ in grants}
         people = [user for _, user in seen if user.id not in known]
     return render(

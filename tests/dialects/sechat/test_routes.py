@@ -7,6 +7,7 @@ import json
 import aiohttp
 
 from hubbub.core.models import AccessLevel, RoomAccess
+from hubbub.core.rules import NO_PERMISSION
 from tests.conftest import Browser, Node, NodeFactory
 
 JSON = "application/json"
@@ -238,10 +239,13 @@ async def test_ws_auth_returns_a_socket_url_without_query(node: Node) -> None:
     assert url.startswith(prefix) and "?" not in url
     token = url.removeprefix(prefix)
     assert bot.user is not None
-    assert node.service.accounts.check_socket_token(token, room) == bot.user.id
-    assert node.service.accounts.check_socket_token(token, room + 1) is None
+    tokens = node.service.socket_tokens
+    claims = tokens.read(token, room)
+    assert claims is not None and (claims.user_id, claims.room_id) == (bot.user.id, room)
+    assert tokens.read(token, room + 1) is None
+    assert tokens.read(token[:-1] + ("0" if token[-1] != "0" else "1"), room) is None  # signature
     node.clock.advance(node.service.settings.ws_token_ttl_seconds + 1)
-    assert node.service.accounts.check_socket_token(token, room) is None
+    assert tokens.read(token, room) is None
     localhost = await bot.post("/ws-auth", {"roomid": room}, headers={"Host": f"localhost:{node.runtime.http_port}"})
     assert json.loads(await localhost.read())["url"].startswith(f"ws://localhost:{node.runtime.ws_port}/events/")
     await _expect(await (await node.browser()).post("/ws-auth", {"roomid": room}), 403, content_type=TEXT)
@@ -332,8 +336,11 @@ async def test_private_room_is_invisible_to_strangers(node: Node) -> None:
     room = await node.room("Secret", owner=owner.user, access=RoomAccess.PRIVATE)
     message = await _post_message(owner, room, "secret")
     await _expect(await stranger.post(f"/chats/{room}/events", {}), 404, content_type=TEXT)
-    poll = json.loads(await (await stranger.post("/events", {f"r{room}": 0})).read())
-    assert "e" not in poll[f"r{room}"]
+    # A poll of nothing but rooms one may not read is refused as Stack Exchange refuses the room.
+    await _expect(await stranger.post("/events", {f"r{room}": 0}), 404, NO_PERMISSION.encode(), TEXT)
+    public = await node.room("Open")
+    poll = json.loads(await (await stranger.post("/events", {f"r{room}": 0, f"r{public}": 0})).read())
+    assert "e" not in poll[f"r{room}"] and set(poll) == {f"r{room}", f"r{public}"}
     await _expect(await stranger.get(f"/message/{message}?plain=true"), 404)
     await _expect(await stranger.post("/ws-auth", {"roomid": room}), 404)
     await node.service.rooms.set_access(owner.user.id, room, stranger.user.id, AccessLevel.READ_ONLY)

@@ -5,7 +5,9 @@ or unauthorised topics, ``{"action","data"}`` frames, a heartbeat every
 ``realtime_hb_interval`` seconds, and clients that stayed silent for a whole
 interval closed with 1001. ``<uid>-topbar``/``<uid>-inbox`` reach only a socket
 signed in as that user (session cookie on the upgrade, or ``?token=`` from
-``POST /realtime/auth``); ``<room>-room-activity`` only covers rooms anyone may
+``POST /realtime/auth``, which opens one socket, once), and only while the session
+that signed it in lives: logging out or a password change signs the socket out at
+once (``fanout.access``). ``<room>-room-activity`` only covers rooms anyone may
 read.
 
 HTTP: ``POST /api/v1/publish`` (``Authorization: Bearer <token>``, JSON
@@ -24,8 +26,9 @@ from typing import Any, Final
 from aiohttp import web
 
 from hubbub.core.events import Event, EventType
-from hubbub.core.ids import RoomId, UserId
+from hubbub.core.ids import RoomId
 from hubbub.core.models import RoomAccess
+from hubbub.core.visibility import AccessChange, AccessChangeKind
 from hubbub.dialects.realtime.codec import (
     MAX_TOPIC_CHARS,
     Heartbeat,
@@ -50,12 +53,22 @@ from hubbub.dialects.sechat.http import (
     require_user,
 )
 from hubbub.dialects.sechat.routes import websocket_base
-from hubbub.errors import BadRequest, BodyTooLarge, NotFound, NotLoggedIn, SlowRequest
-from hubbub.fanout.connection import CLOSE_GOING_AWAY, Connection, Handshake, Refusal
+from hubbub.errors import BadRequest, BodyTooLarge, NotAllowed, NotFound, NotLoggedIn, SlowRequest
+from hubbub.fanout.access import AccessWatch
+from hubbub.fanout.connection import (
+    AUTHORIZED,
+    CLOSE_FORBIDDEN,
+    CLOSE_GOING_AWAY,
+    CLOSE_TRY_AGAIN,
+    Connection,
+    Handshake,
+    Refusal,
+)
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.sequencer import Batch
 from hubbub.fanout.topics import TopicFanout, TopicSubscriber
 from hubbub.service.service import Service
+from hubbub.service.socket_tokens import SocketGrant, SocketUrlToken, refused_url
 
 __all__ = ["HUB", "RealtimeRenderer", "RealtimeSockets", "realtime_routes"]
 
@@ -63,6 +76,12 @@ log = logging.getLogger("hubbub.realtime")
 
 HUB: Final = web.AppKey("hub", Hub)
 PUBLISH_WAIT_SECONDS: Final = 5.0
+# A room's access may change while a subscription to its activity is being checked: check again.
+ROOM_CHECK_TRIES: Final = 3
+
+# Handshake.extra keys: the ?token= read at the upgrade, and who the socket signs in as.
+_TOKEN: Final = "realtime_token"
+_GRANT: Final = "realtime_grant"
 
 
 class RealtimeRenderer:
@@ -76,14 +95,17 @@ class RealtimeRenderer:
 
 
 class RealtimeSockets:
-    """The topic socket (``gateway.router.SocketHandler``); also a hub ``Fanout`` for access changes."""
+    """The topic socket (``gateway.router.SocketHandler``); also a hub ``Fanout`` for rooms' access changes,
+    and an ``AccessListener`` for sessions that end."""
 
-    def __init__(self, *, service: Service, fanout: TopicFanout) -> None:
+    def __init__(self, *, service: Service, fanout: TopicFanout, access: AccessWatch) -> None:
         self._service = service
         self._fanout = fanout
+        self._access = access
         self._subscribers: dict[Connection, TopicSubscriber] = {}
         self._wanted: dict[Connection, set[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        access.add_listener(self)
 
     @property
     def open_sockets(self) -> int:
@@ -96,27 +118,89 @@ class RealtimeSockets:
 
     def accept(self, handshake: Handshake) -> Refusal | None:
         token = handshake.query.get("token")
-        if token is not None:
-            user_id = self._service.accounts.check_realtime_token(token)
-            if user_id is None:
-                return Refusal(403, "This token is invalid or has expired; ask /realtime/auth for a new one")
-            handshake.extra["user_id"] = user_id
+        if token is None:
+            return None
+        tokens = self._service.socket_tokens
+        claims = tokens.read(token, None)
+        if (
+            claims is None
+            or self._access.revoked(claims.user_id, None, claims.session, after=claims.issued_after)
+            or not tokens.first_opening(claims)
+        ):
+            return Refusal(403, refused_url(None))
+        handshake.extra[_TOKEN] = claims
+        return None
+
+    async def authorize(self, handshake: Handshake) -> Refusal | None:
+        """Open the ``?token=`` in the store (once, whichever node), or look the session cookie up."""
+        claims = handshake.extra.get(_TOKEN)
+        tokens = self._service.socket_tokens
+        if isinstance(claims, SocketUrlToken):
+            try:
+                handshake.extra[_GRANT] = await tokens.claim(claims)
+            except NotAllowed as error:
+                return Refusal(403, str(error))
+            return None
+        cookie = handshake.cookies.get(SESSION_COOKIE)
+        if cookie:
+            grant = await tokens.sign_in(cookie, self._service.accounts.signed_in)
+            if grant is not None:
+                handshake.extra[_GRANT] = grant
         return None
 
     def opened(self, connection: Connection) -> None:
-        user_id = connection.handshake.extra.get("user_id")
-        subscriber = TopicSubscriber(connection, UserId(user_id) if isinstance(user_id, int) else None)
+        subscriber = TopicSubscriber(connection)
         self._subscribers[connection] = subscriber
         self._wanted[connection] = set()
         self._fanout.add(subscriber)
-        cookie = connection.handshake.cookies.get(SESSION_COOKIE)
-        if subscriber.user_id is None and cookie:
-            self._spawn(self._sign_in(subscriber, cookie))
+        if connection.handshake.extra.get(AUTHORIZED):
+            self._sign_in(subscriber)
+        else:
+            self._spawn(self._authorize_late(subscriber))
 
-    async def _sign_in(self, subscriber: TopicSubscriber, cookie: str) -> None:
-        signed = await self._service.accounts.signed_in(cookie)
-        if signed is not None:
-            subscriber.user_id = signed.user.id
+    async def _authorize_late(self, subscriber: TopicSubscriber) -> None:
+        """The gateway port answered the upgrade before the store could be asked: ask now."""
+        connection = subscriber.connection
+        refusal = await self.authorize(connection.handshake)
+        if refusal is not None:
+            connection.close(CLOSE_FORBIDDEN, refusal.reason)
+        elif not connection.closed:
+            self._sign_in(subscriber)
+
+    def _sign_in(self, subscriber: TopicSubscriber) -> None:
+        """Sign the socket in as its grant's user, unless an access change since the grant ended its session."""
+        connection = subscriber.connection
+        grant = connection.handshake.extra.get(_GRANT)
+        if not isinstance(grant, SocketGrant):
+            return  # a visitor
+        by_token = _TOKEN in connection.handshake.extra
+        changes = self._access.changes(after=grant.position, user_id=grant.user.id)
+        if changes is None:
+            connection.close(CLOSE_TRY_AGAIN, "Access changed while the socket opened; connect again")
+        elif any(change.ends_session(grant.user.id, grant.session) for change in changes):
+            if by_token:
+                connection.close(CLOSE_FORBIDDEN, refused_url(None))
+            # A cookie whose session just ended signs nothing in: the socket stays a visitor's.
+        else:
+            subscriber.user_id = grant.user.id
+
+    def access_changed(self, change: AccessChange) -> None:
+        """``fanout.access.AccessListener``: sign out the sockets of a session that ended.
+
+        They stay open for the topics anyone may follow; ``<uid>-topbar``/``<uid>-inbox``
+        reach only signed-in sockets, so those stop at once.
+        """
+        if change.kind not in (AccessChangeKind.SESSION_ENDED, AccessChangeKind.SESSIONS_REVOKED):
+            return
+        for subscriber in self._subscribers.values():
+            grant = subscriber.connection.handshake.extra.get(_GRANT)
+            if (
+                subscriber.user_id is not None
+                and isinstance(grant, SocketGrant)
+                and change.user_id is not None
+                and change.ends_session(grant.user.id, grant.session)
+            ):
+                subscriber.user_id = None
 
     def received(self, connection: Connection, text: str) -> None:
         subscriber = self._subscribers.get(connection)
@@ -150,11 +234,21 @@ class RealtimeSockets:
             self._spawn(self._subscribe_room_activity(subscriber, topic, room_id))
 
     async def _room_is_open(self, room_id: RoomId) -> bool:
-        try:
-            view = await self._service.queries.room_view(None, room_id)
-        except NotFound:
-            return False
-        return view.room.access is not RoomAccess.PRIVATE
+        """Whether anyone may read the room, as of an answer no delivered access change contradicts.
+
+        The log position is read first: an access change of the room committed after it and
+        delivered before the answer is in the journal, so the room is checked again.
+        """
+        for _ in range(ROOM_CHECK_TRIES):
+            position = await self._service.queries.last_event_id()
+            try:
+                view = await self._service.queries.room_view(None, room_id)
+            except NotFound:
+                return False
+            changes = self._access.changes(after=position, room_id=room_id)
+            if changes is not None and not any(c.kind is AccessChangeKind.ROOM_ACCESS for c in changes):
+                return view.room.access is not RoomAccess.PRIVATE
+        return False
 
     async def _subscribe_room_activity(self, subscriber: TopicSubscriber, topic: str, room_id: RoomId) -> None:
         is_open = await self._room_is_open(room_id)
@@ -261,12 +355,12 @@ async def publish(request: web.Request) -> web.Response:
 
 @handles("other")
 async def realtime_auth(request: web.Request) -> Reply:
-    """``POST /realtime/auth`` (fkey): a ``?token=`` that signs the realtime socket in as this user."""
+    """``POST /realtime/auth`` (fkey): a ``?token=`` that signs one realtime socket in as this user, once."""
     service = request.app[SERVICE]
     form = await read_form(request)
     me = require_user(request)
     check_fkey(request, form)
-    token = service.accounts.issue_realtime_token(me.user.id)
+    token = await service.socket_tokens.issue(me, None)
     return json_reply({"token": token, "url": f"{websocket_base(request)}/?token={token}"})
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Final
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -31,6 +32,7 @@ __all__ = [
     "Handler",
     "check_fkey",
     "client_address",
+    "done_or_next",
     "expected_fkey",
     "handles",
     "read_body",
@@ -150,6 +152,16 @@ async def signed_in_form(request: web.Request) -> tuple[SignedIn, MultiDictProxy
     me = require_user(request)
     check_fkey(request, form)
     return me, form
+
+
+def done_or_next(form: MultiDictProxy[str], reply: Reply) -> Reply:
+    """``reply``, or 302 to the form's same-site ``next`` path: the web UI's forms send one
+    (clients of Stack Exchange never do). Any other ``next`` is ignored."""
+    target = form.get("next", "")
+    parts = urlsplit(target)
+    if not target.startswith("/") or target.startswith(("//", "/\\")) or parts.scheme or parts.netloc:
+        return reply
+    return Reply(302, b"", None, location=target)
 
 
 def client_address(request: web.Request) -> str:

@@ -20,15 +20,13 @@ there instead (clients of Stack Exchange never send it).
 from __future__ import annotations
 
 from typing import Final
-from urllib.parse import urlsplit
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel
 from hubbub.dialects.sechat.codec import OK, Reply, parse_int, parse_room_id, text_reply
-from hubbub.dialects.sechat.http import SERVICE, handles, signed_in_form
+from hubbub.dialects.sechat.http import SERVICE, done_or_next, handles, signed_in_form
 from hubbub.errors import BadRequest
 
 __all__ = ["room_admin_routes"]
@@ -43,20 +41,6 @@ _LEVELS: Final[dict[str, AccessLevel | None]] = {
 
 def _room_id(request: web.Request) -> RoomId:
     return parse_room_id(request.match_info["room_id"])
-
-
-def _next(form: MultiDictProxy[str]) -> str | None:
-    """The web form's same-site ``next`` path, or None (absent, or pointing anywhere else)."""
-    target = form.get("next", "")
-    parts = urlsplit(target)
-    if not target.startswith("/") or target.startswith(("//", "/\\")) or parts.scheme or parts.netloc:
-        return None
-    return target
-
-
-def _done(form: MultiDictProxy[str], reply: Reply) -> Reply:
-    target = _next(form)
-    return reply if target is None else Reply(302, b"", None, location=target)
 
 
 def _duration(seconds: int) -> str:
@@ -74,7 +58,7 @@ async def kick_mute(request: web.Request) -> Reply:
     room_id = _room_id(request)
     user_id = UserId(parse_int(form.get("userId"), "userId", minimum=1))
     seconds = await service.rooms.kick(me.user.id, room_id, user_id)
-    return _done(form, text_reply(f"The user has been kicked and cannot return for {_duration(seconds)}.", 200))
+    return done_or_next(form, text_reply(f"The user has been kicked and cannot return for {_duration(seconds)}.", 200))
 
 
 @handles("other")
@@ -88,7 +72,7 @@ async def set_user_access(request: web.Request) -> Reply:
     if wanted not in _LEVELS:
         raise BadRequest("userAccess must be read-only, read-write, owner or remove")
     await service.rooms.set_access(me.user.id, room_id, user_id, _LEVELS[wanted])
-    return _done(form, OK)
+    return done_or_next(form, OK)
 
 
 def room_admin_routes() -> list[web.RouteDef]:

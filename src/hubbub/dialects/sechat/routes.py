@@ -17,6 +17,7 @@ from aiohttp import hdrs, web
 
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import RoomAccess
+from hubbub.core.rules import NO_PERMISSION
 from hubbub.dialects.sechat.codec import (
     OK,
     Action,
@@ -103,24 +104,30 @@ async def room_events(request: web.Request) -> Reply:
 
 @handles("read")
 async def poll_events(request: web.Request) -> Reply:
-    """``POST /events`` with ``r<room>=<since>``: events after each cursor, every asked room present."""
+    """``POST /events`` with ``r<room>=<since>``: events after each cursor, every asked room present.
+
+    A poll none of whose rooms the caller may read (a member removed from the one room
+    they polled) is refused the way Stack Exchange refuses a room one may not see.
+    """
     service = request.app[SERVICE]
     form = await read_form(request)
     check_fkey(request, form)
     cursors = parse_poll_cursors(form)
     answer, _ = await service.queries.events_since(viewer(request), cursors, limit=service.settings.poll_max_events)
+    if answer and not any(result.readable for result in answer.values()):
+        raise NotFound(NO_PERMISSION)
     parts = {room_id: RoomFrame(result.events, result.cursor) for room_id, result in answer.items()}
     return Reply(200, frame(parts))
 
 
 @handles("read")
 async def ws_auth(request: web.Request) -> Reply:
-    """``POST /ws-auth`` (``roomid``): a websocket URL whose token names this user and room."""
+    """``POST /ws-auth`` (``roomid``): a websocket URL for this user and room, which opens one socket, once."""
     service = request.app[SERVICE]
     me, form = await signed_in_form(request)
     room_id = RoomId(parse_int(form.get("roomid"), "roomid", minimum=1))
     await service.rooms.join(me.user.id, room_id)
-    token = service.accounts.issue_socket_token(me.user.id, room_id)
+    token = await service.socket_tokens.issue(me, room_id)
     return json_reply({"url": socket_url(request, room_id, token)})
 
 

@@ -1,8 +1,11 @@
 """The sechat event socket: ``GET /events/<room>/<token>`` (sechat.md §5).
 
 The token from ``/ws-auth`` names the user and the room, so the upgrade needs no
-cookie and any Origin is accepted (unless the operator sets an allowlist). One
-socket carries every room its user is in. Frames are
+cookie and any Origin is accepted (unless the operator sets an allowlist). A URL
+opens one socket, once (``service.socket_tokens``), and only while its user may
+still read its room. One socket carries every room its user is in and may read;
+access changes delivered later (leaving or losing a room, logging out, a password
+change) re-filter or close it at once (``fanout.access``). Frames are
 ``{"r<room>": {"e": [...], "t": <last event id>, "d": <n>}}``; an idle socket gets
 ``{"r<room>": {"t": <id>, "d": 0}}`` at least every ``sechat_keepalive`` seconds
 so that no client's idle watchdog fires (sechat.md §5.6). Clients send nothing;
@@ -15,20 +18,30 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from hubbub.core.events import CHAT_EVENT_TYPES, Event
-from hubbub.core.ids import EventId, RoomId, UserId
-from hubbub.core.visibility import file_view
+from hubbub.core.ids import EventId, RoomId
+from hubbub.core.visibility import AccessChange, AccessChangeKind, file_view
 from hubbub.dialects.sechat.codec import RoomFrame, frame, parse_replay_cursor, parse_socket_path
-from hubbub.fanout.connection import CLOSE_POLICY, CLOSE_TRY_AGAIN, Connection, Handshake, Refusal
+from hubbub.errors import NotAllowed
+from hubbub.fanout.access import AccessWatch
+from hubbub.fanout.connection import AUTHORIZED, CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, Connection, Handshake, Refusal
 from hubbub.fanout.handover import REACH_TIMEOUT_SECONDS, Handover, ReplayPage, replay
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout, RoomSubscriber
 from hubbub.service.service import Service
+from hubbub.service.socket_tokens import SocketGrant, SocketUrlToken, refused_url
 
 __all__ = ["SechatRenderer", "SechatSockets"]
 
 log = logging.getLogger("hubbub.sechat")
+
+# Handshake.extra keys: the token read at the upgrade, and what opening it granted.
+_TOKEN: Final = "socket_token"
+_GRANT: Final = "socket_grant"
+SESSION_ENDED_REASON: Final = "This login session has ended; log in again and ask /ws-auth for a new URL"
+_SESSION_KINDS: Final = frozenset({AccessChangeKind.SESSION_ENDED, AccessChangeKind.SESSIONS_REVOKED})
 
 
 class SechatRenderer:
@@ -44,10 +57,12 @@ class SechatRenderer:
 class SechatSockets:
     """The socket handler (``gateway.router.SocketHandler``) for the sechat dialect."""
 
-    def __init__(self, *, service: Service, hub: Hub, fanout: RoomFanout) -> None:
+    def __init__(self, *, service: Service, hub: Hub, fanout: RoomFanout, access: AccessWatch) -> None:
         self._service = service
         self._hub = hub
         self._fanout = fanout
+        self._access = access
+        access.add_listener(self)
         self._subscribers: dict[Connection, RoomSubscriber] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._renderer = SechatRenderer()
@@ -57,15 +72,80 @@ class SechatSockets:
         return len(self._subscribers)
 
     def accept(self, handshake: Handshake) -> Refusal | None:
+        """A well-signed token for this room, not revoked by a change this node delivered, not opened here yet."""
         parsed = parse_socket_path(handshake.path)
         if parsed is None:
             return Refusal(404, "Not Found")
         room_id, token = parsed
-        user_id = self._service.accounts.check_socket_token(token, room_id)
-        if user_id is None:
-            return Refusal(403, "This socket URL is invalid or has expired; ask /ws-auth for a new one")
-        handshake.extra.update(user_id=user_id, room_id=room_id)
+        tokens = self._service.socket_tokens
+        claims = tokens.read(token, RoomId(room_id))
+        if (
+            claims is None
+            or self._access.revoked(claims.user_id, claims.room_id, claims.session, after=claims.issued_after)
+            or not tokens.first_opening(claims)
+        ):
+            return Refusal(403, refused_url(RoomId(room_id)))
+        handshake.extra[_TOKEN] = claims
         return None
+
+    async def authorize(self, handshake: Handshake) -> Refusal | None:
+        """Open the URL in the store: once, whichever node, and only while its room is readable."""
+        claims = handshake.extra.get(_TOKEN)
+        assert isinstance(claims, SocketUrlToken)
+        try:
+            handshake.extra[_GRANT] = await self._service.socket_tokens.claim(claims)
+        except NotAllowed as error:
+            return Refusal(403, str(error))
+        return None
+
+    async def _grant(self, connection: Connection) -> SocketGrant | None:
+        """What opening the URL granted; on the gateway port the store is asked only now."""
+        extra = connection.handshake.extra
+        if not extra.get(AUTHORIZED):
+            refusal = await self.authorize(connection.handshake)
+            if refusal is not None:
+                connection.close(CLOSE_FORBIDDEN, refusal.reason)
+                return None
+        grant = extra.get(_GRANT)
+        assert isinstance(grant, SocketGrant)
+        return grant
+
+    def _register(self, subscriber: RoomSubscriber, grant: SocketGrant) -> bool:
+        """Join the fan-out, first applying the access changes delivered since the grant was checked.
+
+        False (and the socket closed) if one of them ended its session, or if this node
+        no longer remembers back to the grant's position. Runs inside ``Hub.join``.
+        """
+        connection, user_id = subscriber.connection, grant.user.id
+        changes = self._access.changes(after=grant.position, user_id=user_id)
+        if changes is None:
+            connection.close(CLOSE_TRY_AGAIN, "Access changed while the socket opened; ask /ws-auth for a new URL")
+            return False
+        if any(change.ends_session(user_id, grant.session) for change in changes):
+            connection.close(CLOSE_FORBIDDEN, SESSION_ENDED_REASON)
+            return False
+        self._subscribers[connection] = subscriber
+        self._fanout.add(subscriber)
+        for change in changes:
+            if change.room_id is None:
+                continue
+            if change.kind is AccessChangeKind.ENTERED:
+                self._fanout.follow(subscriber, change.room_id)
+            elif change.kind is AccessChangeKind.LEFT:
+                self._fanout.unfollow(subscriber, change.room_id)
+        return True
+
+    def access_changed(self, change: AccessChange) -> None:
+        """``fanout.access.AccessListener``: close the sockets of a session that ended.
+
+        Rooms left or lost need nothing here: ``RoomFanout`` drops them on the leave (4).
+        """
+        if change.user_id is None or change.kind not in _SESSION_KINDS:
+            return
+        for subscriber in self._fanout.subscribers_of(change.user_id):
+            grant = subscriber.connection.handshake.extra.get(_GRANT)
+            if isinstance(grant, SocketGrant) and change.ends_session(change.user_id, grant.session):
+                subscriber.connection.close(CLOSE_FORBIDDEN, SESSION_ENDED_REASON)
 
     def opened(self, connection: Connection) -> None:
         # Where "live" begins for this socket: anything logged after this point and
@@ -76,21 +156,19 @@ class SechatSockets:
         task.add_done_callback(self._pending.discard)
 
     async def _attach(self, connection: Connection) -> None:
-        """Load the user and their rooms, replay from ``?l=`` (or from the upgrade) up to the live cursor, go live.
+        """Open the URL (its user and readable rooms), replay from ``?l=`` (or from the upgrade) up to the
+        live cursor, go live.
 
         The hand-over is ``fanout.handover``'s: the subscriber joins the hub at a known id,
         the replay covers exactly the events up to it, and live frames cover the rest.
         """
         extra = connection.handshake.extra
-        user_id, room_id = extra["user_id"], extra["room_id"]
-        assert isinstance(user_id, int) and isinstance(room_id, int)
+        grant = await self._grant(connection)
+        if grant is None:
+            return
         queries = self._service.queries
         settings = self._service.settings
-        user = await queries.user(UserId(user_id))
-        if user is None:
-            connection.close(CLOSE_POLICY, "unknown user")
-            return
-        rooms = set(await queries.rooms_of(user.id)) | {RoomId(room_id)}
+        user = grant.user
         opened_at = extra["opened_at"]
         assert isinstance(opened_at, int)
         requested = connection.handshake.query.get("l")
@@ -105,10 +183,17 @@ class SechatSockets:
         if connection.closed:
             return
         handover = Handover(max_bytes=settings.ws_send_buffer_bytes)
-        subscriber = RoomSubscriber(connection, user, rooms, handover=handover)
-        self._subscribers[connection] = subscriber
-        handover.live_from = live_from = self._hub.join(lambda: self._fanout.add(subscriber))
-        view = frozenset(rooms)
+        subscriber = RoomSubscriber(connection, user, set(grant.rooms), handover=handover)
+        registered = False
+
+        def subscribe() -> None:
+            nonlocal registered
+            registered = self._register(subscriber, grant)
+
+        handover.live_from = live_from = self._hub.join(subscribe)
+        if not registered:
+            return
+        view = frozenset(subscriber.rooms)
 
         async def read(after: EventId, through: EventId) -> ReplayPage:
             page = await queries.view_after(user, view, after, through=through, limit=settings.poll_max_events)
