@@ -355,3 +355,20 @@ async def test_a_removed_member_is_not_pinged_live_nor_in_replays(node: Node, po
         assert member.user.id not in [row[0] for row in pingable]
         unread = await node.service.queries.unread_count(member.user.id)
         assert unread == 1  # the ping from before the removal; none since
+
+
+async def test_a_realtime_token_opens_one_socket_once_and_a_logout_revokes_the_rest(node: Node, port: str) -> None:
+    member = await node.signed_in("Member")
+
+    async def token_url() -> str:
+        response = await member.post("/realtime/auth")
+        assert response.status == 200, await response.text()
+        return _on(node, str((await response.json())["url"]), port)
+
+    used, spare = await token_url(), await token_url()
+    async with member.session.ws_connect(used):
+        pass
+    assert await _refused(member, used) == 403
+    await _ok(await member.post("/users/logout"))
+    await _hub_caught_up(node)
+    assert await _refused(member, spare) == 403

@@ -199,3 +199,19 @@ def test_removed_sockets_get_nothing() -> None:
     fanout.remove(subscriber)
     fanout.deliver((_event(1, EventType.MESSAGE_POSTED, 1),))
     assert connection.sent == [] and fanout.subscribers == 0
+
+
+def test_following_and_unfollowing_one_socket_leaves_the_users_others_alone() -> None:
+    """What a socket being set up applies for the access changes it missed (fanout.access)."""
+    fanout = RoomFanout(SechatRenderer())
+    user = _user(5)
+    setting_up, other = RoomSubscriber(RecordingConnection(), user, {RoomId(1)}), _subscribe(fanout, user, 1)
+    fanout.add(setting_up)
+    assert len(fanout.subscribers_of(user.id)) == 2 and fanout.subscribers_of(UserId(6)) == []
+    fanout.unfollow(setting_up, RoomId(1))
+    fanout.follow(setting_up, RoomId(2))
+    fanout.deliver((_event(7, EventType.MESSAGE_POSTED, 1), _event(8, EventType.MESSAGE_POSTED, 2)))
+    assert isinstance(setting_up.connection, RecordingConnection)
+    assert [list(frame) for frame in setting_up.connection.frames()] == [["r2"]]
+    assert [list(frame) for frame in other.frames()] == [["r1"]]
+    assert fanout.room_subscribers(RoomId(1)) == 1 and fanout.room_subscribers(RoomId(2)) == 1

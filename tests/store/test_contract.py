@@ -271,8 +271,10 @@ async def test_ending_every_session_of_a_user_but_one(store: Store) -> None:
     assert await store.read(lambda tx: tx.session("b1")) is not None
 
 
-def _socket_token(token_hash: str, user: int, room: int | None, *, at: int = 10, session: str = "s1") -> SocketToken:
-    return SocketToken(
+def _insert_socket_token(
+    tx: WriteTx, token_hash: str, user: int, room: int | None, *, at: int = 10, session: str = "s1"
+) -> SocketToken:
+    return tx.insert_socket_token(
         token_hash=token_hash,
         user_id=UserId(user),
         room_id=None if room is None else RoomId(room),
@@ -283,8 +285,8 @@ def _socket_token(token_hash: str, user: int, room: int | None, *, at: int = 10,
 
 
 async def test_a_socket_token_is_taken_once(store: Store) -> None:
-    token = _socket_token("t1", 1, 5)
-    await store.write(lambda tx: tx.insert_socket_token(token))
+    token = await store.write(lambda tx: _insert_socket_token(tx, "t1", 1, 5))
+    assert (token.token_hash, token.user_id, token.room_id, token.session_key) == ("t1", 1, 5, "s1")
     assert await store.read(lambda tx: tx.socket_tokens_of(UserId(1))) == [token]
     assert await store.write(lambda tx: tx.take_socket_token("t1")) == token
     assert await store.write(lambda tx: tx.take_socket_token("t1")) is None
@@ -292,38 +294,36 @@ async def test_a_socket_token_is_taken_once(store: Store) -> None:
 
 
 async def test_concurrent_takers_of_one_socket_token_get_it_once(store: Store) -> None:
-    await store.write(lambda tx: tx.insert_socket_token(_socket_token("t1", 1, 5)))
+    await store.write(lambda tx: _insert_socket_token(tx, "t1", 1, 5))
     taken = await asyncio.gather(*(store.write(lambda tx: tx.take_socket_token("t1")) for _ in range(8)))
     assert sum(result is not None for result in taken) == 1
 
 
 async def test_socket_tokens_by_user_and_room_revoked_and_purged(store: Store) -> None:
-    tokens = [
-        _socket_token("late", 1, 5, at=30),
-        _socket_token("early", 1, 5, at=10),
-        _socket_token("realtime", 1, None, at=20),
-        _socket_token("other", 2, 5, at=40, session="s9"),
-    ]
-
     def work(tx: WriteTx) -> None:
-        for token in tokens:
-            tx.insert_socket_token(token)
+        # Handed out in this order, within one second but for the last: the order is kept.
+        _insert_socket_token(tx, "zz-first", 1, 5, at=30)
+        _insert_socket_token(tx, "aa-second", 1, 5, at=30)
+        _insert_socket_token(tx, "realtime", 1, None, at=20)
+        _insert_socket_token(tx, "other", 2, 5, at=40, session="s9")
 
     await store.write(work)
 
     def check(tx: ReadTx) -> None:
-        assert [t.token_hash for t in tx.socket_tokens_of(UserId(1))] == ["early", "realtime", "late"]
-        assert [t.token_hash for t in tx.socket_tokens_for_room(RoomId(5))] == ["early", "late", "other"]
+        assert [t.token_hash for t in tx.socket_tokens_of(UserId(1))] == ["zz-first", "aa-second", "realtime"]
+        assert [t.token_hash for t in tx.socket_tokens_for_room(RoomId(5))] == ["zz-first", "aa-second", "other"]
         assert tx.socket_tokens_for_room(RoomId(6)) == [] and tx.socket_tokens_of(UserId(3)) == []
+        seqs = [t.seq for t in tx.socket_tokens_of(UserId(1))]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 3
 
     await store.read(check)
-    assert await store.write(lambda tx: tx.delete_socket_tokens(["early", "nope"])) == 1
+    assert await store.write(lambda tx: tx.delete_socket_tokens(["zz-first", "nope"])) == 1
     assert await store.write(lambda tx: tx.delete_socket_tokens([])) == 0
-    # "realtime" expires at 140, "late" at 150, "other" at 160.
+    # "realtime" expires at 140, "aa-second" at 150, "other" at 160.
     assert await store.write(lambda tx: tx.purge_socket_tokens(150)) == 2
     remaining = await store.read(lambda tx: [t.token_hash for t in tx.socket_tokens_for_room(RoomId(5))])
     assert remaining == ["other"]
-    assert await store.write(lambda tx: tx.take_socket_token("late")) is None
+    assert await store.write(lambda tx: tx.take_socket_token("aa-second")) is None
 
 
 async def test_reopening_the_file_keeps_everything(tmp_path: Path) -> None:

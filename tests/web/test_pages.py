@@ -419,3 +419,50 @@ async def test_the_setup_link_creates_a_signed_in_administrator_once(node: Node)
         assert again.status == 404 and "This setup link is not valid" in await again.text()
     assert len(await node.service.accounts.list_users()) == 1
     assert (await visitor.get("/setup/made-up")).status == 404
+
+
+async def test_changing_ones_password_from_the_account_page(node: Node) -> None:
+    member = await node.signed_in("Member")
+    elsewhere = await node.browser()
+    assert member.user is not None and member.user.email is not None
+    await elsewhere.login(member.user.email)
+    assert (await member.soup(f"/users/{member.user.id}")).select_one('a[href="/users/password"]') is not None
+    page = await member.soup("/users/password")
+    form = page.select_one("#password-form")
+    assert form is not None and [i["name"] for i in form.select("input")] == [
+        "fkey",
+        "current",
+        "password",
+        "password2",
+    ]
+    new = "a brand new secret"
+    response = await member.post("/users/password", {"current": PASSWORD, "password": new, "password2": new})
+    assert (response.status, response.headers["Location"]) == (302, "/users/password?done=changed")
+    done = await member.soup("/users/password?done=changed")
+    notice = done.select_one(".notice")
+    assert notice is not None and "Every other session of yours has ended" in notice.text
+    assert (await elsewhere.get("/users/password")).status == 302  # that session is logged out
+    again = await node.browser()
+    await again.login(member.user.email, new)
+
+
+async def test_password_change_refusals_show_the_form_again_and_change_nothing(node: Node) -> None:
+    member = await node.signed_in("Member")
+    assert member.user is not None and member.user.email is not None
+    good = {"current": PASSWORD, "password": "a brand new secret", "password2": "a brand new secret"}
+    cases = [
+        ({**good, "fkey": "wrong"}, 403, "The fkey parameter is missing or invalid"),
+        ({**good, "current": "not it at all"}, 403, "The current password is incorrect"),
+        ({**good, "password": "short", "password2": "short"}, 400, "A password needs at least 8 characters"),
+        ({**good, "password2": "something else"}, 400, "The two new passwords differ"),
+    ]
+    for form, status, error in cases:
+        response = await member.post("/users/password", form)
+        page = BeautifulSoup(await response.text(), "html.parser")
+        shown = page.select_one("#password-form .error")
+        assert (response.status, shown.text if shown else None) == (status, error), form
+    anonymous = await node.browser()
+    assert (await anonymous.get("/users/password")).headers["Location"] == "/users/login?returnurl=/users/password"
+    assert (await anonymous.post("/users/password", good)).status == 302
+    still = await node.browser()
+    await still.login(member.user.email)  # the old password still works

@@ -222,10 +222,12 @@ class SocketToken:
     """A socket URL handed out and not opened yet: whose it is, for which room, from which session.
 
     ``room_id`` is None for the realtime socket's ``?token=``. ``session_key`` names
-    the login session that asked for it (never the session's own token or hash).
+    the login session that asked for it (never the session's own token or hash);
+    ``seq`` orders URLs as they were handed out.
     """
 
     token_hash: str
+    seq: int
     user_id: UserId
     room_id: RoomId | None
     session_key: str

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from hubbub.core.ids import EventId, RoomId, UserId
-from hubbub.core.models import SocketToken, User
+from hubbub.core.models import User
 from hubbub.core.rules import can_read
 from hubbub.errors import NotAllowed
 from hubbub.service.accounts import SESSION_KEY_CHARS, SignedIn, session_key
@@ -111,14 +111,12 @@ class SocketTokens:
             )
             token = f"{body}-{self._signature(body)}"
             tx.insert_socket_token(
-                SocketToken(
-                    token_hash=_hash(token),
-                    user_id=user_id,
-                    room_id=room_id,
-                    session_key=key,
-                    issued_at=now,
-                    expires_at=expires,
-                )
+                token_hash=_hash(token),
+                user_id=user_id,
+                room_id=room_id,
+                session_key=key,
+                issued_at=now,
+                expires_at=expires,
             )
             return token
 

@@ -129,11 +129,11 @@ class ReadTx(Protocol):
     # sessions, socket URLs, API tokens and server state
     def session(self, token_hash: str) -> LoginSession | None: ...
     def socket_tokens_of(self, user_id: UserId) -> list[SocketToken]:
-        """The user's unopened socket URLs (expired ones too, until purged), oldest first."""
+        """The user's unopened socket URLs (expired ones too, until purged), in the order handed out."""
         ...
 
     def socket_tokens_for_room(self, room_id: RoomId) -> list[SocketToken]:
-        """Every user's unopened socket URLs for the room, oldest first."""
+        """Every user's unopened socket URLs for the room, in the order handed out."""
         ...
 
     def api_token(self, token_hash: str) -> ApiToken | None: ...
@@ -223,7 +223,19 @@ class WriteTx(ReadTx, Protocol):
         """End every session of the user but ``keep_token_hash``'s (None: all); return how many."""
         ...
 
-    def insert_socket_token(self, token: SocketToken) -> None: ...
+    def insert_socket_token(
+        self,
+        *,
+        token_hash: str,
+        user_id: UserId,
+        room_id: RoomId | None,
+        session_key: str,
+        issued_at: int,
+        expires_at: int,
+    ) -> SocketToken:
+        """Record a socket URL as handed out; its ``seq`` comes after every earlier one's."""
+        ...
+
     def take_socket_token(self, token_hash: str) -> SocketToken | None:
         """Remove the unopened socket URL and return it; None if there is none (opened,
         revoked or purged). Of two transactions taking the same one, only one gets it."""

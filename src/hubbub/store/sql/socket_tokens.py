@@ -14,38 +14,62 @@ from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import SocketToken
 from hubbub.store.sql.base import SqlBase
 
-_COLUMNS: Final = "token_hash, user_id, room_id, session_key, issued_at, expires_at"
+_COLUMNS: Final = "token_hash, seq, user_id, room_id, session_key, issued_at, expires_at"
 
 
 def _token(row: Any) -> SocketToken:
     return SocketToken(
         token_hash=row[0],
-        user_id=UserId(row[1]),
-        room_id=None if row[2] is None else RoomId(row[2]),
-        session_key=row[3],
-        issued_at=int(row[4]),
-        expires_at=int(row[5]),
+        seq=int(row[1]),
+        user_id=UserId(row[2]),
+        room_id=None if row[3] is None else RoomId(row[3]),
+        session_key=row[4],
+        issued_at=int(row[5]),
+        expires_at=int(row[6]),
     )
 
 
 class SocketTokensSql(SqlBase):
     def socket_tokens_of(self, user_id: UserId) -> list[SocketToken]:
-        rows = self._all(
-            f"SELECT {_COLUMNS} FROM socket_tokens WHERE user_id = ? ORDER BY issued_at, token_hash", (user_id,)
-        )
+        rows = self._all(f"SELECT {_COLUMNS} FROM socket_tokens WHERE user_id = ? ORDER BY seq", (user_id,))
         return [_token(row) for row in rows]
 
     def socket_tokens_for_room(self, room_id: RoomId) -> list[SocketToken]:
-        rows = self._all(
-            f"SELECT {_COLUMNS} FROM socket_tokens WHERE room_id = ? ORDER BY issued_at, token_hash", (room_id,)
-        )
+        rows = self._all(f"SELECT {_COLUMNS} FROM socket_tokens WHERE room_id = ? ORDER BY seq", (room_id,))
         return [_token(row) for row in rows]
 
-    def insert_socket_token(self, token: SocketToken) -> None:
-        self._execute(
-            f"INSERT INTO socket_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-            (token.token_hash, token.user_id, token.room_id, token.session_key, token.issued_at, token.expires_at),
+    def insert_socket_token(
+        self,
+        *,
+        token_hash: str,
+        user_id: UserId,
+        room_id: RoomId | None,
+        session_key: str,
+        issued_at: int,
+        expires_at: int,
+    ) -> SocketToken:
+        token = SocketToken(
+            token_hash=token_hash,
+            seq=self._next_id("socket_token"),
+            user_id=user_id,
+            room_id=room_id,
+            session_key=session_key,
+            issued_at=issued_at,
+            expires_at=expires_at,
         )
+        self._execute(
+            f"INSERT INTO socket_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                token.token_hash,
+                token.seq,
+                token.user_id,
+                token.room_id,
+                token.session_key,
+                token.issued_at,
+                token.expires_at,
+            ),
+        )
+        return token
 
     def take_socket_token(self, token_hash: str) -> SocketToken | None:
         row = self._one(f"DELETE FROM socket_tokens WHERE token_hash = ? RETURNING {_COLUMNS}", (token_hash,))

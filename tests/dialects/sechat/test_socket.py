@@ -1,0 +1,121 @@
+"""dialects/sechat/socket.py: a socket being set up applies the access changes it missed.
+
+Between the transaction that opens a socket URL (and lists the rooms the socket will
+carry) and the moment the socket receives live events, the hub may deliver a leave or a
+logout that the new socket would miss. These tests put such a change exactly there, with
+a real service and store, and no network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from hubbub.core.ids import EventId, RoomId
+from hubbub.core.models import User
+from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
+from hubbub.fanout.access import AccessWatch
+from hubbub.fanout.connection import AUTHORIZED, CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, Handshake
+from hubbub.fanout.hub import Hub
+from hubbub.fanout.rooms import RoomFanout
+from hubbub.service.accounts import SignedIn
+from hubbub.service.service import Service
+from tests.conftest import PASSWORD
+
+
+@dataclass(eq=False)
+class FakeConnection:
+    handshake: Handshake
+    remote: str = "127.0.0.1"
+    sent: list[bytes] = field(default_factory=list)
+    closed: bool = False
+    close_reason: tuple[int, str] | None = None
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed, self.close_reason = True, (code, reason)
+
+
+@dataclass
+class Setup:
+    service: Service
+    sockets: SechatSockets
+    rooms: RoomFanout
+    access: AccessWatch
+    user: User
+    signed: SignedIn
+    cookie: str
+
+
+async def _setup(service: Service, *, begin: int = 0) -> Setup:
+    rooms, access = RoomFanout(SechatRenderer()), AccessWatch(journal_size=100)
+    access.begin(EventId(begin))
+    hub = Hub(bus=service.context.bus, store=service.context.store, fanouts=[])  # never started: delivered by hand
+    sockets = SechatSockets(service=service, hub=hub, fanout=rooms, access=access)
+    user = await service.accounts.create_user("Member", email="member@example.org", password=PASSWORD)
+    cookie, session = await service.accounts.open_session(user)
+    return Setup(service, sockets, rooms, access, user, SignedIn(session, user), cookie)
+
+
+async def _deliver_since(setup: Setup, since: EventId) -> None:
+    """What the hub would do: hand the events committed after ``since`` to the fan-outs."""
+    events = await setup.service.context.store.read(lambda tx: tx.events_after(since, limit=100))
+    batch = tuple(events)
+    setup.rooms.deliver(batch)
+    setup.access.deliver(batch)
+
+
+async def _authorized(setup: Setup, room: RoomId) -> FakeConnection:
+    """An upgrade on the HTTP port: accepted and its URL opened in the store, not live yet."""
+    token = await setup.service.socket_tokens.issue(setup.signed, room)
+    handshake = Handshake(f"/events/{room}/{token}", {}, {}, {})
+    assert setup.sockets.accept(handshake) is None
+    assert await setup.sockets.authorize(handshake) is None
+    handshake.extra[AUTHORIZED] = True
+    return FakeConnection(handshake)
+
+
+async def _open(setup: Setup, connection: FakeConnection) -> None:
+    setup.sockets.opened(connection)
+    await asyncio.gather(*setup.sockets._pending)
+
+
+async def test_a_room_left_while_the_socket_opened_is_not_carried(service: Service) -> None:
+    setup = await _setup(service)
+    first, second = [await service.rooms.create_room(name) for name in ("First", "Second")]
+    for room in (first, second):
+        await service.rooms.join(setup.user.id, room.id)
+    connection = await _authorized(setup, first.id)
+    opened_at = await service.queries.last_event_id()
+    await service.rooms.leave(setup.user.id, second.id)
+    third = await service.rooms.create_room("Third")
+    await service.rooms.join(setup.user.id, third.id)
+    await _deliver_since(setup, opened_at)  # delivered before the socket went live
+    await _open(setup, connection)
+    [subscriber] = setup.rooms.subscribers_of(setup.user.id)
+    assert subscriber.rooms == {first.id, third.id} and not connection.closed
+
+
+async def test_a_logout_while_the_socket_opened_closes_it(service: Service) -> None:
+    setup = await _setup(service)
+    room = await service.rooms.create_room("Den")
+    await service.rooms.join(setup.user.id, room.id)
+    connection = await _authorized(setup, room.id)
+    opened_at = await service.queries.last_event_id()
+    await service.accounts.close_session(setup.cookie)
+    await _deliver_since(setup, opened_at)
+    await _open(setup, connection)
+    assert connection.close_reason is not None and connection.close_reason[0] == CLOSE_FORBIDDEN
+    assert setup.rooms.subscribers_of(setup.user.id) == []
+
+
+async def test_a_socket_whose_setup_the_journal_no_longer_covers_is_asked_to_reconnect(service: Service) -> None:
+    setup = await _setup(service, begin=10**6)
+    room = await service.rooms.create_room("Den")
+    await service.rooms.join(setup.user.id, room.id)
+    connection = await _authorized(setup, room.id)
+    await _open(setup, connection)
+    assert connection.close_reason is not None and connection.close_reason[0] == CLOSE_TRY_AGAIN
+    assert setup.rooms.subscribers_of(setup.user.id) == []
