@@ -78,7 +78,7 @@ async def test_socket_urls_expire_and_are_bound_to_their_room_and_signature(serv
     assert tokens.read(realtime, room.id) is None and tokens.read(realtime, None) is not None
     forged = token.replace(f"{member.id:x}-", f"{member.id + 1:x}-", 1)
     assert tokens.read(forged, room.id) is None
-    for junk in ("", "x", "1-2-3", "-".join(["zz"] * 7)):
+    for junk in ("", "x", "1-2-3", "-".join(["zz"] * 7), "-".join(["\u0661"] * 7), token + "\udcff", "1" * 201):
         assert tokens.read(junk, room.id) is None
     claims = tokens.read(token, room.id)
     assert claims is not None
