@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from hubbub.core.events import EventType
+from hubbub.core.ids import EventId
 from hubbub.core.models import User
 from hubbub.errors import Busy, InvalidCredentials, RateLimited
+from hubbub.service.accounts import session_key
 from hubbub.service.service import Service
 from tests.conftest import PASSWORD
 from tests.fakes import FakeClock, HashThreads, eventually
@@ -188,6 +191,22 @@ async def test_a_new_login_ends_the_oldest_sessions_beyond_the_bound(
     live = [await bounded.accounts.signed_in(token) is not None for token in tokens]
     assert live == [False, False, True, True, True]
     assert await bounded.accounts.signed_in(bobs) is not None  # another user's sessions are not touched
+
+
+async def test_sessions_ended_by_the_bound_are_announced_as_logouts_are(
+    service: Service, make_service: ServiceFactory, clock: FakeClock
+) -> None:
+    """Each session the bound ends appends SESSION_ENDED, so its sockets close on every node."""
+    alice = await _user(service, "Alice")
+    bounded = make_service(sessions_per_user=2)
+    sessions = []
+    for _ in range(4):
+        sessions.append((await bounded.accounts.open_session(alice))[1])
+        clock.advance(1)
+    events = await service.context.store.read(lambda tx: tx.events_after(EventId(0), limit=100))
+    ended = [event for event in events if event.type is EventType.SESSION_ENDED]
+    assert [event.target_user_id for event in ended] == [alice.id, alice.id]
+    assert [event.data for event in ended] == [session_key(sessions[0]), session_key(sessions[1])]
 
 
 async def test_expired_sessions_do_not_count_and_are_removed(

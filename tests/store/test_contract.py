@@ -244,13 +244,16 @@ async def test_trimming_sessions_keeps_the_newest_live_ones_of_that_user(store: 
             tx.insert_session(each)
 
     await store.write(insert)
-    assert await store.write(lambda tx: tx.trim_sessions(UserId(1), keep=2, now=10)) == 2
+    ended = await store.write(lambda tx: tx.trim_sessions(UserId(1), keep=2, now=10))
+    assert [each.token_hash for each in ended] == ["expired", "old"]
+    assert ended[1] == sessions[1]
 
     def live(tx: ReadTx) -> list[str]:
         return [each.token_hash for each in sessions if tx.session(each.token_hash) is not None]
 
     assert await store.read(live) == ["middle", "new", "other user"]
-    assert await store.write(lambda tx: tx.trim_sessions(UserId(1), keep=0, now=10)) == 2
+    ended = await store.write(lambda tx: tx.trim_sessions(UserId(1), keep=0, now=10))
+    assert [each.token_hash for each in ended] == ["middle", "new"]
     assert await store.read(live) == ["other user"]
 
 

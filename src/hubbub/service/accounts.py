@@ -208,7 +208,8 @@ class Accounts:
         """Start a login session; returns the cookie token (shown once) and the session.
 
         The user's expired sessions end, and so do their oldest live ones beyond
-        ``sessions_per_user`` (counting the new one), in the same transaction.
+        ``sessions_per_user`` (counting the new one), in the same transaction; each that ends
+        appends ``SESSION_ENDED``, as logging out does, so that its sockets close on every node.
         """
         token = secrets.token_urlsafe(32)
         ttl = self._ctx.settings.session_ttl_days * 86_400
@@ -222,7 +223,8 @@ class Accounts:
                 created_at=now,
                 expires_at=now + ttl,
             )
-            tx.trim_sessions(user.id, keep=others, now=now)
+            for ended in tx.trim_sessions(user.id, keep=others, now=now):
+                changes.append(_sessions_event(EventType.SESSION_ENDED, user.id, ended, now))
             tx.insert_session(session)
             return session
 

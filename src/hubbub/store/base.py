@@ -215,8 +215,11 @@ class WriteTx(ReadTx, Protocol):
 
     def insert_session(self, session: LoginSession) -> None: ...
     def delete_session(self, token_hash: str) -> None: ...
-    def trim_sessions(self, user_id: UserId, *, keep: int, now: int) -> int:
-        """End the user's sessions expired at ``now`` and all but the ``keep`` newest live ones; how many ended."""
+    def trim_sessions(self, user_id: UserId, *, keep: int, now: int) -> list[LoginSession]:
+        """End the user's sessions expired at ``now`` and all but the ``keep`` newest live ones.
+
+        Returns the sessions that ended, oldest first, so that the caller can end their sockets too.
+        """
         ...
 
     def delete_sessions_of(self, user_id: UserId, *, keep_token_hash: str | None = None) -> int:

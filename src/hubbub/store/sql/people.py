@@ -110,15 +110,21 @@ class PeopleSql(SqlBase):
     def delete_session(self, token_hash: str) -> None:
         self._execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
-    def trim_sessions(self, user_id: UserId, *, keep: int, now: int) -> int:
+    def trim_sessions(self, user_id: UserId, *, keep: int, now: int) -> list[LoginSession]:
         # Newest first by creation time; the token hash only breaks ties within one second.
-        cursor = self._execute(
-            "DELETE FROM sessions WHERE user_id = ? AND (expires_at <= ? OR token_hash NOT IN ("
-            " SELECT token_hash FROM sessions WHERE user_id = ? AND expires_at > ?"
-            " ORDER BY created_at DESC, token_hash DESC LIMIT ?))",
+        rows = self._all(
+            "SELECT token_hash, fkey, created_at, expires_at FROM sessions WHERE user_id = ? AND (expires_at <= ?"
+            " OR token_hash NOT IN (SELECT token_hash FROM sessions WHERE user_id = ? AND expires_at > ?"
+            " ORDER BY created_at DESC, token_hash DESC LIMIT ?)) ORDER BY created_at, token_hash",
             (user_id, now, user_id, now, max(0, keep)),
         )
-        return int(cursor.rowcount)
+        ended = [
+            LoginSession(token_hash=row[0], user_id=user_id, fkey=row[1], created_at=row[2], expires_at=row[3])
+            for row in rows
+        ]
+        for session in ended:
+            self._execute("DELETE FROM sessions WHERE token_hash = ?", (session.token_hash,))
+        return ended
 
     def delete_sessions_of(self, user_id: UserId, *, keep_token_hash: str | None = None) -> int:
         if keep_token_hash is None:
