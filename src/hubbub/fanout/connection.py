@@ -16,6 +16,7 @@ __all__ = [
     "AUTHORIZED",
     "CLOSE_FORBIDDEN",
     "CLOSE_GOING_AWAY",
+    "CLOSE_INTERNAL_ERROR",
     "CLOSE_NORMAL",
     "CLOSE_POLICY",
     "CLOSE_TOO_BIG",
@@ -29,6 +30,7 @@ CLOSE_NORMAL: Final = 1000
 CLOSE_GOING_AWAY: Final = 1001  # server shutting down, or a silent client timed out
 CLOSE_POLICY: Final = 1008  # slow consumer, too many subscriptions
 CLOSE_TOO_BIG: Final = 1009
+CLOSE_INTERNAL_ERROR: Final = 1011  # the server failed to serve this socket (its log says why)
 CLOSE_TRY_AGAIN: Final = 1013
 # The socket's URL, session or access is gone: HTTP 403's counterpart once the upgrade is done
 # (RFC 6455 §7.4.2 leaves 4000-4999 to applications). Queued frames are sent before the close.

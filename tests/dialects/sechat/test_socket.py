@@ -9,13 +9,16 @@ a real service and store, and no network.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
+
+import pytest
 
 from hubbub.core.ids import EventId, RoomId
 from hubbub.core.models import User
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.fanout.access import AccessWatch
-from hubbub.fanout.connection import AUTHORIZED, CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, Handshake
+from hubbub.fanout.connection import AUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INTERNAL_ERROR, CLOSE_TRY_AGAIN, Handshake
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
 from hubbub.service.accounts import SignedIn
@@ -119,3 +122,26 @@ async def test_a_socket_whose_setup_the_journal_no_longer_covers_is_asked_to_rec
     await _open(setup, connection)
     assert connection.close_reason is not None and connection.close_reason[0] == CLOSE_TRY_AGAIN
     assert setup.rooms.subscribers_of(setup.user.id) == []
+
+
+async def test_a_socket_whose_setup_fails_is_closed_and_forgotten(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store failure while the socket is set up closes it (1011) and logs why, instead of
+    leaving it half set up with the error dropped."""
+    setup = await _setup(service)
+    room = await service.rooms.create_room("Den")
+    await service.rooms.join(setup.user.id, room.id)
+    connection = await _authorized(setup, room.id)
+    connection.handshake.query["l"] = "0"  # type: ignore[index]
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(service.queries, "last_event_id", broken)
+    with caplog.at_level(logging.ERROR, logger="hubbub.sechat"):
+        await _open(setup, connection)
+    assert connection.close_reason is not None and connection.close_reason[0] == CLOSE_INTERNAL_ERROR
+    assert setup.rooms.subscribers_of(setup.user.id) == []
+    assert setup.sockets.open_sockets == 0
+    assert "setting up an event socket" in caplog.text

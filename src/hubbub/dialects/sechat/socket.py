@@ -26,7 +26,15 @@ from hubbub.core.visibility import AccessChange, AccessChangeKind, file_view
 from hubbub.dialects.sechat.codec import RoomFrame, frame, parse_replay_cursor, parse_socket_path
 from hubbub.errors import NotAllowed
 from hubbub.fanout.access import AccessWatch
-from hubbub.fanout.connection import AUTHORIZED, CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, Connection, Handshake, Refusal
+from hubbub.fanout.connection import (
+    AUTHORIZED,
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_TRY_AGAIN,
+    Connection,
+    Handshake,
+    Refusal,
+)
 from hubbub.fanout.handover import REACH_TIMEOUT_SECONDS, Handover, ReplayPage, replay
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout, RoomSubscriber
@@ -151,9 +159,19 @@ class SechatSockets:
         # Where "live" begins for this socket: anything logged after this point and
         # before the subscription is registered is filled from the log in _attach.
         connection.handshake.extra["opened_at"] = self._hub.last_event_id
-        task = asyncio.create_task(self._attach(connection))
+        task = asyncio.create_task(self._attach_or_close(connection))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    async def _attach_or_close(self, connection: Connection) -> None:
+        """``_attach``, closing the socket if it fails: a socket left half set up would hold live
+        frames until its hand-over bound closed it, and the failure would go unseen."""
+        try:
+            await self._attach(connection)
+        except Exception:
+            log.exception("setting up an event socket for %s failed", connection.remote)
+            connection.close(CLOSE_INTERNAL_ERROR, "the server could not set up this socket; reconnect")
+            self.closed(connection)
 
     async def _attach(self, connection: Connection) -> None:
         """Open the URL (its user and readable rooms), replay from ``?l=`` (or from the upgrade) up to the
