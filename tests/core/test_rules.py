@@ -36,6 +36,7 @@ from hubbub.core.rules import (
     ensure_can_star,
     ensure_can_suspend,
     ensure_moderator,
+    ensure_not_suspended,
     is_multiline,
     kick_duration,
     parse_reply,
@@ -542,20 +543,20 @@ def test_already_deleted_takes_precedence(check: Check, action: str, actor: User
 
 
 def test_anyone_stars_somebody_elses_message() -> None:
-    ensure_can_star(make_user(2, reputation=1), make_message(author=1))
+    ensure_can_star(make_user(2, reputation=1), make_message(author=1), NOW)
 
 
 def test_own_message_cannot_be_starred() -> None:
     with pytest.raises(OwnMessage):
-        ensure_can_star(make_user(1), make_message(author=1))
+        ensure_can_star(make_user(1), make_message(author=1), NOW)
 
 
 def test_deleted_message_cannot_be_starred_and_that_comes_first() -> None:
     with pytest.raises(AlreadyDeleted) as caught:
-        ensure_can_star(make_user(1), make_message(author=1, deleted=True))
+        ensure_can_star(make_user(1), make_message(author=1, deleted=True), NOW)
     assert caught.value.action == "star"
     with pytest.raises(AlreadyDeleted):
-        ensure_can_star(make_user(2), make_message(author=1, deleted=True))
+        ensure_can_star(make_user(2), make_message(author=1, deleted=True), NOW)
 
 
 @pytest.mark.parametrize(
@@ -575,27 +576,52 @@ def test_deleted_message_cannot_be_starred_and_that_comes_first() -> None:
 def test_pinning_and_managing_are_for_owners_and_moderators(who: Standing, allowed: bool) -> None:
     message = make_message(author=1)
     if allowed:
-        ensure_can_pin(who, message)
-        ensure_can_manage_room(who)
+        ensure_can_pin(who, message, NOW)
+        ensure_can_manage_room(who, NOW)
     else:
         with pytest.raises(NotAllowed) as caught:
-            ensure_can_pin(who, message)
+            ensure_can_pin(who, message, NOW)
         assert str(caught.value) == "Only room owners can do that"
         with pytest.raises(NotAllowed):
-            ensure_can_manage_room(who)
+            ensure_can_manage_room(who, NOW)
 
 
 def test_owners_may_pin_their_own_messages() -> None:
-    ensure_can_pin(standing(make_user(1), AccessLevel.OWNER), make_message(author=1))
+    ensure_can_pin(standing(make_user(1), AccessLevel.OWNER), make_message(author=1), NOW)
 
 
 def test_deleted_message_cannot_be_pinned_even_by_an_owner() -> None:
     with pytest.raises(AlreadyDeleted) as caught:
-        ensure_can_pin(standing(make_user(), AccessLevel.OWNER), make_message(deleted=True))
+        ensure_can_pin(standing(make_user(), AccessLevel.OWNER), make_message(deleted=True), NOW)
     assert caught.value.action == "pin"
     # Deletion is reported before the permission check.
     with pytest.raises(AlreadyDeleted):
-        ensure_can_pin(standing(make_user()), make_message(deleted=True))
+        ensure_can_pin(standing(make_user()), make_message(deleted=True), NOW)
+
+
+def test_a_suspended_account_only_reads() -> None:
+    """Suspended: no stars, pins, room management, edits, deletions or bookmark removals until it ends."""
+    suspended = make_user(2, suspended_until=NOW + 60)
+    owner = standing(suspended, AccessLevel.OWNER)
+    own = make_message(author=2, posted_at=NOW)
+    checks = [
+        lambda: ensure_can_star(suspended, make_message(author=1), NOW),
+        lambda: ensure_can_pin(owner, make_message(author=1), NOW),
+        lambda: ensure_can_manage_room(owner, NOW),
+        lambda: ensure_can_edit(suspended, own, NOW),
+        lambda: ensure_can_delete(suspended, own, NOW),
+        lambda: ensure_can_delete_conversation(owner, suspended.id, NOW),
+        lambda: ensure_not_suspended(suspended, NOW),
+    ]
+    for check in checks:
+        with pytest.raises(Suspended) as caught:
+            check()
+        assert caught.value.seconds_left == 60
+    # Once it has ended, all of it is allowed again.
+    later = NOW + 61
+    ensure_can_star(suspended, make_message(author=1), later)
+    ensure_can_manage_room(owner, later)
+    ensure_not_suspended(suspended, later)
 
 
 # --- kicks ------------------------------------------------------------------------------------
@@ -626,12 +652,12 @@ def test_conversation_titles_are_trimmed_and_bounded() -> None:
 
 def test_who_may_remove_a_bookmark() -> None:
     creator, other = make_user(1), make_user(2)
-    ensure_can_delete_conversation(standing(creator), creator.id)
-    ensure_can_delete_conversation(standing(other, AccessLevel.OWNER), creator.id)
-    ensure_can_delete_conversation(standing(make_user(3, moderator=True)), creator.id)
+    ensure_can_delete_conversation(standing(creator), creator.id, NOW)
+    ensure_can_delete_conversation(standing(other, AccessLevel.OWNER), creator.id, NOW)
+    ensure_can_delete_conversation(standing(make_user(3, moderator=True)), creator.id, NOW)
     for outsider in (standing(other), standing(other, AccessLevel.READ_WRITE), standing(None)):
         with pytest.raises(NotAllowed, match="bookmarked it or a room owner"):
-            ensure_can_delete_conversation(outsider, creator.id)
+            ensure_can_delete_conversation(outsider, creator.id, NOW)
 
 
 # --- profiles ---------------------------------------------------------------------------------

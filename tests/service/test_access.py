@@ -283,6 +283,33 @@ async def test_a_suspension_blocks_talking_and_private_rooms_until_it_is_lifted(
     await service.rooms.join(member.id, private.id)
 
 
+async def test_a_suspended_account_stars_pins_bookmarks_and_creates_nothing(service: Service) -> None:
+    owner, author = await _user(service, "Owner"), await _user(service, "Author")
+    moderator = await _user(service, "Moderator", is_moderator=True)
+    room = await service.rooms.create_room("Lobby", owner_id=owner.id)
+    for user in (owner, author):
+        await service.rooms.join(user.id, room.id)
+    posted = (await service.messages.post(author.id, room.id, "star me")).message
+    mine = (await service.messages.post(owner.id, room.id, "my own words")).message
+    assert posted is not None and mine is not None
+    await service.moderation.suspend(moderator.id, owner.id, 3600)
+    before = await service.queries.last_event_id()
+    attempts = [
+        service.messages.toggle_star(owner.id, posted.id),
+        service.messages.toggle_pin(owner.id, posted.id),
+        service.messages.edit(owner.id, mine.id, "changed"),
+        service.messages.delete(owner.id, mine.id),
+        service.conversations.create(owner.id, room.id, posted.id, posted.id, "Stars"),
+        service.rooms.create_room("Another", owner_id=owner.id),
+    ]
+    for attempt in attempts:
+        with pytest.raises(Suspended):
+            await attempt
+    assert await service.queries.last_event_id() == before
+    stored = await service.context.store.read(lambda tx: tx.message(posted.id))
+    assert stored is not None and stored.stars == 0
+
+
 async def test_the_operator_suspends_as_the_system_account(service: Service) -> None:
     member = await _user(service, "Member")
     before = await service.queries.last_event_id()

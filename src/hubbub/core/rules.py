@@ -155,6 +155,18 @@ def ensure_can_read(standing: Standing, room: Room) -> None:
         raise NotFound(NO_PERMISSION)
 
 
+def ensure_not_suspended(user: User, now: float) -> None:
+    """A suspended account only reads: it cannot talk, edit, delete, star, pin, bookmark, or
+    create or manage rooms until the suspension ends.
+
+    Raises:
+        Suspended: With the time the suspension ends and the seconds left.
+    """
+    if user.is_suspended(now):
+        assert user.suspended_until is not None
+        raise Suspended(user.suspended_until, int(user.suspended_until - now))
+
+
 def ensure_can_post(standing: Standing, room: Room, now: float) -> None:
     """Who may talk in a room.
 
@@ -172,9 +184,7 @@ def ensure_can_post(standing: Standing, room: Room, now: float) -> None:
     ensure_can_read(standing, room)
     if user.is_moderator:
         return
-    if user.is_suspended(now):
-        assert user.suspended_until is not None
-        raise Suspended(user.suspended_until, int(user.suspended_until - now))
+    ensure_not_suspended(user, now)
     if standing.kick is not None and standing.kick.until > now:
         raise Kicked(standing.kick.seconds_left(now))
     if standing.level in (AccessLevel.READ_WRITE, AccessLevel.OWNER):
@@ -199,6 +209,7 @@ def _ensure_can_change(action: MessageAction, actor: User, message: Message, now
         raise AlreadyDeleted(action)
     if actor.is_moderator:
         return
+    ensure_not_suspended(actor, now)
     if message.user_id != actor.id:
         raise NotYours(action)
     if now - message.posted_at > EDIT_WINDOW_SECONDS:
@@ -215,26 +226,29 @@ def ensure_can_delete(actor: User, message: Message, now: float) -> None:
     _ensure_can_change("delete", actor, message, now)
 
 
-def ensure_can_star(actor: User, message: Message) -> None:
-    """Anyone who can read the room may star, but not their own or a deleted message."""
+def ensure_can_star(actor: User, message: Message, now: float) -> None:
+    """Anyone who can read the room may star, but not their own or a deleted message, nor while suspended."""
     if message.deleted:
         raise AlreadyDeleted("star")
     if message.user_id == actor.id:
         raise OwnMessage()
+    ensure_not_suspended(actor, now)
 
 
-def ensure_can_pin(standing: Standing, message: Message) -> None:
+def ensure_can_pin(standing: Standing, message: Message, now: float) -> None:
     """Pinning (owner stars), unpinning and clearing stars are for room owners and moderators."""
     if message.deleted:
         raise AlreadyDeleted("pin")
-    if not standing.is_owner:
-        raise NotAllowed("Only room owners can do that")
+    ensure_can_manage_room(standing, now)
 
 
-def ensure_can_manage_room(standing: Standing) -> None:
-    """Editing the room, granting access, kicking and moving messages: owners and moderators."""
+def ensure_can_manage_room(standing: Standing, now: float) -> None:
+    """Editing the room, granting access, kicking and moving messages: owners (not while
+    suspended) and moderators."""
     if not standing.is_owner:
         raise NotAllowed("Only room owners can do that")
+    assert standing.user is not None
+    ensure_not_suspended(standing.user, now)
 
 
 def check_about(text: str) -> str:
@@ -261,10 +275,11 @@ def check_conversation_title(title: str) -> str:
     return title
 
 
-def ensure_can_delete_conversation(standing: Standing, creator: UserId) -> None:
-    """Whoever bookmarked it, room owners and moderators may remove a bookmark."""
+def ensure_can_delete_conversation(standing: Standing, creator: UserId, now: float) -> None:
+    """Whoever bookmarked it, room owners and moderators may remove a bookmark (not while suspended)."""
     if standing.user is None or (standing.user.id != creator and not standing.is_owner):
         raise NotAllowed("Only the person who bookmarked it or a room owner can do that")
+    ensure_not_suspended(standing.user, now)
 
 
 def ensure_moderator(actor: User | None) -> None:

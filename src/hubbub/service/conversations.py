@@ -12,7 +12,12 @@ from typing import Final
 
 from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import Conversation, Message, Room, User, compact_slug, slugify
-from hubbub.core.rules import check_conversation_title, ensure_can_delete_conversation, ensure_can_read
+from hubbub.core.rules import (
+    check_conversation_title,
+    ensure_can_delete_conversation,
+    ensure_can_read,
+    ensure_not_suspended,
+)
 from hubbub.errors import BadRequest, NotFound
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
 from hubbub.store.base import ReadTx, WriteTx
@@ -56,7 +61,7 @@ class Conversations:
         """Bookmark the messages ``first_id``..``last_id`` of a room the actor reads.
 
         Raises:
-            NotLoggedIn, NotFound (room), NotAllowed (cannot read it), BadRequest
+            NotLoggedIn, NotFound (room), NotAllowed (cannot read it), Suspended, BadRequest
             (blank or long title, a message missing or in another room).
         """
         title = check_conversation_title(title)
@@ -66,6 +71,7 @@ class Conversations:
             actor = load_user(tx, actor_id)
             room = load_room(tx, room_id)
             ensure_can_read(standing_in(tx, room, actor, now), room)
+            ensure_not_suspended(actor, now)
             ends = tx.messages([first_id, last_id])
             if any(ends.get(i) is None or ends[i].room_id != room.id for i in (first_id, last_id)):
                 raise BadRequest("The first and last messages must both be in this room")
@@ -99,7 +105,7 @@ class Conversations:
             standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
             conversation = _find(tx, room.id, key)
-            ensure_can_delete_conversation(standing, conversation.created_by)
+            ensure_can_delete_conversation(standing, conversation.created_by, now)
             tx.delete_conversation(conversation.id)
 
         await self._ctx.apply(work)

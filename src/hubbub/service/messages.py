@@ -346,7 +346,7 @@ class Messages:
             message = load_message(tx, message_id)
             room = load_room(tx, message.room_id)
             ensure_can_read(standing_in(tx, room, actor, now), room)
-            ensure_can_star(actor, message)
+            ensure_can_star(actor, message, now)
             if tx.has_starred(message.id, actor.id):
                 tx.remove_star(message.id, actor.id)
                 changed = replace(message, stars=max(0, message.stars - 1))
@@ -368,7 +368,7 @@ class Messages:
             room = load_room(tx, message.room_id)
             standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
-            ensure_can_pin(standing, message)
+            ensure_can_pin(standing, message, now)
             pinned = message.owner_stars > 0
             if action == "toggle-pin" and not pinned:
                 tx.add_pin(message.id, actor.id, now)
@@ -414,7 +414,7 @@ class Messages:
             actor = load_user(tx, actor_id)
             source_room = load_room(tx, from_room_id)
             target_room = load_room(tx, to_room_id)
-            ensure_can_manage_room(standing_in(tx, source_room, actor, now))
+            ensure_can_manage_room(standing_in(tx, source_room, actor, now), now)
             ensure_can_post(standing_in(tx, target_room, actor, now), target_room, now)
             if source_room.id == target_room.id:
                 raise BadRequest("Messages are already in that room")

@@ -12,7 +12,7 @@ from typing import Final
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel, Membership, Room, RoomAccess, User
-from hubbub.core.rules import can_read, ensure_can_manage_room, ensure_can_read, kick_duration
+from hubbub.core.rules import can_read, ensure_can_manage_room, ensure_can_read, ensure_not_suspended, kick_duration
 from hubbub.errors import BadRequest, Kicked, NotAllowed
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
 from hubbub.store.base import WriteTx
@@ -134,13 +134,17 @@ class Rooms:
 
         Raises:
             BadRequest: Bad name, description or tags, or no such owner.
+            Suspended: The owner is suspended.
         """
         name, description = _clean_room_fields(name, description)
         tag_list = parse_tags(tags)
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Room:
-            if owner_id is not None and tx.user(owner_id) is None:
-                raise BadRequest(f"There is no user with id {owner_id}")
+            if owner_id is not None:
+                owner = tx.user(owner_id)
+                if owner is None:
+                    raise BadRequest(f"There is no user with id {owner_id}")
+                ensure_not_suspended(owner, now)
             room = tx.insert_room(
                 name=name, description=description, tags=tag_list, access=access, created_by=owner_id, now=now
             )
@@ -173,7 +177,7 @@ class Rooms:
             room = load_room(tx, room_id)
             standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
-            ensure_can_manage_room(standing)
+            ensure_can_manage_room(standing, now)
             updated = Room(
                 id=room.id,
                 name=name,
@@ -213,7 +217,7 @@ class Rooms:
             room = load_room(tx, room_id)
             standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
-            ensure_can_manage_room(standing)
+            ensure_can_manage_room(standing, now)
             if tx.user(user_id) is None:
                 raise BadRequest(f"There is no user with id {user_id}")
             if tx.access_level(room_id, user_id) is level:
@@ -236,7 +240,7 @@ class Rooms:
             actor = load_user(tx, actor_id)
             room = load_room(tx, room_id)
             standing = standing_in(tx, room, actor, now)
-            ensure_can_manage_room(standing)
+            ensure_can_manage_room(standing, now)
             target = tx.user(user_id)
             if target is None:
                 raise BadRequest(f"There is no user with id {user_id}")
