@@ -1,7 +1,7 @@
 """The SQL behind ``ReadTx``/``WriteTx``, shared by every engine.
 
-Queries are written once with ``?`` placeholders in portable SQL; an engine's
-``SqlDialect`` adapts the placeholder style. Rows map to the frozen models of
+Queries are written once with ``?`` placeholders in the SQL both engines share;
+``SqlDialect`` (``dialect.py``) holds the few differences. Rows map to the frozen models of
 ``hubbub.core.models``; events keep their indexed columns plus the full record
 as JSON in ``body``.
 """
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from hubbub.store.base import WriteTx
 from hubbub.store.sql.conversations import ConversationsSql
+from hubbub.store.sql.dialect import POSTGRESQL, SQLITE, SqlDialect
 from hubbub.store.sql.log import LogSql
 from hubbub.store.sql.messages import MessagesSql
 from hubbub.store.sql.people import PeopleSql
 from hubbub.store.sql.rooms import RoomsSql
-from hubbub.store.sql.rows import Cursor, SqlDialect, event_from_json, event_to_json
+from hubbub.store.sql.rows import Cursor, event_from_json, event_to_json
 from hubbub.store.sql.socket_tokens import SocketTokensSql
 
-__all__ = ["Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
+__all__ = ["POSTGRESQL", "SQLITE", "Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
 
 
 class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql):

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from hubbub.errors import LocalError
-from hubbub.store.sql.rows import Cursor, SqlDialect
+from hubbub.store.sql.dialect import SqlDialect
+from hubbub.store.sql.rows import Cursor
 
 
 class SqlBase:

@@ -8,7 +8,7 @@ from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.errors import LocalError
 from hubbub.store.sql.base import SqlBase
-from hubbub.store.sql.rows import event_from_json, event_to_json, in_list
+from hubbub.store.sql.rows import event_from_json, event_to_json
 
 
 class LogSql(SqlBase):
@@ -39,9 +39,9 @@ class LogSql(SqlBase):
         elif not room_ids:
             return []
         else:
-            marks, params = in_list(room_ids)
+            where, params = self._dialect.member_of("room_id", room_ids)
             rows = self._all(
-                f"SELECT body FROM events WHERE room_id IN ({marks}) AND id > ? ORDER BY id LIMIT ?",
+                f"SELECT body FROM events WHERE {where} AND id > ? ORDER BY id LIMIT ?",
                 (*params, since, limit),
             )
         return [event_from_json(row[0]) for row in rows]
@@ -49,10 +49,8 @@ class LogSql(SqlBase):
     def latest_events(self, room_ids: Collection[RoomId], *, limit: int) -> list[Event]:
         if not room_ids:
             return []
-        marks, params = in_list(room_ids)
-        rows = self._all(
-            f"SELECT body FROM events WHERE room_id IN ({marks}) ORDER BY id DESC LIMIT ?", (*params, limit)
-        )
+        where, params = self._dialect.member_of("room_id", room_ids)
+        rows = self._all(f"SELECT body FROM events WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit))
         return [event_from_json(row[0]) for row in reversed(rows)]
 
     def events_targeting(self, user_id: UserId, since: EventId, *, limit: int) -> list[Event]:
@@ -65,10 +63,9 @@ class LogSql(SqlBase):
     def posting_event_ids(self, message_ids: Collection[MessageId]) -> dict[MessageId, EventId]:
         if not message_ids:
             return {}
-        marks, params = in_list(message_ids)
+        where, params = self._dialect.member_of("message_id", message_ids)
         rows = self._all(
-            f"SELECT message_id, MIN(id) FROM events WHERE event_type = ? AND message_id IN ({marks})"
-            " GROUP BY message_id",
+            f"SELECT message_id, MIN(id) FROM events WHERE event_type = ? AND {where} GROUP BY message_id",
             (int(EventType.MESSAGE_POSTED), *params),
         )
         return {MessageId(row[0]): EventId(row[1]) for row in rows}
@@ -92,9 +89,9 @@ class LogSql(SqlBase):
         elif not message_ids:
             return 0
         else:
-            marks, params = in_list(message_ids)
+            where, params = self._dialect.member_of("message_id", message_ids)
             cursor = self._execute(
-                f"UPDATE inbox SET unread = ? WHERE user_id = ? AND unread AND message_id IN ({marks})",
+                f"UPDATE inbox SET unread = ? WHERE user_id = ? AND unread AND {where}",
                 (False, user_id, *params),
             )
         return max(cursor.rowcount, 0)

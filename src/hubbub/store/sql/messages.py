@@ -7,7 +7,7 @@ from collections.abc import Collection
 from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import Message, Revision
 from hubbub.store.sql.base import SqlBase
-from hubbub.store.sql.rows import LIKE_SPECIAL, MESSAGE_COLUMNS, in_list, message_from_row
+from hubbub.store.sql.rows import LIKE_SPECIAL, MESSAGE_COLUMNS, message_from_row
 
 
 class MessagesSql(SqlBase):
@@ -18,8 +18,8 @@ class MessagesSql(SqlBase):
     def messages(self, message_ids: Collection[MessageId]) -> dict[MessageId, Message]:
         if not message_ids:
             return {}
-        marks, params = in_list(set(message_ids))
-        rows = self._all(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({marks})", params)
+        where, params = self._dialect.member_of("id", set(message_ids))
+        rows = self._all(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where}", params)
         return {message.id: message for message in map(message_from_row, rows)}
 
     def last_message_id(self) -> int:
@@ -61,12 +61,13 @@ class MessagesSql(SqlBase):
     def search_messages(self, room_ids: Collection[RoomId], text: str, *, limit: int, offset: int = 0) -> list[Message]:
         if not room_ids or not text:
             return []
-        # LOWER() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+        # Lower-case both sides (the dialect's lower() folds as str.lower does): SQLite's LIKE
+        # ignores ASCII case only, PostgreSQL's none.
         pattern = "%" + LIKE_SPECIAL.sub(r"!\g<0>", text.lower()) + "%"
-        marks, params = in_list(set(room_ids))
+        where, params = self._dialect.member_of("room_id", set(room_ids))
         rows = self._all(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id IN ({marks}) AND NOT deleted"
-            " AND LOWER(source) LIKE ? ESCAPE '!' ORDER BY id DESC LIMIT ? OFFSET ?",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND NOT deleted"
+            f" AND {self._dialect.lower}(source) LIKE ? ESCAPE '!' ORDER BY id DESC LIMIT ? OFFSET ?",
             (*params, pattern, limit, offset),
         )
         return [message_from_row(row) for row in rows]
@@ -164,10 +165,8 @@ class MessagesSql(SqlBase):
     def starred_among(self, message_ids: Collection[MessageId], user_id: UserId) -> set[MessageId]:
         if not message_ids:
             return set()
-        marks, params = in_list(set(message_ids))
-        rows = self._all(
-            f"SELECT message_id FROM stars WHERE user_id = ? AND message_id IN ({marks})", (user_id, *params)
-        )
+        where, params = self._dialect.member_of("message_id", set(message_ids))
+        rows = self._all(f"SELECT message_id FROM stars WHERE user_id = ? AND {where}", (user_id, *params))
         return {MessageId(row[0]) for row in rows}
 
     def stars_given_since(self, user_id: UserId, since: int) -> int:
@@ -183,7 +182,7 @@ class MessagesSql(SqlBase):
         self._execute("DELETE FROM stars WHERE message_id = ?", (message_id,))
 
     def pinners(self, message_id: MessageId) -> list[UserId]:
-        rows = self._all("SELECT user_id FROM pins WHERE message_id = ? ORDER BY at", (message_id,))
+        rows = self._all("SELECT user_id FROM pins WHERE message_id = ? ORDER BY at, user_id", (message_id,))
         return [UserId(row[0]) for row in rows]
 
     def add_pin(self, message_id: MessageId, user_id: UserId, now: int) -> None:

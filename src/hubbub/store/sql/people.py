@@ -8,7 +8,7 @@ from hubbub.core.ids import UserId
 from hubbub.core.models import ApiToken, LoginSession, User
 from hubbub.errors import Conflict
 from hubbub.store.sql.base import SqlBase
-from hubbub.store.sql.rows import USER_COLUMNS, in_list, user_from_row
+from hubbub.store.sql.rows import USER_COLUMNS, user_from_row
 
 
 class PeopleSql(SqlBase):
@@ -19,8 +19,8 @@ class PeopleSql(SqlBase):
     def users(self, user_ids: Collection[UserId]) -> dict[UserId, User]:
         if not user_ids:
             return {}
-        marks, params = in_list(set(user_ids))
-        rows = self._all(f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({marks})", params)
+        where, params = self._dialect.member_of("id", set(user_ids))
+        rows = self._all(f"SELECT {USER_COLUMNS} FROM users WHERE {where}", params)
         return {user.id: user for user in map(user_from_row, rows)}
 
     def user_by_email(self, email: str) -> User | None:
@@ -168,5 +168,7 @@ class PeopleSql(SqlBase):
         return None if value is None else str(value)
 
     def set_meta(self, key: str, value: str) -> None:
-        self._execute("DELETE FROM meta WHERE key = ?", (key,))
-        self._execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel, Kick, Membership, Room, RoomAccess
 from hubbub.store.sql.base import SqlBase
-from hubbub.store.sql.rows import MEMBERSHIP_COLUMNS, ROOM_COLUMNS, in_list, membership_from_row, room_from_row
+from hubbub.store.sql.rows import MEMBERSHIP_COLUMNS, ROOM_COLUMNS, membership_from_row, room_from_row
 
 
 class RoomsSql(SqlBase):
@@ -18,8 +18,8 @@ class RoomsSql(SqlBase):
     def rooms(self, room_ids: Collection[RoomId]) -> dict[RoomId, Room]:
         if not room_ids:
             return {}
-        marks, params = in_list(set(room_ids))
-        rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id IN ({marks})", params)
+        where, params = self._dialect.member_of("id", set(room_ids))
+        rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE {where}", params)
         return {room.id: room for room in map(room_from_row, rows)}
 
     def list_rooms(self, *, limit: int = 1000, offset: int = 0) -> list[Room]:
@@ -73,7 +73,9 @@ class RoomsSql(SqlBase):
         return None if value is None else AccessLevel(value)
 
     def access_grants(self, room_id: RoomId) -> list[tuple[UserId, AccessLevel]]:
-        rows = self._all("SELECT user_id, level FROM room_access WHERE room_id = ? ORDER BY granted_at", (room_id,))
+        rows = self._all(
+            "SELECT user_id, level FROM room_access WHERE room_id = ? ORDER BY granted_at, user_id", (room_id,)
+        )
         return [(UserId(row[0]), AccessLevel(row[1])) for row in rows]
 
     def set_access_level(self, room_id: RoomId, user_id: UserId, level: AccessLevel | None, now: int) -> None:
@@ -89,9 +91,9 @@ class RoomsSql(SqlBase):
         return None if row is None else Kick(room_id=room_id, user_id=user_id, count=row[0], until=row[1])
 
     def set_kick(self, room_id: RoomId, user_id: UserId, *, count: int, until: int) -> None:
-        self._execute("DELETE FROM kicks WHERE room_id = ? AND user_id = ?", (room_id, user_id))
         self._execute(
-            "INSERT INTO kicks (room_id, user_id, kick_count, until) VALUES (?, ?, ?, ?)",
+            "INSERT INTO kicks (room_id, user_id, kick_count, until) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (room_id, user_id) DO UPDATE SET kick_count = excluded.kick_count, until = excluded.until",
             (room_id, user_id, count, until),
         )
 
@@ -106,7 +108,8 @@ class RoomsSql(SqlBase):
 
     def present_members(self, room_id: RoomId) -> list[Membership]:
         rows = self._all(
-            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND present ORDER BY last_seen DESC",
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND present"
+            " ORDER BY last_seen DESC, user_id",
             (room_id,),
         )
         return [membership_from_row(row) for row in rows]
@@ -114,7 +117,7 @@ class RoomsSql(SqlBase):
     def members_seen_since(self, room_id: RoomId, since: int) -> list[Membership]:
         rows = self._all(
             f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND (present OR last_seen >= ?)"
-            " ORDER BY last_seen DESC",
+            " ORDER BY last_seen DESC, user_id",
             (room_id, since),
         )
         return [membership_from_row(row) for row in rows]
@@ -124,12 +127,13 @@ class RoomsSql(SqlBase):
         return [RoomId(row[0]) for row in rows]
 
     def set_membership(self, membership: Membership) -> None:
-        key = (membership.room_id, membership.user_id)
-        self._execute("DELETE FROM memberships WHERE room_id = ? AND user_id = ?", key)
         self._execute(
-            f"INSERT INTO memberships ({MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO memberships ({MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (room_id, user_id) DO UPDATE SET present = excluded.present,"
+            " joined_at = excluded.joined_at, last_seen = excluded.last_seen, last_post = excluded.last_post",
             (
-                *key,
+                membership.room_id,
+                membership.user_id,
                 membership.present,
                 membership.joined_at,
                 membership.last_seen,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from hubbub.core.events import Event, EventType, NewEvent
@@ -23,16 +22,6 @@ class Cursor(Protocol):
 
     @property
     def rowcount(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SqlDialect:
-    name: str
-    placeholder: str = "?"
-    integrity_errors: tuple[type[Exception], ...] = ()
-
-    def adapt(self, sql: str) -> str:
-        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
 
 
 USER_COLUMNS: Final = (
@@ -131,8 +120,3 @@ def membership_from_row(row: Sequence[Any]) -> Membership:
 
 def api_token_from_row(row: Sequence[Any]) -> ApiToken:
     return ApiToken(id=row[0], name=row[1], scope=row[2], created_at=row[3], revoked_at=row[4])
-
-
-def in_list(values: Iterable[int]) -> tuple[str, list[int]]:
-    params = [int(v) for v in values]
-    return ",".join("?" * len(params)), params
