@@ -1,25 +1,50 @@
-"""Fixtures: a service over a fresh SQLite store, and a running hubbub node with an HTTP client."""
+"""Fixtures: a service over a fresh SQLite store, a running hubbub node with an HTTP client,
+and PostgreSQL databases of this test run's own (``postgres_url``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 from bs4 import BeautifulSoup
 
-from hubbub.app import Runtime
+from hubbub.app import Runtime, open_store
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import RoomAccess, User
 from hubbub.service.service import Service
-from hubbub.store.sqlite import SqliteStore
 from tests.fakes import FakeClock, HashThreads, test_settings
 
+if TYPE_CHECKING:
+    from tests.postgres_server import PostgresServer
+
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The PostgreSQL server (skips, or fails under CI, when there is none); drops this run's databases."""
+    from tests.postgres_server import find_server, skip_or_fail  # psycopg is an optional extra
+
+    found = find_server()
+    if isinstance(found, str):
+        skip_or_fail(found)
+        raise AssertionError("unreachable")
+    yield found
+    found.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of this test's own; dropped afterwards."""
+    url = postgres_server.database()
+    yield url
+    postgres_server.drop(url)
 
 
 @pytest.fixture
@@ -27,10 +52,26 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def _database(request: pytest.FixtureRequest, engine: str) -> str:
+    """The ``database`` setting for a test on ``engine``: "" (SQLite in the data dir) or a fresh PostgreSQL URL."""
+    if engine == "sqlite":
+        return ""
+    if engine == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    raise ValueError(f"HUBBUB_TEST_ENGINE must be sqlite or postgresql, not {engine!r}")
+
+
 @pytest.fixture
-async def service(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Service]:
-    settings = test_settings(tmp_path)
-    store = SqliteStore.open(tmp_path / "hubbub.sqlite3")
+def node_database(request: pytest.FixtureRequest) -> str:
+    """The database of nodes under test: SQLite, or PostgreSQL for every node with HUBBUB_TEST_ENGINE=postgresql."""
+    return _database(request, os.environ.get("HUBBUB_TEST_ENGINE", "sqlite"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def service(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Service]:
+    settings = test_settings(tmp_path, database=_database(request, request.param))
+    store = open_store(settings)
     bus = MemoryBus()
     service = Service(store=store, bus=bus, clock=clock, settings=settings)
     await service.start()
@@ -122,12 +163,13 @@ NodeFactory = Callable[..., Awaitable[Node]]
 
 
 @pytest.fixture
-async def make_node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[NodeFactory]:
+async def make_node(tmp_path: Path, clock: FakeClock, node_database: str) -> AsyncIterator[NodeFactory]:
     """Start nodes with setting overrides (``await make_node(message_rate_burst=1)``); all stop at teardown."""
     started: list[Node] = []
 
     async def start(**overrides: Any) -> Node:
         data_dir = tmp_path / f"node{len(started)}"
+        overrides.setdefault("database", node_database)
         runtime = Runtime(test_settings(data_dir, **overrides), clock=clock)
         await runtime.start()
         started.append(Node(runtime, clock, []))

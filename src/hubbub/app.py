@@ -61,7 +61,17 @@ def open_store(settings: Settings) -> Store:
 
         return SqliteStore.open(path)
     scheme = settings.database.partition(":")[0]
-    raise ConfigError(f"unsupported database {scheme!r}; expected an empty value or sqlite:///path")
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from hubbub.store.postgres import PostgresStore
+        except ImportError as error:  # the optional driver is missing
+            raise ConfigError(
+                f"{scheme}:// needs the PostgreSQL driver: pip install 'hubbub[postgres]' ({error})"
+            ) from error
+        return PostgresStore.open(settings.database, read_connections=settings.postgres_read_connections)
+    raise ConfigError(
+        f"unsupported database {scheme!r}; expected an empty value, sqlite:///path or postgresql://user@host/db"
+    )
 
 
 def open_bus(settings: Settings) -> Bus:

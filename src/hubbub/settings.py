@@ -35,7 +35,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080  # HTTP: pages, form API, long-poll; 0 picks a free port
     ws_port: int = 8081  # websocket gateway; 0 picks a free port
-    database: str = ""  # "" = hubbub.sqlite3 in data_dir, or sqlite:///path/to/file
+    database: str = ""  # "" = hubbub.sqlite3 in data_dir, sqlite:///path/to/file, or postgresql://...
+    postgres_read_connections: int = 4  # per node: pooled connections (and threads) for reads
     bus: str = "memory:"  # memory: (in-process; one node)
     ws_public_url: str = ""  # "" = ws://<host the client used>:<ws_port>; behind a proxy e.g. wss://chat.example
     public_url: str = ""  # where people open hubbub, e.g. https://chat.example.org; "" = http://<host>:<port>

@@ -1,4 +1,4 @@
-"""The Store contract: one suite, run against every engine.
+"""The Store contract: one suite, run against every engine (SQLite, and PostgreSQL on the test server).
 
 Above all it checks shared/DESIGN.md's ordering rule: event ids are dense and
 strictly increasing, commit atomically with the state they describe, and never
@@ -9,22 +9,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from hubbub.core.events import EventType, NewEvent
+from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
-from hubbub.core.models import AccessLevel, LoginSession, Membership, Message, Revision, RoomAccess, SocketToken
+from hubbub.core.models import (
+    AccessLevel,
+    ApiToken,
+    Kick,
+    LoginSession,
+    Membership,
+    Message,
+    Revision,
+    Room,
+    RoomAccess,
+    SocketToken,
+    User,
+)
 from hubbub.errors import Conflict
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.sqlite import SqliteStore
 
+Opener = Callable[[], Store]
 
-@pytest.fixture(params=["sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    engine = SqliteStore.open(tmp_path / "contract.sqlite3")
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Opens a store on this test's database (the same one each time it is called)."""
+    if request.param == "sqlite":
+        path = tmp_path / "contract.sqlite3"
+        return lambda: SqliteStore.open(path)
+    from hubbub.store.postgres import PostgresStore
+
+    url: str = request.getfixturevalue("postgres_url")
+    return lambda: PostgresStore.open(url)
+
+
+@pytest.fixture
+async def store(open_store: Opener) -> AsyncIterator[Store]:
+    engine = open_store()
     yield engine
     await engine.close()
 
@@ -329,12 +356,11 @@ async def test_socket_tokens_by_user_and_room_revoked_and_purged(store: Store) -
     assert await store.write(lambda tx: tx.take_socket_token("aa-second")) is None
 
 
-async def test_reopening_the_file_keeps_everything(tmp_path: Path) -> None:
-    path = tmp_path / "again.sqlite3"
-    first = SqliteStore.open(path)
+async def test_reopening_the_database_keeps_everything(open_store: Opener) -> None:
+    first = open_store()
     await _append(first, 2)
     await first.close()
-    second = SqliteStore.open(path)  # migrations are idempotent
+    second = open_store()  # migrations are idempotent
     assert await _append(second, 1) == [3]
     await second.close()
 
@@ -484,3 +510,209 @@ async def test_a_unit_that_raises_a_base_exception_does_not_stop_the_writer(stor
     with pytest.raises(_Abort):
         await store.write(work)
     assert await _append(store, 1) == [1]
+
+
+async def test_updates_round_trip_every_column(store: Store) -> None:
+    def create(tx: WriteTx) -> tuple[User, Room, Message]:
+        user = tx.insert_user(name="Ann", email=None, password_hash="h", reputation=1, is_moderator=False, now=3)
+        room = tx.insert_room(name="R", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=3)
+        message = tx.insert_message(
+            room_id=room.id, user_id=user.id, source="a", content="a", posted_at=3, parent_id=None, show_parent=False
+        )
+        return user, room, message
+
+    user, room, message = await store.write(create)
+    changed_user = replace(
+        user,
+        name="Anne",
+        email="anne@example.org",
+        reputation=99,
+        is_moderator=True,
+        suspended_until=500,
+        about="hi",
+        last_seen=7,
+        last_post=6,
+    )
+    changed_room = replace(
+        room,
+        name="Den",
+        description="d",
+        tags=("x", "y"),
+        access=RoomAccess.PRIVATE,
+        last_activity=9,
+        message_count=4,
+    )
+    changed_message = replace(
+        message,
+        source="b",
+        content="<b>b</b>",
+        edits=2,
+        edited_at=8,
+        deleted=True,
+        deleted_at=9,
+        deleted_by=user.id,
+        stars=3,
+        owner_stars=1,
+    )
+
+    def update(tx: WriteTx) -> None:
+        tx.update_user(changed_user)
+        tx.update_room(changed_room)
+        tx.update_message(changed_message)
+        tx.set_password_hash(user.id, "h2")
+
+    await store.write(update)
+
+    def check(tx: ReadTx) -> None:
+        assert tx.user(user.id) == changed_user and tx.users([user.id, UserId(404)]) == {user.id: changed_user}
+        assert tx.password_hash(user.id) == "h2"
+        assert tx.room(room.id) == changed_room and tx.rooms([room.id]) == {room.id: changed_room}
+        assert tx.list_rooms() == [changed_room] and tx.list_rooms(offset=1) == []
+        assert tx.message(message.id) == changed_message
+        assert tx.messages([message.id, MessageId(404)]) == {message.id: changed_message}
+        assert tx.users([]) == {} and tx.rooms([]) == {} and tx.messages([]) == {}
+
+    await store.read(check)
+
+
+async def test_message_history_windows(store: Store) -> None:
+    def work(tx: WriteTx) -> None:
+        for i, (room, author) in enumerate([(1, 1), (1, 2), (2, 1), (1, 1), (1, 2)]):
+            message = tx.insert_message(
+                room_id=RoomId(room),
+                user_id=UserId(author),
+                source=f"m{i}",
+                content=f"m{i}",
+                posted_at=10 + i,
+                parent_id=None,
+                show_parent=False,
+            )
+            tx.append(
+                NewEvent(type=EventType.MESSAGE_POSTED, time_stamp=10 + i, room_id=RoomId(room), message_id=message.id)
+            )
+            tx.append(
+                NewEvent(type=EventType.MESSAGE_EDITED, time_stamp=10 + i, room_id=RoomId(room), message_id=message.id)
+            )
+        deleted = tx.message(MessageId(4))
+        assert deleted is not None
+        tx.update_message(replace(deleted, deleted=True))
+
+    await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        assert [m.id for m in tx.recent_messages(RoomId(1), limit=10)] == [1, 2, 5]
+        assert [m.id for m in tx.recent_messages(RoomId(1), limit=10, include_deleted=True)] == [1, 2, 4, 5]
+        assert [m.id for m in tx.recent_messages(RoomId(1), limit=2, include_deleted=True)] == [4, 5]
+        assert [m.id for m in tx.recent_messages(RoomId(1), limit=10, before=MessageId(5))] == [1, 2]
+        assert [m.id for m in tx.recent_messages(RoomId(1), limit=10, after=MessageId(1))] == [2, 5]
+        last = tx.last_message_by(UserId(1), RoomId(1))
+        assert last is not None and last.id == 4
+        assert tx.last_message_by(UserId(2), RoomId(2)) is None
+        assert tx.user_message_count(UserId(1)) == 2  # the deleted one does not count
+        assert tx.user_room_count(UserId(1)) == 2
+        assert tx.posting_event_ids([MessageId(1), MessageId(3), MessageId(404)]) == {1: 1, 3: 5}
+        assert tx.posting_event_ids([]) == {}
+        assert [e.id for e in tx.latest_events([RoomId(2)], limit=5)] == [5, 6]
+        assert tx.latest_events([], limit=5) == []
+
+    await store.read(check)
+
+
+async def test_search_folds_case_beyond_ascii(store: Store) -> None:
+    def work(tx: WriteTx) -> None:
+        for text in ("ÉCOLE du soir", "une école", "Straße", "ecole"):
+            tx.insert_message(
+                room_id=RoomId(1),
+                user_id=UserId(1),
+                source=text,
+                content=text,
+                posted_at=1,
+                parent_id=None,
+                show_parent=False,
+            )
+
+    await store.write(work)
+    found = await store.read(lambda tx: tx.search_messages([RoomId(1)], "École", limit=10))
+    assert [m.id for m in found] == [2, 1]
+    found = await store.read(lambda tx: tx.search_messages([RoomId(1)], "STRASSE", limit=10))
+    assert found == []  # lower-casing, not case folding: ß is not ss
+    found = await store.read(lambda tx: tx.search_messages([RoomId(1)], "STRAßE", limit=10))
+    assert [m.id for m in found] == [3]
+
+
+async def test_kicks_memberships_and_meta_are_replaced_in_place(store: Store) -> None:
+    def first(tx: WriteTx) -> None:
+        tx.set_kick(RoomId(1), UserId(2), count=1, until=60)
+        tx.set_membership(Membership(room_id=RoomId(1), user_id=UserId(2), present=True, joined_at=1, last_seen=1))
+        tx.set_meta("k", "a")
+
+    def second(tx: WriteTx) -> None:
+        tx.set_kick(RoomId(1), UserId(2), count=2, until=600)
+        tx.set_membership(
+            Membership(room_id=RoomId(1), user_id=UserId(2), present=False, joined_at=1, last_seen=5, last_post=4)
+        )
+        tx.set_meta("k", "b")
+
+    await store.write(first)
+    await store.write(second)
+
+    def check(tx: ReadTx) -> None:
+        assert tx.kick(RoomId(1), UserId(2)) == Kick(room_id=RoomId(1), user_id=UserId(2), count=2, until=600)
+        assert tx.kick(RoomId(1), UserId(3)) is None
+        assert tx.membership(RoomId(1), UserId(2)) == Membership(
+            room_id=RoomId(1), user_id=UserId(2), present=False, joined_at=1, last_seen=5, last_post=4
+        )
+        assert tx.present_members(RoomId(1)) == [] and tx.meta("k") == "b" and tx.meta("missing") is None
+
+    await store.read(check)
+
+
+async def test_ties_in_time_order_by_user(store: Store) -> None:
+    def work(tx: WriteTx) -> None:
+        for user in (5, 3, 4):
+            tx.set_membership(
+                Membership(room_id=RoomId(1), user_id=UserId(user), present=True, joined_at=1, last_seen=9)
+            )
+            tx.set_access_level(RoomId(1), UserId(user), AccessLevel.READ_WRITE, 9)
+            tx.add_pin(MessageId(1), UserId(user), 9)
+
+    await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        assert [m.user_id for m in tx.present_members(RoomId(1))] == [3, 4, 5]
+        assert [m.user_id for m in tx.members_seen_since(RoomId(1), 0)] == [3, 4, 5]
+        assert [user for user, _ in tx.access_grants(RoomId(1))] == [3, 4, 5]
+        assert tx.pinners(MessageId(1)) == [3, 4, 5]
+
+    await store.read(check)
+
+
+async def test_api_tokens_and_inbox_marking(store: Store) -> None:
+    def work(tx: WriteTx) -> tuple[ApiToken, list[Event]]:
+        token = tx.insert_api_token(name="bot", scope="publish", token_hash="th", now=5)
+        events = [
+            tx.append(
+                NewEvent(
+                    type=EventType.USER_MENTIONED,
+                    time_stamp=5,
+                    room_id=RoomId(1),
+                    message_id=MessageId(m),
+                    target_user_id=UserId(2),
+                )
+            )
+            for m in (1, 2, 3)
+        ]
+        for event in events:
+            tx.add_inbox(UserId(2), event)
+        return token, events
+
+    token, events = await store.write(work)
+    assert await store.read(lambda tx: tx.api_token("th")) == token
+    assert await store.read(lambda tx: tx.api_token("nope")) is None
+    assert await store.write(lambda tx: tx.revoke_api_token(token.id, 9)) is True
+    assert await store.write(lambda tx: tx.revoke_api_token(token.id, 10)) is False
+    assert await store.read(lambda tx: tx.api_tokens()) == [replace(token, revoked_at=9)]
+    assert await store.write(lambda tx: tx.mark_read(UserId(2), [MessageId(1), MessageId(3)])) == 2
+    assert await store.write(lambda tx: tx.mark_read(UserId(2), [])) == 0
+    assert await store.read(lambda tx: tx.unread_count(UserId(2))) == 1
+    assert await store.read(lambda tx: tx.events_targeting(UserId(2), events[0].id, limit=5)) == events[1:]

@@ -4,8 +4,9 @@ A unit of work is a plain synchronous function that receives a transaction and
 returns a value. ``Store.write`` runs it in one write transaction: the state it
 changes and the events it appends commit together or not at all, and event ids
 become visible strictly in order (a reader never sees id 11 before id 10).
-Engines: ``sqlite`` (default, one file, one writer) and, later, ``postgresql``.
-Both share the SQL in ``store/sql/`` and one contract test suite.
+Engines: ``sqlite`` (default, one file, one writer) and ``postgresql`` (shared by
+any number of nodes; docs/design/ordering.md). Both share the SQL in ``store/sql/``
+and one contract test suite (tests/store/test_contract.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,216 @@
+"""The scale-out engine: PostgreSQL through psycopg 3, shared by any number of nodes.
+
+Needs the ``postgres`` extra (``pip install 'hubbub[postgres]'``); ``app.open_store``
+imports this module only for ``postgresql://`` URLs. The driver was chosen by
+measurement (bench/store_drivers.py, docs/design/postgres.md): units of work are
+synchronous functions, so a synchronous psycopg connection on a worker thread runs
+them with no bridge between event loops.
+
+- Writes: one writer thread per node with one connection, and the same group
+  commit as SQLite (``store/writer.py``). Every write transaction starts by taking
+  one transaction-scoped advisory lock, the same for every node, so write
+  transactions are serialised cluster-wide exactly as SQLite's single writer
+  serialises them: event ids stay dense and become visible strictly in commit
+  order, and the units (written for a serial writer) never race each other.
+  docs/design/ordering.md gives the argument.
+- Reads: ``read_connections`` pooled connections (psycopg_pool, which replaces
+  broken ones), each unit in one ``REPEATABLE READ READ ONLY`` transaction: one
+  snapshot, which never blocks or is blocked by the writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, TypeVar
+
+import psycopg
+from psycopg.types.numeric import Int8Dumper
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from hubbub.errors import ConfigError
+from hubbub.store.base import ReadTx, Store, WriteTx
+from hubbub.store.migrate import migrate_postgresql
+from hubbub.store.sql import POSTGRESQL, SqlTx
+from hubbub.store.writer import GroupWriter
+
+__all__ = ["WRITE_LOCK_KEY", "PostgresStore", "connect", "redacted"]
+
+T = TypeVar("T")
+
+WRITE_LOCK_KEY: Final = 0x6875_6262_7562_0001  # "hubbub" + 1: the cluster-wide write (append) lock
+MAX_GROUP: Final = 64  # units of work committed together at most
+# A node that stops mid-transaction (paused, partitioned) holds the write lock: the server ends
+# its session after this long idle inside a transaction, so the other nodes go on.
+IDLE_IN_TRANSACTION_MS: Final = 30_000
+CONNECT_TIMEOUT_SECONDS: Final = 10
+
+_BEGIN_WRITE: Final = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+_BEGIN_READ: Final = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _configure(connection: psycopg.Connection[Any]) -> None:
+    # Every int goes as int8 (psycopg picks int2/int4/int8 by value otherwise), so each
+    # statement is prepared once whatever the magnitudes of its parameters.
+    connection.adapters.register_dumper(int, Int8Dumper)
+    # SET rather than a connection option, which would replace options the URL may carry.
+    connection.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
+
+
+def connect(url: str, *, application_name: str = "hubbub") -> psycopg.Connection[Any]:
+    """An autocommit connection set up as hubbub's queries expect (transactions are explicit)."""
+    connection = psycopg.connect(
+        url,
+        autocommit=True,
+        application_name=application_name,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    )
+    _configure(connection)
+    return connection
+
+
+class _PostgresWriteSession:
+    """Write transactions on the writer thread's connection, reopened after it breaks."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: psycopg.Connection[Any] | None = None
+        self._cursor: psycopg.Cursor[Any] | None = None
+
+    def begin(self) -> SqlTx:
+        if self._connection is None or self._connection.closed or self._connection.broken:
+            self._connection = connect(self._url, application_name="hubbub-writer")
+        cursor = self._connection.cursor()
+        cursor.execute(_BEGIN_WRITE)
+        self._cursor = cursor
+        return SqlTx(cursor, POSTGRESQL)
+
+    def _run(self, sql: str) -> None:
+        assert self._cursor is not None
+        self._cursor.execute(sql)
+
+    def savepoint(self) -> None:
+        self._run("SAVEPOINT unit")
+
+    def release(self) -> None:
+        self._run("RELEASE SAVEPOINT unit")
+
+    def rollback_to(self) -> None:
+        self._run("ROLLBACK TO SAVEPOINT unit")
+        self._run("RELEASE SAVEPOINT unit")
+
+    def commit(self) -> None:
+        self._run("COMMIT")
+        self._cursor = None
+
+    def abort(self) -> None:
+        self._cursor = None
+        connection = self._connection
+        if connection is None or connection.closed:
+            return
+        try:
+            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                connection.execute("ROLLBACK")
+        except psycopg.Error:  # the connection is gone; the server rolls back on its own
+            connection.close()
+
+    def close(self) -> None:
+        self._cursor = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class PostgresStore:
+    """A ``Store`` over one PostgreSQL database, shared with the other nodes."""
+
+    def __init__(self, url: str, *, read_connections: int = 4) -> None:
+        self._url = url
+        self._pool = ConnectionPool(
+            url,
+            min_size=read_connections,
+            max_size=read_connections,
+            kwargs={
+                "autocommit": True,
+                "application_name": "hubbub-reader",
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            },
+            configure=_configure,
+            name="hubbub-readers",
+            open=False,
+        )
+        self._writer = GroupWriter(_PostgresWriteSession(url), max_group=MAX_GROUP, thread_name="hubbub-pg-writer")
+        self._readers = ThreadPoolExecutor(read_connections, thread_name_prefix="hubbub-pg-reader")
+
+    @classmethod
+    def open(cls, url: str, *, read_connections: int = 4) -> PostgresStore:
+        """Bring the schema up to date (waiting for any node already doing so) and connect.
+
+        Raises:
+            ConfigError: The server cannot be reached or refuses the connection.
+        """
+        try:
+            migrate_postgresql(url)
+            store = cls(url, read_connections=read_connections)
+        except psycopg.OperationalError as error:
+            raise ConfigError(f"cannot use the database {redacted(url)}: {_first_line(error)}") from error
+        try:
+            store._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
+        except PoolTimeout as error:
+            store.close_blocking()
+            raise ConfigError(f"cannot open connections to {redacted(url)}: {_first_line(error)}") from error
+        return store
+
+    def _read(self, work: Callable[[SqlTx], T]) -> T:
+        with self._pool.connection() as connection:
+            cursor = connection.cursor()
+            cursor.execute(_BEGIN_READ)
+            try:
+                return work(SqlTx(cursor, POSTGRESQL))
+            finally:
+                if not connection.broken:
+                    connection.execute("ROLLBACK")  # nothing to keep: reads only
+
+    async def read(self, work: Callable[[ReadTx], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read, work)
+
+    async def write(self, work: Callable[[WriteTx], T]) -> T:
+        return await self._writer.write(work)
+
+    def write_blocking(self, work: Callable[[WriteTx], T]) -> T:
+        """Run a unit of work from synchronous code, on the writer thread."""
+        return self._writer.write_blocking(work)
+
+    def read_blocking(self, work: Callable[[ReadTx], T]) -> T:
+        return self._readers.submit(self._read, work).result()
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.close_blocking)
+
+    def close_blocking(self) -> None:
+        self._writer.close()
+        self._readers.shutdown(wait=True)
+        with contextlib.suppress(psycopg.Error):
+            self._pool.close()
+
+
+_: type[Store] = PostgresStore
