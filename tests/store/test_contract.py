@@ -716,3 +716,29 @@ async def test_api_tokens_and_inbox_marking(store: Store) -> None:
     assert await store.write(lambda tx: tx.mark_read(UserId(2), [])) == 0
     assert await store.read(lambda tx: tx.unread_count(UserId(2))) == 1
     assert await store.read(lambda tx: tx.events_targeting(UserId(2), events[0].id, limit=5)) == events[1:]
+
+
+async def test_units_on_two_nodes_never_lose_an_update(open_store: Opener) -> None:
+    """Units read, then write what they read plus one: on two stores (nodes) over one database,
+    no increment may be lost, as if every unit ran alone (SQLite's single writer; PostgreSQL's write lock)."""
+    nodes = [open_store(), open_store()]
+    try:
+        room = await nodes[0].write(
+            lambda tx: tx.insert_room(
+                name="R", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1
+            )
+        )
+
+        def bump(tx: WriteTx) -> None:
+            current = tx.room(room.id)
+            assert current is not None
+            tx.update_room(replace(current, message_count=current.message_count + 1))
+            tx.append(_event(room.id))
+
+        units = 150
+        await asyncio.gather(*(nodes[i % 2].write(bump) for i in range(units)))
+        final = await nodes[1].read(lambda tx: tx.room(room.id))
+        assert final is not None and final.message_count == units
+    finally:
+        for node in nodes:
+            await node.close()
