@@ -1,16 +1,23 @@
-"""store/migrate.py: the SQL migrations, applied by yoyo to a file that has only the older ones."""
+"""store/migrate.py: the SQL migrations, from one source for both engines: what they change in old data,
+and that they are safe when several nodes start at once."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import multiprocessing
 import sqlite3
+import threading
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from typing import Any
 
 import pytest
 from yoyo import get_backend, read_migrations
 
 from hubbub.core.markup import render_message
-from hubbub.store.migrate import MIGRATIONS_DIR, migrate
+from hubbub.store.migrate import MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate, migrate_postgresql
+from tests.fakes import eventually
 
 REL = 'rel="nofollow noopener noreferrer"'
 
@@ -72,3 +79,120 @@ def test_stored_html_takes_se_chats_shapes(old_file: Path) -> None:
 def test_it_runs_once(old_file: Path) -> None:
     migrate(f"sqlite:///{old_file}")
     assert migrate(f"sqlite:///{old_file}") == 0
+
+
+STARTS = 6  # nodes starting at once
+MIGRATIONS = sorted(path.stem for path in MIGRATIONS_DIR.iterdir() if path.suffix in (".sql", ".py"))
+
+
+def _start_node(database: str, go: EventType, results: Any) -> None:
+    """A node's start-up as far as migrating: wait for the others, then migrate."""
+    go.wait()
+    try:
+        if database.startswith("postgresql://"):
+            migrate_postgresql(database)
+        else:
+            migrate(f"sqlite:///{database}")
+        results.put("ok")
+    except Exception as error:
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def _start_together(database: str) -> list[str]:
+    context = multiprocessing.get_context("spawn")
+    go, results = context.Event(), context.Queue()
+    processes = [context.Process(target=_start_node, args=(database, go, results)) for _ in range(STARTS)]
+    for process in processes:
+        process.start()
+    go.set()
+    outcomes = [results.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join(30)
+    return outcomes
+
+
+def _pg_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_nodes_starting_together_on_postgresql_apply_each_migration_once(postgres_server: Any) -> None:
+    url = postgres_server.empty_database()
+    assert _start_together(url) == ["ok"] * STARTS
+    applied = _pg_rows(url, "SELECT migration_id FROM _yoyo_migration ORDER BY migration_id")
+    assert [row[0] for row in applied] == MIGRATIONS
+    assert _pg_rows(url, "SELECT value FROM counters WHERE name = 'event'") == [(0,)]
+    assert _pg_rows(url, "SELECT count(*) FROM users") == [(1,)]  # the Feeds account, inserted once
+
+
+def test_nodes_starting_together_on_sqlite_apply_each_migration_once(tmp_path: Path) -> None:
+    path = tmp_path / "together.sqlite3"
+    assert _start_together(str(path)) == ["ok"] * STARTS
+    with sqlite3.connect(path) as connection:
+        applied = connection.execute("SELECT migration_id FROM _yoyo_migration ORDER BY migration_id").fetchall()
+        assert [row[0] for row in applied] == MIGRATIONS
+        assert connection.execute("SELECT count(*) FROM users").fetchall() == [(1,)]
+
+
+def test_a_migrator_that_died_holding_yoyos_lock_blocks_nobody(postgres_server: Any) -> None:
+    """yoyo's own lock is a row; a node killed mid-migration leaves it behind, and yoyo alone
+    would refuse every later start (LockTimeout after 10 s) until someone runs ``yoyo break-lock``."""
+    import psycopg
+
+    url = postgres_server.database()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 999999)")
+    assert migrate_postgresql(url) == 0
+    assert _pg_rows(url, "SELECT count(*) FROM yoyo_lock") == [(0,)]
+
+
+async def test_a_node_waits_for_another_nodes_migration(postgres_server: Any) -> None:
+    import psycopg
+
+    url = postgres_server.empty_database()
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))  # another node is migrating
+        outcome: list[object] = []
+        thread = threading.Thread(target=lambda: outcome.append(migrate_postgresql(url)))
+        thread.start()
+        try:
+
+            def waiting() -> bool:
+                rows = _pg_rows(
+                    url,
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                    " WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = 'hubbub-migrate'",
+                )
+                return rows[0][0] == 1
+
+            await eventually(waiting)
+            assert outcome == []  # still waiting, not failed
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+            await asyncio.get_running_loop().run_in_executor(None, thread.join, 60)
+    assert outcome == [len(MIGRATIONS)]
+
+
+def test_the_schema_is_the_same_on_both_engines(postgres_url: str, tmp_path: Path) -> None:
+    """One set of migration files: both engines end with the same tables, columns and column order."""
+    path = tmp_path / "schema.sqlite3"
+    migrate(f"sqlite:///{path}")
+    with sqlite3.connect(path) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            if not row[0].startswith(("_yoyo", "yoyo", "sqlite_"))
+        ]
+        on_sqlite = {t: [row[1] for row in connection.execute(f"PRAGMA table_info({t})")] for t in tables}
+    rows = _pg_rows(
+        postgres_url,
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name NOT LIKE '%yoyo%' ORDER BY table_name, ordinal_position",
+    )
+    on_postgresql: dict[str, list[str]] = {}
+    for table, column in rows:
+        on_postgresql.setdefault(table, []).append(column)
+    assert on_postgresql == on_sqlite
+    assert on_sqlite["events"][0] == "id" and len(on_sqlite) >= 15
