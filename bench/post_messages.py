@@ -18,6 +18,13 @@ that the server stored every message it acknowledged (the room's history,
 ``POST /chats/<room>/events`` with a raised ``history_max_count``).
 
     .venv/bin/python bench/post_messages.py [--users 16] [--messages 4000]
+
+``--database`` picks the store, and may be given more than once to measure each in
+turn and print them side by side with the ratio to the first: ``sqlite`` (the
+default) or the admin URL of a PostgreSQL server (``postgresql://postgres@127.0.0.1/
+postgres``), where the bench creates a database of its own and drops it at the end.
+
+    .venv/bin/python bench/post_messages.py --database sqlite --database postgresql://postgres@127.0.0.1/postgres
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,7 +130,8 @@ async def run_phase(
     return phase
 
 
-async def bench(args: argparse.Namespace, server: HubbubServer, room_id: int, names: list[str]) -> int:
+async def bench(args: argparse.Namespace, server: HubbubServer, room_id: int, names: list[str]) -> tuple[int, float]:
+    """Run the phases; returns (exit code, posts/s)."""
     clients = [ChatClient(server.base_url, limit=2) for _ in names]
     # The reference requests go without the session cookie: with it, hubbub's session middleware
     # looks the session up in the database even for /healthz (measured separately, --cookie-healthz).
@@ -221,9 +231,61 @@ async def bench(args: argparse.Namespace, server: HubbubServer, room_id: int, na
         if missing:
             print(f"  first missing ids: {sorted(missing)[:10]}")
         failed = not good or not all(phase.completed for phase in phases) or bool(posts.errors)
-        return 1 if failed else 0
+        return (1 if failed else 0), posts.rate
     finally:
         await asyncio.gather(*(c.close() for c in clients), *(b.close() for b in bare))
+
+
+@contextmanager
+def _database(spec: str) -> Iterator[tuple[str, str]]:
+    """(label, HUBBUB_DATABASE value) for a ``--database`` value; a PostgreSQL database made for this run."""
+    if spec == "sqlite":
+        yield "sqlite", ""
+        return
+    import psycopg
+
+    name = f"hubbub_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(spec, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield "postgresql", f"{spec.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(spec, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_one(args: argparse.Namespace, spec: str, names: list[str]) -> tuple[str, int, float]:
+    """Set up, serve and measure one store; returns (label, exit code, posts/s)."""
+    with tempfile.TemporaryDirectory(prefix="hubbub-bench-post-") as tmp, _database(spec) as (label, database):
+        env = bench_env(
+            message_rate_burst=10**9,
+            message_rate_per_second=10**9,
+            history_max_count=args.messages + args.users * args.warmup + 1000,
+            database=database,
+        )
+        server = HubbubServer(Path(tmp) / "data", env)
+        print(f"\n# {label}: setting up {args.users} users and a room via the CLI", flush=True)
+        server.create_users(names)
+        room_id = server.create_room("bench-posts")
+        with server:
+            server.start()
+            pinning = "no CPU pinning"
+            if args.pin:
+                pin_process(server.pid, {0})
+                os.sched_setaffinity(0, {1})
+                pinning = "server pinned to CPU 0, clients (this process) to CPU 1"
+                if label == "postgresql":
+                    pinning += "; PostgreSQL's own processes are not pinned"
+            print(f"# hubbub serve pid {server.pid}, http {server.base_url}; {pinning}", flush=True)
+            code, rate = run_uvloop(bench(args, server, room_id, names))
+            if not server.alive():
+                print(f"hubbub serve died during the run:\n{server.stderr_tail()}")
+                code = 1
+            exit_status = server.stop()
+        errors = server.stderr_tail(10)
+        if exit_status not in (0, None) or "Traceback" in errors:
+            print(f"# hubbub serve exit status {exit_status}; last stderr lines:\n{errors}")
+    return label, code, rate
 
 
 def main() -> int:
@@ -247,38 +309,34 @@ def main() -> int:
         default=True,
         help="also time GET /healthz sent with the session cookie (what a signed-in browser's request costs)",
     )
+    parser.add_argument(
+        "--database",
+        action="append",
+        metavar="sqlite|ADMIN_URL",
+        help="store to measure: sqlite, or a PostgreSQL admin URL (a database is made there); repeat to compare",
+    )
     args = parser.parse_args()
     if args.users < 1 or args.messages < 1:
         parser.error("--users and --messages must be at least 1")
+    specs = args.database or ["sqlite"]
+    for spec in specs:
+        if spec != "sqlite" and not spec.startswith(("postgresql://", "postgres://")):
+            parser.error(f"--database {spec!r}: expected sqlite or a postgresql:// URL")
 
     started = time.perf_counter()
     names = [f"poster{i:03d}" for i in range(args.users)]
-    with tempfile.TemporaryDirectory(prefix="hubbub-bench-post-") as tmp:
-        env = bench_env(
-            message_rate_burst=10**9,
-            message_rate_per_second=10**9,
-            history_max_count=args.messages + args.users * args.warmup + 1000,
+    results = [run_one(args, spec, names) for spec in specs]
+    if len(results) > 1:
+        print(f"\nposts/s through the HTTP stack, {args.users} concurrent posters")
+        first = results[0][2]
+        print_table(
+            ["store", "posts/s", f"ratio to {results[0][0]}", "storage check"],
+            [
+                [label, fmt_rate(rate), f"{rate / first:.2f}x", "OK" if code == 0 else "FAILED"]
+                for label, code, rate in results
+            ],
         )
-        server = HubbubServer(Path(tmp) / "data", env)
-        print(f"# setting up: {args.users} users and a room via the CLI", flush=True)
-        server.create_users(names)
-        room_id = server.create_room("bench-posts")
-        with server:
-            server.start()
-            pinning = "no CPU pinning"
-            if args.pin:
-                pin_process(server.pid, {0})
-                os.sched_setaffinity(0, {1})
-                pinning = "server pinned to CPU 0, clients (this process) to CPU 1"
-            print(f"# hubbub serve pid {server.pid}, http {server.base_url}; {pinning}", flush=True)
-            code = run_uvloop(bench(args, server, room_id, names))
-            if not server.alive():
-                print(f"hubbub serve died during the run:\n{server.stderr_tail()}")
-                code = 1
-            exit_status = server.stop()
-        errors = server.stderr_tail(10)
-        if exit_status not in (0, None) or "Traceback" in errors:
-            print(f"# hubbub serve exit status {exit_status}; last stderr lines:\n{errors}")
+    code = max(code for _, code, _ in results)
     print(f"# wall time {time.perf_counter() - started:.1f} s")
     return code
 

@@ -742,3 +742,23 @@ async def test_units_on_two_nodes_never_lose_an_update(open_store: Opener) -> No
     finally:
         for node in nodes:
             await node.close()
+
+
+async def test_a_unit_whose_write_the_database_refuses_fails_alone(store: Store) -> None:
+    """The refused statement is the unit's last (PostgreSQL sends it without waiting): still only that unit fails."""
+    await store.write(lambda tx: tx.add_star(MessageId(1), UserId(2), 5))
+
+    def star_again(tx: WriteTx) -> None:
+        tx.append(_event(room=7))
+        tx.add_star(MessageId(1), UserId(2), 6)  # the primary key refuses it
+
+    units = [_append(store, 1, room=1), store.write(star_again), _append(store, 1, room=2), store.write(star_again)]
+    outcomes = await asyncio.gather(*units, return_exceptions=True)
+    assert [isinstance(o, list) for o in outcomes] == [True, False, True, False]
+    assert all(isinstance(o, Exception) and not isinstance(o, AssertionError) for o in outcomes[1::2])
+    events = await store.read(lambda tx: tx.events_after(EventId(0), limit=10))
+    assert sorted(e.room_id or 0 for e in events) == [1, 2] and [e.id for e in events] == [1, 2]
+    assert await store.write(lambda tx: tx.append(_event(room=3)).id) == 3
+    with pytest.raises(Exception, match=r"(?i)unique|primary"):
+        await store.write(star_again)  # alone (no savepoint): the same
+    assert await store.read(lambda tx: tx.last_event_id()) == 3

@@ -87,42 +87,69 @@ def connect(url: str, *, application_name: str = "hubbub") -> psycopg.Connection
 
 
 class _PostgresWriteSession:
-    """Write transactions on the writer thread's connection, reopened after it breaks."""
+    """Write transactions on the writer thread's connection, in pipeline mode; reopened after it breaks.
+
+    In pipeline mode a statement whose results nobody fetches (BEGIN, the lock, SAVEPOINT,
+    INSERT, UPDATE) is sent without waiting for the server; a fetch, the end of a unit
+    (``release``) and ``commit`` wait for everything sent so far. An error is therefore
+    raised at the latest by the ``release`` of the unit that caused it, so it is still
+    that unit alone that fails.
+    """
 
     def __init__(self, url: str) -> None:
         self._url = url
         self._connection: psycopg.Connection[Any] | None = None
         self._cursor: psycopg.Cursor[Any] | None = None
+        self._pipeline: contextlib.ExitStack | None = None
+        self._syncer: psycopg.Pipeline | None = None
 
     def begin(self) -> SqlTx:
         if self._connection is None or self._connection.closed or self._connection.broken:
             self._connection = connect(self._url, application_name="hubbub-writer")
+        stack = contextlib.ExitStack()
+        self._syncer = stack.enter_context(self._connection.pipeline())
+        self._pipeline = stack
         cursor = self._connection.cursor()
-        cursor.execute(_BEGIN_WRITE)
+        cursor.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
         self._cursor = cursor
         return SqlTx(cursor, POSTGRESQL)
 
-    def _run(self, sql: str) -> None:
+    def _send(self, sql: str) -> None:
         assert self._cursor is not None
         self._cursor.execute(sql)
 
+    def _sync(self) -> None:
+        assert self._syncer is not None
+        self._syncer.sync()
+
     def savepoint(self) -> None:
-        self._run("SAVEPOINT unit")
+        self._send("SAVEPOINT unit")
 
     def release(self) -> None:
-        self._run("RELEASE SAVEPOINT unit")
+        self._send("RELEASE SAVEPOINT unit")
+        self._sync()
 
     def rollback_to(self) -> None:
-        self._run("ROLLBACK TO SAVEPOINT unit")
-        self._run("RELEASE SAVEPOINT unit")
+        with contextlib.suppress(psycopg.Error):  # the unit's own failure, already raised to it
+            self._sync()
+        self._send("ROLLBACK TO SAVEPOINT unit")
+        self._send("RELEASE SAVEPOINT unit")
+        self._sync()
 
     def commit(self) -> None:
-        self._run("COMMIT")
-        self._cursor = None
+        self._send("COMMIT")
+        self._end_pipeline()
+
+    def _end_pipeline(self) -> None:
+        stack, self._pipeline, self._cursor, self._syncer = self._pipeline, None, None, None
+        if stack is not None:
+            stack.close()  # waits for every result; raises the first error
 
     def abort(self) -> None:
-        self._cursor = None
         connection = self._connection
+        with contextlib.suppress(psycopg.Error):  # the error that made us abort, or a broken connection
+            self._end_pipeline()
         if connection is None or connection.closed:
             return
         try:
@@ -132,7 +159,7 @@ class _PostgresWriteSession:
             connection.close()
 
     def close(self) -> None:
-        self._cursor = None
+        self._pipeline = self._cursor = self._syncer = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -180,13 +207,18 @@ class PostgresStore:
 
     def _read(self, work: Callable[[SqlTx], T]) -> T:
         with self._pool.connection() as connection:
-            cursor = connection.cursor()
-            cursor.execute(_BEGIN_READ)
             try:
-                return work(SqlTx(cursor, POSTGRESQL))
+                with connection.pipeline():  # BEGIN goes out with the first query, ROLLBACK needs no wait of its own
+                    cursor = connection.cursor()
+                    cursor.execute(_BEGIN_READ)
+                    try:
+                        return work(SqlTx(cursor, POSTGRESQL))
+                    finally:
+                        if not connection.broken:
+                            cursor.execute("ROLLBACK")  # nothing to keep: reads only
             finally:
-                if not connection.broken:
-                    connection.execute("ROLLBACK")  # nothing to keep: reads only
+                if not connection.broken and connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    connection.execute("ROLLBACK")  # the unit failed before ours was sent
 
     async def read(self, work: Callable[[ReadTx], T]) -> T:
         loop = asyncio.get_running_loop()

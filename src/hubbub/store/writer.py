@@ -40,9 +40,18 @@ class WriteSession(Protocol):
         ...
 
     def savepoint(self) -> None: ...
-    def release(self) -> None: ...
-    def rollback_to(self) -> None: ...
-    def commit(self) -> None: ...
+
+    def release(self) -> None:
+        """End the unit's savepoint, keeping its work; raises if any of the unit's statements failed."""
+        ...
+
+    def rollback_to(self) -> None:
+        """Undo the unit's work back to its savepoint (after any error, the unit's own or the database's)."""
+        ...
+
+    def commit(self) -> None:
+        """Commit; raises (and keeps nothing) if any statement of the transaction failed."""
+        ...
 
     def abort(self) -> None:
         """Roll back whatever is open; never raises (drops a connection that cannot roll back)."""
@@ -133,14 +142,17 @@ class GroupWriter:
             else:
                 for work in units:
                     session.savepoint()
+                    ids = tx.id_mark()
                     try:
                         result = work(tx)
-                    except BaseException as error:  # the unit failed: undo it alone
+                        session.release()  # raises if a statement the unit sent without waiting failed
+                    except BaseException as error:  # the unit failed: undo it alone, ids included
                         session.rollback_to()
+                        tx.id_restore(ids)
                         outcomes.append((False, error))
                     else:
-                        session.release()
                         outcomes.append((True, result))
+            tx.flush_ids()
             session.commit()
         except Exception as error:  # the database or the commit failed: every unit of the group fails
             # (after a connection lost during COMMIT the group may have committed all the same;

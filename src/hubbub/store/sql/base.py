@@ -1,4 +1,12 @@
-"""The plumbing every group of queries shares: one cursor, one dialect, id counters."""
+"""The plumbing every group of queries shares: one cursor, one dialect, id counters.
+
+Ids (events, messages, users, rooms, ...) come from the ``counters`` table, never
+from an engine's auto-increment. A write transaction holds its engine's write lock
+from its first statement (store/writer.py), so nobody else can move a counter
+while it runs: it reads the counters once, hands ids out itself, and writes the
+new values back just before it commits (``flush_ids``). A savepoint rolled back
+takes its ids back with it (``id_mark``/``id_restore``), so ids stay dense.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +24,13 @@ class SqlBase:
     def __init__(self, cursor: Cursor, dialect: SqlDialect) -> None:
         self._cursor = cursor
         self._dialect = dialect
+        self._counters: dict[str, int] | None = None  # read on first use
+        self._changed: frozenset[str] = frozenset()  # counters to write back
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        """Run a statement. Its results are there once fetched; a statement nobody fetches from
+        may be sent without waiting (PostgreSQL pipelines writes), and an error it causes is then
+        raised by a later statement or at the end of the unit of work (store/writer.py)."""
         self._cursor.execute(self._dialect.adapt(sql), tuple(params))
         return self._cursor
 
@@ -31,8 +44,32 @@ class SqlBase:
         row = self._one(sql, params)
         return None if row is None else row[0]
 
+    def _counter(self, counter: str) -> int:
+        """The counter's value in this transaction: the last id handed out."""
+        if self._counters is None:
+            self._counters = {str(name): int(value) for name, value in self._all("SELECT name, value FROM counters")}
+        try:
+            return self._counters[counter]
+        except KeyError:
+            raise LocalError(f"counter {counter!r} missing; was the schema migrated?") from None
+
     def _next_id(self, counter: str) -> int:
-        row = self._one("UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", (counter,))
-        if row is None:
-            raise LocalError(f"counter {counter!r} missing; was the schema migrated?")
-        return int(row[0])
+        value = self._counter(counter) + 1
+        assert self._counters is not None
+        self._counters[counter] = value
+        self._changed |= {counter}
+        return value
+
+    def id_mark(self) -> tuple[dict[str, int] | None, frozenset[str]]:
+        """The ids handed out so far, to go back to if the unit of work that follows fails."""
+        return (None if self._counters is None else dict(self._counters)), self._changed
+
+    def id_restore(self, mark: tuple[dict[str, int] | None, frozenset[str]]) -> None:
+        self._counters, self._changed = mark
+
+    def flush_ids(self) -> None:
+        """Write the counters this transaction moved; the last statement before COMMIT."""
+        values = self._counters or {}
+        for counter in sorted(self._changed):
+            self._execute("UPDATE counters SET value = ? WHERE name = ?", (values[counter], counter))
+        self._changed = frozenset()

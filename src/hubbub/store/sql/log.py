@@ -13,7 +13,7 @@ from hubbub.store.sql.rows import event_from_json, event_to_json
 
 class LogSql(SqlBase):
     def last_event_id(self) -> EventId:
-        return EventId(int(self._scalar("SELECT value FROM counters WHERE name = 'event'")))
+        return EventId(self._counter("event"))
 
     def append(self, event: NewEvent) -> Event:
         stored = event.with_id(EventId(self._next_id("event")))
@@ -84,14 +84,17 @@ class LogSql(SqlBase):
         )
 
     def mark_read(self, user_id: UserId, message_ids: Collection[MessageId] | None) -> int:
+        # RETURNING, not the cursor's rowcount: a pipelined statement has no rowcount until synced.
         if message_ids is None:
-            cursor = self._execute("UPDATE inbox SET unread = ? WHERE user_id = ? AND unread", (False, user_id))
+            rows = self._all(
+                "UPDATE inbox SET unread = ? WHERE user_id = ? AND unread RETURNING event_id", (False, user_id)
+            )
         elif not message_ids:
             return 0
         else:
             where, params = self._dialect.member_of("message_id", message_ids)
-            cursor = self._execute(
-                f"UPDATE inbox SET unread = ? WHERE user_id = ? AND unread AND {where}",
+            rows = self._all(
+                f"UPDATE inbox SET unread = ? WHERE user_id = ? AND unread AND {where} RETURNING event_id",
                 (False, user_id, *params),
             )
-        return max(cursor.rowcount, 0)
+        return len(rows)

@@ -23,7 +23,7 @@ class MessagesSql(SqlBase):
         return {message.id: message for message in map(message_from_row, rows)}
 
     def last_message_id(self) -> int:
-        return int(self._scalar("SELECT value FROM counters WHERE name = 'message'"))
+        return self._counter("message")
 
     def recent_messages(
         self,

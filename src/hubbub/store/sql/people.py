@@ -158,10 +158,10 @@ class PeopleSql(SqlBase):
         return token
 
     def revoke_api_token(self, token_id: int, now: int) -> bool:
-        cursor = self._execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, token_id)
+        row = self._one(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id", (now, token_id)
         )
-        return cursor.rowcount > 0
+        return row is not None
 
     def meta(self, key: str) -> str | None:
         value = self._scalar("SELECT value FROM meta WHERE key = ?", (key,))

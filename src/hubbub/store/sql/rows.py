@@ -20,9 +20,6 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
 
-    @property
-    def rowcount(self) -> int: ...
-
 
 USER_COLUMNS: Final = (
     "id, name, email, reputation, is_moderator, suspended_until, about, created_at, last_seen, last_post"
