@@ -203,10 +203,15 @@ def test_a_bad_config_file_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown settings no_such_setting" in result.output
 
 
-def test_serve_runs_and_the_cli_writes_beside_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_serve_runs_and_the_cli_writes_beside_it(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     env = {**os.environ, **FAST_HASH, "HUBBUB_DATA_DIR": str(tmp_path), "HUBBUB_LOG_LEVEL": "warning"}
+    database: list[str] = []
+    if engine == "postgresql":  # the server is told by flag, the other commands by environment
+        url: str = request.getfixturevalue("postgres_url")
+        database, env["HUBBUB_DATABASE"] = ["--database", url], url
     server = subprocess.Popen(
-        [sys.executable, "-m", "hubbub", "serve", "--port", "0", "--ws-port", "0"],
+        [sys.executable, "-m", "hubbub", "serve", "--port", "0", "--ws-port", "0", *database],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -14,15 +14,15 @@ import datetime
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from hubbub import __version__
 from hubbub.app import Runtime, open_bus, open_store
-from hubbub.cli import chat
+from hubbub.cli import chat, data
 from hubbub.cli.logs import configure_logging
+from hubbub.cli.options import settings_options
 from hubbub.core.clock import SystemClock
 from hubbub.core.ids import UserId
 from hubbub.core.models import RoomAccess, User
@@ -34,29 +34,6 @@ from hubbub.settings import Settings, load_settings
 __all__ = ["main"]
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _settings_options(function: F) -> F:
-    """The options every command shares for finding its data."""
-    options = [
-        click.option(
-            "--data-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="Directory for the SQLite database and hubbub.toml [env HUBBUB_DATA_DIR; default ./hubbub-data].",
-        ),
-        click.option("--database", default=None, help="Database URL: sqlite:///path [env HUBBUB_DATABASE]."),
-        click.option(
-            "--config",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="TOML settings file [env HUBBUB_CONFIG; default <data dir>/hubbub.toml].",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
 
 
 def _load(**flags: object) -> Settings:
@@ -113,7 +90,7 @@ def cli() -> None:
 @click.option("--port", type=int, default=None, help="HTTP port; 0 picks a free one [env HUBBUB_PORT; default 8080].")
 @click.option("--ws-port", type=int, default=None, help="Websocket gateway port [env HUBBUB_WS_PORT; default 8081].")
 @click.option("--bus", default=None, help="Event bus URL: memory: [env HUBBUB_BUS].")
-@_settings_options
+@settings_options
 def serve(**flags: object) -> None:
     """Run the server until interrupted (Ctrl-C or SIGTERM)."""
     settings = _load(**flags)
@@ -181,7 +158,7 @@ def users() -> None:
 )
 @click.option("--reputation", type=int, default=None, help="Starting reputation [default: new_user_reputation].")
 @click.option("--moderator", is_flag=True, help="Make the user a moderator.")
-@_settings_options
+@settings_options
 def users_create(
     name: str, email: str, password: str | None, reputation: int | None, moderator: bool, **flags: object
 ) -> None:
@@ -204,7 +181,7 @@ def users_create(
 
 
 @users.command("list")
-@_settings_options
+@settings_options
 def users_list(**flags: object) -> None:
     """List users: id, name, e-mail, reputation, moderator, and a suspension's end while it lasts."""
     settings = _load(**flags)
@@ -303,7 +280,7 @@ def rooms() -> None:
     help="public: anyone talks; gallery: only granted users talk; private: only granted users read.",
 )
 @click.option("--owner", "owner_id", type=int, default=None, help="User id of the room's first owner.")
-@_settings_options
+@settings_options
 def rooms_create(name: str, description: str, tags: str, access: str, owner_id: int | None, **flags: object) -> None:
     """Create a room; prints the new room's id on the last line."""
     settings = _load(**flags)
@@ -324,7 +301,7 @@ def rooms_create(name: str, description: str, tags: str, access: str, owner_id: 
 
 
 @rooms.command("list")
-@_settings_options
+@settings_options
 def rooms_list(**flags: object) -> None:
     """List rooms: id, name, access, messages, tags."""
     settings = _load(**flags)
@@ -347,7 +324,7 @@ def tokens() -> None:
 @tokens.command("create")
 @click.option("--name", required=True, help="What the token is for, e.g. the program using it.")
 @click.option("--scope", type=click.Choice(["publish"]), default="publish", show_default=True, help="What it may do.")
-@_settings_options
+@settings_options
 def tokens_create(name: str, scope: str, **flags: object) -> None:
     """Create a token; prints it (shown only this once) on the last line."""
     settings = _load(**flags)
@@ -362,7 +339,7 @@ def tokens_create(name: str, scope: str, **flags: object) -> None:
 
 
 @tokens.command("list")
-@_settings_options
+@settings_options
 def tokens_list(**flags: object) -> None:
     """List tokens: id, name, scope, created (Unix time), active or revoked."""
     settings = _load(**flags)
@@ -379,7 +356,7 @@ def tokens_list(**flags: object) -> None:
 
 @tokens.command("revoke")
 @click.argument("token_id", type=int)
-@_settings_options
+@settings_options
 def tokens_revoke(token_id: int, **flags: object) -> None:
     """Revoke a token by id; requests using it are refused from then on."""
     settings = _load(**flags)
@@ -394,6 +371,9 @@ def tokens_revoke(token_id: int, **flags: object) -> None:
 # The chat commands (SDK-based) live in their own module.
 cli.add_command(chat.tail)
 cli.add_command(chat.say)
+# Moving and copying databases, likewise.
+cli.add_command(data.migrate)
+cli.add_command(data.backup)
 
 
 def main() -> None:

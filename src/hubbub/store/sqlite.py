@@ -11,20 +11,23 @@ Readers see consistent snapshots (WAL) and never block the writer. Other process
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
+from hubbub.errors import ConfigError
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate
 from hubbub.store.sql import SQLITE, SqlTx
 from hubbub.store.writer import GroupWriter
 
-__all__ = ["SqliteStore", "connect"]
+__all__ = ["BackupReport", "SqliteStore", "backup", "connect"]
 
 T = TypeVar("T")
 
@@ -172,6 +175,52 @@ class SqliteStore:
         self._writer.close()
         self._readers.shutdown(wait=True)
         self._connections.close()
+
+
+@dataclass(frozen=True, slots=True)
+class BackupReport:
+    path: Path
+    bytes: int
+    last_event_id: int
+
+
+def backup(source: Path, target: Path) -> BackupReport:
+    """Copy the database at ``source`` to a new file ``target`` while servers keep using it.
+
+    SQLite's online backup API copies every page in one step, inside one read
+    transaction: the copy is one consistent snapshot, and in WAL mode writers go on
+    meanwhile. The copy is written next to ``target`` as ``<name>.partial``, checked
+    (``PRAGMA quick_check``), switched to a self-contained rollback journal, and only
+    then renamed to ``target``, so a ``target`` that exists is a complete backup.
+
+    Raises:
+        ConfigError: ``source`` is not a hubbub database, ``target`` exists, or the copy fails its check.
+    """
+    if not source.is_file():
+        raise ConfigError(f"no SQLite database at {source}")
+    if target.exists():
+        raise ConfigError(f"{target} exists; hubbub backup never overwrites (remove it or pick another name)")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    original = connect(source)
+    try:
+        if original.execute("SELECT 1 FROM sqlite_master WHERE name = 'counters'").fetchone() is None:
+            raise ConfigError(f"{source} is not a hubbub database (it has no counters table)")
+        copy = sqlite3.connect(partial)
+        try:
+            original.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")
+            check = str(copy.execute("PRAGMA quick_check").fetchone()[0])
+            last = int(copy.execute("SELECT value FROM counters WHERE name = 'event'").fetchone()[0])
+        finally:
+            copy.close()
+    finally:
+        original.close()
+    if check != "ok":
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"the copy of {source} failed its integrity check: {check}")
+    os.replace(partial, target)
+    return BackupReport(target, target.stat().st_size, last)
 
 
 def _use_wal(connection: sqlite3.Connection) -> None:
