@@ -54,6 +54,8 @@ def test_every_command_has_help() -> None:
         ["tokens", "revoke"],
         ["tail"],
         ["say"],
+        ["migrate"],
+        ["backup"],
     ):
         result = _invoke(*args, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output, args
