@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from hubbub.store.sql import SqlTx
 
-__all__ = ["GroupWriter", "WriteSession"]
+__all__ = ["GroupWriter", "WriteSession", "commit_group"]
 
 T = TypeVar("T")
 Outcome = tuple[bool, Any]  # (succeeded, result or exception)
@@ -102,7 +102,7 @@ class GroupWriter:
 
     def write_blocking(self, work: Callable[[SqlTx], T]) -> T:
         """Run one unit from synchronous code, on the writer thread, in its own transaction."""
-        succeeded, value = self._thread.submit(self._commit_group, [work]).result()[0]
+        succeeded, value = self._thread.submit(commit_group, self._session, [work]).result()[0]
         if not succeeded:
             raise value
         return value  # type: ignore[no-any-return]
@@ -121,42 +121,43 @@ class GroupWriter:
                     self._draining = False
                     return
             try:
-                outcomes = self._commit_group([q.work for q in group])
+                outcomes = commit_group(self._session, [q.work for q in group])
             except BaseException as error:  # never leave callers waiting on a writer that stopped
                 outcomes = [(False, error)] * len(group)
             for queued, outcome in zip(group, outcomes, strict=True):
                 with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
                     queued.loop.call_soon_threadsafe(_settle, queued.future, outcome)
 
-    def _commit_group(self, units: list[Callable[[SqlTx], Any]]) -> list[Outcome]:
-        session = self._session
-        outcomes: list[Outcome] = []
-        try:
-            tx = session.begin()
-            if len(units) == 1:  # nobody else waiting: no savepoint needed
+
+def commit_group(session: WriteSession, units: list[Callable[[SqlTx], Any]]) -> list[Outcome]:
+    """Run ``units`` in one transaction, each in its own savepoint; one outcome per unit, in order."""
+    outcomes: list[Outcome] = []
+    try:
+        tx = session.begin()
+        if len(units) == 1:  # nobody else waiting: no savepoint needed
+            try:
+                outcomes.append((True, units[0](tx)))
+            except BaseException as error:  # the unit failed (whatever it raised): undo it
+                session.abort()
+                return [(False, error)]
+        else:
+            for work in units:
+                session.savepoint()
+                ids = tx.id_mark()
                 try:
-                    outcomes.append((True, units[0](tx)))
-                except BaseException as error:  # the unit failed (whatever it raised): undo it
-                    session.abort()
-                    return [(False, error)]
-            else:
-                for work in units:
-                    session.savepoint()
-                    ids = tx.id_mark()
-                    try:
-                        result = work(tx)
-                        session.release()  # raises if a statement the unit sent without waiting failed
-                    except BaseException as error:  # the unit failed: undo it alone, ids included
-                        session.rollback_to()
-                        tx.id_restore(ids)
-                        outcomes.append((False, error))
-                    else:
-                        outcomes.append((True, result))
-            tx.flush_ids()
-            session.commit()
-        except Exception as error:  # the database or the commit failed: every unit of the group fails
-            # (after a connection lost during COMMIT the group may have committed all the same;
-            # docs/design/ordering.md says why readers cope).
-            session.abort()
-            return [(False, error)] * len(units)
-        return outcomes
+                    result = work(tx)
+                    session.release()  # raises if a statement the unit sent without waiting failed
+                except BaseException as error:  # the unit failed: undo it alone, ids included
+                    session.rollback_to()
+                    tx.id_restore(ids)
+                    outcomes.append((False, error))
+                else:
+                    outcomes.append((True, result))
+        tx.flush_ids()
+        session.commit()
+    except Exception as error:  # the database or the commit failed: every unit of the group fails
+        # (after a connection lost during COMMIT the group may have committed all the same;
+        # docs/design/ordering.md says why readers cope).
+        session.abort()
+        return [(False, error)] * len(units)
+    return outcomes
