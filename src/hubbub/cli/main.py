@@ -208,7 +208,7 @@ def users_list(**flags: object) -> None:
 @click.argument("user_id", type=int)
 @click.option("--hours", type=click.IntRange(min=1), default=None, help="Suspend for this many hours.")
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Suspend for this many days (at most 365).")
-@_settings_options
+@settings_options
 def users_suspend(user_id: int, hours: int | None, days: int | None, **flags: object) -> None:
     """Suspend a user: they cannot talk, lose their private rooms, and their open sockets follow at once."""
     if (hours is None) == (days is None):
@@ -227,7 +227,7 @@ def users_suspend(user_id: int, hours: int | None, days: int | None, **flags: ob
 
 @users.command("unsuspend")
 @click.argument("user_id", type=int)
-@_settings_options
+@settings_options
 def users_unsuspend(user_id: int, **flags: object) -> None:
     """Lift a user's suspension now."""
     settings = _load(**flags)
@@ -247,7 +247,7 @@ def users_unsuspend(user_id: int, **flags: object) -> None:
     help="The new password (at least 8 characters). Omit it to be asked, or set HUBBUB_PASSWORD.",
     envvar="HUBBUB_PASSWORD",
 )
-@_settings_options
+@settings_options
 def users_set_password(user_id: int, password: str | None, **flags: object) -> None:
     """Set a user's password; every session of theirs ends, and their sockets close."""
     settings = _load(**flags)

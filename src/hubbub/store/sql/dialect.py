@@ -73,6 +73,13 @@ class SqlDialect:
             return f"{column} = ANY(?::bigint[])", [ids]
         return f"{column} IN ({','.join('?' * len(ids))})", list(ids)
 
+    def member_of_texts(self, column: str, values: Iterable[str]) -> tuple[str, list[object]]:
+        """``member_of`` for a text column."""
+        texts = [str(value) for value in values]
+        if self.array_membership:
+            return f"{column} = ANY(?::text[])", [texts]
+        return f"{column} IN ({','.join('?' * len(texts))})", list(texts)
+
 
 SQLITE: Final = SqlDialect("sqlite", lower="hubbub_lower")
 POSTGRESQL: Final = SqlDialect("postgresql", paramstyle="format", array_membership=True)

@@ -127,13 +127,15 @@ class PeopleSql(SqlBase):
         return ended
 
     def delete_sessions_of(self, user_id: UserId, *, keep_token_hash: str | None = None) -> int:
+        # RETURNING, not the cursor's rowcount: a pipelined statement has no rowcount until synced.
         if keep_token_hash is None:
-            cursor = self._execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            ended = self._all("DELETE FROM sessions WHERE user_id = ? RETURNING token_hash", (user_id,))
         else:
-            cursor = self._execute(
-                "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?", (user_id, keep_token_hash)
+            ended = self._all(
+                "DELETE FROM sessions WHERE user_id = ? AND token_hash <> ? RETURNING token_hash",
+                (user_id, keep_token_hash),
             )
-        return max(cursor.rowcount, 0)
+        return len(ended)
 
     def api_token(self, token_hash: str) -> ApiToken | None:
         row = self._one(

@@ -78,11 +78,9 @@ class SocketTokensSql(SqlBase):
     def delete_socket_tokens(self, token_hashes: Collection[str]) -> int:
         if not token_hashes:
             return 0
-        hashes = list(token_hashes)
-        marks = ",".join("?" * len(hashes))
-        cursor = self._execute(f"DELETE FROM socket_tokens WHERE token_hash IN ({marks})", hashes)
-        return max(cursor.rowcount, 0)
+        # RETURNING, not the cursor's rowcount: a pipelined statement has no rowcount until synced.
+        where, params = self._dialect.member_of_texts("token_hash", token_hashes)
+        return len(self._all(f"DELETE FROM socket_tokens WHERE {where} RETURNING token_hash", params))
 
     def purge_socket_tokens(self, now: int) -> int:
-        cursor = self._execute("DELETE FROM socket_tokens WHERE expires_at <= ?", (now,))
-        return max(cursor.rowcount, 0)
+        return len(self._all("DELETE FROM socket_tokens WHERE expires_at <= ? RETURNING token_hash", (now,)))
