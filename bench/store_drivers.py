@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,7 +55,7 @@ from hubbub.store.sqlite import SqliteStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _bridge import LoopGroupWriter, run_sync, wait_for
-from _common import fmt_ms, percentile, print_table
+from _common import cpu_seconds_of, fmt_ms, percentile, print_table
 
 T = TypeVar("T")
 ASYNCPG = SqlDialect("postgresql-asyncpg", paramstyle="numeric", array_membership=True)
@@ -383,8 +384,34 @@ async def busy_loop(fraction: float) -> AsyncIterator[None]:
             await task
 
 
-async def post_through_service(store: Store, posters: int, posts: int, busy: float) -> tuple[float, list[float]]:
-    """``posters`` users post ``posts`` messages in all to one room; returns (seconds, latencies)."""
+def backend_cpu_seconds(url: str | None) -> float:
+    """CPU the PostgreSQL server processes serving ``url``'s database have used so far (Linux /proc)."""
+    if url is None:
+        return 0.0
+    with psycopg.connect(url, autocommit=True) as connection:
+        pids = [
+            int(row[0])
+            for row in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds_of(pid)
+    return total
+
+
+@dataclass
+class Measured:
+    seconds: float
+    latencies: list[float]
+    client_cpu: float  # this process, every thread: the store's driver, the units, the posters
+    server_cpu: float  # PostgreSQL's processes for this database
+
+
+async def post_through_service(store: Store, posters: int, posts: int, busy: float, url: str | None = None) -> Measured:
+    """``posters`` users post ``posts`` messages in all to one room."""
     service = Service(store=store, bus=MemoryBus(), clock=SystemClock(), settings=SETTINGS)
     await service.start()
     users = [
@@ -403,11 +430,12 @@ async def post_through_service(store: Store, posters: int, posts: int, busy: flo
             await service.messages.post(user_id, RoomId(room.id), f"bench {index}-{n}")
             latencies.append(time.perf_counter() - started)
 
+    server0 = backend_cpu_seconds(url)
     async with busy_loop(busy):
-        started = time.perf_counter()
+        client0, started = time.process_time(), time.perf_counter()
         await asyncio.gather(*(poster(UserId(u.id), i) for i, u in enumerate(users)))
-        seconds = time.perf_counter() - started
-    return seconds, latencies
+        seconds, client = time.perf_counter() - started, time.process_time() - client0
+    return Measured(seconds, latencies, client, backend_cpu_seconds(url) - server0)
 
 
 def _with_database(admin_url: str, name: str) -> str:
@@ -428,8 +456,9 @@ def _database(admin_url: str) -> Any:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def measure(variant: str, args: argparse.Namespace, busy: float, tmp: Path) -> float:
-    """Posts/s of one variant, on a fresh database."""
+async def measure(variant: str, args: argparse.Namespace, busy: float, tmp: Path) -> Measured:
+    """One variant, on a fresh database."""
+    url: str | None = None
     with contextlib.ExitStack() as stack:
         if variant == "sqlite":
             store: Store = SqliteStore.open(tmp / f"{uuid.uuid4().hex}.sqlite3")
@@ -439,17 +468,19 @@ async def measure(variant: str, args: argparse.Namespace, busy: float, tmp: Path
                 url
             )
         try:
-            seconds, latencies = await post_through_service(store, args.posters, args.posts, busy)
+            measured = await post_through_service(store, args.posters, args.posts, busy, url)
         finally:
             await store.close()
-    latencies.sort()
-    rate = len(latencies) / seconds
+    latencies = sorted(measured.latencies)
+    rate = len(latencies) / measured.seconds
     print(
         f"# {variant:15} loop {busy:.0%} busy: {rate:7,.0f} posts/s  p50 {fmt_ms(percentile(latencies, 0.5))} ms"
-        f"  p99 {fmt_ms(percentile(latencies, 0.99))} ms",
+        f"  p99 {fmt_ms(percentile(latencies, 0.99))} ms  CPU/post: this process "
+        f"{1e6 * measured.client_cpu / len(latencies):.0f} us, "
+        f"PostgreSQL {1e6 * measured.server_cpu / len(latencies):.0f} us",
         flush=True,
     )
-    return rate
+    return measured
 
 
 def round_trip_psycopg(url: str, count: int) -> float:
@@ -487,12 +518,17 @@ async def round_trip_async(url: str, count: int, driver: str) -> float:
 async def bench(args: argparse.Namespace) -> int:
     conditions = [0.0, args.busy] if args.busy > 0 else [0.0]
     rates: dict[tuple[str, float], list[float]] = {}
+    cpu: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="hubbub-bench-drivers-") as tmp:
         for trial in range(args.trials):
             print(f"# trial {trial + 1}/{args.trials}", flush=True)
             for busy in conditions:
                 for variant in args.variants:
-                    rates.setdefault((variant, busy), []).append(await measure(variant, args, busy, Path(tmp)))
+                    measured = await measure(variant, args, busy, Path(tmp))
+                    posts = len(measured.latencies)
+                    rates.setdefault((variant, busy), []).append(posts / measured.seconds)
+                    if busy == 0:  # with a busy loop, this process's CPU includes the busy work
+                        cpu.setdefault(variant, []).append((measured.client_cpu / posts, measured.server_cpu / posts))
 
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
@@ -512,6 +548,14 @@ async def bench(args: argparse.Namespace) -> int:
         ]
         rows.append([variant, *(f"{v:,.0f}" for v in values), *ratios])
     print_table(header, rows)
+
+    print("\nCPU per post with an idle loop (median; machine load does not change CPU time much, unlike rates)")
+    cpu_rows = []
+    for variant in args.variants:
+        client = median([c for c, _ in cpu[variant]])
+        server = median([s for _, s in cpu[variant]])
+        cpu_rows.append([variant, f"{client * 1e6:.0f}", f"{server * 1e6:.0f}", f"{(client + server) * 1e6:.0f}"])
+    print_table(["store", "this process us", "PostgreSQL us", "total us"], cpu_rows)
 
     with _database(args.server) as url:
         lines = [["psycopg, synchronous", f"{round_trip_psycopg(url, args.round_trips) * 1e6:.0f}"]]

@@ -1,13 +1,14 @@
 """The scale-out engine: PostgreSQL through psycopg 3, shared by any number of nodes.
 
 Needs the ``postgres`` extra (``pip install 'hubbub[postgres]'``); ``app.open_store``
-imports this module only for ``postgresql://`` URLs. The driver was chosen by
-measurement (bench/store_drivers.py, docs/design/postgres.md): units of work are
-synchronous functions, so a synchronous psycopg connection on a worker thread runs
-them with no bridge between event loops.
+imports this module only for ``postgresql://`` URLs. The driver and the threading
+were chosen by measurement (bench/store_drivers.py, docs/design/postgres.md): units
+of work are synchronous functions, and a synchronous psycopg connection on a worker
+thread, in pipeline mode, ran them faster than psycopg's or asyncpg's asynchronous
+connections on the event loop, above all while the loop is busy.
 
-- Writes: one writer thread per node with one connection, and the same group
-  commit as SQLite (``store/writer.py``). Every write transaction starts by taking
+- Writes: one writer thread per node with one connection in pipeline mode, and the
+  same group commit as SQLite (``store/writer.py``). Every write transaction starts by taking
   one transaction-scoped advisory lock, the same for every node, so write
   transactions are serialised cluster-wide exactly as SQLite's single writer
   serialises them: event ids stay dense and become visible strictly in commit
@@ -48,7 +49,6 @@ MAX_GROUP: Final = 64  # units of work committed together at most
 IDLE_IN_TRANSACTION_MS: Final = 30_000
 CONNECT_TIMEOUT_SECONDS: Final = 10
 
-_BEGIN_WRITE: Final = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
 _BEGIN_READ: Final = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
