@@ -762,3 +762,23 @@ async def test_a_unit_whose_write_the_database_refuses_fails_alone(store: Store)
     with pytest.raises(Exception, match=r"(?i)unique|primary"):
         await store.write(star_again)  # alone (no savepoint): the same
     assert await store.read(lambda tx: tx.last_event_id()) == 3
+
+
+async def test_a_bookmark_is_found_by_its_slug_without_hyphens(store: Store) -> None:
+    def work(tx: WriteTx) -> None:
+        tx.insert_room(name="Den", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
+        for slug in ("a-b-c", "abc", "x-y"):
+            tx.insert_conversation(
+                room_id=RoomId(1),
+                slug=slug,
+                title=slug,
+                first_message_id=MessageId(1),
+                last_message_id=MessageId(2),
+                created_by=UserId(1),
+                now=5,
+            )
+
+    await store.write(work)
+    found = await store.read(lambda tx: tx.conversation_by_compact_slug(RoomId(1), "abc"))
+    assert found is not None and found.slug == "a-b-c"  # the oldest of the two that compact to "abc"
+    assert await store.read(lambda tx: tx.conversation_by_compact_slug(RoomId(1), "xy-")) is None
