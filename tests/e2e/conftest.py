@@ -288,12 +288,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @contextlib.contextmanager
 def serving(
-    data_dir: Path, settings: Mapping[str, str] | None = None
+    data_dir: Path,
+    settings: Mapping[str, str] | None = None,
+    *,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
     """``hubbub serve`` on loopback over ``data_dir``, healthy; yields it with its HTTP and gateway ports.
 
-    ``settings`` become ``HUBBUB_<NAME>`` variables (``{"http_head_timeout": "0.5"}``). The server
-    is stopped at the end, and must not have logged a traceback or failed to stop cleanly.
+    ``settings`` become ``HUBBUB_<NAME>`` variables (``{"http_head_timeout": "0.5"}``); ``preexec_fn``
+    runs in the child before it execs (to lower its resource limits, say). The server is stopped at
+    the end, and must not have logged a traceback or failed to stop cleanly.
     """
     environment = _environment()
     environment.update({ENV_PREFIX + name.upper(): value for name, value in (settings or {}).items()})
@@ -316,6 +320,7 @@ def serving(
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=preexec_fn,  # noqa: PLW1509 - only resource limits, set before exec
         )
     try:
         port, ws_port = _bound_ports(process, log)
