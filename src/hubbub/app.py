@@ -90,6 +90,7 @@ def gateway_limits(settings: Settings) -> GatewayLimits:
         max_connections_per_ip=settings.ws_max_connections_per_ip,
         allowed_origins=allowed,
         socket_send_buffer_bytes=settings.ws_socket_send_buffer_bytes,
+        socket_receive_buffer_bytes=settings.ws_socket_receive_buffer_bytes,
     )
 
 

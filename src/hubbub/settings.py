@@ -87,6 +87,7 @@ class Settings:
     ws_allowed_origins: str = "*"  # "*" or a comma-separated list of origins; others get HTTP 403
     ws_send_buffer_bytes: int = 512 * 1024  # unsent bytes per connection before it is closed (1008)
     ws_socket_send_buffer_bytes: int = 0  # kernel SO_SNDBUF per socket; 0 keeps the kernel's auto-tuning
+    ws_socket_receive_buffer_bytes: int = 16 * 1024  # kernel SO_RCVBUF per websocket: bounds the frames one read brings
     ws_max_frame_bytes: int = 64 * 1024  # largest inbound frame
     ws_max_connections_per_ip: int = 1000  # beyond this a new connection is closed with 1013
     sechat_replay_max_bytes: int = 256 * 1024  # history one socket opening may replay from ?l= (then 1013)
@@ -95,6 +96,7 @@ class Settings:
     realtime_hb_data: str = "hb"  # the heartbeat's data; "" for clients of the 2014 protocol
     realtime_close_silent: bool = True  # close a client that sent nothing for a whole heartbeat interval
     realtime_max_topics: int = 1000  # subscriptions per connection; further subscribes are ignored
+    realtime_known_rooms: int = 10_000  # rooms whose openness the feed remembers for room-activity subscribes
 
 
 def _coerce(name: str, hint: Any, raw: object) -> object:

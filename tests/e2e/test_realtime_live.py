@@ -731,7 +731,7 @@ async def test_room_activity_stops_when_the_room_turns_private(
         await ws.send_str(MARK)
         await eventually(lambda: topics_of(node).subscriptions == 1)
         await publisher.mark(ws)
-        await eventually(lambda: not sockets_of(node)._tasks)  # the room check is over
+        await eventually(lambda: sockets_of(node).idle)  # the room check is over
         await node.service.rooms.update_room(
             owner.user.id, room, name="Public", description="", tags="", access=RoomAccess.PUBLIC
         )
@@ -1013,7 +1013,7 @@ async def test_room_activity_can_be_subscribed_once_the_room_is_public_again(
         await ws.send_str(MARK)
         await subscribed(node, MARK)
         await publisher.mark(ws)
-        await eventually(lambda: not sockets_of(node)._tasks)  # the room check is over
+        await eventually(lambda: sockets_of(node).idle)  # the room check is over
         await node.service.rooms.update_room(
             owner.user.id, room, name="Secret", description="", tags="", access=RoomAccess.PUBLIC
         )
@@ -1022,3 +1022,35 @@ async def test_room_activity_can_be_subscribed_once_the_room_is_public_again(
         message = await _post(owner, room, "public again")
         action, posted = await next_item(ws)
         assert (action, posted["a"], posted["id"]) == (topic, "message-posted", message)
+
+
+async def test_room_activity_churn_reads_the_room_once(
+    node: Node, port: str, anonymous: Browser, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subscribe/unsubscribe churn on a room's activity topic reads the room from the store at most
+    once, not once per subscribe, and leaves nothing behind."""
+    room = await node.room("Public")
+    store = node.runtime.store
+    assert store is not None
+    reads: list[object] = []
+    original = store.read
+
+    async def counting_read(work: Any) -> Any:
+        reads.append(work)
+        return await original(work)
+
+    monkeypatch.setattr(store, "read", counting_read)
+    topic = f"{room}-room-activity"
+    async with feed(anonymous.session, feed_url(node, port)) as ws:
+        for _ in range(1000):
+            await ws.send_str(topic)
+            await ws.send_str(f"-{topic}")
+        await ws.send_str(topic)
+        await ws.send_str(MARK)
+        await subscribed(node, MARK)
+        await subscribed(node, topic)
+        assert len(reads) <= 2  # one lookup, and perhaps one more for a subscribe made as it returned
+        await eventually(lambda: sockets_of(node).idle)
+    await eventually(lambda: sockets_of(node).open_sockets == 0)
+    assert sockets_of(node).idle
+    assert topics_of(node).subscriptions == 0

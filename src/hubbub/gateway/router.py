@@ -60,11 +60,22 @@ class GatewayLimits:
     max_connections_per_ip: int
     allowed_origins: frozenset[str] | None  # None: any origin
     socket_send_buffer_bytes: int = 0  # 0: the kernel's default
+    socket_receive_buffer_bytes: int = 0  # 0: the kernel's default
 
     def tune(self, raw: socket.socket | None) -> None:
-        """Cap the kernel's send buffer too, so a stalled peer holds a known amount of memory."""
-        if raw is not None and self.socket_send_buffer_bytes > 0:
+        """Cap the kernel's buffers for one accepted websocket.
+
+        The send buffer, so that a stalled peer holds a known amount of memory; the
+        receive buffer, so that one read hands the server a bounded number of frames
+        (auto-tuned, it grows to megabytes under a flood, and every frame of a read is
+        handled before anyone else gets the event loop).
+        """
+        if raw is None:
+            return
+        if self.socket_send_buffer_bytes > 0:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer_bytes)
+        if self.socket_receive_buffer_bytes > 0:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_receive_buffer_bytes)
 
 
 def parse_handshake(

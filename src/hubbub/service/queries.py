@@ -150,6 +150,15 @@ class Queries:
     async def user(self, user_id: UserId) -> User | None:
         return await self._ctx.store.read(lambda tx: tx.user(user_id))
 
+    async def rooms_open_to_everyone(self, room_ids: Collection[RoomId]) -> dict[RoomId, bool]:
+        """For each of ``room_ids`` that exists: whether anyone, signed in or not, may read it (one read)."""
+        anonymous = Standing(user=None)
+
+        def read(tx: ReadTx) -> dict[RoomId, bool]:
+            return {room.id: can_read(anonymous, room) for room in tx.rooms(room_ids).values()}
+
+        return await self._ctx.store.read(read)
+
     async def history(
         self,
         viewer: User | None,

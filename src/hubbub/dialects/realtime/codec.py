@@ -36,6 +36,7 @@ __all__ = [
     "parse_command",
     "parse_publish",
     "room_activity_payload",
+    "room_activity_topic",
     "topic_items",
     "validate_publish_topic",
 ]
@@ -101,6 +102,11 @@ def owned_topic_user(topic: str) -> UserId | None:
 def activity_topic_room(topic: str) -> RoomId | None:
     match = _ROOM_ACTIVITY.fullmatch(topic)
     return None if match is None else RoomId(int(match.group(1)))
+
+
+def room_activity_topic(room_id: RoomId) -> str:
+    """The topic that carries ``room_id``'s message activity (the inverse of ``activity_topic_room``)."""
+    return f"{room_id}-room-activity"
 
 
 def validate_publish_topic(topic: object) -> str:
@@ -211,6 +217,6 @@ def topic_items(event: Event) -> Sequence[TopicItem]:
             TopicItem(f"{user}-inbox", _compact(count), owner=user),
         )
     payload = room_activity_payload(event)
-    if payload is None:
+    if payload is None or event.room_id is None:
         return ()
-    return (TopicItem(f"{event.room_id}-room-activity", _compact(payload)),)
+    return (TopicItem(room_activity_topic(event.room_id), _compact(payload)),)

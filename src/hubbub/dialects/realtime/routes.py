@@ -21,18 +21,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import web
 
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import RoomId
-from hubbub.core.models import RoomAccess
 from hubbub.core.visibility import AccessChange, AccessChangeKind
 from hubbub.dialects.realtime.codec import (
     MAX_TOPIC_CHARS,
     Heartbeat,
-    Subscribe,
     TopicItem,
     Unsubscribe,
     activity_topic_room,
@@ -40,8 +39,10 @@ from hubbub.dialects.realtime.codec import (
     heartbeat_frame,
     parse_command,
     parse_publish,
+    room_activity_topic,
     topic_items,
 )
+from hubbub.dialects.realtime.open_rooms import OpenRooms
 from hubbub.dialects.sechat.codec import Reply, json_reply
 from hubbub.dialects.sechat.http import (
     SERVICE,
@@ -53,7 +54,7 @@ from hubbub.dialects.sechat.http import (
     require_user,
 )
 from hubbub.dialects.sechat.routes import websocket_base
-from hubbub.errors import BadRequest, BodyTooLarge, NotAllowed, NotFound, NotLoggedIn, SlowRequest
+from hubbub.errors import BadRequest, BodyTooLarge, NotAllowed, NotLoggedIn, SlowRequest
 from hubbub.fanout.access import AccessWatch
 from hubbub.fanout.connection import (
     AUTHORIZED,
@@ -76,9 +77,6 @@ log = logging.getLogger("hubbub.realtime")
 
 HUB: Final = web.AppKey("hub", Hub)
 PUBLISH_WAIT_SECONDS: Final = 5.0
-# A room's access may change while a subscription to its activity is being checked: check again.
-ROOM_CHECK_TRIES: Final = 3
-
 # Handshake.extra keys: the ?token= read at the upgrade, and who the socket signs in as.
 _TOKEN: Final = "realtime_token"
 _GRANT: Final = "realtime_grant"
@@ -94,22 +92,51 @@ class RealtimeRenderer:
         return frame(topic, payload)
 
 
+@dataclass(eq=False, slots=True)
+class _Socket:
+    """What the feed keeps per open socket."""
+
+    subscriber: TopicSubscriber
+    # Topics subscribed to, or waiting for their room's openness; bounded by realtime_max_topics.
+    wanted: set[str] = field(default_factory=set)
+
+
 class RealtimeSockets:
     """The topic socket (``gateway.router.SocketHandler``); also a hub ``Fanout`` for rooms' access changes,
-    and an ``AccessListener`` for sessions that end."""
+    and an ``AccessListener`` for sessions that end.
+
+    Every frame costs a bounded amount of work, and a room-activity subscribe costs no
+    store read of its own: ``OpenRooms`` answers from memory or from one batched read
+    shared by every socket waiting for that room.
+    """
 
     def __init__(self, *, service: Service, fanout: TopicFanout, access: AccessWatch) -> None:
         self._service = service
         self._fanout = fanout
         self._access = access
-        self._subscribers: dict[Connection, TopicSubscriber] = {}
-        self._wanted: dict[Connection, set[str]] = {}
+        self._sockets: dict[Connection, _Socket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._open_rooms = OpenRooms(
+            service.queries.rooms_open_to_everyone,
+            self._room_resolved,
+            capacity=service.settings.realtime_known_rooms,
+        )
+        # Subscribers whose activity subscribe waits for the room's openness.
+        self._waiting: dict[RoomId, set[TopicSubscriber]] = {}
         access.add_listener(self)
 
     @property
     def open_sockets(self) -> int:
-        return len(self._subscribers)
+        return len(self._sockets)
+
+    @property
+    def open_rooms(self) -> OpenRooms:
+        return self._open_rooms
+
+    @property
+    def idle(self) -> bool:
+        """Nothing is in flight: no sign-in and no room lookup."""
+        return not self._tasks and not self._waiting and not self._open_rooms.busy
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -150,8 +177,7 @@ class RealtimeSockets:
 
     def opened(self, connection: Connection) -> None:
         subscriber = TopicSubscriber(connection)
-        self._subscribers[connection] = subscriber
-        self._wanted[connection] = set()
+        self._sockets[connection] = _Socket(subscriber)
         self._fanout.add(subscriber)
         if connection.handshake.extra.get(AUTHORIZED):
             self._sign_in(subscriber)
@@ -192,7 +218,8 @@ class RealtimeSockets:
         """
         if change.kind not in (AccessChangeKind.SESSION_ENDED, AccessChangeKind.SESSIONS_REVOKED):
             return
-        for subscriber in self._subscribers.values():
+        for socket in self._sockets.values():
+            subscriber = socket.subscriber
             grant = subscriber.connection.handshake.extra.get(_GRANT)
             if (
                 subscriber.user_id is not None
@@ -203,20 +230,24 @@ class RealtimeSockets:
                 subscriber.user_id = None
 
     def received(self, connection: Connection, text: str) -> None:
-        subscriber = self._subscribers.get(connection)
-        if subscriber is None:
+        socket = self._sockets.get(connection)
+        if socket is None:
             return
+        subscriber = socket.subscriber
         subscriber.last_inbound = time.monotonic()
         command = parse_command(text)
         if isinstance(command, Heartbeat):
             return
-        wanted = self._wanted[connection]
-        if isinstance(command, Unsubscribe):
-            wanted.discard(command.topic)
-            self._fanout.unsubscribe(subscriber, command.topic)
-            return
-        assert isinstance(command, Subscribe)
+        wanted = socket.wanted
         topic = command.topic
+        if isinstance(command, Unsubscribe):
+            if topic in wanted:
+                wanted.discard(topic)
+                self._fanout.unsubscribe(subscriber, topic)
+                room_id = activity_topic_room(topic)
+                if room_id is not None:
+                    self._stop_waiting(room_id, subscriber)
+            return
         if topic in wanted:
             return
         if len(topic) > MAX_TOPIC_CHARS:
@@ -230,66 +261,62 @@ class RealtimeSockets:
         room_id = activity_topic_room(topic)
         if room_id is None:
             self._fanout.subscribe(subscriber, topic)
-        else:
-            self._spawn(self._subscribe_room_activity(subscriber, topic, room_id))
-
-    async def _room_is_open(self, room_id: RoomId) -> bool:
-        """Whether anyone may read the room, as of an answer no delivered access change contradicts.
-
-        The log position is read first: an access change of the room committed after it and
-        delivered before the answer is in the journal, so the room is checked again.
-        """
-        for _ in range(ROOM_CHECK_TRIES):
-            position = await self._service.queries.last_event_id()
-            try:
-                view = await self._service.queries.room_view(None, room_id)
-            except NotFound:
-                return False
-            changes = self._access.changes(after=position, room_id=room_id)
-            if changes is not None and not any(c.kind is AccessChangeKind.ROOM_ACCESS for c in changes):
-                return view.room.access is not RoomAccess.PRIVATE
-        return False
-
-    async def _subscribe_room_activity(self, subscriber: TopicSubscriber, topic: str, room_id: RoomId) -> None:
-        is_open = await self._room_is_open(room_id)
-        connection = subscriber.connection
-        wanted = self._wanted.get(connection, set())
-        if topic not in wanted:
-            return  # unsubscribed, or closed, meanwhile
-        if is_open and not connection.closed:
+            return
+        is_open = self._open_rooms.known(room_id)
+        if is_open is None:
+            self._wait_for(room_id, subscriber)
+        elif is_open:
             self._fanout.subscribe(subscriber, topic)
         else:
             wanted.discard(topic)  # refused: asking again (once the room is public) must try again
 
+    def _wait_for(self, room_id: RoomId, subscriber: TopicSubscriber) -> None:
+        self._waiting.setdefault(room_id, set()).add(subscriber)
+        self._open_rooms.request(room_id)
+
+    def _stop_waiting(self, room_id: RoomId, subscriber: TopicSubscriber) -> None:
+        waiting = self._waiting.get(room_id)
+        if waiting is None:
+            return
+        waiting.discard(subscriber)
+        if not waiting:
+            del self._waiting[room_id]
+            self._open_rooms.withdraw(room_id)
+
+    def _room_resolved(self, room_id: RoomId, is_open: bool) -> None:
+        topic = room_activity_topic(room_id)
+        for subscriber in self._waiting.pop(room_id, ()):
+            socket = self._sockets.get(subscriber.connection)
+            if socket is None or topic not in socket.wanted:
+                continue  # unsubscribed, or closed, meanwhile
+            if is_open and not subscriber.connection.closed:
+                self._fanout.subscribe(subscriber, topic)
+            else:
+                socket.wanted.discard(topic)
+
     def closed(self, connection: Connection) -> None:
-        subscriber = self._subscribers.pop(connection, None)
-        self._wanted.pop(connection, None)
-        if subscriber is not None:
-            self._fanout.remove(subscriber)
+        socket = self._sockets.pop(connection, None)
+        if socket is None:
+            return
+        for topic in socket.wanted:
+            room_id = activity_topic_room(topic)
+            if room_id is not None:
+                self._stop_waiting(room_id, socket.subscriber)
+        self._fanout.remove(socket.subscriber)
 
     # Fanout: a room whose access changed stops feeding its activity topic at once, and resumes
-    # for the same subscribers only if the room is still open to everyone.
+    # for the same subscribers only if the room is still open to everyone. An answer read while
+    # the change was on its way is read again (OpenRooms.forget), so none predates it.
 
     def deliver(self, batch: Batch) -> int:
         for event in batch:
             if event.type is EventType.ACCESS_LEVEL_CHANGED and event.target_user_id is None and event.room_id:
-                topic = f"{event.room_id}-room-activity"
-                paused = self._fanout.topic_subscribers(topic)
-                for subscriber in paused:
+                self._open_rooms.forget(event.room_id)
+                topic = room_activity_topic(event.room_id)
+                for subscriber in self._fanout.topic_subscribers(topic):
                     self._fanout.unsubscribe(subscriber, topic)
-                if paused:
-                    self._spawn(self._recheck_room(event.room_id, paused))
+                    self._wait_for(event.room_id, subscriber)
         return 0
-
-    async def _recheck_room(self, room_id: RoomId, paused: list[TopicSubscriber]) -> None:
-        is_open = await self._room_is_open(room_id)
-        topic = f"{room_id}-room-activity"
-        for subscriber in paused:
-            wanted = self._wanted.get(subscriber.connection, set())
-            if is_open and topic in wanted and not subscriber.connection.closed:
-                self._fanout.subscribe(subscriber, topic)
-            else:
-                wanted.discard(topic)
 
     # heartbeats
 
@@ -319,6 +346,7 @@ class RealtimeSockets:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self._open_rooms.stop()
 
 
 def _error(status: int, message: str) -> web.Response:

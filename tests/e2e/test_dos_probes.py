@@ -1,0 +1,233 @@
+"""Denial-of-service probes against a real ``hubbub serve``: the server must stay responsive.
+
+Each probe measures ``GET /healthz`` on an unloaded server first (the baseline), then again
+while the probe runs, in the same test, and compares the two with a generous ratio: no fixed
+duration is asserted, since the machine's speed and load change both numbers alike. The worst
+latencies and the server's memory are printed beside their baselines (``pytest -s`` shows them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import statistics
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import _cli, serving
+from tests.fakes import TIMEOUT
+
+KEY = "MDEyMzQ1Njc4OWFiY2RlZg=="
+MARK = "hubbub-probe-marker"
+BASELINE_SAMPLES = 200
+# While a probe runs, the median and the 90th percentile of /healthz may be this many times the
+# unloaded 90th percentile: generous, because a loaded test machine jitters (and a probe does
+# cost the server work); a server that stalls is hundreds of times slower.
+LATENCY_RATIO = 25.0
+# The single worst /healthz under a probe may be this many times the unloaded 90th percentile.
+WORST_RATIO = 100.0
+# Memory the server may keep after a probe's sockets have closed (resident set, MiB).
+RSS_SLACK_MIB = 32
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+def quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Latencies:
+    """``/healthz`` round trips, in seconds."""
+
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p90(self) -> float:
+        return quantile(self.samples, 0.9)
+
+    @property
+    def worst(self) -> float:
+        return max(self.samples)
+
+    def describe(self) -> str:
+        return (
+            f"median {self.median * 1e3:.1f} ms, p90 {self.p90 * 1e3:.1f} ms, "
+            f"worst {self.worst * 1e3:.1f} ms over {len(self.samples)}"
+        )
+
+
+def healthz(session: requests.Session, base: str) -> float:
+    started = time.monotonic()
+    response = session.get(base + "/healthz", timeout=10 * TIMEOUT)
+    assert response.status_code == 200
+    return time.monotonic() - started
+
+
+def baseline(base: str, count: int = BASELINE_SAMPLES) -> Latencies:
+    with requests.Session() as session:
+        healthz(session, base)  # open the keep-alive connection outside the measurement
+        return Latencies([healthz(session, base) for _ in range(count)])
+
+
+@contextlib.contextmanager
+def measuring(base: str) -> Iterator[Latencies]:
+    """``/healthz`` one request after another, from another thread, for as long as the block runs."""
+    latencies = Latencies()
+    done = threading.Event()
+
+    def run() -> None:
+        with requests.Session() as session:
+            healthz(session, base)
+            while not done.is_set():
+                latencies.samples.append(healthz(session, base))
+
+    thread = threading.Thread(target=run, name="healthz-probe")
+    thread.start()
+    try:
+        yield latencies
+    finally:
+        done.set()
+        thread.join(20 * TIMEOUT)
+    assert latencies.samples, "no /healthz answer came back while the probe ran"
+
+
+def assert_responsive(under: Latencies, unloaded: Latencies, probe: str) -> None:
+    print(f"\n{probe}: /healthz unloaded {unloaded.describe()}; under the probe {under.describe()}")
+    ceiling = LATENCY_RATIO * unloaded.p90
+    assert under.median <= ceiling, (probe, under.describe(), unloaded.describe())
+    assert under.p90 <= ceiling, (probe, under.describe(), unloaded.describe())
+    assert under.worst <= WORST_RATIO * unloaded.p90, (probe, under.describe(), unloaded.describe())
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+# --- a raw websocket client, so that a probe can push megabytes in one write --------------------
+
+
+def text_frame(text: str) -> bytes:
+    """A client text frame. Its mask key is zero, so the payload needs no masking (RFC 6455 §5.3)."""
+    payload = text.encode("utf-8")
+    if len(payload) < 126:
+        header = bytes([0x81, 0x80 | len(payload)])
+    else:
+        header = bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(payload))
+    return header + b"\0\0\0\0" + payload
+
+
+def open_socket(port: int, target: str = "/") -> socket.socket:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    raw.sendall(
+        (
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        chunk = raw.recv(1)
+        assert chunk, response
+        response += chunk
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return raw
+
+
+@dataclass
+class Server:
+    process: object
+    pid: int
+    port: int
+    ws_port: int
+    token: str
+    public_room: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def reached(self, topic: str) -> int:
+        """Publish a marker into ``topic``; the number of sockets it reached."""
+        response = requests.post(
+            self.base + "/api/v1/publish",
+            json={"topic": topic, "data": {"mark": True}},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10 * TIMEOUT,
+        )
+        assert response.status_code == 200, response.text
+        return int(response.json()["subscribers"])
+
+    def processed(self, topic: str = MARK) -> None:
+        """Wait until the server has read everything a socket sent before subscribing to ``topic``."""
+        deadline = time.monotonic() + 10 * TIMEOUT
+        while self.reached(topic) < 1:
+            assert time.monotonic() < deadline, "the server never got to the marker"
+            time.sleep(0.02)  # polling another process: there is nothing to wait on
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    room = int(_cli(data_dir, "rooms", "create", "Public"))
+    token = _cli(data_dir, "tokens", "create", "--name", "probe", "--scope", "publish")
+    with serving(data_dir) as (process, port, ws_port):
+        yield Server(process, process.pid, port, ws_port, token, room)
+    assert "Traceback" not in (data_dir / "serve.log").read_text()
+
+
+# --- item 11: subscribe/unsubscribe churn on the realtime socket --------------------------------
+
+CHURN_PAIRS = 100_000
+
+
+@pytest.mark.parametrize(
+    ("kind", "port"),
+    [("room-activity", "gateway"), ("room-activity", "http"), ("missing-room", "gateway"), ("plain", "gateway")],
+)
+def test_subscribe_churn_keeps_the_server_responsive_and_memory_flat(server: Server, port: str, kind: str) -> None:
+    """100,000 subscribe/unsubscribe pairs (4 MB) from one anonymous socket: ``/healthz`` stays near its
+    baseline, and the server's memory comes back once the socket is gone."""
+    topic = {
+        "room-activity": f"{server.public_room}-room-activity",
+        "missing-room": "999999-room-activity",
+        "plain": "155-questions-active",
+    }[kind]
+    number = server.ws_port if port == "gateway" else server.port
+    unloaded = baseline(server.base)
+    rss_before = rss_mib(server.pid)
+    churn = (text_frame(topic) + text_frame("-" + topic)) * CHURN_PAIRS + text_frame(MARK)
+    raw = open_socket(number)
+    try:
+        with measuring(server.base) as under:
+            writer = threading.Thread(target=raw.sendall, args=(churn,), name="churn")
+            writer.start()
+            server.processed()
+            writer.join(TIMEOUT)
+        rss_during = rss_mib(server.pid)
+    finally:
+        raw.close()
+    while server.reached(MARK):  # the socket's close has been processed
+        time.sleep(0.02)  # polling another process: there is nothing to wait on
+    rss_after = rss_mib(server.pid)
+    print(f"\nRSS {rss_before:.0f} MiB before, {rss_during:.0f} MiB at the end of the churn, {rss_after:.0f} MiB after")
+    assert_responsive(under, unloaded, f"{kind} churn on the {port} port ({len(churn) / 1e6:.1f} MB)")
+    assert rss_after <= rss_before + RSS_SLACK_MIB
