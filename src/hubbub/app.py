@@ -91,6 +91,7 @@ def gateway_limits(settings: Settings) -> GatewayLimits:
         allowed_origins=allowed,
         socket_send_buffer_bytes=settings.ws_socket_send_buffer_bytes,
         socket_receive_buffer_bytes=settings.ws_socket_receive_buffer_bytes,
+        close_timeout=settings.ws_close_timeout,
     )
 
 

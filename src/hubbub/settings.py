@@ -89,6 +89,7 @@ class Settings:
     ws_socket_send_buffer_bytes: int = 0  # kernel SO_SNDBUF per socket; 0 keeps the kernel's auto-tuning
     ws_socket_receive_buffer_bytes: int = 16 * 1024  # kernel SO_RCVBUF per websocket: bounds the frames one read brings
     ws_max_frame_bytes: int = 64 * 1024  # largest inbound frame
+    ws_close_timeout: float = 10.0  # seconds a closing websocket gets to flush its queue and close frame
     ws_max_connections_per_ip: int = 1000  # beyond this a new connection is closed with 1013
     sechat_replay_max_bytes: int = 256 * 1024  # history one socket opening may replay from ?l= (then 1013)
     sechat_keepalive: float = 25.0  # seconds; an idle event socket gets {"r<room>":{"t":..,"d":0}} this often

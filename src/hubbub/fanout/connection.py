@@ -19,6 +19,7 @@ __all__ = [
     "CLOSE_INTERNAL_ERROR",
     "CLOSE_NORMAL",
     "CLOSE_POLICY",
+    "CLOSE_PROTOCOL_ERROR",
     "CLOSE_TOO_BIG",
     "CLOSE_TRY_AGAIN",
     "Connection",
@@ -28,6 +29,7 @@ __all__ = [
 
 CLOSE_NORMAL: Final = 1000
 CLOSE_GOING_AWAY: Final = 1001  # server shutting down, or a silent client timed out
+CLOSE_PROTOCOL_ERROR: Final = 1002  # a frame RFC 6455 forbids (unmasked, reserved bits set ...)
 CLOSE_POLICY: Final = 1008  # slow consumer, too many subscriptions
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL_ERROR: Final = 1011  # the server failed to serve this socket (its log says why)
@@ -55,10 +57,11 @@ class Handshake:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """An upgrade turned down before any websocket exists: an HTTP status and a short text."""
+    """An upgrade turned down before any websocket exists: an HTTP status, a short text, extra headers."""
 
     status: int
     reason: str
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Connection(Protocol):

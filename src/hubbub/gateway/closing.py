@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from hubbub.fanout.connection import CLOSE_NORMAL
+from hubbub.fanout.connection import CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR
 
 __all__ = ["CLOSE_INVALID_TEXT", "CLOSE_PROTOCOL_ERROR", "answer_to_close", "may_send"]
 
-CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_INVALID_TEXT: Final = 1007
 
 # Status codes defined for use in Close frames (RFC 6455 §7.4.1 and the IANA registry).

@@ -3,8 +3,14 @@
 picows delivers frames by callback and writes straight into the transport, so a
 connection costs no task of its own. Each connection's unsent bytes are bounded
 by the transport's high-water mark: when picows reports ``pause_writing`` the
-peer is not keeping up, and it is disconnected with 1008 "slow consumer" rather
-than buffered without limit.
+peer is not keeping up, and it is closed with 1008 "slow consumer" rather than
+buffered without limit. The close frame goes out behind what is queued (the
+transport takes it over its high-water mark), so a client that reads again sees
+the 1008; one that never does is cut after ``close_timeout``.
+
+picows checks masking and framing; hubbub adds what it leaves to the listener:
+reserved bits are refused (no extension is ever negotiated), and pings are
+answered here, after that check, rather than by picows's auto-pong.
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ from picows import (
     ws_create_server,
 )
 
-from hubbub.fanout.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_AGAIN, Handshake
+from hubbub.fanout.connection import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN,
+    Handshake,
+    Refusal,
+)
 from hubbub.gateway.closing import answer_to_close
 from hubbub.gateway.router import SocketHandler, SocketRouter
 
@@ -50,6 +64,7 @@ class PicowsConnection(WSListener):
         self._closed = False
         self._admitted = False
         self._fragments: list[bytes] | None = None
+        self._cut: asyncio.TimerHandle | None = None
 
     # Connection
 
@@ -74,9 +89,24 @@ class PicowsConnection(WSListener):
             self._closed = True
             return
         self._closed = True
-        self._transport.send_close(WSCloseCode(code), reason.encode("utf-8"))
-        # A slow consumer's backlog is dropped; anyone else gets what was queued, then the close.
-        self._transport.disconnect(graceful=code != CLOSE_POLICY)
+        transport = self._transport
+        transport.send_close(WSCloseCode(code), reason.encode("utf-8"))
+        # What was queued goes out first, then the close frame; a peer that does not take it
+        # in time (a slow consumer may never read again) is cut.
+        transport.disconnect(graceful=True)
+        loop = asyncio.get_running_loop()
+        self._cut = loop.call_later(self._gateway.router.limits.close_timeout, transport.disconnect, False)
+        # The dialect forgets the connection now, not when its last bytes are gone; not from
+        # inside close(), which fan-out calls while it walks its subscribers.
+        loop.call_soon(self._forget)
+
+    def _forget(self) -> None:
+        """The dialect, the address count and the gateway let go of this connection (once)."""
+        if self._admitted:
+            self._admitted = False
+            self._gateway.connections.discard(self)
+            self._gateway.router.release(self._remote)
+            self._handler.closed(self)
 
     # picows callbacks
 
@@ -96,7 +126,14 @@ class PicowsConnection(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
-        if kind is WSMsgType.TEXT or kind is WSMsgType.CONTINUATION:
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            # RFC 6455 §5.2: nonzero reserved bits need an extension that defines them; none is offered.
+            self.close(CLOSE_PROTOCOL_ERROR, "reserved bits set without a negotiated extension")
+            return
+        if kind is WSMsgType.PING:
+            if not self._closed:
+                transport.send_pong(frame.get_payload_as_bytes())
+        elif kind is WSMsgType.TEXT or kind is WSMsgType.CONTINUATION:
             self._text_frame(frame)
         elif kind is WSMsgType.CLOSE:
             if not self._closed:
@@ -108,8 +145,10 @@ class PicowsConnection(WSListener):
             self.close(_CLOSE_UNSUPPORTED, "text frames only")
 
     def _text_frame(self, frame: WSFrame) -> None:
+        if self._closed:
+            return  # closing: what the peer still sends is not read
         if frame.msg_type is WSMsgType.CONTINUATION and self._fragments is None:
-            self.close(1002, "continuation without a start")
+            self.close(CLOSE_PROTOCOL_ERROR, "continuation without a start")
             return
         if self._fragments is None and frame.fin:
             payload = frame.get_payload_as_bytes()
@@ -132,11 +171,10 @@ class PicowsConnection(WSListener):
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self._closed = True
-        if self._admitted:
-            self._admitted = False
-            self._gateway.connections.discard(self)
-            self._gateway.router.release(self._remote)
-            self._handler.closed(self)
+        if self._cut is not None:
+            self._cut.cancel()
+            self._cut = None
+        self._forget()
 
     def pause_writing(self) -> None:
         if not self._closed:
@@ -159,8 +197,10 @@ class PicowsGateway:
         handshake = self.router.handshake(request.path.decode("latin-1"), headers)
         handler, refusal = self.router.accept(handshake)
         if refusal is not None or handler is None:
-            status, reason = (refusal.status, refusal.reason) if refusal is not None else (404, "Not Found")
-            response = WSUpgradeResponse.create_error_response(status, reason.encode("utf-8"))
+            refusal = refusal or Refusal(404, "Not Found")
+            response = WSUpgradeResponse.create_error_response(
+                refusal.status, refusal.reason.encode("utf-8"), dict(refusal.headers)
+            )
             return WSUpgradeResponseWithListener(response, None)
         return PicowsConnection(self, handler, handshake)
 
@@ -172,7 +212,7 @@ class PicowsGateway:
             port,
             max_frame_size=self.router.limits.max_frame_bytes,
             websocket_handshake_timeout=10,
-            enable_auto_pong=True,
+            enable_auto_pong=False,  # on_ws_frame answers pings, once it has checked the frame
             read_buffer_init_size=1024,
             logger_name="gateway",
         )

@@ -22,15 +22,22 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Protocol
+from typing import Final, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from hubbub.fanout.connection import AUTHORIZED, Connection, Handshake, Refusal
 from hubbub.hosts import Site
 
-__all__ = ["GatewayLimits", "SocketHandler", "SocketRouter", "parse_handshake"]
+__all__ = ["WEBSOCKET_VERSION", "GatewayLimits", "SocketHandler", "SocketRouter", "parse_handshake"]
 
 log = logging.getLogger("hubbub.gateway")
+
+WEBSOCKET_VERSION: Final = "13"  # RFC 6455; the drafts' 7 and 8 are not spoken
+# RFC 6455 §4.4: a version the server does not speak is refused (426 is the example it gives)
+# with the versions it does speak in Sec-WebSocket-Version.
+_WRONG_VERSION: Final = Refusal(
+    426, "This server speaks websocket version 13 only", {"Sec-WebSocket-Version": WEBSOCKET_VERSION}
+)
 
 
 class SocketHandler(Protocol):
@@ -61,6 +68,7 @@ class GatewayLimits:
     allowed_origins: frozenset[str] | None  # None: any origin
     socket_send_buffer_bytes: int = 0  # 0: the kernel's default
     socket_receive_buffer_bytes: int = 0  # 0: the kernel's default
+    close_timeout: float = 10.0  # seconds a closing connection may take to flush, before it is cut
 
     def tune(self, raw: socket.socket | None) -> None:
         """Cap the kernel's buffers for one accepted websocket.
@@ -128,6 +136,8 @@ class SocketRouter:
         return None
 
     def accept(self, handshake: Handshake) -> tuple[SocketHandler | None, Refusal | None]:
+        if handshake.headers.get("sec-websocket-version", "").strip() != WEBSOCKET_VERSION:
+            return None, _WRONG_VERSION
         handler = self.handler_for(handshake.path)
         if handler is None:
             return None, Refusal(404, "Not Found")

@@ -131,6 +131,20 @@ def test_a_leading_minus_unsubscribes(text: str, topic: str) -> None:
     assert parse_command(text) == Unsubscribe(topic)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{" * 30_000,
+        '{"a":' * 30_000 + "1" + "}" * 30_000,  # valid JSON, nested deeper than Python's parser goes
+        '{"action":"hb","data":' + "[" * 30_000 + "]" * 30_000 + "}",
+    ],
+)
+def test_json_nested_too_deep_to_parse_is_not_a_heartbeat_and_raises_nothing(text: str) -> None:
+    """A frame of a JSON object too deep to read is what any other unreadable text is: a topic name
+    (far too long for any topic, so the socket ignores it)."""
+    assert parse_command(text) == Subscribe(text)
+
+
 # --- server -> client frames (§A.3, §A.5) -------------------------------------------------------
 
 

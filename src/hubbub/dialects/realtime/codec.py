@@ -75,7 +75,7 @@ def parse_command(text: str) -> Command:
     if text.startswith("{"):
         try:
             decoded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             decoded = None
         if isinstance(decoded, dict) and decoded.get("action") == "hb":
             return Heartbeat()
