@@ -25,6 +25,7 @@ from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
 from hubbub.fanout.topics import TopicFanout
 from hubbub.gateway.aiohttp_endpoint import socket_endpoint
+from hubbub.gateway.listener import ConnectionBudget, default_budget
 from hubbub.gateway.picows_server import PicowsGateway
 from hubbub.gateway.router import GatewayLimits, SocketRouter
 from hubbub.hosts import Site
@@ -139,7 +140,9 @@ class Runtime:
         router = SocketRouter(
             [("/events/", self.sechat_sockets), ("/", self.realtime_sockets)], gateway_limits(settings), site
         )
-        self._gateway = PicowsGateway(router)
+        budget = ConnectionBudget(settings.max_connections or default_budget())
+        log.info("accepting up to %d connections on both ports together", budget.limit)
+        self._gateway = PicowsGateway(router, budget)
         self.ws_port = await self._gateway.start(settings.host, settings.ws_port)
         self._gateway_port[0] = self.ws_port
         log.info("websocket gateway listening on %s:%d", settings.host, self.ws_port)
@@ -154,7 +157,13 @@ class Runtime:
         app[HUB] = self.hub
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        listener = GuardedSite(self._runner, settings.host, settings.port, limits=HttpLimits.from_settings(settings))
+        listener = GuardedSite(
+            self._runner,
+            settings.host,
+            settings.port,
+            limits=HttpLimits.from_settings(settings),
+            accept=lambda factory, host, port: budget.serve(factory, host, port, name="HTTP"),
+        )
         await listener.start()
         self.http_port = self._runner.addresses[0][1]
         site.http_port = self.http_port  # the port of hubbub's own pages, for the Origin check

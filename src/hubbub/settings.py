@@ -83,6 +83,10 @@ class Settings:
     publish_max_bytes: int = 64 * 1024  # a POST /api/v1/publish body
     publish_max_depth: int = 32  # arrays/objects nested in a publish body; deeper -> 400 (keep well under 900)
 
+    # Connections, both ports together: 0 = the descriptor limit (ulimit -n) minus a reserve of
+    # max(64, limit / 8) for the database, logs and files being sent; at it, neither port accepts.
+    max_connections: int = 0
+
     # Websockets (gateway port and HTTP port alike).
     ws_allowed_origins: str = "*"  # "*" or a comma-separated list of origins; others get HTTP 403
     ws_send_buffer_bytes: int = 512 * 1024  # unsent bytes per connection before it is closed (1008)

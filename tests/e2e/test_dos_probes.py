@@ -9,6 +9,8 @@ latencies and the server's memory are printed beside their baselines (``pytest -
 from __future__ import annotations
 
 import contextlib
+import os
+import resource
 import socket
 import statistics
 import struct
@@ -231,3 +233,127 @@ def test_subscribe_churn_keeps_the_server_responsive_and_memory_flat(server: Ser
     print(f"\nRSS {rss_before:.0f} MiB before, {rss_during:.0f} MiB at the end of the churn, {rss_after:.0f} MiB after")
     assert_responsive(under, unloaded, f"{kind} churn on the {port} port ({len(churn) / 1e6:.1f} MB)")
     assert rss_after <= rss_before + RSS_SLACK_MIB
+
+
+# --- item 13: descriptor exhaustion -------------------------------------------------------------
+
+DESCRIPTOR_LIMIT = 160  # the server's RLIMIT_NOFILE in these probes: its default budget is 96
+FLOOD = 300  # connections opened on each port, never used
+CPU_WINDOW = 1.0  # seconds over which the server's CPU time is compared with its idle baseline
+# Extra CPU (share of one core) a server holding a flood of idle connections may spend.
+CPU_SLACK = 0.25
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_share(pid: int) -> float:
+    """The share of one core the process used over ``CPU_WINDOW``."""
+    before, started = cpu_seconds(pid), time.monotonic()
+    time.sleep(CPU_WINDOW)  # a measurement window, not synchronisation
+    return (cpu_seconds(pid) - before) / (time.monotonic() - started)
+
+
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def lower_descriptor_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTOR_LIMIT, DESCRIPTOR_LIMIT))
+
+
+def flood(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections that are opened and then left silent (non-blocking: none waits to be accepted)."""
+    sockets = []
+    for _ in range(count):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setblocking(False)
+        raw.connect_ex(("127.0.0.1", port))
+        sockets.append(raw)
+    return sockets
+
+
+def settled_descriptors(pid: int, above: int) -> int:
+    """Wait until the process holds more than ``above`` descriptors and that number stays put
+    for a while (it took what it will of a flood); that number."""
+    deadline = time.monotonic() + 3 * TIMEOUT
+    count, steady = open_descriptors(pid), 0
+    while count <= above or steady < 10:
+        assert time.monotonic() < deadline, f"the process never settled ({count} descriptors)"
+        time.sleep(0.05)  # watching another process: there is nothing to wait on
+        latest = open_descriptors(pid)
+        steady = steady + 1 if latest == count else 0
+        count = latest
+    return count
+
+
+@pytest.mark.parametrize(
+    ("case", "settings"),
+    [
+        ("budget", {}),
+        # A budget above the limit: accept() itself fails with EMFILE, as when other files fill it.
+        ("descriptors", {"max_connections": "100000"}),
+    ],
+)
+def test_descriptor_exhaustion_stops_accepting_without_spinning(
+    tmp_path: Path, case: str, settings: dict[str, str]
+) -> None:
+    """Connections held open on both ports past the process's descriptor limit: the server stops
+    accepting (its CPU stays at its idle baseline, its log gets a line or two, no traceback),
+    keeps serving the connections it has, and accepts again on both ports once they go."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    token = _cli(data_dir, "tokens", "create", "--name", "probe", "--scope", "publish")
+    env = {"log_level": "warning", **settings}
+    with serving(data_dir, settings=env, preexec_fn=lower_descriptor_limit) as (process, port, ws_port):
+        server = Server(process, process.pid, port, ws_port, token, 0)
+        log = data_dir / "serve.log"
+        lines_before = len(log.read_text().splitlines())
+        subscriber = open_socket(ws_port)
+        subscriber.sendall(text_frame(MARK))
+        server.processed()
+        kept = requests.Session()  # a keep-alive connection opened before the flood
+        assert kept.get(server.base + "/healthz", timeout=TIMEOUT).status_code == 200
+        idle = cpu_share(server.pid)
+        idle_descriptors = open_descriptors(server.pid)
+        flooding = flood(ws_port, FLOOD) + flood(port, FLOOD)
+        try:
+            held = settled_descriptors(server.pid, idle_descriptors)
+            busy = cpu_share(server.pid)
+            if case == "budget":
+                # The connections it holds are the ones it had, plus the budget's worth, and the
+                # reserve is left for the database: a publish still goes through.
+                assert held < DESCRIPTOR_LIMIT
+                response = kept.post(
+                    server.base + "/api/v1/publish",
+                    json={"topic": MARK, "data": {"during": "flood"}},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=TIMEOUT,
+                )
+                assert response.status_code == 200 and response.json() == {"subscribers": 1}
+                subscriber.settimeout(TIMEOUT)
+                assert b'"during' in subscriber.recv(4096)
+        finally:
+            for raw in flooding:
+                raw.close()
+            kept.close()
+        # Both ports accept again.
+        assert baseline(server.base, 5).samples
+        open_socket(ws_port).close()
+        open_socket(port).close()
+        subscriber.close()
+    text = log.read_text()
+    new_lines = text.splitlines()[lines_before:]
+    print(
+        f"\n{case}: server CPU {idle:.0%} idle, {busy:.0%} with {2 * FLOOD} connections held open; "
+        f"{idle_descriptors} descriptors before, {held} during (limit {DESCRIPTOR_LIMIT}); "
+        f"{len(new_lines)} log lines"
+    )
+    assert "Traceback" not in text
+    # A line when accepting stops (again), not one per attempt: before the listener, 20 s of this
+    # wrote 136 MB of tracebacks.
+    assert len(new_lines) <= 25, "\n".join(new_lines)
+    assert busy <= idle + CPU_SLACK

@@ -16,10 +16,12 @@ answered here, after that check, rather than by picows's auto-pong.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from picows import (
+    WSAutoPingStrategy,
     WSCloseCode,
     WSFrame,
     WSListener,
@@ -28,8 +30,8 @@ from picows import (
     WSUpgradeRequest,
     WSUpgradeResponse,
     WSUpgradeResponseWithListener,
-    ws_create_server,
 )
+from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not re-exported; see _protocol
 
 from hubbub.fanout.connection import (
     CLOSE_GOING_AWAY,
@@ -41,6 +43,7 @@ from hubbub.fanout.connection import (
     Refusal,
 )
 from hubbub.gateway.closing import answer_to_close
+from hubbub.gateway.listener import ConnectionBudget, Listener
 from hubbub.gateway.router import SocketHandler, SocketRouter
 
 __all__ = ["PicowsConnection", "PicowsGateway"]
@@ -112,6 +115,7 @@ class PicowsConnection(WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._transport = transport
+        self._gateway._connected(self)
         peer: Any = transport.underlying_transport.get_extra_info("peername")
         self._remote = str(peer[0]) if peer else "unknown"
         router = self._gateway.router
@@ -175,6 +179,7 @@ class PicowsConnection(WSListener):
             self._cut.cancel()
             self._cut = None
         self._forget()
+        self._gateway._disconnected(self)
 
     def pause_writing(self) -> None:
         if not self._closed:
@@ -183,14 +188,24 @@ class PicowsConnection(WSListener):
 
 
 class PicowsGateway:
-    """Listens on the websocket port and hands each accepted socket to its dialect's handler."""
+    """Listens on the websocket port and hands each accepted socket to its dialect's handler.
 
-    def __init__(self, router: SocketRouter) -> None:
+    Sockets are accepted by ``gateway.listener`` within the process's connection budget and
+    handed to picows's protocol (``loop.connect_accepted_socket``); picows's own accept path
+    (aiofastnet by default) spins at the descriptor limit.
+    """
+
+    def __init__(self, router: SocketRouter, budget: ConnectionBudget) -> None:
         self.router = router
-        self.connections: set[PicowsConnection] = set()
-        self._server: asyncio.Server | None = None
+        self.connections: set[PicowsConnection] = set()  # open, admitted websockets
+        self._budget = budget
+        self._accepted: Listener | None = None
+        self._live: set[PicowsConnection] = set()  # every websocket until picows says it is gone
+        self._all_gone = asyncio.Event()
+        self._all_gone.set()
+        self._picows_log = logging.getLogger("picows.gateway")
 
-    def _listener(self, request: WSUpgradeRequest) -> PicowsConnection | WSUpgradeResponseWithListener:
+    def _upgrade(self, request: WSUpgradeRequest) -> PicowsConnection | WSUpgradeResponseWithListener:
         headers: dict[str, str] = {}
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), value)  # a duplicated header (Origin, sometimes) counts once
@@ -204,26 +219,56 @@ class PicowsGateway:
             return WSUpgradeResponseWithListener(response, None)
         return PicowsConnection(self, handler, handshake)
 
+    def _protocol(self) -> asyncio.BaseProtocol:
+        """The protocol ``ws_create_server`` would give each accepted socket, with the same arguments.
+
+        picows has no public way to serve a socket accepted elsewhere; ``picows.api`` builds
+        its server protocol exactly so (picows 2.3). The keywords make a changed signature
+        fail loudly, at the first connection of any test.
+        """
+        protocol: asyncio.BaseProtocol = WSProtocol(
+            host_port=None,
+            ws_path=None,
+            is_client_side=False,
+            ws_listener_factory=self._upgrade,
+            logger=self._picows_log,
+            disconnect_on_exception=True,
+            websocket_handshake_timeout=10,
+            enable_auto_ping=False,
+            auto_ping_idle_timeout=20,
+            auto_ping_reply_timeout=20,
+            auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
+            enable_auto_pong=False,  # on_ws_frame answers pings, once it has checked the frame
+            max_frame_size=self.router.limits.max_frame_bytes,
+            extra_headers=None,
+            read_buffer_init_size=1024,
+        )
+        return protocol
+
+    def _connected(self, connection: PicowsConnection) -> None:
+        self._live.add(connection)
+        self._all_gone.clear()
+
+    def _disconnected(self, connection: PicowsConnection) -> None:
+        self._live.discard(connection)
+        if not self._live:
+            self._all_gone.set()
+
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (useful with port 0)."""
-        self._server = await ws_create_server(
-            self._listener,
-            host,
-            port,
-            max_frame_size=self.router.limits.max_frame_bytes,
-            websocket_handshake_timeout=10,
-            enable_auto_pong=False,  # on_ws_frame answers pings, once it has checked the frame
-            read_buffer_init_size=1024,
-            logger_name="gateway",
-        )
-        sockets = self._server.sockets
-        return int(sockets[0].getsockname()[1]) if sockets else port
+        self._accepted = await self._budget.serve(self._protocol, host, port, name="gateway")
+        return int(self._accepted.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._server is None:
+        """Stop accepting, close every websocket with 1001, give the closes ``close_timeout``, then cut."""
+        accepted, self._accepted = self._accepted, None
+        if accepted is None:
             return
-        self._server.close()
+        accepted.close()
         for connection in list(self.connections):
             connection.close(CLOSE_GOING_AWAY, "server shutting down")
-        await self._server.wait_closed()
-        self._server = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.router.limits.close_timeout):
+                await self._all_gone.wait()
+        accepted.abort_clients()  # stragglers, and sockets that never finished their handshake
+        await accepted.wait_closed()

@@ -32,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -41,11 +42,13 @@ from aiohttp import web
 from hubbub.errors import SlowRequest
 from hubbub.settings import Settings
 
-__all__ = ["AddressCounts", "GuardedRequestHandler", "GuardedSite", "HttpLimits", "address_key"]
+__all__ = ["Accept", "AddressCounts", "GuardedRequestHandler", "GuardedSite", "HttpLimits", "address_key"]
 
 log = logging.getLogger("hubbub.http")
 
 _RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+# Listens on (host, port) and hands each accepted connection a protocol from the factory.
+Accept = Callable[[Callable[[], asyncio.BaseProtocol], str, int], Awaitable[asyncio.AbstractServer]]
 
 
 def _plain_response(status: str, text: str, *extra: str) -> bytes:
@@ -314,16 +317,26 @@ def _tracking(handler: _RequestHandler) -> _RequestHandler:
 class GuardedSite(web.BaseSite):
     """A TCP site whose connections are ``GuardedRequestHandler``s sharing one ``AddressCounts``."""
 
-    __slots__ = ("_bound_port", "_counts", "_host", "_limits", "_port", "_reuse_address")
+    __slots__ = ("_accept", "_bound_port", "_counts", "_host", "_limits", "_port", "_reuse_address")
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, *, limits: HttpLimits, reuse_address: bool = True
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        limits: HttpLimits,
+        reuse_address: bool = True,
+        accept: Accept | None = None,
     ) -> None:
+        """``accept`` listens and accepts for the site (the process's connection budget, in
+        ``hubbub serve``); by default the event loop does (``loop.create_server``)."""
         super().__init__(runner)
         self._host, self._port = host, port
         self._limits = limits
         self._counts = AddressCounts(limits.max_connections_per_address)
         self._reuse_address = reuse_address
+        self._accept = accept
         self._bound_port: int | None = None
 
     @property
@@ -354,7 +367,14 @@ class GuardedSite(web.BaseSite):
         def connection() -> GuardedRequestHandler:
             return GuardedRequestHandler(server, loop=loop, limits=self._limits, counts=self._counts, **options)
 
-        self._server = await loop.create_server(
-            connection, self._host, self._port, backlog=self._backlog, reuse_address=self._reuse_address
-        )
-        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+        listening: asyncio.AbstractServer
+        if self._accept is not None:
+            listening = await self._accept(connection, self._host, self._port)
+        else:
+            listening = await loop.create_server(
+                connection, self._host, self._port, backlog=self._backlog, reuse_address=self._reuse_address
+            )
+        self._server = listening
+        # asyncio.Server and hubbub's Listener have their sockets; AbstractServer does not declare them.
+        sockets: Sequence[socket.socket] = getattr(listening, "sockets", ())
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
