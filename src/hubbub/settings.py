@@ -43,6 +43,8 @@ class Settings:
     allowed_hosts: str = "localhost,127.0.0.1,[::1]"  # Host header values answered (comma-separated, or "*")
     secure_cookies: bool = False  # Secure cookies even when nothing else says TLS (public_url https, ...)
     log_level: str = "info"
+    log_repeat_burst: int = 10  # lines of one kind (call site and message) let through per window ...
+    log_repeat_window: float = 60.0  # ... seconds; the rest are counted and reported in one line
 
     # Accounts.
     new_user_reputation: int = 20  # enough to talk in public rooms (rules.MIN_REPUTATION_TO_TALK)

@@ -14,6 +14,7 @@ import resource
 import socket
 import statistics
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -29,12 +30,14 @@ from tests.fakes import TIMEOUT
 KEY = "MDEyMzQ1Njc4OWFiY2RlZg=="
 MARK = "hubbub-probe-marker"
 BASELINE_SAMPLES = 200
-# While a probe runs, the median and the 90th percentile of /healthz may be this many times the
-# unloaded 90th percentile: generous, because a loaded test machine jitters (and a probe does
-# cost the server work); a server that stalls is hundreds of times slower.
+# While a probe runs, /healthz may be this many times slower than the unloaded 90th percentile
+# (its median; its 90th percentile and its worst may add a few times the unloaded worst, a
+# measure of how much this machine jitters anyway): generous, because a probe does cost the
+# server work and a shared test machine is noisy; a server that stalls is thousands of times
+# slower.
 LATENCY_RATIO = 25.0
-# The single worst /healthz under a probe may be this many times the unloaded 90th percentile.
 WORST_RATIO = 100.0
+NOISE_ALLOWANCE = 2.0
 # Memory the server may keep after a probe's sockets have closed (resident set, MiB).
 RSS_SLACK_MIB = 32
 
@@ -109,10 +112,10 @@ def measuring(base: str) -> Iterator[Latencies]:
 
 def assert_responsive(under: Latencies, unloaded: Latencies, probe: str) -> None:
     print(f"\n{probe}: /healthz unloaded {unloaded.describe()}; under the probe {under.describe()}")
-    ceiling = LATENCY_RATIO * unloaded.p90
-    assert under.median <= ceiling, (probe, under.describe(), unloaded.describe())
-    assert under.p90 <= ceiling, (probe, under.describe(), unloaded.describe())
-    assert under.worst <= WORST_RATIO * unloaded.p90, (probe, under.describe(), unloaded.describe())
+    numbers = (probe, under.describe(), unloaded.describe())
+    assert under.median <= LATENCY_RATIO * unloaded.p90, numbers
+    assert under.p90 <= LATENCY_RATIO * unloaded.p90 + NOISE_ALLOWANCE * unloaded.worst, numbers
+    assert under.worst <= WORST_RATIO * unloaded.p90 + 2 * NOISE_ALLOWANCE * unloaded.worst, numbers
 
 
 def rss_mib(pid: int) -> float:
@@ -357,3 +360,54 @@ def test_descriptor_exhaustion_stops_accepting_without_spinning(
     # wrote 136 MB of tracebacks.
     assert len(new_lines) <= 25, "\n".join(new_lines)
     assert busy <= idle + CPU_SLACK
+
+
+# --- item 14: log amplification -----------------------------------------------------------------
+
+MALFORMED_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"
+ABANDONED_BODY = (
+    b"POST /users/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    b"Content-Length: 1000\r\n\r\nemail=a"
+)
+
+
+def send_and_close(port: int, data: bytes, *, read: bool) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        raw.sendall(data)
+        if read:
+            while raw.recv(4096):
+                pass
+
+
+def test_what_clients_repeat_does_not_fill_the_log(server: Server, tmp_path: Path) -> None:
+    """100,000 subscribes past the topic limit, 200 malformed requests and 200 abandoned bodies:
+    a few lines of each, then one line counting the rest, and no ERROR or traceback."""
+    log = tmp_path / "data" / "serve.log"
+    before = log.read_text()
+    unloaded = baseline(server.base)
+    topics = b"".join(text_frame(f"1-question-{n}") for n in range(1000))
+    # Then one slot is freed for the marker, so that its arrival shows everything before was read.
+    over = text_frame("one-too-many") * CHURN_PAIRS + text_frame("-1-question-0") + text_frame(MARK)
+    raw = open_socket(server.ws_port)
+    try:
+        with measuring(server.base) as under:
+            raw.sendall(topics + over)
+            for _ in range(200):
+                send_and_close(server.port, MALFORMED_REQUEST, read=True)
+                send_and_close(server.port, ABANDONED_BODY, read=False)
+            server.processed()
+    finally:
+        raw.close()
+    assert_responsive(under, unloaded, "subscribes past the limit, malformed requests, abandoned bodies")
+    server_stop = server.process
+    assert isinstance(server_stop, subprocess.Popen)
+    server_stop.terminate()  # the count of what was left out is written at the latest on the way out
+    server_stop.wait(timeout=10 * TIMEOUT)
+    lines = log.read_text()[len(before) :].splitlines()
+    print(f"\n{len(lines)} log lines ({sum(len(line) + 1 for line in lines)} bytes) for all of it:", *lines, sep="\n")
+    assert not [line for line in lines if " ERROR " in line or "Traceback" in line]
+    assert sum("ignoring its further subscribes" in line for line in lines) == 1
+    summaries = [line for line in lines if "more like this left out of the log" in line]
+    assert sum("malformed request from 127.0.0.1" in line for line in lines if line not in summaries) <= 10
+    assert any("malformed request" in line for line in summaries)
+    assert len(lines) <= 30

@@ -1,27 +1,146 @@
-"""Logging for ``hubbub serve``: one format, and third-party chatter kept at debug.
+"""Logging for ``hubbub serve``: one handler for every logger, repeated lines limited and counted,
+third-party chatter kept at debug.
 
 Two libraries log a line per routine step at INFO: yoyo one per migration step
 (about 40 on an empty data directory) and picows two per websocket connection (10,000
 sockets, 20,000 lines). At hubbub's default level those only bury what an operator
 needs; they show when ``log_level`` is ``debug``. Their warnings and errors always
 show. hubbub itself reports migrations in one line (``hubbub.store.migrate``).
+
+A client can make the same thing happen as often as it likes (a malformed request, a
+subscribe past the limit, a connection refused), and a log line each time would let it
+fill the disk and spend the server's time writing. ``RepeatLimiter`` sits in front of
+the real handler and lets through at most ``burst`` records of one kind per ``window``
+seconds; the rest are counted, and when the window is over one line says how many were
+left out. Suppressed records are never formatted. A kind is one call site and message
+template, whatever the logger: picows names a logger per connection.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["ROUTINE_LOGGERS", "configure_logging"]
+from hubbub.settings import Settings
+
+__all__ = ["MAX_KINDS", "ROUTINE_LOGGERS", "RepeatLimiter", "configure_logging"]
 
 # Loggers whose INFO lines are per-step or per-connection routine.
 ROUTINE_LOGGERS: Final = ("yoyo", "picows")
+MAX_KINDS: Final = 1024  # kinds of record tracked at once; the least recent is reported and dropped
+FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_Key = tuple[str, int, int, str]
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at ``level`` (a name such as ``info``), with the routine loggers held at warning."""
-    threshold = logging.getLevelName(level.upper())
-    logging.basicConfig(level=threshold, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+@dataclass(slots=True)
+class _Kind:
+    started: float
+    passed: int = 0
+    suppressed: int = 0
+    last: logging.LogRecord | None = None
+
+
+class RepeatLimiter(logging.Handler):
+    """Hands records to ``target``: per kind, ``burst`` per ``window`` seconds, then a count of the rest."""
+
+    def __init__(
+        self,
+        target: logging.Handler,
+        *,
+        burst: int,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._target = target
+        self._burst = max(1, burst)
+        self._window = window
+        self._clock = clock
+        self._kinds: OrderedDict[_Key, _Kind] = OrderedDict()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        now = self._clock()
+        key = (record.pathname, record.lineno, record.levelno, str(record.msg))
+        kind = self._kinds.get(key)
+        if kind is not None and now - kind.started >= self._window:
+            self._summarise(kind)
+            kind = None
+        if kind is None:
+            kind = self._kinds[key] = _Kind(now)
+            if len(self._kinds) > MAX_KINDS:
+                _, oldest = self._kinds.popitem(last=False)
+                self._summarise(oldest)
+        else:
+            self._kinds.move_to_end(key)
+        if kind.passed < self._burst:
+            kind.passed += 1
+            self._target.handle(record)
+        else:
+            kind.suppressed += 1
+            kind.last = record
+
+    def report(self, *, everything: bool = False) -> None:
+        """Say how many records were left out, for every kind whose window is over (or all of them)."""
+        self.acquire()
+        try:
+            now = self._clock()
+            for key, kind in list(self._kinds.items()):
+                if everything or now - kind.started >= self._window:
+                    self._summarise(kind)
+                    del self._kinds[key]
+        finally:
+            self.release()
+
+    def _summarise(self, kind: _Kind) -> None:
+        last = kind.last
+        if not kind.suppressed or last is None:
+            return
+        try:
+            text = last.getMessage()
+        except (TypeError, ValueError):  # a record whose arguments do not fit its message
+            text = str(last.msg)
+        summary = logging.makeLogRecord(
+            {
+                "name": last.name,
+                "levelno": last.levelno,
+                "levelname": last.levelname,
+                "msg": "%d more like this left out of the log in %.0f s; the last: %s",
+                "args": (kind.suppressed, self._clock() - kind.started, text.splitlines()[0] if text else ""),
+            }
+        )
+        kind.suppressed, kind.last = 0, None
+        self._target.handle(summary)
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 - logging's name
+        self._target.setFormatter(fmt)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def close(self) -> None:
+        self.report(everything=True)
+        self._target.close()
+        super().close()
+
+
+def configure_logging(settings: Settings) -> RepeatLimiter:
+    """Send every logger's records to stderr through a ``RepeatLimiter`` at ``log_level``, the routine
+    loggers held at warning (unless that level is debug); returns the limiter (to ``report``)."""
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter(FORMAT))
+    limiter = RepeatLimiter(stream, burst=settings.log_repeat_burst, window=settings.log_repeat_window)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(limiter)
+    threshold = logging.getLevelName(settings.log_level.upper())
+    root.setLevel(threshold)
     for name in ROUTINE_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if threshold <= logging.DEBUG else logging.WARNING)
+    return limiter

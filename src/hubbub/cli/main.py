@@ -94,11 +94,17 @@ def cli() -> None:
 def serve(**flags: object) -> None:
     """Run the server until interrupted (Ctrl-C or SIGTERM)."""
     settings = _load(**flags)
-    configure_logging(settings.log_level)
+    repeats = configure_logging(settings)
+
+    async def report_repeats() -> None:
+        while True:
+            await asyncio.sleep(settings.log_repeat_window)
+            repeats.report()
 
     async def main() -> None:
         runtime = Runtime(settings)
         await runtime.start()
+        reporter = asyncio.create_task(report_repeats(), name="hubbub-log-repeats")
         click.echo(f"hubbub {__version__}: http listening on http://{settings.host}:{runtime.http_port}")
         click.echo(f"hubbub: websocket gateway listening on ws://{settings.host}:{runtime.ws_port}")
         click.echo(f"hubbub: data in {settings.data_dir.resolve()}", err=False)
@@ -115,6 +121,8 @@ def serve(**flags: object) -> None:
             await stop.wait()
         finally:
             await runtime.stop()
+            reporter.cancel()
+            repeats.report(everything=True)
 
     try:
         _run(main())

@@ -38,6 +38,7 @@ from hubbub.dialects.sechat.room_admin import room_admin_routes
 from hubbub.dialects.sechat.routes import sechat_routes, websocket_base
 from hubbub.hosts import Site
 from hubbub.service.service import Service
+from hubbub.web.client_errors import client_disconnects
 from hubbub.web.conversation_pages import conversation_page_routes
 from hubbub.web.pages import TEMPLATES, page_routes, templates
 from hubbub.web.rendering import page_refusals
@@ -141,6 +142,7 @@ def create_app(
     middlewares: list[Middleware] = [allowed_host, security_headers, session_middleware, page_refusals]
     if socket_endpoint is not None:
         middlewares.insert(1, _upgrades_to(socket_endpoint))
+    middlewares.insert(0, client_disconnects)  # outermost: a client that left is nobody's error
     with warnings.catch_warnings():
         # aiohttp 3 deprecates passing a router, but it is the only public hook that resolves a
         # rewritten path without a redirect; tests/web/test_paths.py guards the behaviour.

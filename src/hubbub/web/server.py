@@ -41,6 +41,7 @@ from aiohttp import web
 
 from hubbub.errors import SlowRequest
 from hubbub.settings import Settings
+from hubbub.web.client_errors import ServerLog
 
 __all__ = ["Accept", "AddressCounts", "GuardedRequestHandler", "GuardedSite", "HttpLimits", "address_key"]
 
@@ -361,8 +362,9 @@ class GuardedSite(web.BaseSite):
             server.request_handler = _tracking(server.request_handler)
         loop = asyncio.get_running_loop()
 
-        # access_log=None: hubbub logs no line per request (as the runner is told too).
-        options: dict[str, Any] = {"access_log": None}
+        # access_log=None: hubbub logs no line per request (as the runner is told too). ServerLog:
+        # a malformed request is the client's doing, one line without a traceback.
+        options: dict[str, Any] = {"access_log": None, "logger": ServerLog()}
 
         def connection() -> GuardedRequestHandler:
             return GuardedRequestHandler(server, loop=loop, limits=self._limits, counts=self._counts, **options)

@@ -99,6 +99,7 @@ class _Socket:
     subscriber: TopicSubscriber
     # Topics subscribed to, or waiting for their room's openness; bounded by realtime_max_topics.
     wanted: set[str] = field(default_factory=set)
+    told_full: bool = False  # the first subscribe over realtime_max_topics was logged
 
 
 class RealtimeSockets:
@@ -255,7 +256,13 @@ class RealtimeSockets:
             # it would let one socket keep realtime_max_topics * ws_max_frame_bytes of text.
             return
         if len(wanted) >= self._service.settings.realtime_max_topics:
-            log.info("ignoring subscription %d of a socket at %s", len(wanted) + 1, connection.remote)
+            if not socket.told_full:  # once per socket: a client repeating it must not fill the log
+                socket.told_full = True
+                log.info(
+                    "a socket at %s holds %d topics; ignoring its further subscribes",
+                    connection.remote,
+                    len(wanted),
+                )
             return
         wanted.add(topic)
         room_id = activity_topic_room(topic)
