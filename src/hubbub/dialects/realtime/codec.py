@@ -22,6 +22,7 @@ from hubbub.core.ids import RoomId, UserId
 from hubbub.errors import BadRequest
 
 __all__ = [
+    "HEARTBEAT_MAX_DEPTH",
     "MAX_TOPIC_CHARS",
     "Command",
     "Heartbeat",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 MAX_TOPIC_CHARS: Final = 200
+# A JSON heartbeat is one flat object ({"action":"hb","data":"hb"}); deeper text is read no further.
+HEARTBEAT_MAX_DEPTH: Final = 8
 _OWNED_TOPIC = re.compile(r"([0-9]{1,18})-(topbar|inbox)")  # ASCII digits only: int() takes others too
 _ROOM_ACTIVITY = re.compile(r"([0-9]{1,18})-room-activity")
 _PUBLISHABLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
@@ -74,8 +77,8 @@ def parse_command(text: str) -> Command:
         return Heartbeat()
     if text.startswith("{"):
         try:
-            decoded = json.loads(text)
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+            decoded = jsontext.loads(text, max_depth=HEARTBEAT_MAX_DEPTH)
+        except jsontext.JsonRefused:  # not JSON, or JSON no heartbeat is (nested deep, say)
             decoded = None
         if isinstance(decoded, dict) and decoded.get("action") == "hb":
             return Heartbeat()
