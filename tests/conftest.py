@@ -21,6 +21,8 @@ from tests.fakes import FakeClock, HashThreads, test_settings
 
 PASSWORD = "correct horse battery"
 
+pytest_plugins = ["tests.redis_support"]
+
 
 @pytest.fixture
 def clock() -> FakeClock:

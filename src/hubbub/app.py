@@ -64,11 +64,28 @@ def open_store(settings: Settings) -> Store:
     raise ConfigError(f"unsupported database {scheme!r}; expected an empty value or sqlite:///path")
 
 
-def open_bus(settings: Settings) -> Bus:
+async def open_bus(settings: Settings) -> Bus:
+    """The bus a ``bus`` setting names; a Redis bus is subscribed when this returns.
+
+    Raises:
+        ConfigError: An unknown scheme, the redis extra not installed, or Redis unreachable.
+    """
     scheme = settings.bus.partition(":")[0]
     if scheme == "memory":
         return MemoryBus()
-    raise ConfigError(f"unsupported bus {scheme!r}; expected memory:")
+    if scheme in ("redis", "rediss", "unix"):
+        try:
+            from hubbub.bus.redis import RedisBus
+        except ImportError as error:
+            raise ConfigError(f"a redis bus needs the redis extra: pip install 'hubbub[redis]' ({error})") from error
+        return await RedisBus.connect(
+            settings.bus,
+            prefix=settings.redis_prefix,
+            reconnect_seconds=settings.bus_reconnect_seconds,
+            timeout_seconds=settings.bus_timeout_seconds,
+            publish_backlog=settings.bus_publish_backlog,
+        )
+    raise ConfigError(f"unsupported bus {scheme!r}; expected memory: or redis://host:port/db")
 
 
 def gateway_limits(settings: Settings) -> GatewayLimits:
@@ -109,7 +126,7 @@ class Runtime:
         settings = self.settings
         site = Site(settings)  # a bad public URL or allowed host stops here, before anything is opened
         self.store = open_store(settings)
-        self.bus = open_bus(settings)
+        self.bus = await open_bus(settings)
         self.service = Service(store=self.store, bus=self.bus, clock=self.clock, settings=settings)
         await self.service.start()
 

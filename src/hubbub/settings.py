@@ -36,7 +36,11 @@ class Settings:
     port: int = 8080  # HTTP: pages, form API, long-poll; 0 picks a free port
     ws_port: int = 8081  # websocket gateway; 0 picks a free port
     database: str = ""  # "" = hubbub.sqlite3 in data_dir, or sqlite:///path/to/file
-    bus: str = "memory:"  # memory: (in-process; one node)
+    bus: str = "memory:"  # memory: (in-process; one node) or redis://host:6379/0 (one node of several)
+    redis_prefix: str = "hubbub:"  # every Redis key and channel starts with this; one per deployment
+    bus_reconnect_seconds: float = 1.0  # Redis lost: retry this often, reading the store meanwhile
+    bus_timeout_seconds: float = 2.0  # a Redis call (publish, ping, rate-limit check) gives up after this
+    bus_publish_backlog: int = 1000  # batches kept for a resend while Redis is unreachable (oldest dropped)
     ws_public_url: str = ""  # "" = ws://<host the client used>:<ws_port>; behind a proxy e.g. wss://chat.example
     public_url: str = ""  # where people open hubbub, e.g. https://chat.example.org; "" = http://<host>:<port>
     allowed_hosts: str = "localhost,127.0.0.1,[::1]"  # Host header values answered (comma-separated, or "*")
