@@ -28,13 +28,14 @@ from hubbub.gateway.aiohttp_endpoint import socket_endpoint
 from hubbub.gateway.picows_server import PicowsGateway
 from hubbub.gateway.router import GatewayLimits, SocketRouter
 from hubbub.hosts import Site
+from hubbub.service.ratelimit import Limits, MemoryLimits
 from hubbub.service.service import Service
 from hubbub.settings import Settings
 from hubbub.store.base import Store
 from hubbub.web.app import create_app
 from hubbub.web.server import GuardedSite, HttpLimits
 
-__all__ = ["Runtime", "open_bus", "open_store", "sqlite_path"]
+__all__ = ["Runtime", "open_bus", "open_limits", "open_store", "sqlite_path"]
 
 log = logging.getLogger("hubbub")
 
@@ -88,6 +89,21 @@ async def open_bus(settings: Settings) -> Bus:
     raise ConfigError(f"unsupported bus {scheme!r}; expected memory: or redis://host:port/db")
 
 
+def open_limits(settings: Settings, clock: Clock) -> Limits:
+    """Rate limiters on the engine the bus names: Redis for a cluster (shared by every node), else in process."""
+    if settings.bus.partition(":")[0] in ("redis", "rediss", "unix"):
+        from hubbub.bus.redis import redis_client
+        from hubbub.service.ratelimit_redis import RedisLimits
+
+        client = redis_client(
+            settings.bus, name=f"{settings.redis_prefix}limits", timeout=settings.bus_timeout_seconds, retries=1
+        )
+        return RedisLimits(
+            client, prefix=settings.redis_prefix, clock=clock, retry_seconds=settings.bus_reconnect_seconds
+        )
+    return MemoryLimits(clock)
+
+
 def gateway_limits(settings: Settings) -> GatewayLimits:
     origins = settings.ws_allowed_origins.strip()
     allowed = None if origins in ("", "*") else frozenset(o.strip().rstrip("/") for o in origins.split(","))
@@ -108,6 +124,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     store: Store | None = None
     bus: Bus | None = None
+    limits: Limits | None = None
     service: Service | None = None
     hub: Hub | None = None
     rooms: RoomFanout | None = None
@@ -127,7 +144,8 @@ class Runtime:
         site = Site(settings)  # a bad public URL or allowed host stops here, before anything is opened
         self.store = open_store(settings)
         self.bus = await open_bus(settings)
-        self.service = Service(store=self.store, bus=self.bus, clock=self.clock, settings=settings)
+        self.limits = open_limits(settings, self.clock)
+        self.service = Service(store=self.store, bus=self.bus, clock=self.clock, settings=settings, limits=self.limits)
         await self.service.start()
 
         self.rooms = RoomFanout(SechatRenderer())
@@ -188,6 +206,8 @@ class Runtime:
             await self.hub.stop()
         if self.service is not None:
             self.service.close()
+        if self.limits is not None:
+            await self.limits.close()
         if self.bus is not None:
             await self.bus.close()
         if self.store is not None:
