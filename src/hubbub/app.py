@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hubbub.bus.base import Bus
 from hubbub.bus.memory import MemoryBus
+from hubbub.core.addresses import ClientAddresses, parse_networks
 from hubbub.core.clock import Clock, SystemClock
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
@@ -32,6 +33,7 @@ from hubbub.service.ratelimit import Limits, MemoryLimits
 from hubbub.service.service import Service
 from hubbub.settings import Settings
 from hubbub.store.base import Store
+from hubbub.store.measured import MeasuredStore
 from hubbub.web.app import create_app
 from hubbub.web.server import GuardedSite, HttpLimits
 
@@ -104,6 +106,15 @@ def open_limits(settings: Settings, clock: Clock) -> Limits:
     return MemoryLimits(clock)
 
 
+def client_addresses(settings: Settings) -> ClientAddresses:
+    """How both ports find a request's client address (``trusted_proxies``).
+
+    Raises:
+        ConfigError: An entry that is not an IP address or network.
+    """
+    return ClientAddresses(parse_networks("trusted_proxies", settings.trusted_proxies))
+
+
 def gateway_limits(settings: Settings) -> GatewayLimits:
     origins = settings.ws_allowed_origins.strip()
     allowed = None if origins in ("", "*") else frozenset(o.strip().rstrip("/") for o in origins.split(","))
@@ -113,6 +124,7 @@ def gateway_limits(settings: Settings) -> GatewayLimits:
         max_connections_per_ip=settings.ws_max_connections_per_ip,
         allowed_origins=allowed,
         socket_send_buffer_bytes=settings.ws_socket_send_buffer_bytes,
+        client_addresses=client_addresses(settings),
     )
 
 
@@ -142,7 +154,9 @@ class Runtime:
     async def start(self) -> None:
         settings = self.settings
         site = Site(settings)  # a bad public URL or allowed host stops here, before anything is opened
-        self.store = open_store(settings)
+        addresses = client_addresses(settings)  # a bad setting stops the node before it opens anything
+        metrics_allowed = parse_networks("metrics_allowed", settings.metrics_allowed)
+        self.store = MeasuredStore(open_store(settings))
         self.bus = await open_bus(settings)
         self.limits = open_limits(settings, self.clock)
         self.service = Service(store=self.store, bus=self.bus, clock=self.clock, settings=settings, limits=self.limits)
@@ -173,6 +187,8 @@ class Runtime:
             site=site,
             socket_endpoint=socket_endpoint(router),
             extra_routes=realtime_routes(),
+            client_addresses=addresses,
+            metrics_allowed=metrics_allowed,
         )
         app[HUB] = self.hub
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -46,6 +46,9 @@ class Settings:
     allowed_hosts: str = "localhost,127.0.0.1,[::1]"  # Host header values answered (comma-separated, or "*")
     secure_cookies: bool = False  # Secure cookies even when nothing else says TLS (public_url https, ...)
     log_level: str = "info"
+    log_format: str = "text"  # "text" (one line per record) or "json" (one JSON object per line)
+    trusted_proxies: str = ""  # proxies whose X-Forwarded-For is believed: "127.0.0.1, 10.0.0.0/8"
+    metrics_allowed: str = "127.0.0.0/8, ::1"  # client addresses that may read GET /metrics; "" = anyone
 
     # Accounts.
     new_user_reputation: int = 20  # enough to talk in public rooms (rules.MIN_REPUTATION_TO_TALK)

@@ -121,7 +121,10 @@ def cli() -> None:
 def serve(**flags: object) -> None:
     """Run the server until interrupted (Ctrl-C or SIGTERM)."""
     settings = _load(**flags)
-    configure_logging(settings.log_level)
+    try:
+        configure_logging(settings)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from error
 
     async def main() -> None:
         runtime = Runtime(settings)

@@ -27,7 +27,7 @@ from picows import (
 
 from hubbub.fanout.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_AGAIN, Handshake
 from hubbub.gateway.closing import answer_to_close
-from hubbub.gateway.router import SocketHandler, SocketRouter
+from hubbub.gateway.router import SocketHandler, SocketRouter, collect_headers
 
 __all__ = ["PicowsConnection", "PicowsGateway"]
 
@@ -83,8 +83,8 @@ class PicowsConnection(WSListener):
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._transport = transport
         peer: Any = transport.underlying_transport.get_extra_info("peername")
-        self._remote = str(peer[0]) if peer else "unknown"
         router = self._gateway.router
+        self._remote = router.client_address(str(peer[0]) if peer else None, self._handshake)
         if not router.admit(self._remote):
             self.close(CLOSE_TRY_AGAIN, "too many connections from your address")
             return
@@ -153,9 +153,7 @@ class PicowsGateway:
         self._server: asyncio.Server | None = None
 
     def _listener(self, request: WSUpgradeRequest) -> PicowsConnection | WSUpgradeResponseWithListener:
-        headers: dict[str, str] = {}
-        for name, value in request.headers.items():
-            headers.setdefault(name.lower(), value)  # a duplicated header (Origin, sometimes) counts once
+        headers = collect_headers(request.headers.items())
         handshake = self.router.handshake(request.path.decode("latin-1"), headers)
         handler, refusal = self.router.accept(handshake)
         if refusal is not None or handler is None:

@@ -279,12 +279,12 @@ class Accounts:
         """
         _check_new_password(new)
         user_id = signed.user.id
-        ticket = self._ctx.login_limits.per_account.acquire(f"password-change {user_id}")
+        ticket = await self._ctx.login_limits.per_account.acquire(f"password-change {user_id}")
         stored = await self._ctx.store.read(lambda tx: tx.password_hash(user_id))
         try:
             matches = bool(stored) and await self.passwords.verify(stored or "", current)
         except Busy:
-            ticket.refund()
+            await ticket.refund()
             raise
         if not matches:
             raise WrongPassword()

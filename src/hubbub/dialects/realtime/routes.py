@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from hubbub import metrics
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import RoomId
 from hubbub.core.models import RoomAccess
@@ -102,6 +103,7 @@ class RealtimeSockets:
         self._service = service
         self._fanout = fanout
         self._access = access
+        self._open_gauge = metrics.CONNECTIONS.labels(dialect="realtime")
         self._subscribers: dict[Connection, TopicSubscriber] = {}
         self._wanted: dict[Connection, set[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,6 +151,7 @@ class RealtimeSockets:
         return None
 
     def opened(self, connection: Connection) -> None:
+        self._open_gauge.inc()
         subscriber = TopicSubscriber(connection)
         self._subscribers[connection] = subscriber
         self._wanted[connection] = set()
@@ -262,6 +265,7 @@ class RealtimeSockets:
             wanted.discard(topic)  # refused: asking again (once the room is public) must try again
 
     def closed(self, connection: Connection) -> None:
+        self._open_gauge.dec()
         subscriber = self._subscribers.pop(connection, None)
         self._wanted.pop(connection, None)
         if subscriber is not None:
