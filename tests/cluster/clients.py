@@ -36,6 +36,16 @@ class ChatUser:
             self.base + "/users/login", data={"email": self.email, "password": PASSWORD}, allow_redirects=False
         )
         assert response.status == 302, await response.text()
+        await self._read_fkey()
+
+    async def signup(self, name: str) -> None:
+        """Make the account through the web sign-up form (signed in afterwards)."""
+        form = {"name": name, "email": self.email, "password": PASSWORD, "password2": PASSWORD}
+        response = await self.session.post(self.base + "/users/signup", data=form, allow_redirects=False)
+        assert response.status == 302, await response.text()
+        await self._read_fkey()
+
+    async def _read_fkey(self) -> None:
         page = await (await self.session.get(self.base + "/chats/join/favorite")).text()
         match = _FKEY.search(page)
         assert match is not None, page[:500]
@@ -56,7 +66,7 @@ class ChatUser:
             if response.status != 200:
                 return None
             answer: Any = await response.json()
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
         return int(answer["id"]) if answer.get("id") else None
 
@@ -92,3 +102,38 @@ async def receive_until(ws: aiohttp.ClientWebSocketResponse, room: int, wanted: 
             assert message.type is aiohttp.WSMsgType.TEXT, (message, seen)
             seen += posted_ids(message.data, room)[0]
     return seen
+
+
+@dataclass
+class Reader:
+    """A client that keeps a socket open through nginx and reconnects from its last cursor when it drops."""
+
+    user: ChatUser
+    room: int
+    seen: list[int] = field(default_factory=list)
+    cursor: int = 0
+    reconnects: int = 0
+
+    async def begin(self) -> Reader:
+        """Start from the log's end now: everything posted after this counts."""
+        _, self.cursor = await self.user.poll(self.room, 0)
+        return self
+
+    async def read_until(self, wanted: set[int]) -> None:
+        async with asyncio.timeout(4 * TIMEOUT):
+            while not wanted <= set(self.seen):
+                try:
+                    url = await self.user.socket_url(self.room)
+                    async with self.user.session.ws_connect(f"{url}?l={self.cursor}" if self.cursor else url) as ws:
+                        async for message in ws:
+                            if message.type is not aiohttp.WSMsgType.TEXT:
+                                break
+                            ids, cursor = posted_ids(message.data, self.room)
+                            self.seen += ids
+                            if cursor is not None:
+                                self.cursor = max(self.cursor, int(cursor))
+                            if wanted <= set(self.seen):
+                                return
+                except (aiohttp.ClientError, AssertionError, ConnectionError):
+                    pass  # the node went away mid-handshake: nginx sends the next try elsewhere
+                self.reconnects += 1

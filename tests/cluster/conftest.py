@@ -36,6 +36,19 @@ def make_cluster(tmp_path: Path, redis_url: str) -> Iterator[MakeCluster]:
             delete_prefix(url, cluster.redis_prefix)
 
 
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Cluster]:
+    """Three nodes for the tests of one module that need no settings of their own (each uses its own room)."""
+    prefix = f"hubbub-test-{uuid.uuid4().hex[:12]}:"
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"), 3, redis_url, prefix)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        delete_prefix(redis_url, prefix)
+
+
 @pytest.fixture
 async def users() -> AsyncIterator[list[ChatUser]]:
     """Clients a test makes; their sessions are closed at teardown."""
@@ -46,9 +59,13 @@ async def users() -> AsyncIterator[list[ChatUser]]:
 
 
 async def sign_in(cluster: Cluster, users: list[ChatUser], name: str, *, moderator: bool = False) -> ChatUser:
-    """A user created with the CLI and signed in through nginx."""
-    _, email = cluster.create_user(name, moderator=moderator)
-    user = ChatUser(cluster.base, email)
+    """A user signed in through nginx: made by the sign-up form, or by the CLI for a moderator."""
+    if moderator:
+        _, email = cluster.create_user(name, moderator=True)
+        user = ChatUser(cluster.base, email)
+        await user.login()
+    else:
+        user = ChatUser(cluster.base, f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.org")
+        await user.signup(name)
     users.append(user)
-    await user.login()
     return user

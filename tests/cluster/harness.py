@@ -178,7 +178,12 @@ class Cluster:
     def cli(self, *args: str) -> str:
         """Run ``hubbub <args>`` against the cluster's database and Redis; what it printed."""
         done = subprocess.run(
-            [str(HUBBUB), *args], env=self.environment(), capture_output=True, text=True, timeout=3 * TIMEOUT, check=False
+            [str(HUBBUB), *args],
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=3 * TIMEOUT,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout

@@ -23,9 +23,9 @@ def on_node(url: str, cluster: Cluster, index: int) -> str:
 
 
 async def test_a_message_posted_on_one_node_reaches_sockets_and_polls_on_every_node_in_order(
-    make_cluster: MakeCluster, users: list[ChatUser]
+    shared_cluster: Cluster, users: list[ChatUser]
 ) -> None:
-    cluster = make_cluster(3)
+    cluster = shared_cluster
     room = cluster.create_room("Everywhere")
     alice = await sign_in(cluster, users, "Alice")
     bob = await sign_in(cluster, users, "Bob")
@@ -47,9 +47,9 @@ async def test_a_message_posted_on_one_node_reaches_sockets_and_polls_on_every_n
 
 
 async def test_a_client_reconnecting_to_another_node_resumes_with_no_gap_and_no_duplicate(
-    make_cluster: MakeCluster, users: list[ChatUser]
+    shared_cluster: Cluster, users: list[ChatUser]
 ) -> None:
-    cluster = make_cluster(3)
+    cluster = shared_cluster
     room = cluster.create_room("Resume")
     alice = await sign_in(cluster, users, "Alice")
     bob = await sign_in(cluster, users, "Bob")
@@ -66,9 +66,9 @@ async def test_a_client_reconnecting_to_another_node_resumes_with_no_gap_and_no_
 
 
 async def test_socket_urls_sessions_and_fkeys_issued_by_one_node_work_on_the_others(
-    make_cluster: MakeCluster, users: list[ChatUser]
+    shared_cluster: Cluster, users: list[ChatUser]
 ) -> None:
-    cluster = make_cluster(2)
+    cluster = shared_cluster
     room = cluster.create_room("Shared state")
     bob = await sign_in(cluster, users, "Bob")
     on_a, on_b = bob.on(cluster.nodes[0].base), bob.on(cluster.nodes[1].base)
