@@ -92,7 +92,7 @@ async def test_losing_redis_degrades_live_delivery_and_nodes_catch_up_from_the_s
         assert await receive_until(ws, room, set(sent)) == sent  # type: ignore[arg-type]
     private_redis.start()
     async with asyncio.timeout(10):
-        while (await bob.session.get(cluster.nodes[1].base + "/readyz")).status != 200:
+        while (await bob.session.get(cluster.nodes[1].base + "/readyz")).status != 200:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # the node reconnects on its own schedule; nothing to wait on here
     after = [await on_a.post(room, "with Redis again")]
     for ws in sockets:
