@@ -137,3 +137,9 @@ class Reader:
                 except (aiohttp.ClientError, AssertionError, ConnectionError):
                     pass  # the node went away mid-handshake: nginx sends the next try elsewhere
                 self.reconnects += 1
+
+
+def posted_events(frame: str, room: int) -> tuple[list[tuple[int, int]], int | None]:
+    """(event id, message id) of each message posted in one frame or poll answer for ``room``, and its cursor."""
+    part: dict[str, Any] = json.loads(frame).get(f"r{room}", {})
+    return [(e["id"], e["message_id"]) for e in part.get("e", []) if e["event_type"] == POSTED], part.get("t")
