@@ -2,7 +2,7 @@
 
 Tests that need Redis take the ``redis_url`` fixture, which skips (saying how to
 start Redis) only when nothing answers on 127.0.0.1:6379; this project's
-machines and CI run one. Each test gets a prefix of its own (``redis_prefix``)
+machines and CI run one, so under CI a missing server fails those tests instead. Each test gets a prefix of its own (``redis_prefix``)
 and every key under it is deleted afterwards, so test runs and deployments can
 share the server. ``PrivateRedis`` is a throwaway ``redis-server`` on a free
 port, for tests that stop and restart Redis.
@@ -11,6 +11,7 @@ port, for tests that stop and restart Redis.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -42,8 +43,11 @@ def _answers(host: str, port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
+    """The shared server; without one the Redis tests skip, except under CI, which has one: there they fail."""
     host, port = SHARED_REDIS
     if not _answers(host, port):
+        if os.environ.get("CI"):
+            pytest.fail(HOW_TO_START)
         pytest.skip(HOW_TO_START)
     return f"redis://{host}:{port}/0"
 
