@@ -201,9 +201,11 @@ class Cluster:
     # life cycle
 
     def start(self) -> None:
-        for binary in ("nginx",):
-            if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
-                pytest.skip(f"{binary} is not installed (Debian: apt-get install {binary}; `make test` does it)")
+        if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+            reason = "nginx is not installed (Debian: apt-get install nginx; `make test` installs it)"
+            if os.environ.get("CI"):
+                pytest.fail(reason)  # CI runs make test, which installs it: these tests must run there
+            pytest.skip(reason)
         self.cli("users", "list")  # creates the schema once, before nodes race to it
         for node in self.nodes:
             self.start_node(node, wait=False)
