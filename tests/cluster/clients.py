@@ -116,7 +116,9 @@ class Reader:
 
     async def begin(self) -> Reader:
         """Start from the log's end now: everything posted after this counts."""
+        await self.user.socket_url(self.room)  # joins the room, so the log is not empty and the cursor is not 0
         _, self.cursor = await self.user.poll(self.room, 0)
+        assert self.cursor > 0  # ?l=0 would mean "no cursor": live from whenever the socket attaches
         return self
 
     async def read_until(self, wanted: set[int]) -> None:
