@@ -2,8 +2,9 @@
 
 Tests that need Redis take the ``redis_url`` fixture, which skips (saying how to
 start Redis) only when nothing answers on 127.0.0.1:6379; this project's
-machines and CI run one, so under CI a missing server fails those tests instead. Each test gets a prefix of its own (``redis_prefix``)
-and every key under it is deleted afterwards, so test runs and deployments can
+machines and CI run one, so under CI a missing server fails those tests instead.
+Each test gets a prefix of its own (``redis_prefix``) and every key under it is
+deleted afterwards, so test runs and deployments can
 share the server. ``PrivateRedis`` is a throwaway ``redis-server`` on a free
 port, for tests that stop and restart Redis.
 """
