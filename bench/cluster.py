@@ -217,6 +217,32 @@ async def deliveries(
     return result
 
 
+async def node_metrics(node: HubbubServer) -> dict[str, float]:
+    """A few of a node's own counters (``GET /metrics``): bus lag, fan-out lag, gap fills, catch-ups."""
+    client = ChatClient(node.base_url)
+    try:
+        async with client.session.get(node.base_url + "/metrics") as response:
+            text = await response.text()
+    finally:
+        await client.close()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in WATCHED:
+            values[name] = float(value)
+    return values
+
+
+WATCHED = (
+    "hubbub_bus_lag_seconds_sum",
+    "hubbub_bus_lag_seconds_count",
+    "hubbub_fanout_lag_seconds_sum",
+    "hubbub_fanout_lag_seconds_count",
+    "hubbub_hub_gap_fills_total",
+    "hubbub_bus_catch_ups_total",
+)
+
+
 def _users(node: HubbubServer) -> None:
     node.create_users(["poster0", *(f"listener{i}" for i in range(LISTENERS))], parallel=4)
 
@@ -252,6 +278,15 @@ async def phase_nodes(directory: Path, args: argparse.Namespace) -> dict[str, Re
             )
             results["latency cross"] = await deliveries(
                 "A -> B", node_a, [node_b], args.listeners, Phase("paced", paced), args.latency_posts, args
+            )
+            seen = await node_metrics(node_b)
+            bus = seen.get("hubbub_bus_lag_seconds_sum", 0) / max(1, seen.get("hubbub_bus_lag_seconds_count", 0))
+            fan = seen.get("hubbub_fanout_lag_seconds_sum", 0) / max(1, seen.get("hubbub_fanout_lag_seconds_count", 0))
+            results["latency cross"].notes.append(
+                f"node B over the cluster runs: mean bus lag {bus * 1000:.2f} ms over "
+                f"{seen.get('hubbub_bus_lag_seconds_count', 0):.0f} batches, mean fan-out lag {fan * 1000:.2f} ms, "
+                f"{seen.get('hubbub_hub_gap_fills_total', 0):.0f} gap fills, "
+                f"{seen.get('hubbub_bus_catch_ups_total', 0):.0f} catch-ups"
             )
     finally:
         with contextlib.suppress(Exception):
