@@ -65,7 +65,7 @@ async def test_a_client_reconnecting_to_another_node_resumes_with_no_gap_and_no_
     assert seen == first + later
 
 
-async def test_socket_urls_sessions_and_fkeys_issued_by_one_node_work_on_the_others(
+async def test_socket_urls_sessions_fkeys_and_presence_hold_across_nodes(
     shared_cluster: Cluster, users: list[ChatUser]
 ) -> None:
     cluster = shared_cluster
@@ -77,6 +77,9 @@ async def test_socket_urls_sessions_and_fkeys_issued_by_one_node_work_on_the_oth
         posted = await on_b.post(room, "the session and fkey node A issued, used on node B")
         assert posted is not None
         assert await receive_until(ws, room, {posted}) == [posted]
+    # Presence: Bob entered the room through node A; node B lists him among the pingable.
+    pingable = await (await bob.session.get(f"{cluster.nodes[1].base}/rooms/pingable/{room}")).json()
+    assert [entry[1] for entry in pingable] == ["Bob"]
 
 
 async def test_rate_limits_login_throttling_and_kicks_hold_across_nodes(
