@@ -9,6 +9,7 @@ from tests.cluster.clients import ChatUser, Reader, receive_until
 from tests.cluster.conftest import MakeCluster, sign_in
 from tests.cluster.harness import Cluster
 from tests.cluster.test_nodes import on_node
+from tests.fakes import TIMEOUT
 from tests.redis_support import PrivateRedis
 
 
@@ -91,7 +92,7 @@ async def test_losing_redis_degrades_live_delivery_and_nodes_catch_up_from_the_s
     for ws in sockets:  # both nodes deliver everything, each reading what the other wrote from the store
         assert await receive_until(ws, room, set(sent)) == sent  # type: ignore[arg-type]
     private_redis.start()
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(TIMEOUT):
         while (await bob.session.get(cluster.nodes[1].base + "/readyz")).status != 200:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # the node reconnects on its own schedule; nothing to wait on here
     after = [await on_a.post(room, "with Redis again")]
