@@ -11,6 +11,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from aiohttp import web
 
@@ -67,6 +68,14 @@ def open_store(settings: Settings) -> Store:
     raise ConfigError(f"unsupported database {scheme!r}; expected an empty value or sqlite:///path")
 
 
+REDIS_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})  # what redis-py's from_url takes
+
+
+def uses_redis(settings: Settings) -> bool:
+    """A node of several: its bus (and so its rate limits) is the Redis server ``bus`` names."""
+    return settings.bus.partition(":")[0] in REDIS_SCHEMES
+
+
 async def open_bus(settings: Settings) -> Bus:
     """The bus a ``bus`` setting names; a Redis bus is subscribed when this returns.
 
@@ -76,7 +85,7 @@ async def open_bus(settings: Settings) -> Bus:
     scheme = settings.bus.partition(":")[0]
     if scheme == "memory":
         return MemoryBus()
-    if scheme in ("redis", "rediss", "unix"):
+    if uses_redis(settings):
         try:
             from hubbub.bus.redis import RedisBus
         except ImportError as error:
@@ -93,7 +102,7 @@ async def open_bus(settings: Settings) -> Bus:
 
 def open_limits(settings: Settings, clock: Clock) -> Limits:
     """Rate limiters on the engine the bus names: Redis for a cluster (shared by every node), else in process."""
-    if settings.bus.partition(":")[0] in ("redis", "rediss", "unix"):
+    if uses_redis(settings):
         from hubbub.bus.redis import redis_client
         from hubbub.service.ratelimit_redis import RedisLimits
 
