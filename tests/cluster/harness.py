@@ -14,6 +14,7 @@ can); ``database_url`` takes any other URL the nodes understand.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -162,6 +163,7 @@ class Cluster:
                 "HUBBUB_WS_PUBLIC_URL": self.ws_base,
                 "HUBBUB_TRUSTED_PROXIES": "127.0.0.1",
                 "HUBBUB_LOG_LEVEL": "warning",
+                "HUBBUB_LOG_FORMAT": "json",
                 "HUBBUB_PASSWORD_TIME_COST": "1",
                 "HUBBUB_PASSWORD_MEMORY_KIB": "1024",
                 "HUBBUB_BUS_RECONNECT_SECONDS": "0.2",
@@ -262,6 +264,14 @@ class Cluster:
         self._nginx = None
         for node in self.nodes:
             node.stop()
+
+    def log_records(self, index: int) -> list[dict[str, str]]:
+        """Node ``index``'s log (JSON lines) as records; lines that are not JSON (a crash) are skipped."""
+        records = []
+        for line in self.nodes[index].log.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+        return records
 
     def logs(self) -> str:
         return "\n".join(f"--- node {n.index}\n{n.log.read_text()[-4000:]}" for n in self.nodes if n.log.exists())
