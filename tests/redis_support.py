@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import uuid
@@ -118,8 +119,18 @@ class PrivateRedis:
                 self._process.wait(0.02)
             waited += 0.02
 
+    def pause(self) -> None:
+        """SIGSTOP: the server holds its connections open and answers nothing (a network partition)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)  # a paused server cannot die
             self._process.kill()
             self._process.wait(TIMEOUT)
             self._process = None

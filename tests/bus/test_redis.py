@@ -174,3 +174,13 @@ async def test_a_foreign_message_on_the_channel_is_skipped_with_a_warning(
     assert "malformed hubbub batch" in caplog.text
     await bus.close()
     await other.close()
+
+
+async def test_a_redis_that_stops_answering_is_noticed_by_its_silence(private_redis: PrivateRedis) -> None:
+    bus = await RedisBus.connect(private_redis.url, prefix="p:", reconnect_seconds=0.05, timeout_seconds=0.2)
+    subscription = bus.subscribe(max_pending=10)
+    private_redis.pause()  # connections stay open; nothing comes back, not even to a ping
+    await eventually(lambda: not bus.connected and subscription.lagged)
+    private_redis.resume()
+    await eventually(lambda: bus.connected)
+    await bus.close()
