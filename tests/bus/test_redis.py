@@ -176,11 +176,26 @@ async def test_a_foreign_message_on_the_channel_is_skipped_with_a_warning(
     await other.close()
 
 
-async def test_a_redis_that_stops_answering_is_noticed_by_its_silence(private_redis: PrivateRedis) -> None:
+async def test_a_redis_that_stops_answering_is_noticed_by_its_silence(
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
     bus = await RedisBus.connect(private_redis.url, prefix="p:", reconnect_seconds=0.05, timeout_seconds=0.2)
     subscription = bus.subscribe(max_pending=10)
     private_redis.pause()  # connections stay open; nothing comes back, not even to a ping
     await eventually(lambda: not bus.connected and subscription.lagged)
+    failures = metrics.BUS_PUBLISH_FAILURES._value.get()
+    await bus.publish(batch(1))  # kept for later at once: the bus knows Redis is gone, so it does not try
+    assert metrics.BUS_PUBLISH_FAILURES._value.get() == failures + 1
+    assert "could not publish" not in caplog.text
+    assert await receive(subscription, 1) == [[1]]
     private_redis.resume()
-    await eventually(lambda: bus.connected)
+    other = await connect(private_redis.url, "p:")
+    listening = other.subscribe(max_pending=10)
+    await eventually(lambda: bus.connected)  # ... and the kept batch is sent again, once
+    await bus.publish(batch(2))
+    got = await receive(listening, 1)
+    if got == [[1]]:  # the resend reached the other node too (it had subscribed in time)
+        got = await receive(listening, 1)
+    assert got == [[2]]
     await bus.close()
+    await other.close()

@@ -144,7 +144,10 @@ class RedisBus:
         for subscription in list(self._subscriptions):
             subscription.offer(batch)
         message = encode_batch(batch, origin=self._origin, published_at=time.time())
-        if self._backlog:  # keep the order: what waits goes first
+        if not self._connected:
+            # Known lost (the subscription noticed): do not make every post wait out a dead server.
+            self._keep(message)
+        elif self._backlog:  # keep the order: what waits goes first
             self._keep(message)
             await self._flush()
         elif not await self._send(message):
@@ -154,12 +157,12 @@ class RedisBus:
         try:
             await self._publisher.publish(self._channel, message)
         except (RedisError, OSError) as error:
-            metrics.BUS_PUBLISH_FAILURES.inc()
             log.warning("could not publish to the bus (%s); kept for a retry", error)
             return False
         return True
 
     def _keep(self, message: bytes) -> None:
+        metrics.BUS_PUBLISH_FAILURES.inc()
         if len(self._backlog) == self._backlog.maxlen:
             # Other nodes still find these events: as a gap before the next id, or on reconnecting.
             log.warning("bus publish backlog full (%d batches): dropping the oldest", self._backlog.maxlen)
@@ -210,6 +213,9 @@ class RedisBus:
                 await pubsub.subscribe(self._channel)
                 await self._pump(pubsub)
             except (RedisError, OSError) as error:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from error  # the client library turned a cancel into an error
                 if self._connected:
                     log.warning("lost the bus (%s); catching up from the store until it is back", error)
                 self._set_connected(False)
