@@ -172,6 +172,8 @@ class Cluster:
                 "HUBBUB_MESSAGE_RATE_BURST": "100000",
                 "HUBBUB_MESSAGE_RATE_PER_SECOND": "100000",
                 "HUBBUB_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
+                "HUBBUB_LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE": "100000",
+                "HUBBUB_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE": "100000",
             }
         )
         env.update({f"HUBBUB_{name.upper()}": value for name, value in self.settings.items()})

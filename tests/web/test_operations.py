@@ -120,13 +120,13 @@ async def _login(node: Node, email: str, client: str) -> bool:
 
 
 async def test_login_throttling_counts_the_client_behind_a_trusted_proxy(make_node: NodeFactory) -> None:
-    node = await make_node(login_attempts_per_minute=2, trusted_proxies="127.0.0.1")
+    node = await make_node(login_attempts_per_address_per_minute=2, trusted_proxies="127.0.0.1")
     assert [await _login(node, f"u{i}@example.org", "198.51.100.1") for i in range(3)] == [False, False, True]
     assert not await _login(node, "u9@example.org", "198.51.100.2")  # another client behind the proxy
 
 
 async def test_without_trusted_proxies_a_forwarded_for_header_changes_nothing(make_node: NodeFactory) -> None:
-    node = await make_node(login_attempts_per_minute=2)
+    node = await make_node(login_attempts_per_address_per_minute=2)
     refused = [await _login(node, f"u{i}@example.org", f"198.51.100.{i}") for i in range(3)]
     assert refused == [False, False, True]  # all three came from 127.0.0.1, whatever they claimed
 
