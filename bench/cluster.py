@@ -193,8 +193,17 @@ async def deliveries(
     client: Child | None = None
     try:
         await poster.login("poster0@bench.invalid")
-        tokens = [await listener.socket_url(room) for listener in listeners]
-        urls = [on_port(tokens[i % len(tokens)], socket_nodes[i % len(socket_nodes)].ws_port) for i in range(count)]
+
+        # A socket URL opens one socket: one /ws-auth per socket, the listeners asking in turn.
+        async def urls_of(listener_index: int) -> list[str]:
+            listener = listeners[listener_index]
+            return [await listener.socket_url(room) for _ in range(listener_index, count, len(listeners))]
+
+        asked = await asyncio.gather(*(urls_of(i) for i in range(len(listeners))))
+        urls = [
+            on_port(asked[i % len(listeners)][i // len(listeners)], socket_nodes[i % len(socket_nodes)].ws_port)
+            for i in range(count)
+        ]
         tag = f"{time.time_ns() % 10**9:09d}"
 
         async def post(seq: int) -> None:
