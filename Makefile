@@ -6,10 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
-# Browser tests drive Debian's Chromium (never a downloaded browser).
+# Browser tests drive Debian's Chromium (never a downloaded browser); the cluster tests put
+# Debian's nginx in front of several nodes and need a redis-server binary for Redis outages.
 CHROMIUM := /usr/bin/chromium
 # The npm chatexchange client runs on the machine's node; its package comes from npm's registry.
 NPM := $(shell command -v npm 2>/dev/null || echo /usr/bin/npm)
+NGINX := /usr/sbin/nginx
+REDIS_SERVER := /usr/bin/redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit clean
@@ -17,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: $(RUN_STAMP)
 	$(BIN)/hubbub serve
 
-test: $(TEST_STAMP) $(CHROMIUM) $(NPM)
+test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(REDIS_SERVER)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -43,6 +46,14 @@ $(CHROMIUM):
 $(NPM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm
+
+$(NGINX):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nginx
+
+$(REDIS_SERVER):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 PASSWORD = "correct horse battery"
 
+pytest_plugins = ["tests.redis_support"]
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:

@@ -42,3 +42,9 @@ def test_the_readme_starts_with_the_two_commands() -> None:
     lines = (DOCS.parent / "README.md").read_text().splitlines()
     block = lines[lines.index("```") + 1 : lines.index("```") + 3]
     assert [line.split()[:2] for line in block] == [["make", "run"], ["make", "test"]]
+
+
+def test_the_deployment_guide_shows_the_nginx_and_systemd_files_the_project_ships() -> None:
+    text = (DOCS / "deployment.md").read_text()
+    for shipped in ("examples/nginx/hubbub.conf", "examples/systemd/hubbub.service"):
+        assert (DOCS.parent / shipped).read_text() in text, f"docs/deployment.md does not show {shipped} as it is"

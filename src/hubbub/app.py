@@ -11,11 +11,13 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from aiohttp import web
 
 from hubbub.bus.base import Bus
 from hubbub.bus.memory import MemoryBus
+from hubbub.core.addresses import ClientAddresses, parse_networks
 from hubbub.core.clock import Clock, SystemClock
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
@@ -29,13 +31,15 @@ from hubbub.gateway.listener import ConnectionBudget, default_budget
 from hubbub.gateway.picows_server import PicowsGateway
 from hubbub.gateway.router import GatewayLimits, SocketRouter
 from hubbub.hosts import Site
+from hubbub.service.ratelimit import Limits, MemoryLimits
 from hubbub.service.service import Service
 from hubbub.settings import Settings
 from hubbub.store.base import Store
+from hubbub.store.measured import MeasuredStore
 from hubbub.web.app import create_app
 from hubbub.web.server import GuardedSite, HttpLimits
 
-__all__ = ["Runtime", "open_bus", "open_store", "sqlite_path"]
+__all__ = ["Runtime", "open_bus", "open_limits", "open_store", "sqlite_path"]
 
 log = logging.getLogger("hubbub")
 
@@ -75,11 +79,60 @@ def open_store(settings: Settings) -> Store:
     )
 
 
-def open_bus(settings: Settings) -> Bus:
+REDIS_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})  # what redis-py's from_url takes
+
+
+def uses_redis(settings: Settings) -> bool:
+    """A node of several: its bus (and so its rate limits) is the Redis server ``bus`` names."""
+    return settings.bus.partition(":")[0] in REDIS_SCHEMES
+
+
+async def open_bus(settings: Settings) -> Bus:
+    """The bus a ``bus`` setting names; a Redis bus is subscribed when this returns.
+
+    Raises:
+        ConfigError: An unknown scheme, the redis extra not installed, or Redis unreachable.
+    """
     scheme = settings.bus.partition(":")[0]
     if scheme == "memory":
         return MemoryBus()
-    raise ConfigError(f"unsupported bus {scheme!r}; expected memory:")
+    if uses_redis(settings):
+        try:
+            from hubbub.bus.redis import RedisBus
+        except ImportError as error:
+            raise ConfigError(f"a redis bus needs the redis extra: pip install 'hubbub[redis]' ({error})") from error
+        return await RedisBus.connect(
+            settings.bus,
+            prefix=settings.redis_prefix,
+            reconnect_seconds=settings.bus_reconnect_seconds,
+            timeout_seconds=settings.bus_timeout_seconds,
+            publish_backlog=settings.bus_publish_backlog,
+        )
+    raise ConfigError(f"unsupported bus {scheme!r}; expected memory: or redis://host:port/db")
+
+
+def open_limits(settings: Settings, clock: Clock) -> Limits:
+    """Rate limiters on the engine the bus names: Redis for a cluster (shared by every node), else in process."""
+    if uses_redis(settings):
+        from hubbub.bus.redis import redis_client
+        from hubbub.service.ratelimit_redis import RedisLimits
+
+        client = redis_client(
+            settings.bus, name=f"{settings.redis_prefix}limits", timeout=settings.bus_timeout_seconds, retries=1
+        )
+        return RedisLimits(
+            client, prefix=settings.redis_prefix, clock=clock, retry_seconds=settings.bus_reconnect_seconds
+        )
+    return MemoryLimits(clock)
+
+
+def client_addresses(settings: Settings) -> ClientAddresses:
+    """How both ports find a request's client address (``trusted_proxies``).
+
+    Raises:
+        ConfigError: An entry that is not an IP address or network.
+    """
+    return ClientAddresses(parse_networks("trusted_proxies", settings.trusted_proxies))
 
 
 def gateway_limits(settings: Settings) -> GatewayLimits:
@@ -93,6 +146,7 @@ def gateway_limits(settings: Settings) -> GatewayLimits:
         socket_send_buffer_bytes=settings.ws_socket_send_buffer_bytes,
         socket_receive_buffer_bytes=settings.ws_socket_receive_buffer_bytes,
         close_timeout=settings.ws_close_timeout,
+        client_addresses=client_addresses(settings),
     )
 
 
@@ -104,6 +158,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     store: Store | None = None
     bus: Bus | None = None
+    limits: Limits | None = None
     service: Service | None = None
     hub: Hub | None = None
     rooms: RoomFanout | None = None
@@ -121,9 +176,12 @@ class Runtime:
     async def start(self) -> None:
         settings = self.settings
         site = Site(settings)  # a bad public URL or allowed host stops here, before anything is opened
-        self.store = open_store(settings)
-        self.bus = open_bus(settings)
-        self.service = Service(store=self.store, bus=self.bus, clock=self.clock, settings=settings)
+        addresses = client_addresses(settings)  # a bad setting stops the node before it opens anything
+        metrics_allowed = parse_networks("metrics_allowed", settings.metrics_allowed)
+        self.store = MeasuredStore(open_store(settings))
+        self.bus = await open_bus(settings)
+        self.limits = open_limits(settings, self.clock)
+        self.service = Service(store=self.store, bus=self.bus, clock=self.clock, settings=settings, limits=self.limits)
         await self.service.start()
 
         self.rooms = RoomFanout(SechatRenderer())
@@ -153,6 +211,8 @@ class Runtime:
             site=site,
             socket_endpoint=socket_endpoint(router),
             extra_routes=realtime_routes(),
+            client_addresses=addresses,
+            metrics_allowed=metrics_allowed,
         )
         app[HUB] = self.hub
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -192,6 +252,8 @@ class Runtime:
             await self.hub.stop()
         if self.service is not None:
             self.service.close()
+        if self.limits is not None:
+            await self.limits.close()
         if self.bus is not None:
             await self.bus.close()
         if self.store is not None:

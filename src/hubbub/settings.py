@@ -37,7 +37,11 @@ class Settings:
     ws_port: int = 8081  # websocket gateway; 0 picks a free port
     database: str = ""  # "" = hubbub.sqlite3 in data_dir, sqlite:///path/to/file, or postgresql://...
     postgres_read_connections: int = 4  # per node: pooled connections (and threads) for reads
-    bus: str = "memory:"  # memory: (in-process; one node)
+    bus: str = "memory:"  # memory: (in-process; one node) or redis://host:6379/0 (one node of several)
+    redis_prefix: str = "hubbub:"  # every Redis key and channel starts with this; one per deployment
+    bus_reconnect_seconds: float = 1.0  # Redis lost: retry this often, reading the store meanwhile
+    bus_timeout_seconds: float = 2.0  # a Redis call (publish, ping, rate-limit check) gives up after this
+    bus_publish_backlog: int = 1000  # batches kept for a resend while Redis is unreachable (oldest dropped)
     ws_public_url: str = ""  # "" = ws://<host the client used>:<ws_port>; behind a proxy e.g. wss://chat.example
     public_url: str = ""  # where people open hubbub, e.g. https://chat.example.org; "" = http://<host>:<port>
     allowed_hosts: str = "localhost,127.0.0.1,[::1]"  # Host header values answered (comma-separated, or "*")
@@ -45,6 +49,9 @@ class Settings:
     log_level: str = "info"
     log_repeat_burst: int = 10  # lines of one kind (call site and message) let through per window ...
     log_repeat_window: float = 60.0  # ... seconds; the rest are counted and reported in one line
+    log_format: str = "text"  # "text" (one line per record) or "json" (one JSON object per line)
+    trusted_proxies: str = ""  # proxies whose X-Forwarded-For is believed: "127.0.0.1, 10.0.0.0/8"
+    metrics_allowed: str = "127.0.0.0/8, ::1"  # client addresses that may read GET /metrics; "" = anyone
 
     # Accounts.
     new_user_reputation: int = 20  # enough to talk in public rooms (rules.MIN_REPUTATION_TO_TALK)

@@ -15,7 +15,7 @@ from hubbub.fanout.hub import Hub
 from hubbub.fanout.sequencer import Batch
 from hubbub.store.base import WriteTx
 from hubbub.store.sqlite import SqliteStore
-from tests.fakes import eventually
+from tests.fakes import TIMEOUT, eventually
 
 
 class RecordingFanout:
@@ -168,4 +168,15 @@ async def test_reached_covers_ids_read_back_from_the_store(store: SqliteStore) -
     await bus.publish(second)
     assert await hub.reached(EventId(second[0].id), 5)
     assert fanout.ids == [first[0].id, second[0].id]
+    await hub.stop()
+
+
+async def test_waiting_for_an_id_the_bus_never_brings_reads_it_from_the_store(store: SqliteStore) -> None:
+    # Another node committed it and its batch was lost on the way, at the log's tail: no later id
+    # arrives to show the gap, yet a client that saw the id there resumes on this node.
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    elsewhere = await _commit(store, 2, at=1)
+    assert await hub.reached(elsewhere[-1].id, TIMEOUT)
+    assert fanout.ids == [1, 2]
     await hub.stop()

@@ -1,229 +1,242 @@
-"""service/ratelimit.py: token buckets with refunds, driven by a fake clock."""
+"""Rate limiters: token buckets with refunds, driven by a fake clock; one suite for both engines.
+
+Every test runs against the in-process limiter and the Redis one (under a key
+prefix of its own on the shared server); the table bound is the in-process
+engine's own (Redis expires idle buckets instead).
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from hubbub.errors import RateLimited
-from hubbub.service.ratelimit import RateLimiter, Ticket
+from hubbub.service.ratelimit import MemoryLimits, MemoryRateLimiter, RateLimiter, Ticket
 from tests.fakes import FakeClock
 
-
-def limiter(clock: FakeClock, *, burst: int = 3, per_second: float = 1.0, max_keys: int = 100_000) -> RateLimiter:
-    return RateLimiter(burst=burst, per_second=per_second, clock=clock, max_keys=max_keys)
+MakeLimiter = Callable[..., RateLimiter]
 
 
-def drain(bucket: RateLimiter, key: str, count: int) -> list[Ticket]:
-    return [bucket.acquire(key) for _ in range(count)]
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[MakeLimiter]:
+    if request.param == "memory":
+        limits = MemoryLimits(clock)
+    else:
+        from hubbub.bus.redis import redis_client
+        from hubbub.service.ratelimit_redis import RedisLimits
+
+        url: str = request.getfixturevalue("redis_url")
+        prefix: str = request.getfixturevalue("redis_prefix")
+        client = redis_client(url, name=f"{prefix}limits", timeout=5.0, retries=1)
+        limits = RedisLimits(client, prefix=prefix, clock=clock, retry_seconds=1.0)  # type: ignore[assignment]
+    made = 0
+
+    def make(clock: FakeClock, *, burst: int = 3, per_second: float = 1.0) -> RateLimiter:
+        nonlocal made
+        made += 1
+        return limits.limiter(f"test{made}", burst=burst, per_second=per_second)
+
+    yield make
+    await limits.close()
 
 
-def retry_after(bucket: RateLimiter, key: str) -> int:
+async def drain(bucket: RateLimiter, key: str, count: int) -> list[Ticket]:
+    return [await bucket.acquire(key) for _ in range(count)]
+
+
+async def retry_after(bucket: RateLimiter, key: str) -> int:
     with pytest.raises(RateLimited) as caught:
-        bucket.acquire(key)
+        await bucket.acquire(key)
     return caught.value.retry_after
 
 
-def test_burst_then_refused() -> None:
-    clock = FakeClock()
+async def test_burst_then_refused(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=3)
-    tickets = drain(bucket, "user:1", 3)
-    assert all(isinstance(t, Ticket) for t in tickets)
+    tickets = await drain(bucket, "user:1", 3)
+    assert len(tickets) == 3
     with pytest.raises(RateLimited) as caught:
-        bucket.acquire("user:1")
+        await bucket.acquire("user:1")
     assert caught.value.retry_after == 1
     assert str(caught.value) == "You can perform this action again in 1 second."
 
 
-def test_refusal_text_is_plural_above_one_second() -> None:
-    clock = FakeClock()
+async def test_refusal_text_is_plural_above_one_second(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=1, per_second=0.2)
-    bucket.acquire("k")
+    await bucket.acquire("k")
     with pytest.raises(RateLimited) as caught:
-        bucket.acquire("k")
+        await bucket.acquire("k")
     assert caught.value.retry_after == 5
     assert str(caught.value) == "You can perform this action again in 5 seconds."
 
 
-def test_tokens_refill_at_the_rate() -> None:
-    clock = FakeClock()
+async def test_tokens_refill_at_the_rate(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=2, per_second=1.0)
-    drain(bucket, "k", 2)
+    await drain(bucket, "k", 2)
     clock.advance(0.5)
-    assert retry_after(bucket, "k") == 1
+    assert await retry_after(bucket, "k") == 1
     clock.advance(0.5)
-    bucket.acquire("k")
-    assert retry_after(bucket, "k") == 1
+    await bucket.acquire("k")
+    assert await retry_after(bucket, "k") == 1
     clock.advance(2.0)
-    drain(bucket, "k", 2)
-    assert retry_after(bucket, "k") == 1
+    await drain(bucket, "k", 2)
+    assert await retry_after(bucket, "k") == 1
 
 
-def test_retry_after_counts_down_in_whole_seconds() -> None:
-    clock = FakeClock()
+async def test_retry_after_counts_down_in_whole_seconds(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=1, per_second=0.25)
-    bucket.acquire("k")
-    assert retry_after(bucket, "k") == 4
+    await bucket.acquire("k")
+    assert await retry_after(bucket, "k") == 4
     clock.advance(1)
-    assert retry_after(bucket, "k") == 3
+    assert await retry_after(bucket, "k") == 3
     clock.advance(1.5)
-    assert retry_after(bucket, "k") == 2  # 1.5 s left, rounded up
+    assert await retry_after(bucket, "k") == 2  # 1.5 s left, rounded up
     clock.advance(1.25)
-    assert retry_after(bucket, "k") == 1  # 0.25 s left still says 1 second, never 0
+    assert await retry_after(bucket, "k") == 1  # 0.25 s left still says 1 second, never 0
     clock.advance(0.25)
-    bucket.acquire("k")
+    await bucket.acquire("k")
 
 
-def test_waiting_the_advertised_time_is_enough() -> None:
-    clock = FakeClock()
+async def test_waiting_the_advertised_time_is_enough(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=1, per_second=0.3)
-    bucket.acquire("k")
-    clock.advance(retry_after(bucket, "k"))
-    bucket.acquire("k")
+    await bucket.acquire("k")
+    clock.advance(await retry_after(bucket, "k"))
+    await bucket.acquire("k")
 
 
-def test_refusals_do_not_take_tokens() -> None:
-    clock = FakeClock()
+async def test_refusals_do_not_take_tokens(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=1, per_second=1.0)
-    bucket.acquire("k")
+    await bucket.acquire("k")
     for _ in range(8):
-        assert retry_after(bucket, "k") == 1
+        assert await retry_after(bucket, "k") == 1
         clock.advance(0.0625)  # binary fractions keep the fake clock exact
     clock.advance(0.5)  # 1.0 s in total since the token was taken
-    bucket.acquire("k")
+    await bucket.acquire("k")
 
 
-def test_refill_is_capped_at_the_burst() -> None:
-    clock = FakeClock()
+async def test_refill_is_capped_at_the_burst(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=3, per_second=10.0)
-    bucket.acquire("k")
+    await bucket.acquire("k")
     clock.advance(3600)
-    drain(bucket, "k", 3)
-    assert retry_after(bucket, "k") == 1
+    await drain(bucket, "k", 3)
+    assert await retry_after(bucket, "k") == 1
 
 
-def test_keys_are_independent() -> None:
-    clock = FakeClock()
+async def test_keys_are_independent(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=1)
-    bucket.acquire("user:1")
-    bucket.acquire("user:2")
+    await bucket.acquire("user:1")
+    await bucket.acquire("user:2")
     with pytest.raises(RateLimited):
-        bucket.acquire("user:1")
+        await bucket.acquire("user:1")
     with pytest.raises(RateLimited):
-        bucket.acquire("user:2")
-    bucket.acquire("user:3")
+        await bucket.acquire("user:2")
+    await bucket.acquire("user:3")
 
 
-def test_refund_gives_the_token_back() -> None:
-    clock = FakeClock()
+async def test_refund_gives_the_token_back(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=2)
-    first = bucket.acquire("k")
-    bucket.acquire("k")
-    first.refund()
-    bucket.acquire("k")
+    first = await bucket.acquire("k")
+    await bucket.acquire("k")
+    await first.refund()
+    await bucket.acquire("k")
     with pytest.raises(RateLimited):
-        bucket.acquire("k")
+        await bucket.acquire("k")
 
 
-def test_a_ticket_refunds_at_most_once() -> None:
-    clock = FakeClock()
+async def test_a_ticket_refunds_at_most_once(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=3)
-    ticket = bucket.acquire("k")
-    drain(bucket, "k", 2)
-    ticket.refund()
-    ticket.refund()
-    ticket.refund()
-    bucket.acquire("k")
+    ticket = await bucket.acquire("k")
+    await drain(bucket, "k", 2)
+    await ticket.refund()
+    await ticket.refund()
+    await ticket.refund()
+    await bucket.acquire("k")
     with pytest.raises(RateLimited):
-        bucket.acquire("k")
+        await bucket.acquire("k")
 
 
-def test_refund_never_exceeds_the_burst() -> None:
-    clock = FakeClock()
+async def test_refund_never_exceeds_the_burst(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=2)
-    tickets = drain(bucket, "k", 2)
+    tickets = await drain(bucket, "k", 2)
     clock.advance(60)  # full again
     for ticket in tickets:
-        ticket.refund()
-    drain(bucket, "k", 2)
+        await ticket.refund()
+    await drain(bucket, "k", 2)
     with pytest.raises(RateLimited):
-        bucket.acquire("k")
+        await bucket.acquire("k")
 
 
-def test_refund_of_an_unknown_key_is_harmless() -> None:
-    clock = FakeClock()
+async def test_refund_of_an_unknown_key_is_harmless(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=1)
-    bucket.refund("never-seen")
-    bucket.acquire("never-seen")
+    await bucket.refund("never-seen")  # type: ignore[attr-defined]
+    await bucket.acquire("never-seen")
     with pytest.raises(RateLimited):
-        bucket.acquire("never-seen")
+        await bucket.acquire("never-seen")
 
 
-def test_refund_only_affects_its_own_key() -> None:
-    clock = FakeClock()
+async def test_refund_only_affects_its_own_key(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=1)
-    ticket = bucket.acquire("a")
-    bucket.acquire("b")
-    ticket.refund()
+    ticket = await bucket.acquire("a")
+    await bucket.acquire("b")
+    await ticket.refund()
     with pytest.raises(RateLimited):
-        bucket.acquire("b")
-    bucket.acquire("a")
+        await bucket.acquire("b")
+    await bucket.acquire("a")
 
 
-def test_least_recently_used_keys_are_forgotten_first() -> None:
-    clock = FakeClock()
-    bucket = limiter(clock, burst=1, max_keys=2)
-    bucket.acquire("a")
-    bucket.acquire("b")
+# The in-process table is bounded (Redis expires idle buckets instead).
+
+
+async def test_least_recently_used_keys_are_forgotten_first(clock: FakeClock) -> None:
+    bucket = MemoryRateLimiter(burst=1, per_second=1.0, clock=clock, max_keys=2)
+    await bucket.acquire("a")
+    await bucket.acquire("b")
     with pytest.raises(RateLimited):
-        bucket.acquire("a")  # touching "a" makes "b" the least recently used
-    bucket.acquire("c")  # evicts "b", keeps "a"
+        await bucket.acquire("a")  # touching "a" makes "b" the least recently used
+    await bucket.acquire("c")  # evicts "b", keeps "a"
     with pytest.raises(RateLimited):
-        bucket.acquire("a")
-    bucket.acquire("b")  # forgotten, so full again: forgetting is only ever generous
+        await bucket.acquire("a")
+    await bucket.acquire("b")  # forgotten, so full again: forgetting is only ever generous
 
 
-def test_eviction_forgets_the_oldest_bucket() -> None:
-    clock = FakeClock()
-    bucket = limiter(clock, burst=1, max_keys=2)
-    bucket.acquire("a")
-    bucket.acquire("b")
-    bucket.acquire("c")  # table full: "a" is forgotten
-    bucket.acquire("a")  # so "a" starts full again
+async def test_eviction_forgets_the_oldest_bucket(clock: FakeClock) -> None:
+    bucket = MemoryRateLimiter(burst=1, per_second=1.0, clock=clock, max_keys=2)
+    await bucket.acquire("a")
+    await bucket.acquire("b")
+    await bucket.acquire("c")  # table full: "a" is forgotten
+    await bucket.acquire("a")  # so "a" starts full again
     with pytest.raises(RateLimited):
-        bucket.acquire("c")
+        await bucket.acquire("c")
 
 
-def test_refund_after_eviction_is_harmless() -> None:
-    clock = FakeClock()
-    bucket = limiter(clock, burst=1, max_keys=1)
-    ticket = bucket.acquire("a")
-    bucket.acquire("b")  # evicts "a"
-    ticket.refund()
+async def test_refund_after_eviction_is_harmless(clock: FakeClock) -> None:
+    bucket = MemoryRateLimiter(burst=1, per_second=1.0, clock=clock, max_keys=1)
+    ticket = await bucket.acquire("a")
+    await bucket.acquire("b")  # evicts "a"
+    await ticket.refund()
     with pytest.raises(RateLimited):
-        bucket.acquire("b")
+        await bucket.acquire("b")
 
 
-def test_a_clock_stepping_back_does_not_lock_anyone_out() -> None:
-    clock = FakeClock()
+async def test_a_clock_stepping_back_does_not_lock_anyone_out(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=2, per_second=1.0)
-    bucket.acquire("k")
+    await bucket.acquire("k")
     clock.advance(-3600)  # e.g. the wall clock is corrected by NTP
-    bucket.acquire("k")
-    assert retry_after(bucket, "k") == 1
+    await bucket.acquire("k")
+    assert await retry_after(bucket, "k") == 1
     clock.advance(1)
-    bucket.acquire("k")
+    await bucket.acquire("k")
 
 
-def test_fractional_rates() -> None:
-    clock = FakeClock()
+async def test_fractional_rates(limiter: MakeLimiter, clock: FakeClock) -> None:
     bucket = limiter(clock, burst=10, per_second=1 / 6)  # 10 per minute
-    drain(bucket, "login:bob@example.org", 10)
-    assert retry_after(bucket, "login:bob@example.org") == 6
+    await drain(bucket, "login:bob@example.org", 10)
+    assert await retry_after(bucket, "login:bob@example.org") == 6
     clock.advance(6)
-    bucket.acquire("login:bob@example.org")
+    await bucket.acquire("login:bob@example.org")
 
 
 @pytest.mark.parametrize(("burst", "per_second"), [(0, 1.0), (-1, 1.0), (1, 0.0), (1, -1.0)])
-def test_nonsense_limits_are_refused(burst: int, per_second: float) -> None:
+async def test_nonsense_limits_are_refused(limiter: MakeLimiter, burst: int, per_second: float) -> None:
     with pytest.raises(ValueError):
-        RateLimiter(burst=burst, per_second=per_second, clock=FakeClock())
+        limiter(FakeClock(), burst=burst, per_second=per_second)

@@ -356,6 +356,15 @@ async def test_socket_tokens_by_user_and_room_revoked_and_purged(store: Store) -
     assert await store.write(lambda tx: tx.take_socket_token("aa-second")) is None
 
 
+async def test_meta_or_set_keeps_the_first_value_stored(store: Store) -> None:
+    assert await store.write(lambda tx: tx.meta_or_set("secret", "first")) == "first"
+    assert await store.write(lambda tx: tx.meta_or_set("secret", "second")) == "first"
+    # Many writers at once (nodes starting together) all come back with the one stored value.
+    answers = await asyncio.gather(*(store.write(lambda tx, v=v: tx.meta_or_set("race", v)) for v in "abcdefgh"))
+    assert len(set(answers)) == 1
+    assert await store.read(lambda tx: tx.meta("race")) == answers[0]
+
+
 async def test_reopening_the_database_keeps_everything(open_store: Opener) -> None:
     first = open_store()
     await _append(first, 2)

@@ -185,6 +185,19 @@ async def test_connections_per_address_are_capped(make_node: NodeFactory, probes
             pass
 
 
+async def test_a_trusted_proxy_is_not_capped_like_one_client(make_node: NodeFactory, probes: list[Probe]) -> None:
+    """Behind a load balancer every connection comes from it: the cap would throttle everyone at once."""
+    cap = 2
+    node = await make_node(
+        http_head_timeout=bound(HEAD), http_max_connections_per_ip=cap, trusted_proxies=PROBE_ADDRESS
+    )
+    held = [await open_probe(node, probes) for _ in range(cap + 3)]
+    for probe in held:
+        probe.writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    for probe in held:
+        assert (await probe.closed(within=TIMEOUT)).startswith(b"HTTP/1.1 200 ")
+
+
 async def test_a_websocket_on_the_http_port_outlives_every_timeout(guarded: Node, probes: list[Probe]) -> None:
     """Once upgraded, a socket is a request in progress: no head, body or idle clock applies."""
     token, _ = await guarded.service.tokens.create("tests", "publish")

@@ -4,8 +4,10 @@ A batch is the events one transaction appended, in id order; it travels whole,
 so that a reply's targeted event and the message event it belongs to reach
 clients in one frame. A bus is at-most-once: a subscriber that falls more than
 its bound behind is told so (``Subscription.lagged``) instead of growing memory,
-and catches up from the store, which stays the source of truth. Engines:
-``memory`` (one process) and, later, ``redis``.
+and catches up from the store, which stays the source of truth. An engine that
+may have missed batches for its own reasons (a lost connection) says so the same
+way. Engines: ``memory`` (one process) and ``redis`` (several nodes; see
+docs/design/bus.md). tests/bus/test_contract.py holds both to one contract.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ class Bus(Protocol):
 
     def subscribe(self, *, max_pending: int) -> Subscription:
         """Start receiving batches published from now on; at most ``max_pending`` events are buffered."""
+        ...
+
+    async def reachable(self) -> bool:
+        """True when the engine's server answers now (``GET /readyz``); the in-process bus always is."""
         ...
 
     async def close(self) -> None: ...

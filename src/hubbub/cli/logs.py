@@ -1,5 +1,10 @@
-"""Logging for ``hubbub serve``: one handler for every logger, repeated lines limited and counted,
-third-party chatter kept at debug.
+"""Logging for ``hubbub serve``: one handler for every logger, text lines or JSON objects, repeated
+lines limited and counted, third-party chatter kept at debug.
+
+``log_format = "json"`` gives each record as one line ``{"time", "level",
+"logger", "message"}`` plus ``"exception"`` when there is one, so a log pipeline
+need not parse free text; the node's warnings about the bus (``lost the bus``,
+``caught up ... from the store``) are records like any other.
 
 Two libraries log a line per routine step at INFO: yoyo one per migration step
 (about 40 on an empty data directory) and picows two per websocket connection (10,000
@@ -18,22 +23,25 @@ template, whatever the logger: picows names a logger per connection.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
+from hubbub.errors import ConfigError
 from hubbub.settings import Settings
 
-__all__ = ["MAX_KINDS", "ROUTINE_LOGGERS", "RepeatLimiter", "configure_logging"]
+__all__ = ["MAX_KINDS", "ROUTINE_LOGGERS", "JsonFormatter", "RepeatLimiter", "configure_logging"]
 
 # Loggers whose INFO lines are per-step or per-connection routine.
 ROUTINE_LOGGERS: Final = ("yoyo", "picows")
 MAX_KINDS: Final = 1024  # kinds of record tracked at once; the least recent is reported and dropped
-FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _Key = tuple[str, int, int, str]
 
@@ -129,17 +137,39 @@ class RepeatLimiter(logging.Handler):
         super().close()
 
 
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def configure_logging(settings: Settings) -> RepeatLimiter:
-    """Send every logger's records to stderr through a ``RepeatLimiter`` at ``log_level``, the routine
-    loggers held at warning (unless that level is debug); returns the limiter (to ``report``)."""
+    """Send every logger's records to stderr through a ``RepeatLimiter`` at ``log_level`` in
+    ``log_format``, the routine loggers held at warning (unless that level is debug); returns the
+    limiter (to ``report``).
+
+    Raises:
+        ConfigError: A ``log_format`` other than text or json, or an unknown ``log_level``.
+    """
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format: expected text or json, got {settings.log_format!r}")
+    threshold = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(threshold, int):
+        raise ConfigError(f"log_level: expected debug, info, warning or error, got {settings.log_level!r}")
     stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(logging.Formatter(FORMAT))
+    stream.setFormatter(JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT))
     limiter = RepeatLimiter(stream, burst=settings.log_repeat_burst, window=settings.log_repeat_window)
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.addHandler(limiter)
-    threshold = logging.getLevelName(settings.log_level.upper())
     root.setLevel(threshold)
     for name in ROUTINE_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if threshold <= logging.DEBUG else logging.WARNING)

@@ -55,7 +55,11 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 async def _with_service(settings: Settings, work: Callable[[Service], Awaitable[T]]) -> T:
     """Run ``work`` against the database without starting any server."""
     store = open_store(settings)
-    bus = open_bus(settings)
+    try:
+        bus = await open_bus(settings)
+    except BaseException:
+        await store.close()
+        raise
     try:
         service = Service(store=store, bus=bus, clock=SystemClock(), settings=settings)
         await service.start()
@@ -89,12 +93,15 @@ def cli() -> None:
 @click.option("--host", default=None, help="Address to listen on [env HUBBUB_HOST; default 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="HTTP port; 0 picks a free one [env HUBBUB_PORT; default 8080].")
 @click.option("--ws-port", type=int, default=None, help="Websocket gateway port [env HUBBUB_WS_PORT; default 8081].")
-@click.option("--bus", default=None, help="Event bus URL: memory: [env HUBBUB_BUS].")
+@click.option("--bus", default=None, help="Event bus URL: memory: or redis://host:6379/0 [env HUBBUB_BUS].")
 @settings_options
 def serve(**flags: object) -> None:
     """Run the server until interrupted (Ctrl-C or SIGTERM)."""
     settings = _load(**flags)
-    repeats = configure_logging(settings)
+    try:
+        repeats = configure_logging(settings)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from error
 
     async def report_repeats() -> None:
         while True:
@@ -103,7 +110,11 @@ def serve(**flags: object) -> None:
 
     async def main() -> None:
         runtime = Runtime(settings)
-        await runtime.start()
+        try:
+            await runtime.start()
+        except BaseException:
+            await runtime.stop()
+            raise
         reporter = asyncio.create_task(report_repeats(), name="hubbub-log-repeats")
         click.echo(f"hubbub {__version__}: http listening on http://{settings.host}:{runtime.http_port}")
         click.echo(f"hubbub: websocket gateway listening on ws://{settings.host}:{runtime.ws_port}")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Final, Protocol
 
+from hubbub import metrics
 from hubbub.bus.base import Bus, Subscription
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId
@@ -57,6 +58,7 @@ class Hub:
         self._reach_waiters: list[tuple[EventId, asyncio.Future[None]]] = []
         # How many connections recent published feed items reached, for callers that ask late.
         self._reached: OrderedDict[EventId, int] = OrderedDict()
+        self._arrived: dict[int, float] = {}  # first id of a held batch -> when it came (monotonic)
         self._stopping = False
 
     @property
@@ -82,8 +84,18 @@ class Hub:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (event_id, future)
         self._reach_waiters.append(entry)
+        deadline = time.monotonic() + timeout
         try:
-            async with asyncio.timeout(timeout):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(timeout, GAP_WAIT_SECONDS)):
+                    await asyncio.shield(future)
+                return True
+            if timeout <= GAP_WAIT_SECONDS:
+                return False
+            # Nothing brought it: with several nodes the bus may have lost a batch at the tail of the
+            # log, where no later id shows a gap. The store has it (the caller saw the id somewhere).
+            await self._read_tail()
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 await future
             return True
         except TimeoutError:
@@ -91,6 +103,13 @@ class Hub:
         finally:
             if entry in self._reach_waiters:
                 self._reach_waiters.remove(entry)
+
+    async def _read_tail(self) -> None:
+        events = await self._read_after(self._sequencer.last_released)
+        metrics.GAP_FILLS.inc(len(events))
+        arrived = time.monotonic()
+        for batch in group_into_batches(events):
+            self._offer(batch, arrived)
 
     def add_fanout(self, fanout: Fanout) -> None:
         self._fanouts.append(fanout)
@@ -124,12 +143,14 @@ class Hub:
             return self._reached.get(event_id)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(event_id, []).append(future)
+        metrics.LONGPOLL_WAITERS.inc()
         try:
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:
             return None
         finally:
+            metrics.LONGPOLL_WAITERS.dec()
             waiting = self._waiters.get(event_id)
             if waiting is not None and future in waiting:
                 waiting.remove(future)
@@ -137,12 +158,14 @@ class Hub:
                     del self._waiters[event_id]
 
     def _deliver(self, batch: Batch) -> None:
+        metrics.EVENTS_DELIVERED.inc(len(batch))
         writes = 0
         for fanout in self._fanouts:
             try:
                 writes += fanout.deliver(batch)
             except Exception:  # one dialect's bug must not stop delivery for the others
                 log.exception("fan-out failed for events %d-%d", batch[0].id, batch[-1].id)
+        metrics.FRAME_WRITES.inc(writes)
         for event in batch:
             if event.type is EventType.FEED_PUBLISHED:
                 self._reached[event.id] = writes
@@ -152,9 +175,18 @@ class Hub:
                 if not future.done():
                     future.set_result(writes)
 
-    def _release(self, batches: Sequence[Batch]) -> None:
+    def _offer(self, batch: Sequence[Event], arrived: float) -> None:
+        released = self._sequencer.offer(batch)
+        if batch and self._sequencer.held:  # waiting for a gap: remember since when, for the lag metric
+            self._arrived.setdefault(batch[0].id, arrived)
+        self._release(released, arrived)
+
+    def _release(self, batches: Sequence[Batch], arrived: float) -> None:
         for batch in batches:
             self._deliver(batch)
+            metrics.FANOUT_LAG.observe(time.monotonic() - self._arrived.pop(batch[0].id, arrived))
+        if self._arrived and not self._sequencer.held:
+            self._arrived.clear()
         if self._reach_waiters:  # also after a gap given up on, which releases no batch
             last = self._sequencer.last_released
             for event_id, future in self._reach_waiters:
@@ -178,17 +210,22 @@ class Hub:
         assert self._subscription is not None
         self._subscription.clear_lag()
         events = await self._read_after(self._sequencer.last_released)
-        log.warning("hub fell behind the bus; caught up %d events from the store", len(events))
+        metrics.BUS_CATCH_UPS.inc()
+        metrics.BUS_CAUGHT_UP_EVENTS.inc(len(events))
+        if events:
+            log.warning("the bus missed events for this node; caught up %d from the store", len(events))
+        arrived = time.monotonic()
         for batch in group_into_batches(events):
-            self._release(self._sequencer.offer(batch))
+            self._offer(batch, arrived)
 
-    async def _fill_gap(self) -> None:
+    async def _fill_gap(self, since: float) -> None:
         gap = self._sequencer.gap()
         if gap is None:
             return
         first, last = gap
         events = await self._read_after(EventId(first - 1), last)
-        self._release(self._sequencer.fill(events, last))
+        metrics.GAP_FILLS.inc(len(events))
+        self._release(self._sequencer.fill(events, last), since)
 
     async def _run(self) -> None:
         assert self._subscription is not None
@@ -201,11 +238,11 @@ class Hub:
             if self._subscription.lagged:
                 await self._catch_up()
             if batch is not None:
-                self._release(self._sequencer.offer(batch))
+                self._offer(batch, time.monotonic())
             if self._sequencer.gap() is None:
                 gap_since = None
             elif gap_since is None:
                 gap_since = time.monotonic()
             elif time.monotonic() - gap_since >= GAP_WAIT_SECONDS:
-                await self._fill_gap()
+                await self._fill_gap(gap_since)
                 gap_since = None

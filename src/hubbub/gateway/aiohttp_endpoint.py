@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from hubbub.fanout.connection import CLOSE_POLICY, CLOSE_PROTOCOL_ERROR, CLOSE_TRY_AGAIN, Handshake, Refusal
 from hubbub.gateway.mask_check import MaskCheck
-from hubbub.gateway.router import SocketHandler, SocketRouter
+from hubbub.gateway.router import SocketHandler, SocketRouter, collect_headers
 
 __all__ = ["AiohttpConnection", "socket_endpoint"]
 
@@ -141,9 +141,7 @@ def socket_endpoint(router: SocketRouter) -> Callable[[web.Request], Awaitable[w
     """An aiohttp handler that serves any websocket upgrade the router knows."""
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
-        headers: dict[str, str] = {}
-        for name, value in request.headers.items():
-            headers.setdefault(name.lower(), value)
+        headers = collect_headers(request.headers.items())
         handshake = router.handshake(request.path_qs, headers, secure=request.secure)
         handler, refusal = router.accept(handshake)
         if refusal is None and handler is not None:
@@ -151,7 +149,7 @@ def socket_endpoint(router: SocketRouter) -> Callable[[web.Request], Awaitable[w
         if refusal is not None or handler is None:
             refusal = refusal or Refusal(404, "Not Found")
             return web.Response(status=refusal.status, text=refusal.reason, headers=refusal.headers)
-        remote = request.remote or "unknown"
+        remote = router.client_address(request.remote, handshake)
         socket = web.WebSocketResponse(max_msg_size=router.limits.max_frame_bytes, compress=False, autoping=True)
         await socket.prepare(request)
         if not router.admit(remote):

@@ -44,7 +44,7 @@ from hubbub.fanout.connection import (
 )
 from hubbub.gateway.closing import answer_to_close
 from hubbub.gateway.listener import ConnectionBudget, Listener
-from hubbub.gateway.router import SocketHandler, SocketRouter
+from hubbub.gateway.router import SocketHandler, SocketRouter, collect_headers
 
 __all__ = ["PicowsConnection", "PicowsGateway"]
 
@@ -117,8 +117,8 @@ class PicowsConnection(WSListener):
         self._transport = transport
         self._gateway._connected(self)
         peer: Any = transport.underlying_transport.get_extra_info("peername")
-        self._remote = str(peer[0]) if peer else "unknown"
         router = self._gateway.router
+        self._remote = router.client_address(str(peer[0]) if peer else None, self._handshake)
         if not router.admit(self._remote):
             self.close(CLOSE_TRY_AGAIN, "too many connections from your address")
             return
@@ -206,9 +206,7 @@ class PicowsGateway:
         self._picows_log = logging.getLogger("picows.gateway")
 
     def _upgrade(self, request: WSUpgradeRequest) -> PicowsConnection | WSUpgradeResponseWithListener:
-        headers: dict[str, str] = {}
-        for name, value in request.headers.items():
-            headers.setdefault(name.lower(), value)  # a duplicated header (Origin, sometimes) counts once
+        headers = collect_headers(request.headers.items())
         handshake = self.router.handshake(request.path.decode("latin-1"), headers)
         handler, refusal = self.router.accept(handshake)
         if refusal is not None or handler is None:

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Final, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from hubbub.core.addresses import ClientAddresses
 from hubbub.fanout.connection import AUTHORIZED, Connection, Handshake, Refusal
 from hubbub.hosts import Site
 
-__all__ = ["WEBSOCKET_VERSION", "GatewayLimits", "SocketHandler", "SocketRouter", "parse_handshake"]
+__all__ = ["WEBSOCKET_VERSION", "GatewayLimits", "SocketHandler", "SocketRouter", "collect_headers", "parse_handshake"]
+
+FORWARDED_FOR: Final = "x-forwarded-for"
 
 log = logging.getLogger("hubbub.gateway")
 
@@ -69,6 +72,7 @@ class GatewayLimits:
     socket_send_buffer_bytes: int = 0  # 0: the kernel's default
     socket_receive_buffer_bytes: int = 0  # 0: the kernel's default
     close_timeout: float = 10.0  # seconds a closing connection may take to flush, before it is cut
+    client_addresses: ClientAddresses = field(default_factory=ClientAddresses)  # whose X-Forwarded-For counts
 
     def tune(self, raw: socket.socket | None) -> None:
         """Cap the kernel's buffers for one accepted websocket.
@@ -84,6 +88,22 @@ class GatewayLimits:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer_bytes)
         if self.socket_receive_buffer_bytes > 0:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_receive_buffer_bytes)
+
+
+def collect_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Lower-cased request headers; a repeated header counts once (Origin, sometimes), except
+    ``X-Forwarded-For``, whose lines are joined in order (each proxy may add one)."""
+    headers: dict[str, str] = {}
+    forwarded: list[str] = []
+    for name, value in items:
+        lowered = name.lower()
+        if lowered == FORWARDED_FOR:
+            forwarded.append(value)
+        else:
+            headers.setdefault(lowered, value)
+    if forwarded:
+        headers[FORWARDED_FOR] = ", ".join(forwarded)
+    return headers
 
 
 def parse_handshake(
@@ -155,6 +175,11 @@ class SocketRouter:
         if refusal is None:
             handshake.extra[AUTHORIZED] = True
         return refusal
+
+    def client_address(self, peer: str | None, handshake: Handshake) -> str:
+        """Who opened this socket, through trusted proxies: every per-address limit counts this."""
+        forwarded = handshake.headers.get(FORWARDED_FOR)
+        return self.limits.client_addresses.of(peer, (forwarded,) if forwarded else ())
 
     def admit(self, remote: str) -> bool:
         """Count a new connection from ``remote``; False when that address has too many."""

@@ -97,14 +97,13 @@ class Accounts:
         self.passwords.close()
 
     async def load_secret(self) -> None:
-        """Read the server secret, creating it on first start (it signs socket tokens)."""
+        """Read the server secret, creating it on first start (it signs socket tokens and the anonymous fkey)."""
+
+        candidate = secrets.token_hex(32)
 
         def work(tx: WriteTx, changes: Changes, now: int) -> str:
-            secret = tx.meta(SECRET_META_KEY)
-            if secret is None:
-                secret = secrets.token_hex(32)
-                tx.set_meta(SECRET_META_KEY, secret)
-            return secret
+            # Nodes of a cluster that start together must end up with one secret, whoever stored it.
+            return tx.meta_or_set(SECRET_META_KEY, candidate)
 
         self._secret = bytes.fromhex(await self._ctx.apply(work))
 
@@ -170,7 +169,7 @@ class Accounts:
         """
         email = email.strip().lower()
         # A right password spends its tokens too: each login costs a hash and a session.
-        tickets = self._ctx.login_limits.acquire(address=client, account=email)
+        tickets = await self._ctx.login_limits.acquire(address=client, account=email)
 
         def lookup(tx: ReadTx) -> tuple[User | None, str | None]:
             user = tx.user_by_email(email)
@@ -185,7 +184,7 @@ class Accounts:
             matches = await self.passwords.verify(stored, password)
         except Busy:
             for ticket in tickets:
-                ticket.refund()  # nothing was checked: the refusal changes no state
+                await ticket.refund()  # nothing was checked: the refusal changes no state
             raise
         if not matches:
             raise InvalidCredentials()
@@ -280,12 +279,12 @@ class Accounts:
         """
         _check_new_password(new)
         user_id = signed.user.id
-        ticket = self._ctx.login_limits.per_account.acquire(f"password-change {user_id}")
+        ticket = await self._ctx.login_limits.per_account.acquire(f"password-change {user_id}")
         stored = await self._ctx.store.read(lambda tx: tx.password_hash(user_id))
         try:
             matches = bool(stored) and await self.passwords.verify(stored or "", current)
         except Busy:
-            ticket.refund()
+            await ticket.refund()
             raise
         if not matches:
             raise WrongPassword()

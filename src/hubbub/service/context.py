@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from hubbub import metrics
 from hubbub.bus.base import Bus
 from hubbub.core.clock import Clock
 from hubbub.core.events import Event, EventType, NewEvent
@@ -96,6 +97,7 @@ class Context:
 
         result = await self.store.write(unit)
         if collected:
+            metrics.EVENTS_APPENDED.inc(len(collected))
             await self.bus.publish(collected)
         return result
 

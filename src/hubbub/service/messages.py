@@ -148,7 +148,7 @@ class Messages:
             LowReputation), EmptyMessage, TooLong.
         """
         settings = self._ctx.settings
-        ticket = self._ctx.message_limiter.acquire(f"user:{actor_id}")
+        ticket = await self._ctx.message_limiter.acquire(f"user:{actor_id}")
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Posted:
             author = load_user(tx, actor_id)
@@ -216,7 +216,7 @@ class Messages:
         try:
             return await self._ctx.apply(work)
         except RemoteError:
-            ticket.refund()
+            await ticket.refund()
             raise
 
     async def edit(self, actor_id: UserId, message_id: MessageId, text: str) -> Message:
@@ -226,7 +226,7 @@ class Messages:
             RateLimited, NeverAssigned, AlreadyDeleted, NotYours, TooLate, EmptyMessage, TooLong.
         """
         settings = self._ctx.settings
-        ticket = self._ctx.message_limiter.acquire(f"user:{actor_id}")
+        ticket = await self._ctx.message_limiter.acquire(f"user:{actor_id}")
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Message:
             actor = load_user(tx, actor_id)
@@ -274,7 +274,7 @@ class Messages:
         try:
             return await self._ctx.apply(work)
         except RemoteError:
-            ticket.refund()
+            await ticket.refund()
             raise
 
     async def delete(self, actor_id: UserId, message_id: MessageId) -> Message:
@@ -283,7 +283,7 @@ class Messages:
         Raises:
             RateLimited, NeverAssigned, AlreadyDeleted, NotYours, TooLate.
         """
-        ticket = self._ctx.message_limiter.acquire(f"user:{actor_id}")
+        ticket = await self._ctx.message_limiter.acquire(f"user:{actor_id}")
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Message:
             actor = load_user(tx, actor_id)
@@ -314,7 +314,7 @@ class Messages:
         try:
             return await self._ctx.apply(work)
         except RemoteError:
-            ticket.refund()
+            await ticket.refund()
             raise
 
     def _star_event(self, message: Message, room: Room, now: int) -> NewEvent:

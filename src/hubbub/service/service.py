@@ -13,7 +13,7 @@ from hubbub.service.first_run import FirstRun
 from hubbub.service.messages import Messages
 from hubbub.service.moderation import Moderation
 from hubbub.service.queries import Queries
-from hubbub.service.ratelimit import LoginLimits, RateLimiter
+from hubbub.service.ratelimit import Limits, LoginLimits, MemoryLimits, RateLimiter
 from hubbub.service.rooms import Rooms
 from hubbub.service.socket_tokens import SocketTokens
 from hubbub.service.tokens import ApiTokens
@@ -23,26 +23,30 @@ from hubbub.store.base import Store
 __all__ = ["Service"]
 
 
-def _per_minute(count: int, clock: Clock) -> RateLimiter:
-    return RateLimiter(burst=count, per_second=count / 60, clock=clock)
-
-
 class Service:
     """Accounts, rooms, messages, moderation, tokens, socket URLs, feeds (writes), queries and browse (reads)."""
 
-    def __init__(self, *, store: Store, bus: Bus, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self, *, store: Store, bus: Bus, clock: Clock, settings: Settings, limits: Limits | None = None
+    ) -> None:
+        """``limits`` makes the rate limiters (default: this process's own, right for one node)."""
+        limits = MemoryLimits(clock) if limits is None else limits
+
+        def per_minute(name: str, count: int) -> RateLimiter:
+            return limits.limiter(name, burst=count, per_second=count / 60)
+
         self.context = Context(
             store=store,
             bus=bus,
             clock=clock,
             settings=settings,
-            message_limiter=RateLimiter(
-                burst=settings.message_rate_burst, per_second=settings.message_rate_per_second, clock=clock
+            message_limiter=limits.limiter(
+                "message", burst=settings.message_rate_burst, per_second=settings.message_rate_per_second
             ),
             login_limits=LoginLimits(
-                per_address_account=_per_minute(settings.login_attempts_per_minute, clock),
-                per_account=_per_minute(settings.login_attempts_per_account_per_minute, clock),
-                per_address=_per_minute(settings.login_attempts_per_address_per_minute, clock),
+                per_address_account=per_minute("login", settings.login_attempts_per_minute),
+                per_account=per_minute("login-account", settings.login_attempts_per_account_per_minute),
+                per_address=per_minute("login-address", settings.login_attempts_per_address_per_minute),
             ),
         )
         self.accounts = Accounts(self.context)

@@ -259,6 +259,10 @@ class WriteTx(ReadTx, Protocol):
         ...
 
     def set_meta(self, key: str, value: str) -> None: ...
+    def meta_or_set(self, key: str, value: str) -> str:
+        """The value under ``key``, storing ``value`` first when there is none. Nodes starting at once
+        all get the one value that was stored first (an insert that yields to a concurrent one)."""
+        ...
 
 
 class Store(Protocol):

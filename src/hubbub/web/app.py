@@ -30,9 +30,10 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_urldispatcher import UrlDispatcher, UrlMappingMatchInfo
 
+from hubbub.core.addresses import ClientAddresses, Networks
 from hubbub.core.markup import TAG_BADGE_STYLE
 from hubbub.dialects.sechat.conversations import conversation_routes
-from hubbub.dialects.sechat.http import GATEWAY_PORT, SERVICE, SITE, Handler, session_middleware
+from hubbub.dialects.sechat.http import CLIENT_ADDRESSES, GATEWAY_PORT, SERVICE, SITE, Handler, session_middleware
 from hubbub.dialects.sechat.profiles import profile_routes
 from hubbub.dialects.sechat.room_admin import room_admin_routes
 from hubbub.dialects.sechat.routes import sechat_routes, websocket_base
@@ -40,6 +41,7 @@ from hubbub.hosts import Site
 from hubbub.service.service import Service
 from hubbub.web.client_errors import client_disconnects
 from hubbub.web.conversation_pages import conversation_page_routes
+from hubbub.web.operations import METRICS_ALLOWED, operations_routes
 from hubbub.web.pages import TEMPLATES, page_routes, templates
 from hubbub.web.rendering import page_refusals
 
@@ -115,11 +117,6 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """``GET /healthz``: liveness for load balancers (and the benchmark's reference endpoint)."""
-    return web.Response(text="ok", content_type="text/plain")
-
-
 def create_app(
     service: Service,
     gateway_port: list[int],
@@ -127,6 +124,8 @@ def create_app(
     site: Site,
     socket_endpoint: Handler | None = None,
     extra_routes: Sequence[web.RouteDef] = (),
+    client_addresses: ClientAddresses | None = None,
+    metrics_allowed: Networks | None = None,
 ) -> web.Application:
     """The HTTP application.
 
@@ -138,6 +137,8 @@ def create_app(
         socket_endpoint: Serves every websocket upgrade on this port (any path); the
             gateway's router decides which dialect gets it.
         extra_routes: Endpoints of other dialects (the realtime publish API ...).
+        client_addresses: Whose ``X-Forwarded-For`` to believe (default: nobody's).
+        metrics_allowed: Who may read ``/metrics`` (default: anyone).
     """
     middlewares: list[Middleware] = [allowed_host, security_headers, session_middleware, page_refusals]
     if socket_endpoint is not None:
@@ -153,6 +154,8 @@ def create_app(
             client_max_size=service.settings.max_form_bytes,
         )
     app[SERVICE] = service
+    app[CLIENT_ADDRESSES] = client_addresses or ClientAddresses()
+    app[METRICS_ALLOWED] = metrics_allowed or Networks()
     app[GATEWAY_PORT] = gateway_port
     app[SITE] = site
     app[TEMPLATES] = templates()
@@ -163,6 +166,6 @@ def create_app(
     app.add_routes(conversation_page_routes())
     app.add_routes(page_routes())
     app.add_routes(extra_routes)
-    app.router.add_get("/healthz", healthz)
+    app.add_routes(operations_routes())
     app.router.add_static("/static", STATIC_DIR)
     return app

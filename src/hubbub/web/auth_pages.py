@@ -145,11 +145,11 @@ async def signup_submit(request: web.Request) -> web.StreamResponse:
         if password != form.get("password2", password):
             raise BadRequest("The two passwords differ")
         # Sign-ups draw on the tightest login bucket, so one client cannot create accounts in bulk.
-        ticket = service.context.login_limits.per_address_account.acquire(f"signup:{client_address(request)}")
+        ticket = await service.context.login_limits.per_address_account.acquire(f"signup:{client_address(request)}")
         try:
             user = await service.accounts.create_user(name, email=email, password=password)
         except Busy:
-            ticket.refund()
+            await ticket.refund()
             raise
     except RemoteError as error:
         return _signup_form(request, _signup_status(error), error=str(error), name=name, email=email)

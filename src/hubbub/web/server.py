@@ -34,11 +34,12 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 from aiohttp import web
 
+from hubbub.core.addresses import Networks, parse_networks
 from hubbub.errors import SlowRequest
 from hubbub.settings import Settings
 from hubbub.web.client_errors import ServerLog
@@ -78,15 +79,20 @@ class HttpLimits:
     body_min_rate: float
     keepalive_timeout: float
     max_connections_per_address: int  # 0: no cap
+    # Trusted proxies carry many clients on their connections: the cap does not count them
+    # (per-address limits that see the client behind them apply once a request is read).
+    uncapped: Networks = field(default_factory=Networks)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
+        """Raises: ConfigError for a ``trusted_proxies`` entry that is not an address or network."""
         return cls(
             head_timeout=settings.http_head_timeout,
             body_timeout=settings.http_body_timeout,
             body_min_rate=settings.http_body_min_rate,
             keepalive_timeout=settings.http_keepalive_timeout,
             max_connections_per_address=settings.http_max_connections_per_ip,
+            uncapped=parse_networks("trusted_proxies", settings.trusted_proxies),
         )
 
 
@@ -174,7 +180,9 @@ class GuardedRequestHandler(web.RequestHandler):
     # the connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        key = address_key(transport.get_extra_info("peername"))
+        peer = transport.get_extra_info("peername")
+        from_proxy = isinstance(peer, tuple) and bool(peer) and str(peer[0]) in self._limits.uncapped
+        key = None if from_proxy else address_key(peer)
         if key is not None and not self._counts.admit(key):
             # Refused before aiohttp starts: nothing is read, parsed or kept for this connection.
             # (A cast, not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.)

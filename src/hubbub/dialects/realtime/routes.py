@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from hubbub import metrics
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import RoomId
 from hubbub.core.visibility import AccessChange, AccessChangeKind
@@ -115,6 +116,7 @@ class RealtimeSockets:
         self._service = service
         self._fanout = fanout
         self._access = access
+        self._open_gauge = metrics.CONNECTIONS.labels(dialect="realtime")
         self._sockets: dict[Connection, _Socket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_rooms = OpenRooms(
@@ -177,6 +179,7 @@ class RealtimeSockets:
         return None
 
     def opened(self, connection: Connection) -> None:
+        self._open_gauge.inc()
         subscriber = TopicSubscriber(connection)
         self._sockets[connection] = _Socket(subscriber)
         self._fanout.add(subscriber)
@@ -305,6 +308,7 @@ class RealtimeSockets:
         socket = self._sockets.pop(connection, None)
         if socket is None:
             return
+        self._open_gauge.dec()
         for topic in socket.wanted:
             room_id = activity_topic_room(topic)
             if room_id is not None:

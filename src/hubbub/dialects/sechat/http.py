@@ -17,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import MultiDict, MultiDictProxy
 
+from hubbub.core.addresses import ClientAddresses
 from hubbub.core.models import User
 from hubbub.dialects.sechat.codec import Action, Reply, refusal
 from hubbub.errors import BadRequest, BodyTooLarge, InvalidFkey, NotLoggedIn, RemoteError
@@ -25,6 +26,7 @@ from hubbub.service.accounts import SignedIn
 from hubbub.service.service import Service
 
 __all__ = [
+    "CLIENT_ADDRESSES",
     "GATEWAY_PORT",
     "SERVICE",
     "SESSION_COOKIE",
@@ -48,6 +50,7 @@ __all__ = [
 SERVICE: Final = web.AppKey("service", Service)
 GATEWAY_PORT: Final = web.AppKey("gateway_port", list[int])  # one item, set once the gateway has bound
 SITE: Final = web.AppKey("site", Site)  # hosts, own origin, Secure cookies (hubbub.hosts)
+CLIENT_ADDRESSES: Final = web.AppKey("client_addresses", ClientAddresses)
 SESSION_COOKIE: Final = "acct"
 _SIGNED_IN: Final = web.RequestKey[SignedIn | None]("signed_in")
 
@@ -165,7 +168,9 @@ def done_or_next(form: MultiDictProxy[str], reply: Reply) -> Reply:
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client behind this request, through trusted proxies (``hubbub.core.addresses``)."""
+    addresses = request.app.get(CLIENT_ADDRESSES) or ClientAddresses()
+    return addresses.of(request.remote, request.headers.getall("X-Forwarded-For", ()))
 
 
 def respond(reply: Reply) -> web.Response:

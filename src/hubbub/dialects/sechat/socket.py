@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from hubbub import metrics
 from hubbub.core.events import CHAT_EVENT_TYPES, Event
 from hubbub.core.ids import EventId, RoomId
 from hubbub.core.visibility import AccessChange, AccessChangeKind, file_view
@@ -71,6 +72,7 @@ class SechatSockets:
         self._fanout = fanout
         self._access = access
         access.add_listener(self)
+        self._open_gauge = metrics.CONNECTIONS.labels(dialect="sechat")
         self._subscribers: dict[Connection, RoomSubscriber] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._renderer = SechatRenderer()
@@ -156,6 +158,7 @@ class SechatSockets:
                 subscriber.connection.close(CLOSE_FORBIDDEN, SESSION_ENDED_REASON)
 
     def opened(self, connection: Connection) -> None:
+        self._open_gauge.inc()
         # Where "live" begins for this socket: anything logged after this point and
         # before the subscription is registered is filled from the log in _attach.
         connection.handshake.extra["opened_at"] = self._hub.last_event_id
@@ -242,6 +245,7 @@ class SechatSockets:
         """Stack Exchange's event socket has no client messages; anything sent is ignored."""
 
     def closed(self, connection: Connection) -> None:
+        self._open_gauge.dec()
         subscriber = self._subscribers.pop(connection, None)
         if subscriber is not None:
             self._fanout.remove(subscriber)

@@ -169,6 +169,12 @@ class PeopleSql(SqlBase):
         value = self._scalar("SELECT value FROM meta WHERE key = ?", (key,))
         return None if value is None else str(value)
 
+    def meta_or_set(self, key: str, value: str) -> str:
+        self._execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+        stored = self.meta(key)
+        assert stored is not None  # just inserted, or there already
+        return stored
+
     def set_meta(self, key: str, value: str) -> None:
         self._execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
