@@ -3,7 +3,7 @@
 For each size N (``--sizes``), in this order:
 
 1. **hubbub**: ``hubbub serve`` on loopback; a separate client process (picows +
-   uvloop) opens N event sockets (``/ws-auth`` URLs of a few listener users) to one
+   uvloop) opens N event sockets (one ``/ws-auth`` URL each, of a few listener users) to one
    room; warm-up posts confirm that every socket is subscribed; the server's VmRSS
    before and after gives RSS per idle connection. Then one poster (this process,
    aiohttp) posts M messages at a fixed interval, open loop (it does not wait for an
@@ -517,7 +517,14 @@ async def run_hubbub(args: argparse.Namespace, data_dir: Path, env: dict[str, st
         listeners = [ChatClient(server.base_url) for _ in setup["listeners"]]
         clients.extend(listeners)
         await asyncio.gather(*(c.login(email) for c, email in zip(listeners, setup["listeners"], strict=True)))
-        urls = [await c.socket_url(setup["room"]) for c in listeners]
+        # A socket URL opens one socket, once: one per socket, shared out over the listener users.
+        gate = asyncio.Semaphore(32)
+
+        async def socket_url(index: int) -> str:
+            async with gate:
+                return await listeners[index % len(listeners)].socket_url(setup["room"])
+
+        urls = list(await asyncio.gather(*(socket_url(i) for i in range(n))))
         run_tag = f"{time.time_ns() % 10**9:09d}"
         room = setup["room"]
 
@@ -749,7 +756,7 @@ def main() -> int:
         default=40_000,
         help="second phase, for latency below capacity: a post every N/paced-rate seconds (0: skip it)",
     )
-    parser.add_argument("--listeners", type=int, default=8, help="users whose ws-auth URLs the sockets share")
+    parser.add_argument("--listeners", type=int, default=8, help="users the sockets sign in as")
     parser.add_argument("--concurrency", type=int, default=100, help="socket handshakes in flight at once")
     parser.add_argument("--connect-timeout", type=float, default=60, help="seconds (+ N/100) to open N sockets")
     parser.add_argument("--run-timeout", type=float, default=90, help="seconds to wait for all deliveries")
@@ -775,6 +782,7 @@ def main() -> int:
             message_rate_per_second=10**9,
             ws_max_connections_per_ip=10**6,
             ws_token_ttl_seconds=24 * 3600,
+            ws_tokens_per_user=10**6,  # every socket opens a URL of its own, asked for up front
         )
         setup_server = HubbubServer(data_dir, env)
         names = ["poster", *(f"listener{i:02d}" for i in range(args.listeners))]
