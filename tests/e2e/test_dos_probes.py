@@ -110,7 +110,11 @@ def measuring(base: str) -> Iterator[Latencies]:
     assert latencies.samples, "no /healthz answer came back while the probe ran"
 
 
-def assert_responsive(under: Latencies, unloaded: Latencies, probe: str) -> None:
+def assert_responsive(under: Latencies, before: Latencies, base: str, probe: str) -> None:
+    """``under`` stays near the unloaded ``/healthz`` latency: ``before`` the probe, and measured again
+    now that it is over, so that the machine's own hiccups while the probe ran (other processes on
+    a shared machine) widen the allowance the way they widened what the probe saw."""
+    unloaded = Latencies(before.samples + baseline(base).samples)
     print(f"\n{probe}: /healthz unloaded {unloaded.describe()}; under the probe {under.describe()}")
     numbers = (probe, under.describe(), unloaded.describe())
     assert under.median <= LATENCY_RATIO * unloaded.p90, numbers
@@ -234,7 +238,7 @@ def test_subscribe_churn_keeps_the_server_responsive_and_memory_flat(server: Ser
         time.sleep(0.02)  # polling another process: there is nothing to wait on
     rss_after = rss_mib(server.pid)
     print(f"\nRSS {rss_before:.0f} MiB before, {rss_during:.0f} MiB at the end of the churn, {rss_after:.0f} MiB after")
-    assert_responsive(under, unloaded, f"{kind} churn on the {port} port ({len(churn) / 1e6:.1f} MB)")
+    assert_responsive(under, unloaded, server.base, f"{kind} churn on the {port} port ({len(churn) / 1e6:.1f} MB)")
     assert rss_after <= rss_before + RSS_SLACK_MIB
 
 
@@ -398,7 +402,7 @@ def test_what_clients_repeat_does_not_fill_the_log(server: Server, tmp_path: Pat
             server.processed()
     finally:
         raw.close()
-    assert_responsive(under, unloaded, "subscribes past the limit, malformed requests, abandoned bodies")
+    assert_responsive(under, unloaded, server.base, "subscribes past the limit, malformed requests, abandoned bodies")
     server_stop = server.process
     assert isinstance(server_stop, subprocess.Popen)
     server_stop.terminate()  # the count of what was left out is written at the latest on the way out
