@@ -185,6 +185,62 @@ async def test_users_rooms_and_grants(store: Store) -> None:
         )
 
 
+async def test_a_user_in_a_room_is_what_the_separate_queries_read(store: Store) -> None:
+    def work(tx: WriteTx) -> tuple[UserId, UserId, RoomId, RoomId]:
+        jon = tx.insert_user(name="Jon", email=None, password_hash="", reputation=20, is_moderator=False, now=5)
+        ann = tx.insert_user(name="Ann", email=None, password_hash="", reputation=1, is_moderator=True, now=5)
+        here = tx.insert_room(
+            name="Here", description="", tags=["t"], access=RoomAccess.PRIVATE, created_by=jon.id, now=5
+        )
+        there = tx.insert_room(name="There", description="", tags=[], access=RoomAccess.PUBLIC, created_by=None, now=5)
+        tx.set_access_level(here.id, jon.id, AccessLevel.OWNER, 6)
+        tx.set_kick(here.id, jon.id, count=2, until=900)
+        tx.set_membership(
+            Membership(room_id=here.id, user_id=jon.id, present=True, joined_at=7, last_seen=8, last_post=8)
+        )
+        for n, (room, user) in enumerate([(here, jon), (here, jon), (there, jon), (here, ann), (here, jon)]):
+            tx.insert_message(
+                room_id=room.id,
+                user_id=user.id,
+                source=f"m{n}",
+                content=f"m{n}",
+                posted_at=10 + n,
+                parent_id=None,
+                show_parent=False,
+            )
+        tx.insert_message(  # a later message of jon's in a third room
+            room_id=RoomId(999),
+            user_id=jon.id,
+            source="x",
+            content="x",
+            posted_at=20,
+            parent_id=None,
+            show_parent=False,
+        )
+        return jon.id, ann.id, here.id, there.id
+
+    jon, ann, here, there = await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        pairs = [(jon, here), (jon, there), (ann, here), (ann, there), (UserId(404), here), (jon, RoomId(404))]
+        for user_id, room_id in pairs:
+            found = tx.user_in_room(user_id, room_id)
+            assert found.user == tx.user(user_id)
+            assert found.room == tx.room(room_id)
+            assert found.level == tx.access_level(room_id, user_id)
+            assert found.kick == tx.kick(room_id, user_id)
+            assert found.membership == tx.membership(room_id, user_id)
+            assert found.last_message == tx.last_message_by(user_id, room_id)
+        full = tx.user_in_room(jon, here)
+        assert full.level is AccessLevel.OWNER and full.kick is not None and full.kick.until == 900
+        assert full.membership is not None and full.last_message is not None and full.last_message.source == "m4"
+        bare = tx.user_in_room(ann, there)
+        assert bare.user is not None and bare.user.is_moderator and bare.room is not None
+        assert (bare.level, bare.kick, bare.membership, bare.last_message) == (None, None, None, None)
+
+    await store.read(check)
+
+
 async def test_messages_revisions_stars_and_inbox(store: Store) -> None:
     def work(tx: WriteTx) -> MessageId:
         message = tx.insert_message(

@@ -12,6 +12,7 @@ and one contract test suite (tests/store/test_contract.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from hubbub.core.events import Event, NewEvent
@@ -31,9 +32,21 @@ from hubbub.core.models import (
     User,
 )
 
-__all__ = ["ReadTx", "Store", "WriteTx"]
+__all__ = ["ReadTx", "Store", "UserInRoom", "WriteTx"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserInRoom:
+    """A user and a room, with the user's grant, kick, membership and newest message there (each None if none)."""
+
+    user: User | None
+    room: Room | None
+    level: AccessLevel | None
+    kick: Kick | None
+    membership: Membership | None
+    last_message: Message | None
 
 
 class ReadTx(Protocol):
@@ -55,6 +68,10 @@ class ReadTx(Protocol):
     def access_level(self, room_id: RoomId, user_id: UserId) -> AccessLevel | None: ...
     def access_grants(self, room_id: RoomId) -> list[tuple[UserId, AccessLevel]]: ...
     def kick(self, room_id: RoomId, user_id: UserId) -> Kick | None: ...
+    def user_in_room(self, user_id: UserId, room_id: RoomId) -> UserInRoom:
+        """``user``, ``room``, ``access_level``, ``kick``, ``membership`` and ``last_message_by`` for
+        this user and room, in one query (what a post reads first)."""
+        ...
 
     # presence in rooms
     def membership(self, room_id: RoomId, user_id: UserId) -> Membership | None: ...
