@@ -86,8 +86,13 @@ class Context:
     def now(self) -> int:
         return int(self.clock.now())
 
-    async def apply(self, work: Callable[[WriteTx, Changes, int], T]) -> T:
-        """Run ``work(tx, changes, now)`` in one transaction, then publish what it appended."""
+    async def apply(
+        self, work: Callable[[WriteTx, Changes, int], T], *, prefetch: Callable[[WriteTx], None] | None = None
+    ) -> T:
+        """Run ``work(tx, changes, now)`` in one transaction, then publish what it appended.
+
+        ``prefetch`` sends ``work``'s first query ahead (``Store.write``).
+        """
         now = self.now()
         collected: list[Event] = []
 
@@ -97,7 +102,7 @@ class Context:
             collected.extend(changes.events)
             return result
 
-        result = await self.store.write(unit)
+        result = await self.store.write(unit, prefetch=prefetch)
         if collected:
             metrics.EVENTS_APPENDED.inc(len(collected))
             await self.bus.publish(collected)

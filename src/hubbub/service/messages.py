@@ -251,8 +251,11 @@ class Messages:
             tx.update_user(replace(author, last_seen=now, last_post=now))
             return Posted(message)
 
+        def prefetch(tx: WriteTx) -> None:
+            tx.prefetch_user_in_room(actor_id, room_id)
+
         try:
-            return await self._ctx.apply(work)
+            return await self._ctx.apply(work, prefetch=prefetch)
         except RemoteError:
             await ticket.refund()
             raise

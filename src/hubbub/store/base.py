@@ -166,6 +166,11 @@ class WriteTx(ReadTx, Protocol):
         """Give ``event`` the next id and store it; the id is final only if the transaction commits."""
         ...
 
+    def prefetch_user_in_room(self, user_id: UserId, room_id: RoomId) -> None:
+        """Send ``user_in_room``'s query ahead (``Store.write``'s ``prefetch``); where the engine cannot
+        pipeline, nothing. The unit's first statement, if it is that query, reads this answer."""
+        ...
+
     def insert_user(
         self,
         *,
@@ -289,8 +294,12 @@ class Store(Protocol):
         """Run ``work`` in a read-only transaction (one consistent snapshot)."""
         ...
 
-    async def write(self, work: Callable[[WriteTx], T]) -> T:
-        """Run ``work`` in a write transaction; commit if it returns, roll back if it raises."""
+    async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
+        """Run ``work`` in a write transaction; commit if it returns, roll back if it raises.
+
+        ``prefetch`` sends ``work``'s first query ahead (a ``WriteTx.prefetch_*`` call), so that on
+        PostgreSQL it shares a round trip with the end of the unit before it (``store/writer.py``).
+        """
         ...
 
     async def close(self) -> None: ...

@@ -26,13 +26,36 @@ class SqlBase:
         self._dialect = dialect
         self._counters: dict[str, int] | None = None  # read on first use
         self._changed: frozenset[str] = frozenset()  # counters to write back
+        self._prefetched: tuple[object, ...] | None = None  # the query sent ahead, its answer not yet read
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         """Run a statement. Its results are there once fetched; a statement nobody fetches from
         may be sent without waiting (PostgreSQL pipelines writes), and an error it causes is then
         raised by a later statement or at the end of the unit of work (store/writer.py)."""
+        self._prefetched = None  # the cursor's answer is this statement's now
         self._cursor.execute(self._dialect.adapt(sql), tuple(params))
         return self._cursor
+
+    def _send_ahead(self, key: tuple[object, ...], sql: str, params: Sequence[Any]) -> None:
+        """Send a unit's first query before the unit runs (``store/writer.py``); pipelining engines only.
+
+        The unit's own query with the same ``key`` then reads this answer, if it is the first
+        statement the unit runs; any other statement first (or ``forget_prefetched``) drops it.
+        """
+        if self._dialect.pipelined:
+            self._execute(sql, params)
+            self._prefetched = key
+
+    def _take_prefetched(self, key: tuple[object, ...]) -> Cursor | None:
+        """The cursor holding the answer sent ahead for ``key``, or None if there is none."""
+        if self._prefetched != key:
+            return None
+        self._prefetched = None
+        return self._cursor
+
+    def forget_prefetched(self) -> None:
+        """Drop any answer sent ahead: the writer runs its own statements on the cursor next."""
+        self._prefetched = None
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._execute(sql, params).fetchone()

@@ -61,12 +61,17 @@ def _part(row: Any, alias: str) -> Any | None:
     return None if part[0] is None else part
 
 
+def _params(user_id: UserId, room_id: RoomId) -> tuple[int, ...]:
+    return (user_id, room_id, room_id, user_id, user_id, room_id, room_id, user_id, room_id, user_id)
+
+
 class PostingSql(SqlBase):
+    def prefetch_user_in_room(self, user_id: UserId, room_id: RoomId) -> None:
+        self._send_ahead(("user_in_room", user_id, room_id), _USER_IN_ROOM, _params(user_id, room_id))
+
     def user_in_room(self, user_id: UserId, room_id: RoomId) -> UserInRoom:
-        row = self._one(
-            _USER_IN_ROOM,
-            (user_id, room_id, room_id, user_id, user_id, room_id, room_id, user_id, room_id, user_id),
-        )
+        sent = self._take_prefetched(("user_in_room", user_id, room_id))
+        row = sent.fetchone() if sent is not None else self._one(_USER_IN_ROOM, _params(user_id, room_id))
         user, room, membership, last = (_part(row, alias) for alias in ("u", "r", "m", "lm"))
         level, kick_count, kick_until = row[_GRANT], row[_GRANT + 1], row[_GRANT + 2]
         kick = (
