@@ -312,6 +312,27 @@ async def test_sessions_and_meta(store: Store) -> None:
     assert await store.read(lambda tx: tx.meta("k")) == "v2"
 
 
+async def test_a_session_reads_back_with_its_user_in_one_query(store: Store) -> None:
+    def work(tx: WriteTx) -> User:
+        user = tx.insert_user(name="Jon", email="j@x.org", password_hash="", reputation=7, is_moderator=True, now=3)
+        tx.insert_session(LoginSession(token_hash="live", user_id=user.id, fkey="f1", created_at=4, expires_at=9))
+        tx.insert_session(LoginSession(token_hash="orphan", user_id=UserId(404), fkey="f2", created_at=4, expires_at=9))
+        return user
+
+    user = await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        assert tx.session_and_user("live") == (tx.session("live"), tx.user(user.id))
+        assert tx.session_and_user("live") == (
+            LoginSession(token_hash="live", user_id=user.id, fkey="f1", created_at=4, expires_at=9),
+            user,
+        )
+        assert tx.session_and_user("orphan") is None and tx.session("orphan") is not None  # its user is gone
+        assert tx.session_and_user("missing") is None
+
+    await store.read(check)
+
+
 async def test_trimming_sessions_keeps_the_newest_live_ones_of_that_user(store: Store) -> None:
     def session(name: str, user: int, created: int, expires: int = 100) -> LoginSession:
         return LoginSession(token_hash=name, user_id=UserId(user), fkey="f", created_at=created, expires_at=expires)

@@ -146,6 +146,10 @@ class ReadTx(Protocol):
 
     # sessions, socket URLs, API tokens and server state
     def session(self, token_hash: str) -> LoginSession | None: ...
+    def session_and_user(self, token_hash: str) -> tuple[LoginSession, User] | None:
+        """``session`` and the ``user`` it belongs to, in one query; None if either is missing."""
+        ...
+
     def socket_tokens_of(self, user_id: UserId) -> list[SocketToken]:
         """The user's unopened socket URLs (expired ones too, until purged), in the order handed out."""
         ...
