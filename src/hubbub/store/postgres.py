@@ -36,6 +36,7 @@ from hubbub.errors import ConfigError
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate_postgresql
 from hubbub.store.sql import POSTGRESQL, SqlTx
+from hubbub.store.sql.base import COUNTERS
 from hubbub.store.writer import GroupWriter, UnitRefused
 
 __all__ = ["WRITE_LOCK_KEY", "PostgresStore", "connect", "redacted"]
@@ -121,8 +122,12 @@ class _PostgresWriteSession:
         cursor = self._connection.cursor()
         cursor.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+        # Read under the lock like any statement after it, but without a round trip of its own:
+        # the answer is there by the time the transaction hands out its first id.
+        counters = self._connection.cursor()
+        counters.execute(COUNTERS)
         self._cursor = cursor
-        return SqlTx(cursor, POSTGRESQL)
+        return SqlTx(cursor, POSTGRESQL, counters=counters)
 
     def _send(self, sql: str) -> None:
         assert self._cursor is not None

@@ -11,19 +11,23 @@ takes its ids back with it (``id_mark``/``id_restore``), so ids stay dense.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from hubbub.errors import LocalError
 from hubbub.store.sql.dialect import SqlDialect
 from hubbub.store.sql.rows import Cursor
 
+COUNTERS: Final = "SELECT name, value FROM counters"
+
 
 class SqlBase:
     """Executes adapted SQL on one transaction's cursor."""
 
-    def __init__(self, cursor: Cursor, dialect: SqlDialect) -> None:
+    def __init__(self, cursor: Cursor, dialect: SqlDialect, *, counters: Cursor | None = None) -> None:
+        """``counters``: a cursor on which the engine already sent ``COUNTERS`` (under the write lock)."""
         self._cursor = cursor
         self._dialect = dialect
+        self._counters_sent = counters
         self._counters: dict[str, int] | None = None  # read on first use
         self._changed: frozenset[str] = frozenset()  # counters to write back
         self._prefetched: tuple[object, ...] | None = None  # the query sent ahead, its answer not yet read
@@ -70,7 +74,9 @@ class SqlBase:
     def _counter(self, counter: str) -> int:
         """The counter's value in this transaction: the last id handed out."""
         if self._counters is None:
-            self._counters = {str(name): int(value) for name, value in self._all("SELECT name, value FROM counters")}
+            sent, self._counters_sent = self._counters_sent, None
+            rows = sent.fetchall() if sent is not None else self._all(COUNTERS)
+            self._counters = {str(name): int(value) for name, value in rows}
         try:
             return self._counters[counter]
         except KeyError:
