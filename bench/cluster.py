@@ -316,6 +316,12 @@ def _ratio(a: float, b: float) -> str:
 
 
 def report(posting: list[tuple[str, dict[str, float] | str]], nodes: dict[str, Result]) -> int:
+    if posting:
+        report_posting(posting)
+    return report_nodes(nodes) if nodes else 0
+
+
+def report_posting(posting: list[tuple[str, dict[str, float] | str]]) -> None:
     print("\n1. posts/s through HTTP, one node per store engine")
     rows = []
     rates: dict[str, float] = {}
@@ -338,6 +344,8 @@ def report(posting: list[tuple[str, dict[str, float] | str]], nodes: dict[str, R
     if "postgresql" in rates:
         print(f"postgresql / sqlite posts/s: {_ratio(rates['postgresql'], rates['sqlite'])} (target >= 0.80)")
 
+
+def report_nodes(nodes: dict[str, Result]) -> int:
     print("\n2. fan-out: one poster on node A, sockets on one node vs split over A and B")
     rows = []
     for key in ("fanout single", "fanout split"):
@@ -391,8 +399,8 @@ def report(posting: list[tuple[str, dict[str, float] | str]], nodes: dict[str, R
 async def bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hubbub-bench-cluster-") as tmp:
         directory = Path(tmp)
-        posting = await phase_posting(directory, args)
-        nodes = await phase_nodes(directory, args)
+        posting = await phase_posting(directory, args) if "posting" in args.phases else []
+        nodes = await phase_nodes(directory, args) if "nodes" in args.phases else {}
     return report(posting, nodes)
 
 
@@ -408,6 +416,13 @@ def main() -> int:
     parser.add_argument("--latency-posts", type=int, default=200)
     parser.add_argument("--latency-rate", type=float, default=20.0, help="posts per second in the latency runs")
     parser.add_argument("--run-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=("posting", "nodes"),
+        default=["posting", "nodes"],
+        help="posting: comparison 1 only; nodes: comparisons 2 and 3 (fan-out, latency)",
+    )
     args = parser.parse_args()
     raise_nofile_limit()
     return int(asyncio.run(bench(args)))

@@ -80,6 +80,19 @@ class Phase:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
+async def store_seconds(session: aiohttp.ClientSession, base_url: str) -> dict[str, tuple[float, float]]:
+    """hubbub's ``hubbub_store_seconds`` so far: (sum, count) per op (read, write), queueing included."""
+    async with session.get(base_url + "/metrics") as response:
+        text = await response.text()
+    found: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        for op in ("read", "write"):
+            for suffix, index in (("_sum", 0), ("_count", 1)):
+                if line.startswith(f'hubbub_store_seconds{suffix}{{op="{op}"}} '):
+                    found.setdefault(op, [0.0, 0.0])[index] = float(line.rsplit(" ", 1)[1])
+    return {op: (values[0], values[1]) for op, values in found.items()}
+
+
 def _own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -175,7 +188,9 @@ async def bench(args: argparse.Namespace, server: HubbubServer, room_id: int, na
 
         print(f"# {len(clients)} clients x {per_worker} requests = {total} per phase", flush=True)
         reference = await run_phase("GET /healthz (reference)", server, len(clients), per_worker, healthz, args.timeout)
+        store_before = await store_seconds(bare[0], server.base_url)
         posts = await run_phase("POST messages/new (hubbub)", server, len(clients), per_worker, post, args.timeout)
+        store_after = await store_seconds(bare[0], server.base_url)
         phases = [reference, posts]
         if args.cookie_healthz:
             phases.append(
@@ -212,6 +227,14 @@ async def bench(args: argparse.Namespace, server: HubbubServer, room_id: int, na
             f"server CPU per request: healthz {1e6 * reference.server_cpu / max(1, reference.ok):.0f} us, "
             f"post {1e6 * posts.server_cpu / max(1, posts.ok):.0f} us"
         )
+
+        spent = []
+        for op in ("read", "write"):
+            (sum0, count0), (sum1, count1) = store_before.get(op, (0, 0)), store_after.get(op, (0, 0))
+            if count1 > count0:
+                spent.append(f"{op} {1000 * (sum1 - sum0) / (count1 - count0):.2f} ms x {count1 - count0:.0f}")
+        if spent:  # where a post's latency went: the session lookup (read) and the post (write)
+            print(f"store time per unit during the posts, queueing included (hubbub_store_seconds): {', '.join(spent)}")
 
         # Check: every acknowledged message is in the room's history, once, and nothing else is.
         status, body = await clients[0].post_form(

@@ -242,8 +242,8 @@ class LoopPsycopgStore:
                 if not connection.broken and connection.info.transaction_status != _IDLE:
                     await connection.execute("ROLLBACK")  # the unit failed before ours was sent
 
-    async def write(self, work: Callable[[WriteTx], T]) -> T:
-        return await self._writer.write(work)
+    async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
+        return await self._writer.write(work)  # nothing is sent ahead: each unit's first query waits
 
     async def close(self) -> None:
         await self._writer.close()
@@ -346,8 +346,8 @@ class AsyncpgStore:
             finally:
                 await connection.execute("ROLLBACK")
 
-    async def write(self, work: Callable[[WriteTx], T]) -> T:
-        return await self._writer.write(work)
+    async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
+        return await self._writer.write(work)  # nothing is sent ahead: each unit's first query waits
 
     async def close(self) -> None:
         await self._writer.close()

@@ -17,7 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 
-from hubbub.core.markup import LINK_REL, TAG_BADGE_CLASS, TAG_BADGE_STYLE, render_message, to_plain_text
+from hubbub.core.markup import (
+    LINK_REL,
+    TAG_BADGE_CLASS,
+    TAG_BADGE_STYLE,
+    render_body,
+    render_message,
+    to_plain_text,
+)
 
 REL = f'rel="{LINK_REL}"'
 STYLE = "background-color: #E0EAF1; color: #3E6D8E; border-color: #3E6D8E; border-style: solid;"
@@ -491,3 +498,17 @@ def test_links_get_rel_nofollow_noopener_and_tag_badges_none() -> None:
     soup = BeautifulSoup(render_message("[x](http://example.com) http://example.org [tag:t]"), "html.parser")
     anchors = soup.find_all("a")
     assert [anchor.get("rel") for anchor in anchors] == [["nofollow", "noopener", "noreferrer"]] * 2 + [None]
+
+
+@pytest.mark.parametrize(
+    ("source", "plain", "led"),
+    [
+        ("**hi** <you>", "<b>hi</b> &lt;you&gt;", "@B&amp;o <b>hi</b> &lt;you&gt;"),
+        ("a\n<b>", "<div class='full'>a <br> &lt;b&gt;</div>", "<div class='full'>@B&amp;o a <br> &lt;b&gt;</div>"),
+        ("    x < y", "<pre class='full'>x &lt; y</pre>", "<pre class='full'>@B&amp;o\nx &lt; y</pre>"),
+        ("", "", "@B&amp;o"),
+    ],
+)
+def test_a_body_rendered_once_takes_any_reply_lead(source: str, plain: str, led: str) -> None:
+    body = render_body(source)  # the service renders before its write transaction, leads inside it
+    assert (body.content(), body.content(None), body.content("B&o")) == (plain, plain, led)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hubbub.core.ids import UserId
-from hubbub.core.mentions import MIN_PING_CHARS, find_mentions, ping_handle
+from hubbub.core.mentions import MIN_PING_CHARS, find_mentions, mentioned, ping_handle, ping_tokens
 
 JON = UserId(1)
 BOB = UserId(2)
@@ -184,3 +184,11 @@ def test_candidates_with_spaces_in_their_names_are_matched_without_them() -> Non
     assert find_mentions("@maryjanew", candidates) == [UserId(10)]
     assert find_mentions("@mary jane", candidates) == [UserId(10)]
     assert find_mentions("@janewatson", candidates) == []
+
+
+def test_ping_tokens_come_from_the_text_alone_and_match_later() -> None:
+    tokens = ping_tokens("hi @Jon.  and @al, mail a@b.org, `@code` @Jon")
+    assert tokens == frozenset({"jon"})  # too short, an address, code, and a repeat are not tokens
+    candidates = [(UserId(1), "Jon Skeet"), (UserId(2), "Ann"), (UserId(3), "jonas")]
+    assert mentioned(tokens, candidates) == [1, 3] == find_mentions("hi @Jon", candidates)
+    assert mentioned(frozenset(), candidates) == [] and ping_tokens("no pings here") == frozenset()

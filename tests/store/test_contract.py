@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -185,6 +187,62 @@ async def test_users_rooms_and_grants(store: Store) -> None:
         )
 
 
+async def test_a_user_in_a_room_is_what_the_separate_queries_read(store: Store) -> None:
+    def work(tx: WriteTx) -> tuple[UserId, UserId, RoomId, RoomId]:
+        jon = tx.insert_user(name="Jon", email=None, password_hash="", reputation=20, is_moderator=False, now=5)
+        ann = tx.insert_user(name="Ann", email=None, password_hash="", reputation=1, is_moderator=True, now=5)
+        here = tx.insert_room(
+            name="Here", description="", tags=["t"], access=RoomAccess.PRIVATE, created_by=jon.id, now=5
+        )
+        there = tx.insert_room(name="There", description="", tags=[], access=RoomAccess.PUBLIC, created_by=None, now=5)
+        tx.set_access_level(here.id, jon.id, AccessLevel.OWNER, 6)
+        tx.set_kick(here.id, jon.id, count=2, until=900)
+        tx.set_membership(
+            Membership(room_id=here.id, user_id=jon.id, present=True, joined_at=7, last_seen=8, last_post=8)
+        )
+        for n, (room, user) in enumerate([(here, jon), (here, jon), (there, jon), (here, ann), (here, jon)]):
+            tx.insert_message(
+                room_id=room.id,
+                user_id=user.id,
+                source=f"m{n}",
+                content=f"m{n}",
+                posted_at=10 + n,
+                parent_id=None,
+                show_parent=False,
+            )
+        tx.insert_message(  # a later message of jon's in a third room
+            room_id=RoomId(999),
+            user_id=jon.id,
+            source="x",
+            content="x",
+            posted_at=20,
+            parent_id=None,
+            show_parent=False,
+        )
+        return jon.id, ann.id, here.id, there.id
+
+    jon, ann, here, there = await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        pairs = [(jon, here), (jon, there), (ann, here), (ann, there), (UserId(404), here), (jon, RoomId(404))]
+        for user_id, room_id in pairs:
+            found = tx.user_in_room(user_id, room_id)
+            assert found.user == tx.user(user_id)
+            assert found.room == tx.room(room_id)
+            assert found.level == tx.access_level(room_id, user_id)
+            assert found.kick == tx.kick(room_id, user_id)
+            assert found.membership == tx.membership(room_id, user_id)
+            assert found.last_message == tx.last_message_by(user_id, room_id)
+        full = tx.user_in_room(jon, here)
+        assert full.level is AccessLevel.OWNER and full.kick is not None and full.kick.until == 900
+        assert full.membership is not None and full.last_message is not None and full.last_message.source == "m4"
+        bare = tx.user_in_room(ann, there)
+        assert bare.user is not None and bare.user.is_moderator and bare.room is not None
+        assert (bare.level, bare.kick, bare.membership, bare.last_message) == (None, None, None, None)
+
+    await store.read(check)
+
+
 async def test_messages_revisions_stars_and_inbox(store: Store) -> None:
     def work(tx: WriteTx) -> MessageId:
         message = tx.insert_message(
@@ -252,6 +310,27 @@ async def test_sessions_and_meta(store: Store) -> None:
     await store.write(lambda tx: tx.set_meta("k", "v1"))
     await store.write(lambda tx: tx.set_meta("k", "v2"))
     assert await store.read(lambda tx: tx.meta("k")) == "v2"
+
+
+async def test_a_session_reads_back_with_its_user_in_one_query(store: Store) -> None:
+    def work(tx: WriteTx) -> User:
+        user = tx.insert_user(name="Jon", email="j@x.org", password_hash="", reputation=7, is_moderator=True, now=3)
+        tx.insert_session(LoginSession(token_hash="live", user_id=user.id, fkey="f1", created_at=4, expires_at=9))
+        tx.insert_session(LoginSession(token_hash="orphan", user_id=UserId(404), fkey="f2", created_at=4, expires_at=9))
+        return user
+
+    user = await store.write(work)
+
+    def check(tx: ReadTx) -> None:
+        assert tx.session_and_user("live") == (tx.session("live"), tx.user(user.id))
+        assert tx.session_and_user("live") == (
+            LoginSession(token_hash="live", user_id=user.id, fkey="f1", created_at=4, expires_at=9),
+            user,
+        )
+        assert tx.session_and_user("orphan") is None and tx.session("orphan") is not None  # its user is gone
+        assert tx.session_and_user("missing") is None
+
+    await store.read(check)
 
 
 async def test_trimming_sessions_keeps_the_newest_live_ones_of_that_user(store: Store) -> None:
@@ -771,6 +850,102 @@ async def test_a_unit_whose_write_the_database_refuses_fails_alone(store: Store)
     with pytest.raises(Exception, match=r"(?i)unique|primary"):
         await store.write(star_again)  # alone (no savepoint): the same
     assert await store.read(lambda tx: tx.last_event_id()) == 3
+
+
+async def test_units_whose_first_query_is_sent_ahead_read_what_the_units_before_them_wrote(store: Store) -> None:
+    """On PostgreSQL a unit's prefetch goes out with the previous unit's end: it must see that unit's
+    writes, and a refused unit must still fail alone, the next one's prefetch sent again."""
+
+    def setup(tx: WriteTx) -> tuple[UserId, RoomId]:
+        user = tx.insert_user(name="Jon", email=None, password_hash="", reputation=1, is_moderator=False, now=1)
+        room = tx.insert_room(name="R", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
+        tx.add_star(MessageId(1), user.id, 1)
+        return user.id, room.id
+
+    user_id, room_id = await store.write(setup)
+    started = threading.Event()
+
+    def hold(tx: WriteTx) -> None:  # keeps the writer busy until every other unit has queued behind it
+        started.set()
+        time.sleep(0.3)
+
+    def count(refuse: bool) -> Callable[[WriteTx], int]:
+        def work(tx: WriteTx) -> int:
+            here = tx.user_in_room(user_id, room_id)  # the query sent ahead
+            assert here.room is not None and here.user is not None
+            tx.update_room(replace(here.room, message_count=here.room.message_count + 1))
+            tx.append(_event(room=room_id))
+            if refuse:
+                tx.add_star(MessageId(1), user_id, 2)  # the primary key refuses it, after the unit returned
+            return here.room.message_count + 1
+
+        return work
+
+    def prefetch(tx: WriteTx) -> None:
+        tx.prefetch_user_in_room(user_id, room_id)
+
+    def another_query_first(tx: WriteTx) -> bool:  # drops the answer sent ahead, then asks afresh
+        room = tx.room(room_id)
+        here = tx.user_in_room(user_id, room_id)
+        return room is not None and here.room == room and here.user is not None
+
+    def other_ids(tx: WriteTx) -> bool:  # asks for another room than was sent ahead
+        return tx.user_in_room(user_id, RoomId(999)).room is None
+
+    units: list[Callable[[WriteTx], object]] = [count(False), count(True), another_query_first, count(False)]
+    units += [count(True), count(True), other_ids, count(False)]
+    holding = asyncio.ensure_future(store.write(hold))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    outcomes = await asyncio.gather(*(store.write(u, prefetch=prefetch) for u in units), return_exceptions=True)
+    await holding
+    assert outcomes[2] is True and outcomes[6] is True
+    counted = [outcomes[i] for i in (0, 1, 3, 4, 5, 7)]
+    assert [o if isinstance(o, int) else "refused" for o in counted] == [1, "refused", 2, "refused", "refused", 3]
+    assert all(
+        isinstance(o, Exception) and not isinstance(o, AssertionError) for o in counted if not isinstance(o, int)
+    )
+    room = await store.read(lambda tx: tx.room(room_id))
+    assert room is not None and room.message_count == 3
+    events = await store.read(lambda tx: tx.events_after(EventId(0), limit=20))
+    assert [e.id for e in events] == [1, 2, 3]  # the refused units' ids were taken back
+
+
+async def test_statements_skipped_after_a_refused_one_do_not_break_later_units(store: Store) -> None:
+    """PostgreSQL skips whatever was sent after a failed statement up to the next sync, a PREPARE too;
+    psycopg prepares a statement at its sixth run and counts it prepared once sent. The sixth
+    ``set_meta`` here is sent in such a skipped stretch: the units after it (in the same group and
+    in the next transactions) must still run every statement."""
+    await store.write(lambda tx: tx.add_star(MessageId(1), UserId(2), 5))
+
+    def refused(tx: WriteTx) -> None:
+        tx.add_star(MessageId(1), UserId(2), 6)  # refused by the primary key; what follows is skipped
+        for n in range(8):
+            tx.set_meta(f"skipped-{n}", "x")
+
+    def metas(tx: WriteTx) -> int:
+        for n in range(8):
+            tx.set_meta(f"kept-{n}", "y")
+        return tx.last_event_id()
+
+    async def as_one_group(*units: Callable[[WriteTx], object]) -> list[object]:
+        started = threading.Event()
+
+        def hold(tx: WriteTx) -> None:  # the writer is busy until the units have queued behind it
+            started.set()
+            time.sleep(0.2)
+
+        holding = asyncio.ensure_future(store.write(hold))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        outcomes = await asyncio.gather(*(store.write(unit) for unit in units), return_exceptions=True)
+        await holding
+        return outcomes
+
+    first = await as_one_group(lambda tx: tx.add_star(MessageId(1), UserId(2), 6), lambda tx: tx.set_meta("a", "b"))
+    assert isinstance(first[0], Exception) and first[1] is None
+    outcomes = await as_one_group(refused, metas, metas)
+    assert isinstance(outcomes[0], Exception) and outcomes[1:] == [0, 0]
+    assert await store.write(metas) == 0
+    assert await store.read(lambda tx: (tx.meta("kept-7"), tx.meta("skipped-0"))) == ("y", None)
 
 
 async def test_a_bookmark_is_found_by_its_slug_without_hyphens(store: Store) -> None:

@@ -31,7 +31,8 @@ from __future__ import annotations
 import functools
 import html
 import re
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, Literal
 from urllib.parse import quote
 
 import nh3
@@ -39,7 +40,15 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 
-__all__ = ["LINK_REL", "TAG_BADGE_CLASS", "TAG_BADGE_STYLE", "render_message", "to_plain_text"]
+__all__ = [
+    "LINK_REL",
+    "TAG_BADGE_CLASS",
+    "TAG_BADGE_STYLE",
+    "RenderedBody",
+    "render_body",
+    "render_message",
+    "to_plain_text",
+]
 
 LINK_REL: Final = "nofollow noopener noreferrer"
 TAG_BADGE_CLASS: Final = "ob-post-tag"
@@ -168,6 +177,44 @@ def _is_fixed_width(lines: list[str]) -> bool:
     return any(line.strip() for line in lines) and all(line.startswith("    ") or not line.strip() for line in lines)
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedBody:
+    """A message body rendered to HTML without its reply lead: the costly markdown pass, done once.
+
+    The service renders a post's body before its write transaction (the text alone decides
+    the body's HTML) and adds the ``@handle`` of a reply's parent author inside it, where the
+    parent is known: ``content`` is string work only.
+    """
+
+    shape: Literal["fixed", "lines", "inline"]
+    parts: tuple[str, ...]  # fixed: the escaped body; lines: each line escaped; inline: the HTML
+
+    def content(self, reply_handle: str | None = None) -> str:
+        """The ``content`` of the message: the body, led by ``@reply_handle`` for a reply."""
+        lead = _escape_text(f"@{reply_handle}") if reply_handle else ""
+        if self.shape == "fixed":
+            body = f"{lead}\n{self.parts[0]}" if lead else self.parts[0]
+            return f"<pre class='full'>{body}</pre>"
+        if self.shape == "lines":
+            first, *rest = self.parts
+            if lead:
+                first = f"{lead} {first}".rstrip()  # escaping never adds or removes whitespace
+            return "<div class='full'>" + " <br> ".join((first, *rest)) + "</div>"
+        return f"{lead} {self.parts[0]}".rstrip() if lead else self.parts[0]
+
+
+def render_body(text: str) -> RenderedBody:
+    """Render what the author typed (any ``:<id>`` reply prefix already removed), lead left out."""
+    lines = text.split("\n")
+    if _is_fixed_width(lines):
+        return RenderedBody("fixed", (_escape_text("\n".join(line[4:] for line in lines)),))
+    if len(lines) > 1:
+        return RenderedBody("lines", tuple(_escape_text(line) for line in lines))
+    if text.startswith(QUOTE_PREFIX) and text[len(QUOTE_PREFIX) :].strip():
+        return RenderedBody("inline", (f'<div class="quote">{_render_inline(text[len(QUOTE_PREFIX) :])}</div>',))
+    return RenderedBody("inline", (_render_inline(text),))
+
+
 def render_message(text: str, *, reply_handle: str | None = None) -> str:
     """Render a message's source to the HTML its events carry as ``content``.
 
@@ -176,25 +223,7 @@ def render_message(text: str, *, reply_handle: str | None = None) -> str:
         reply_handle: For replies, the parent author's ping handle; the content then
             starts with ``@handle`` as Stack Exchange shows replies.
     """
-    lead = f"@{reply_handle}" if reply_handle else ""
-    lines = text.split("\n")
-    if _is_fixed_width(lines):
-        body = "\n".join(line[4:] for line in lines)
-        if lead:
-            body = f"{lead}\n{body}"
-        return f"<pre class='full'>{_escape_text(body)}</pre>"
-    if len(lines) > 1:
-        if lead:
-            lines = [f"{lead} {lines[0]}".rstrip(), *lines[1:]]
-        escaped = " <br> ".join(_escape_text(line) for line in lines)
-        return f"<div class='full'>{escaped}</div>"
-    if text.startswith(QUOTE_PREFIX) and text[len(QUOTE_PREFIX) :].strip():
-        rendered = f'<div class="quote">{_render_inline(text[len(QUOTE_PREFIX) :])}</div>'
-    else:
-        rendered = _render_inline(text)
-    if lead:
-        rendered = f"{_escape_text(lead)} {rendered}".rstrip()
-    return rendered
+    return render_body(text).content(reply_handle)
 
 
 def to_plain_text(content: str) -> str:

@@ -9,12 +9,12 @@ them. Text inside code spans and fixed-width blocks never pings.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Final
 
 from hubbub.core.ids import UserId
 
-__all__ = ["MIN_PING_CHARS", "find_mentions", "ping_handle"]
+__all__ = ["MIN_PING_CHARS", "find_mentions", "mentioned", "ping_handle", "ping_tokens"]
 
 MIN_PING_CHARS: Final = 3
 
@@ -48,9 +48,18 @@ def _ping_tokens(text: str) -> Iterable[str]:
             yield token.casefold()
 
 
-def find_mentions(text: str, candidates: Sequence[tuple[UserId, str]]) -> list[UserId]:
-    """The ids of ``candidates`` (id, display name) that ``text`` pings, in candidate order."""
-    tokens = set(_ping_tokens(text))
+def ping_tokens(text: str) -> frozenset[str]:
+    """What ``text`` pings, folded (``@Jon`` -> ``"jon"``): worked out from the text alone."""
+    return frozenset(_ping_tokens(text))
+
+
+def mentioned(tokens: Collection[str], candidates: Sequence[tuple[UserId, str]]) -> list[UserId]:
+    """The ids of ``candidates`` (id, display name) that ``tokens`` (``ping_tokens``) ping, in candidate order."""
     if not tokens:
         return []
     return [user_id for user_id, name in candidates if any(_normalise(name).startswith(token) for token in tokens)]
+
+
+def find_mentions(text: str, candidates: Sequence[tuple[UserId, str]]) -> list[UserId]:
+    """The ids of ``candidates`` (id, display name) that ``text`` pings, in candidate order."""
+    return mentioned(ping_tokens(text), candidates)

@@ -237,11 +237,10 @@ class Accounts:
         now = self._ctx.now()
 
         def lookup(tx: ReadTx) -> SignedIn | None:
-            session = tx.session(token_hash)
-            if session is None or session.expires_at <= now:
+            found = tx.session_and_user(token_hash)  # one query: every signed-in request runs it
+            if found is None or found[0].expires_at <= now:
                 return None
-            user = tx.user(session.user_id)
-            return None if user is None else SignedIn(session, user)
+            return SignedIn(*found)
 
         return await self._ctx.store.read(lookup)
 

@@ -27,7 +27,7 @@ from hubbub.core.visibility import AccessChange, access_change
 from hubbub.errors import NeverAssigned, NotFound, NotLoggedIn
 from hubbub.service.ratelimit import LoginLimits, RateLimiter
 from hubbub.settings import Settings
-from hubbub.store.base import ReadTx, Store, WriteTx
+from hubbub.store.base import ReadTx, Store, UserInRoom, WriteTx
 
 __all__ = [
     "Changes",
@@ -35,9 +35,11 @@ __all__ = [
     "load_message",
     "load_room",
     "load_user",
+    "load_user_in_room",
     "message_event",
     "pingable_members",
     "revoke_socket_urls",
+    "standing_here",
     "standing_in",
 ]
 
@@ -84,8 +86,13 @@ class Context:
     def now(self) -> int:
         return int(self.clock.now())
 
-    async def apply(self, work: Callable[[WriteTx, Changes, int], T]) -> T:
-        """Run ``work(tx, changes, now)`` in one transaction, then publish what it appended."""
+    async def apply(
+        self, work: Callable[[WriteTx, Changes, int], T], *, prefetch: Callable[[WriteTx], None] | None = None
+    ) -> T:
+        """Run ``work(tx, changes, now)`` in one transaction, then publish what it appended.
+
+        ``prefetch`` sends ``work``'s first query ahead (``Store.write``).
+        """
         now = self.now()
         collected: list[Event] = []
 
@@ -95,7 +102,7 @@ class Context:
             collected.extend(changes.events)
             return result
 
-        result = await self.store.write(unit)
+        result = await self.store.write(unit, prefetch=prefetch)
         if collected:
             metrics.EVENTS_APPENDED.inc(len(collected))
             await self.bus.publish(collected)
@@ -134,6 +141,21 @@ def standing_in(tx: ReadTx, room: Room, user: User | None, now: float) -> Standi
         kick=tx.kick(room.id, user.id),
         suspended=user.is_suspended(now),
     )
+
+
+def load_user_in_room(tx: ReadTx, user_id: UserId, room_id: RoomId) -> tuple[User, Room, UserInRoom]:
+    """``load_user`` and ``load_room`` (the same refusals, in that order) and the rest of ``tx.user_in_room``."""
+    here = tx.user_in_room(user_id, room_id)
+    if here.user is None:
+        raise NotLoggedIn()
+    if here.room is None:
+        raise NotFound(NO_PERMISSION)
+    return here.user, here.room, here
+
+
+def standing_here(user: User, here: UserInRoom, now: float) -> Standing:
+    """``standing_in`` from what ``tx.user_in_room`` read."""
+    return Standing(user=user, level=here.level, kick=here.kick, suspended=user.is_suspended(now))
 
 
 def pingable_members(tx: ReadTx, room: Room, since: int, now: float) -> list[tuple[Membership, User]]:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import MessageId, RoomId, UserId
-from hubbub.core.markup import render_message
-from hubbub.core.mentions import find_mentions, ping_handle
+from hubbub.core.markup import RenderedBody, render_body
+from hubbub.core.mentions import mentioned, ping_handle, ping_tokens
 from hubbub.core.models import Message, Revision, Room, User
 from hubbub.core.rules import (
     can_be_pinged,
@@ -44,11 +44,13 @@ from hubbub.service.context import (
     load_message,
     load_room,
     load_user,
+    load_user_in_room,
     message_event,
     pingable_members,
+    standing_here,
     standing_in,
 )
-from hubbub.service.rooms import enter_room
+from hubbub.service.rooms import enter_room_from
 from hubbub.store.base import ReadTx, WriteTx
 
 __all__ = ["Messages", "Posted"]
@@ -71,35 +73,67 @@ class _Rendered:
     pinged: list[UserId]
 
 
-def _render(
-    tx: ReadTx, room: Room, author: User, text: str, parent_id: MessageId | None, pingable_since: int, now: int
-) -> _Rendered:
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """A message body with what its text alone decides: its HTML without a reply lead, and its ping tokens."""
+
+    text: str
+    html: RenderedBody
+    pings: frozenset[str]
+
+
+def _body(text: str) -> _Body:
+    return _Body(text, render_body(text), ping_tokens(text))
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A text worked out as far as it can be without the database: its reply parent's id and its body.
+
+    A post drafts its text before its write transaction, so the markdown pass and the ping
+    scan run outside the serial writer; only what needs the database (is the parent there and
+    readable, who can be pinged) is decided inside.
+    """
+
+    text: str
+    parent_id: MessageId | None
+    reply: _Body  # what a reply shows: the text without its ``:<id>`` prefix (the text itself without one)
+
+    def plain(self) -> _Body:
+        """The body when no parent is shown: the whole text (rendered here only if a prefix made it differ)."""
+        return self.reply if self.reply.text == self.text else _body(self.text)
+
+
+def _draft(text: str, parent_id: MessageId | None) -> _Draft:
+    body = text
+    if parent_id is None:
+        parent_id, body = parse_reply(text)
+    return _Draft(text, parent_id, _body(body))
+
+
+def _render(tx: ReadTx, room: Room, author: User, draft: _Draft, pingable_since: int, now: int) -> _Rendered:
     """Work out a message's reply parent, pings and HTML (shared by post and edit).
 
     A reply notifies the parent's author, and a ping its user, only where
     ``rules.can_be_pinged`` lets them read ``room``: the notice carries the full text.
     """
-    body = text
-    if parent_id is None:
-        parent_id, body = parse_reply(text)
-    parent = tx.message(parent_id) if parent_id is not None else None
+    parent = tx.message(draft.parent_id) if draft.parent_id is not None else None
     if parent is not None:
         parent_room = tx.room(parent.room_id)
         if parent_room is None or not can_read(standing_in(tx, parent_room, author, now), parent_room):
             parent = None
-    if parent is None:
-        body = text
+    body = draft.reply if parent is not None else draft.plain()
     parent_author = tx.user(parent.user_id) if parent is not None else None
     handle = ping_handle(parent_author.name) if parent_author is not None else None
     if parent_author is not None and not can_be_pinged(standing_in(tx, room, parent_author, now), room):
         parent_author = None  # still a reply (its @handle stays), but no 18 for someone who may not read it
     pinged: list[UserId] = []
-    if "@" in body:  # most messages ping nobody: skip loading the room's recent members for them
+    if body.pings:  # most messages ping nobody: skip loading the room's recent members for them
         candidates = [
             (user.id, user.name) for _, user in pingable_members(tx, room, pingable_since, now) if user.id != author.id
         ]
-        pinged = find_mentions(body, candidates)
-    return _Rendered(render_message(body, reply_handle=handle), parent, parent_author, pinged)
+        pinged = mentioned(body.pings, candidates)
+    return _Rendered(body.html.content(handle), parent, parent_author, pinged)
 
 
 def _notify(
@@ -149,13 +183,17 @@ class Messages:
         """
         settings = self._ctx.settings
         ticket = await self._ctx.message_limiter.acquire(f"user:{actor_id}")
+        # Drafted here, not in the unit: the writer is serial. A text too long to post is not
+        # rendered (the unit refuses it, after the checks that come first).
+        early = _draft(text, parent_id) if len(text) <= settings.max_message_chars else None
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Posted:
-            author = load_user(tx, actor_id)
-            room = load_room(tx, room_id)
-            ensure_can_post(standing_in(tx, room, author, now), room, now)
+            # One query for what the checks read (six rows on the writer, which is serial).
+            author, room, here = load_user_in_room(tx, actor_id, room_id)
+            ensure_can_post(standing_here(author, here, now), room, now)
             check_message_text(text, max_chars=settings.max_message_chars)
-            last = tx.last_message_by(author.id, room.id)
+            draft = early or _draft(text, parent_id)
+            last = here.last_message
             if (
                 last is not None
                 and not last.deleted
@@ -163,14 +201,14 @@ class Messages:
                 and now - last.posted_at <= settings.duplicate_window_seconds
             ):
                 return Posted(None)
-            rendered = _render(tx, room, author, text, parent_id, self._pingable_since(now), now)
+            rendered = _render(tx, room, author, draft, self._pingable_since(now), now)
             reply_to = rendered.parent
             thread_parent = reply_to.id if reply_to is not None else None
             if reply_to is None and len(rendered.pinged) == 1:
                 # A message pinging exactly one user points at that user's last message (seed 002).
                 pinged_last = tx.last_message_by(rendered.pinged[0], room.id)
                 thread_parent = pinged_last.id if pinged_last is not None else None
-            enter_room(tx, changes, room, author, now, posted=True)
+            enter_room_from(tx, changes, room, author, here.membership, now, posted=True)
             message = tx.insert_message(
                 room_id=room.id,
                 user_id=author.id,
@@ -213,8 +251,11 @@ class Messages:
             tx.update_user(replace(author, last_seen=now, last_post=now))
             return Posted(message)
 
+        def prefetch(tx: WriteTx) -> None:
+            tx.prefetch_user_in_room(actor_id, room_id)
+
         try:
-            return await self._ctx.apply(work)
+            return await self._ctx.apply(work, prefetch=prefetch)
         except RemoteError:
             await ticket.refund()
             raise
@@ -238,8 +279,8 @@ class Messages:
             room = load_room(tx, message.room_id)
             author = load_user(tx, message.user_id)
             pingable_since = self._pingable_since(now)
-            before = _render(tx, room, author, message.source, None, pingable_since, now)
-            rendered = _render(tx, room, author, text, None, pingable_since, now)
+            before = _render(tx, room, author, _draft(message.source, None), pingable_since, now)
+            rendered = _render(tx, room, author, _draft(text, None), pingable_since, now)
             edited = replace(
                 message,
                 source=text,

@@ -17,7 +17,7 @@ from hubbub.errors import BadRequest, Kicked, NotAllowed
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
 from hubbub.store.base import WriteTx
 
-__all__ = ["Rooms", "enter_room", "leave_unreadable_rooms", "parse_tags"]
+__all__ = ["Rooms", "enter_room", "enter_room_from", "leave_unreadable_rooms", "parse_tags"]
 
 MAX_ROOM_NAME_CHARS: Final = 100
 MAX_DESCRIPTION_CHARS: Final = 1000
@@ -55,7 +55,20 @@ def _presence_event(kind: EventType, room: Room, user: User, now: int) -> NewEve
 
 def enter_room(tx: WriteTx, changes: Changes, room: Room, user: User, now: int, *, posted: bool = False) -> None:
     """Mark ``user`` as in ``room`` (event 3 if they were not), and as seen there now."""
-    membership = tx.membership(room.id, user.id)
+    enter_room_from(tx, changes, room, user, tx.membership(room.id, user.id), now, posted=posted)
+
+
+def enter_room_from(
+    tx: WriteTx,
+    changes: Changes,
+    room: Room,
+    user: User,
+    membership: Membership | None,
+    now: int,
+    *,
+    posted: bool = False,
+) -> None:
+    """``enter_room`` given the user's ``membership`` of the room, read earlier in this transaction."""
     if membership is None or not membership.present:
         changes.append(_presence_event(EventType.USER_ENTERED, room, user, now))
     tx.set_membership(

@@ -12,6 +12,7 @@ and one contract test suite (tests/store/test_contract.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from hubbub.core.events import Event, NewEvent
@@ -31,9 +32,21 @@ from hubbub.core.models import (
     User,
 )
 
-__all__ = ["ReadTx", "Store", "WriteTx"]
+__all__ = ["ReadTx", "Store", "UserInRoom", "WriteTx"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserInRoom:
+    """A user and a room, with the user's grant, kick, membership and newest message there (each None if none)."""
+
+    user: User | None
+    room: Room | None
+    level: AccessLevel | None
+    kick: Kick | None
+    membership: Membership | None
+    last_message: Message | None
 
 
 class ReadTx(Protocol):
@@ -55,6 +68,10 @@ class ReadTx(Protocol):
     def access_level(self, room_id: RoomId, user_id: UserId) -> AccessLevel | None: ...
     def access_grants(self, room_id: RoomId) -> list[tuple[UserId, AccessLevel]]: ...
     def kick(self, room_id: RoomId, user_id: UserId) -> Kick | None: ...
+    def user_in_room(self, user_id: UserId, room_id: RoomId) -> UserInRoom:
+        """``user``, ``room``, ``access_level``, ``kick``, ``membership`` and ``last_message_by`` for
+        this user and room, in one query (what a post reads first)."""
+        ...
 
     # presence in rooms
     def membership(self, room_id: RoomId, user_id: UserId) -> Membership | None: ...
@@ -129,6 +146,10 @@ class ReadTx(Protocol):
 
     # sessions, socket URLs, API tokens and server state
     def session(self, token_hash: str) -> LoginSession | None: ...
+    def session_and_user(self, token_hash: str) -> tuple[LoginSession, User] | None:
+        """``session`` and the ``user`` it belongs to, in one query; None if either is missing."""
+        ...
+
     def socket_tokens_of(self, user_id: UserId) -> list[SocketToken]:
         """The user's unopened socket URLs (expired ones too, until purged), in the order handed out."""
         ...
@@ -147,6 +168,11 @@ class WriteTx(ReadTx, Protocol):
 
     def append(self, event: NewEvent) -> Event:
         """Give ``event`` the next id and store it; the id is final only if the transaction commits."""
+        ...
+
+    def prefetch_user_in_room(self, user_id: UserId, room_id: RoomId) -> None:
+        """Send ``user_in_room``'s query ahead (``Store.write``'s ``prefetch``); where the engine cannot
+        pipeline, nothing. The unit's first statement, if it is that query, reads this answer."""
         ...
 
     def insert_user(
@@ -272,8 +298,12 @@ class Store(Protocol):
         """Run ``work`` in a read-only transaction (one consistent snapshot)."""
         ...
 
-    async def write(self, work: Callable[[WriteTx], T]) -> T:
-        """Run ``work`` in a write transaction; commit if it returns, roll back if it raises."""
+    async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
+        """Run ``work`` in a write transaction; commit if it returns, roll back if it raises.
+
+        ``prefetch`` sends ``work``'s first query ahead (a ``WriteTx.prefetch_*`` call), so that on
+        PostgreSQL it shares a round trip with the end of the unit before it (``store/writer.py``).
+        """
         ...
 
     async def close(self) -> None: ...

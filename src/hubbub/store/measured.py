@@ -27,10 +27,10 @@ class MeasuredStore:
         finally:
             self._reads.observe(time.perf_counter() - started)
 
-    async def write(self, work: Callable[[WriteTx], T]) -> T:
+    async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
         started = time.perf_counter()
         try:
-            return await self._store.write(work)
+            return await self._store.write(work, prefetch=prefetch)
         finally:
             self._writes.observe(time.perf_counter() - started)
 

@@ -36,7 +36,8 @@ from hubbub.errors import ConfigError
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate_postgresql
 from hubbub.store.sql import POSTGRESQL, SqlTx
-from hubbub.store.writer import GroupWriter
+from hubbub.store.sql.base import COUNTERS
+from hubbub.store.writer import GroupWriter, UnitRefused
 
 __all__ = ["WRITE_LOCK_KEY", "PostgresStore", "connect", "redacted"]
 
@@ -94,6 +95,13 @@ class _PostgresWriteSession:
     (``release``) and ``commit`` wait for everything sent so far. An error is therefore
     raised at the latest by the ``release`` of the unit that caused it, so it is still
     that unit alone that fails.
+
+    A failed statement makes the server skip everything sent after it up to the next sync,
+    PREPAREs too, while psycopg counts a statement as prepared once it has sent the PREPARE:
+    with the savepoint statements prepared, a RELEASE sent after a refused unit failed later
+    with "prepared statement does not exist" (tests/store/test_contract.py). So the session's
+    own statements are never prepared, and after any failed statement it stops preparing the
+    units' statements for the rest of the transaction and reconnects after it (a fresh set).
     """
 
     def __init__(self, url: str) -> None:
@@ -102,6 +110,8 @@ class _PostgresWriteSession:
         self._cursor: psycopg.Cursor[Any] | None = None
         self._pipeline: contextlib.ExitStack | None = None
         self._syncer: psycopg.Pipeline | None = None
+        self._released: psycopg.Cursor[Any] | None = None  # where the unconfirmed RELEASE's answer lands
+        self._failed = False  # a statement of this transaction failed (see the class docstring)
 
     def begin(self) -> SqlTx:
         if self._connection is None or self._connection.closed or self._connection.broken:
@@ -112,16 +122,29 @@ class _PostgresWriteSession:
         cursor = self._connection.cursor()
         cursor.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+        # Read under the lock like any statement after it, but without a round trip of its own:
+        # the answer is there by the time the transaction hands out its first id.
+        counters = self._connection.cursor()
+        counters.execute(COUNTERS)
         self._cursor = cursor
-        return SqlTx(cursor, POSTGRESQL)
+        return SqlTx(cursor, POSTGRESQL, counters=counters)
 
     def _send(self, sql: str) -> None:
         assert self._cursor is not None
-        self._cursor.execute(sql)
+        self._cursor.execute(sql, prepare=False)  # no parameters: nothing to gain from preparing
 
     def _sync(self) -> None:
         assert self._syncer is not None
-        self._syncer.sync()
+        try:
+            self._syncer.sync()
+        except psycopg.Error:
+            self._stop_preparing()
+            raise
+
+    def _stop_preparing(self) -> None:
+        if self._connection is not None:
+            self._connection.prepare_threshold = None
+        self._failed = True
 
     def savepoint(self) -> None:
         self._send("SAVEPOINT unit")
@@ -130,9 +153,28 @@ class _PostgresWriteSession:
         self._send("RELEASE SAVEPOINT unit")
         self._sync()
 
+    def release_unconfirmed(self) -> None:
+        assert self._connection is not None
+        self._released = self._connection.cursor()
+        self._released.execute("RELEASE SAVEPOINT unit", prepare=False)
+
+    def confirm(self) -> None:
+        released, self._released = self._released, None
+        try:
+            self._sync()
+        except psycopg.Error as error:
+            # psycopg attaches an answer to its cursor only if the statement succeeded: no answer
+            # to the RELEASE means it was skipped, after a statement of the unit failed.
+            if released is not None and released.pgresult is None:
+                raise UnitRefused(error) from error
+            raise
+
     def rollback_to(self) -> None:
         with contextlib.suppress(psycopg.Error):  # the unit's own failure, already raised to it
             self._sync()
+        assert self._connection is not None
+        if self._connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            self._stop_preparing()  # a statement failed (and the unit's own fetch raised it)
         self._send("ROLLBACK TO SAVEPOINT unit")
         self._send("RELEASE SAVEPOINT unit")
         self._sync()
@@ -143,8 +185,14 @@ class _PostgresWriteSession:
 
     def _end_pipeline(self) -> None:
         stack, self._pipeline, self._cursor, self._syncer = self._pipeline, None, None, None
-        if stack is not None:
-            stack.close()  # waits for every result; raises the first error
+        self._released = None
+        try:
+            if stack is not None:
+                stack.close()  # waits for every result; raises the first error
+        finally:
+            if self._failed and self._connection is not None:
+                self._connection.close()  # the next transaction reconnects, preparing again
+            self._failed = False
 
     def abort(self) -> None:
         connection = self._connection
@@ -153,7 +201,10 @@ class _PostgresWriteSession:
         if connection is None or connection.closed:
             return
         try:
-            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            status = connection.info.transaction_status
+            if status == psycopg.pq.TransactionStatus.INERROR:
+                connection.close()  # a statement failed (class docstring); the server rolls back
+            elif status != psycopg.pq.TransactionStatus.IDLE:
                 connection.execute("ROLLBACK")
         except psycopg.Error:  # the connection is gone; the server rolls back on its own
             connection.close()
@@ -224,8 +275,8 @@ class PostgresStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read, work)
 
-    async def write(self, work: Callable[[WriteTx], T]) -> T:
-        return await self._writer.write(work)
+    async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
+        return await self._writer.write(work, prefetch)
 
     def write_blocking(self, work: Callable[[WriteTx], T]) -> T:
         """Run a unit of work from synchronous code, on the writer thread."""

@@ -97,6 +97,12 @@ class _SqliteWriteSession:
     def release(self) -> None:
         self._run("RELEASE unit")
 
+    def release_unconfirmed(self) -> None:
+        self.release()  # SQLite answers at once: a statement that failed has raised already
+
+    def confirm(self) -> None:
+        pass
+
     def rollback_to(self) -> None:
         self._run("ROLLBACK TO unit")
         self._run("RELEASE unit")
@@ -157,8 +163,8 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read, work)
 
-    async def write(self, work: Callable[[WriteTx], T]) -> T:
-        return await self._writer.write(work)
+    async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
+        return await self._writer.write(work, prefetch)
 
     def write_blocking(self, work: Callable[[WriteTx], T]) -> T:
         """Run a unit of work from synchronous code (the CLI), on the writer thread."""

@@ -12,6 +12,15 @@ savepoint at all.
 An engine supplies the transaction itself as a ``WriteSession``: how to begin
 (SQLite takes its write lock with ``BEGIN IMMEDIATE``, PostgreSQL takes the
 cluster-wide append lock; see docs/design/ordering.md), savepoints, commit, abort.
+
+A unit may come with a *prefetch*: its first query, which the writer sends ahead.
+On PostgreSQL (pipelined) the end of one unit and the start of the next then share
+one round trip: the writer sends the unit's ``RELEASE``, the next unit's
+``SAVEPOINT`` and prefetch, and only then waits. If the first unit's statements
+failed, nothing after them ran: that unit is rolled back alone, and the next unit's
+savepoint and prefetch are sent again. The prefetch runs exactly where the unit's
+own query would have run (after the units before it, inside its savepoint), so it
+reads what the unit would have read.
 """
 
 from __future__ import annotations
@@ -26,10 +35,19 @@ from typing import Any, Protocol, TypeVar
 
 from hubbub.store.sql import SqlTx
 
-__all__ = ["GroupWriter", "WriteSession", "commit_group"]
+__all__ = ["GroupWriter", "Prefetch", "UnitRefused", "WriteSession", "commit_group"]
 
 T = TypeVar("T")
 Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+Prefetch = Callable[[SqlTx], None]  # sends a unit's first query ahead (SqlTx.prefetch_*)
+
+
+class UnitRefused(Exception):
+    """``WriteSession.confirm``: the released unit's statements failed (``error``); nothing after them ran."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class WriteSession(Protocol):
@@ -43,6 +61,18 @@ class WriteSession(Protocol):
 
     def release(self) -> None:
         """End the unit's savepoint, keeping its work; raises if any of the unit's statements failed."""
+        ...
+
+    def release_unconfirmed(self) -> None:
+        """``release`` without waiting to learn whether the unit's statements succeeded; ``confirm`` tells."""
+        ...
+
+    def confirm(self) -> None:
+        """Wait for everything sent; raise ``UnitRefused`` if the unit last released unconfirmed failed.
+
+        After ``UnitRefused`` nothing sent after that unit's statements ran, and ``rollback_to``
+        undoes the unit. Any other error means the transaction failed.
+        """
         ...
 
     def rollback_to(self) -> None:
@@ -63,6 +93,7 @@ class WriteSession(Protocol):
 @dataclass(slots=True)
 class _Queued:
     work: Callable[[SqlTx], Any]
+    prefetch: Prefetch | None
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
 
@@ -90,11 +121,11 @@ class GroupWriter:
         self._queue_lock = threading.Lock()
         self._draining = False
 
-    async def write(self, work: Callable[[SqlTx], T]) -> T:
+    async def write(self, work: Callable[[SqlTx], T], prefetch: Prefetch | None = None) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._queue_lock:
-            self._queue.append(_Queued(work, future, loop))
+            self._queue.append(_Queued(work, prefetch, future, loop))
             start, self._draining = not self._draining, True
         if start:
             self._thread.submit(self._drain)
@@ -121,7 +152,7 @@ class GroupWriter:
                     self._draining = False
                     return
             try:
-                outcomes = commit_group(self._session, [q.work for q in group])
+                outcomes = commit_group(self._session, [q.work for q in group], [q.prefetch for q in group])
             except BaseException as error:  # never leave callers waiting on a writer that stopped
                 outcomes = [(False, error)] * len(group)
             for queued, outcome in zip(group, outcomes, strict=True):
@@ -129,30 +160,26 @@ class GroupWriter:
                     queued.loop.call_soon_threadsafe(_settle, queued.future, outcome)
 
 
-def commit_group(session: WriteSession, units: list[Callable[[SqlTx], Any]]) -> list[Outcome]:
-    """Run ``units`` in one transaction, each in its own savepoint; one outcome per unit, in order."""
-    outcomes: list[Outcome] = []
+def commit_group(
+    session: WriteSession,
+    units: list[Callable[[SqlTx], Any]],
+    prefetches: list[Prefetch | None] | None = None,
+) -> list[Outcome]:
+    """Run ``units`` in one transaction, each in its own savepoint; one outcome per unit, in order.
+
+    ``prefetches`` (one per unit, or none at all) are the units' first queries, sent ahead.
+    """
+    outcomes: list[Outcome]
     try:
         tx = session.begin()
-        if len(units) == 1:  # nobody else waiting: no savepoint needed
+        if len(units) == 1:  # nobody else waiting: no savepoint needed (and nothing to send ahead)
             try:
-                outcomes.append((True, units[0](tx)))
+                outcomes = [(True, units[0](tx))]
             except BaseException as error:  # the unit failed (whatever it raised): undo it
                 session.abort()
                 return [(False, error)]
         else:
-            for work in units:
-                session.savepoint()
-                ids = tx.id_mark()
-                try:
-                    result = work(tx)
-                    session.release()  # raises if a statement the unit sent without waiting failed
-                except BaseException as error:  # the unit failed: undo it alone, ids included
-                    session.rollback_to()
-                    tx.id_restore(ids)
-                    outcomes.append((False, error))
-                else:
-                    outcomes.append((True, result))
+            outcomes = _each_in_its_savepoint(session, tx, units, prefetches or [None] * len(units))
         tx.flush_ids()
         session.commit()
     except Exception as error:  # the database or the commit failed: every unit of the group fails
@@ -160,4 +187,50 @@ def commit_group(session: WriteSession, units: list[Callable[[SqlTx], Any]]) -> 
         # docs/design/ordering.md says why readers cope).
         session.abort()
         return [(False, error)] * len(units)
+    return outcomes
+
+
+def _each_in_its_savepoint(
+    session: WriteSession, tx: SqlTx, units: list[Callable[[SqlTx], Any]], prefetches: list[Prefetch | None]
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    unconfirmed: tuple[Any, Any] | None = None  # (ids mark, result) of the unit released but not confirmed
+
+    def start(prefetch: Prefetch | None) -> None:
+        tx.forget_prefetched()
+        session.savepoint()
+        if prefetch is not None:
+            prefetch(tx)
+
+    for index, (work, prefetch) in enumerate(zip(units, prefetches, strict=True)):
+        start(prefetch)
+        if unconfirmed is not None:  # the previous unit's end went out with this unit's start
+            ids, result = unconfirmed
+            unconfirmed = None
+            try:
+                session.confirm()
+            except UnitRefused as refused:  # undo it alone; this unit's start was skipped with it
+                session.rollback_to()
+                tx.id_restore(ids)
+                outcomes.append((False, refused.error))
+                start(prefetch)
+            else:
+                outcomes.append((True, result))
+        ids = tx.id_mark()
+        send_ahead = index + 1 < len(units) and prefetches[index + 1] is not None
+        try:
+            result = work(tx)
+            if send_ahead:
+                session.release_unconfirmed()
+            else:
+                session.release()  # raises if a statement the unit sent without waiting failed
+        except BaseException as error:  # the unit failed: undo it alone, ids included
+            session.rollback_to()
+            tx.id_restore(ids)
+            outcomes.append((False, error))
+        else:
+            if send_ahead:
+                unconfirmed = (ids, result)
+            else:
+                outcomes.append((True, result))
     return outcomes

@@ -14,6 +14,7 @@ from hubbub.store.sql.dialect import POSTGRESQL, SQLITE, SqlDialect
 from hubbub.store.sql.log import LogSql
 from hubbub.store.sql.messages import MessagesSql
 from hubbub.store.sql.people import PeopleSql
+from hubbub.store.sql.posting import PostingSql
 from hubbub.store.sql.rooms import RoomsSql
 from hubbub.store.sql.rows import Cursor, event_from_json, event_to_json
 from hubbub.store.sql.socket_tokens import SocketTokensSql
@@ -21,7 +22,7 @@ from hubbub.store.sql.socket_tokens import SocketTokensSql
 __all__ = ["POSTGRESQL", "SQLITE", "Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
 
 
-class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql):
+class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql, PostingSql):
     """One transaction's queries over a DB-API cursor. Engines open and commit it."""
 
 

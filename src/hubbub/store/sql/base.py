@@ -11,28 +11,55 @@ takes its ids back with it (``id_mark``/``id_restore``), so ids stay dense.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from hubbub.errors import LocalError
 from hubbub.store.sql.dialect import SqlDialect
 from hubbub.store.sql.rows import Cursor
 
+COUNTERS: Final = "SELECT name, value FROM counters"
+
 
 class SqlBase:
     """Executes adapted SQL on one transaction's cursor."""
 
-    def __init__(self, cursor: Cursor, dialect: SqlDialect) -> None:
+    def __init__(self, cursor: Cursor, dialect: SqlDialect, *, counters: Cursor | None = None) -> None:
+        """``counters``: a cursor on which the engine already sent ``COUNTERS`` (under the write lock)."""
         self._cursor = cursor
         self._dialect = dialect
+        self._counters_sent = counters
         self._counters: dict[str, int] | None = None  # read on first use
         self._changed: frozenset[str] = frozenset()  # counters to write back
+        self._prefetched: tuple[object, ...] | None = None  # the query sent ahead, its answer not yet read
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         """Run a statement. Its results are there once fetched; a statement nobody fetches from
         may be sent without waiting (PostgreSQL pipelines writes), and an error it causes is then
         raised by a later statement or at the end of the unit of work (store/writer.py)."""
+        self._prefetched = None  # the cursor's answer is this statement's now
         self._cursor.execute(self._dialect.adapt(sql), tuple(params))
         return self._cursor
+
+    def _send_ahead(self, key: tuple[object, ...], sql: str, params: Sequence[Any]) -> None:
+        """Send a unit's first query before the unit runs (``store/writer.py``); pipelining engines only.
+
+        The unit's own query with the same ``key`` then reads this answer, if it is the first
+        statement the unit runs; any other statement first (or ``forget_prefetched``) drops it.
+        """
+        if self._dialect.pipelined:
+            self._execute(sql, params)
+            self._prefetched = key
+
+    def _take_prefetched(self, key: tuple[object, ...]) -> Cursor | None:
+        """The cursor holding the answer sent ahead for ``key``, or None if there is none."""
+        if self._prefetched != key:
+            return None
+        self._prefetched = None
+        return self._cursor
+
+    def forget_prefetched(self) -> None:
+        """Drop any answer sent ahead: the writer runs its own statements on the cursor next."""
+        self._prefetched = None
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._execute(sql, params).fetchone()
@@ -47,7 +74,9 @@ class SqlBase:
     def _counter(self, counter: str) -> int:
         """The counter's value in this transaction: the last id handed out."""
         if self._counters is None:
-            self._counters = {str(name): int(value) for name, value in self._all("SELECT name, value FROM counters")}
+            sent, self._counters_sent = self._counters_sent, None
+            rows = sent.fetchall() if sent is not None else self._all(COUNTERS)
+            self._counters = {str(name): int(value) for name, value in rows}
         try:
             return self._counters[counter]
         except KeyError:

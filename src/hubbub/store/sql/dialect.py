@@ -61,6 +61,7 @@ class SqlDialect:
     paramstyle: ParamStyle = "qmark"
     array_membership: bool = False  # ``= ANY(?::bigint[])`` instead of ``IN (?, ...)``
     lower: str = "lower"  # the SQL function that lower-cases text as ``str.lower`` does
+    pipelined: bool = False  # a statement can be sent before the previous one's answer is read
 
     def adapt(self, sql: str) -> str:
         """``sql`` written with ``?`` placeholders, in this driver's parameter style."""
@@ -82,4 +83,4 @@ class SqlDialect:
 
 
 SQLITE: Final = SqlDialect("sqlite", lower="hubbub_lower")
-POSTGRESQL: Final = SqlDialect("postgresql", paramstyle="format", array_membership=True)
+POSTGRESQL: Final = SqlDialect("postgresql", paramstyle="format", array_membership=True, pipelined=True)

@@ -101,6 +101,20 @@ class PeopleSql(SqlBase):
             token_hash=token_hash, user_id=UserId(row[0]), fkey=row[1], created_at=row[2], expires_at=row[3]
         )
 
+    def session_and_user(self, token_hash: str) -> tuple[LoginSession, User] | None:
+        columns = ", ".join(f"u.{column.strip()}" for column in USER_COLUMNS.split(","))
+        row = self._one(
+            f"SELECT s.fkey, s.created_at, s.expires_at, {columns} FROM sessions s"
+            " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+            (token_hash,),
+        )
+        if row is None:
+            return None
+        user = user_from_row(row[3:])
+        return LoginSession(
+            token_hash=token_hash, user_id=user.id, fkey=row[0], created_at=row[1], expires_at=row[2]
+        ), user
+
     def insert_session(self, session: LoginSession) -> None:
         self._execute(
             "INSERT INTO sessions (token_hash, user_id, fkey, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
