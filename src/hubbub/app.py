@@ -23,6 +23,7 @@ from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSocke
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.errors import ConfigError, LocalError
 from hubbub.fanout.access import AccessWatch
+from hubbub.fanout.channels import ChannelWaiters
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
 from hubbub.fanout.topics import TopicFanout
@@ -164,6 +165,7 @@ class Runtime:
     rooms: RoomFanout | None = None
     topics: TopicFanout | None = None
     access: AccessWatch | None = None
+    channel_waiters: ChannelWaiters | None = None
     sechat_sockets: SechatSockets | None = None
     realtime_sockets: RealtimeSockets | None = None
     http_port: int = 0
@@ -187,7 +189,12 @@ class Runtime:
         self.rooms = RoomFanout(SechatRenderer())
         self.topics = TopicFanout(RealtimeRenderer())
         self.access = AccessWatch(journal_size=settings.access_journal_size)
-        self.hub = Hub(bus=self.bus, store=self.store, fanouts=[self.rooms, self.topics, self.access])
+        self.channel_waiters = ChannelWaiters(
+            per_user=settings.comet_max_waiters_per_user, total=settings.comet_max_waiters
+        )
+        self.hub = Hub(
+            bus=self.bus, store=self.store, fanouts=[self.rooms, self.topics, self.access, self.channel_waiters]
+        )
         self.sechat_sockets = SechatSockets(service=self.service, hub=self.hub, fanout=self.rooms, access=self.access)
         self.realtime_sockets = RealtimeSockets(service=self.service, fanout=self.topics, access=self.access)
         self.hub.add_fanout(self.realtime_sockets)
@@ -231,7 +238,18 @@ class Runtime:
         self._tasks = [
             asyncio.create_task(self.sechat_sockets.run_keepalive(), name="hubbub-sechat-keepalive"),
             asyncio.create_task(self.realtime_sockets.run_heartbeat(), name="hubbub-realtime-heartbeat"),
+            asyncio.create_task(self._sweep_presence(), name="hubbub-presence-sweep"),
         ]
+
+    async def _sweep_presence(self) -> None:
+        """Turn lapsed presence into idle/offline events, on every node (the sweep is idempotent)."""
+        assert self.service is not None
+        while True:
+            await asyncio.sleep(self.settings.presence_sweep_seconds)
+            try:
+                await self.service.presence.sweep()
+            except Exception:  # the store may be away for a moment; the next sweep catches up
+                log.exception("presence sweep failed")
 
     async def stop(self) -> None:
         for task in self._tasks:
