@@ -24,6 +24,7 @@ from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.errors import ConfigError, LocalError
 from hubbub.fanout.access import AccessWatch
 from hubbub.fanout.channels import ChannelWaiters
+from hubbub.fanout.direct_watch import DirectWatch
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
 from hubbub.fanout.topics import TopicFanout
@@ -38,6 +39,7 @@ from hubbub.settings import Settings
 from hubbub.store.base import Store
 from hubbub.store.measured import MeasuredStore
 from hubbub.web.app import create_app
+from hubbub.web.direct_api import DIRECT_WATCH
 from hubbub.web.server import GuardedSite, HttpLimits
 
 __all__ = ["Runtime", "open_bus", "open_limits", "open_store", "sqlite_path"]
@@ -166,6 +168,7 @@ class Runtime:
     topics: TopicFanout | None = None
     access: AccessWatch | None = None
     channel_waiters: ChannelWaiters | None = None
+    direct_watch: DirectWatch | None = None
     sechat_sockets: SechatSockets | None = None
     realtime_sockets: RealtimeSockets | None = None
     http_port: int = 0
@@ -192,8 +195,13 @@ class Runtime:
         self.channel_waiters = ChannelWaiters(
             per_user=settings.comet_max_waiters_per_user, total=settings.comet_max_waiters
         )
+        self.direct_watch = DirectWatch(
+            per_user=settings.direct_poll_max_waiters_per_user, total=settings.direct_poll_max_waiters
+        )
         self.hub = Hub(
-            bus=self.bus, store=self.store, fanouts=[self.rooms, self.topics, self.access, self.channel_waiters]
+            bus=self.bus,
+            store=self.store,
+            fanouts=[self.rooms, self.topics, self.access, self.channel_waiters, self.direct_watch],
         )
         self.sechat_sockets = SechatSockets(service=self.service, hub=self.hub, fanout=self.rooms, access=self.access)
         self.realtime_sockets = RealtimeSockets(service=self.service, fanout=self.topics, access=self.access)
@@ -222,6 +230,7 @@ class Runtime:
             metrics_allowed=metrics_allowed,
         )
         app[HUB] = self.hub
+        app[DIRECT_WATCH] = self.direct_watch
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         listener = GuardedSite(

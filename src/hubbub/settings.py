@@ -85,6 +85,9 @@ class Settings:
     presence_sweep_seconds: float = 5.0  # how often each node turns lapsed presence into idle/offline events
     comet_max_waiters: int = 20_000  # long polls waiting on channels at once, per node; beyond -> answered at once
     comet_max_waiters_per_user: int = 8  # ... and per user (tabs); beyond -> answered at once ("continue")
+    direct_poll_hold_seconds: float = 25.0  # the web UI's and SDK's /direct/events?wait=1 answer within this
+    direct_poll_max_waiters: int = 20_000  # such polls waiting at once, per node; beyond -> answered at once
+    direct_poll_max_waiters_per_user: int = 8  # ... and per user (tabs, programs); beyond -> answered at once
     typing_rate_burst: int = 20  # typing notices a user may send back to back ...
     typing_rate_per_second: float = 2.0  # ... then this many per second
 
