@@ -269,6 +269,8 @@ class Runtime:
         if self._gateway is not None:
             await self._gateway.stop()
             self._gateway = None
+        if self.direct_watch is not None:
+            self.direct_watch.close()  # held /direct/events polls answer now instead of holding the shutdown
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

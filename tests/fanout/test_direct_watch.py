@@ -41,3 +41,14 @@ async def test_waiters_are_bounded_per_user_and_in_all() -> None:
             assert third is not None and fourth is None  # over the total
         assert watch.watchers_of(B) == 1
     assert watch.waiting == 0 and watch.watchers_of(B) == 0
+
+
+async def test_closing_wakes_everyone_and_refuses_new_waiters() -> None:
+    watch = DirectWatch(per_user=4, total=10)
+    async with watch.register(A, {B}) as wake:
+        assert wake is not None
+        watch.close()
+        assert await wake.wait(5)
+        async with watch.register(C) as late:
+            assert late is None
+    assert watch.waiting == 0

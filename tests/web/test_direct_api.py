@@ -11,8 +11,10 @@ import asyncio
 import time
 from typing import Any
 
+from hubbub.core.direct import Activity
 from hubbub.core.ids import EventId, UserId
 from tests.conftest import Browser, Node, NodeFactory
+from tests.fakes import eventually
 
 
 async def _json(browser: Browser, path: str, data: dict[str, Any] | None = None, status: int = 200) -> Any:
@@ -157,7 +159,7 @@ async def test_a_waiting_poll_wakes_for_a_message_and_for_presence(make_node: No
     watch = node.runtime.direct_watch
     assert watch is not None
     poll = await _held(bob, cursor)
-    await _until(lambda: watch.waiting == 1)
+    await eventually(lambda: watch.waiting == 1)
     began = time.monotonic()
     sent = await _json(alice, f"/direct/{_id(bob)}/send", {"text": "wake up"})
     answer = await asyncio.wait_for(poll, 10)
@@ -169,25 +171,14 @@ async def test_a_waiting_poll_wakes_for_a_message_and_for_presence(make_node: No
     # Alice's client goes quiet: her presence change, a contact's, wakes Bob's waiting poll.
     cursor = answer["cursor"]
     poll = await _held(bob, cursor)
-    await _until(lambda: watch.waiting == 1 and watch.watchers_of(UserId(_id(alice))) == 1)
+    await eventually(lambda: watch.waiting == 1 and watch.watchers_of(UserId(_id(alice))) == 1)
     node.clock.advance(node.service.settings.presence_idle_seconds + 1)
-    await node.service.presence.touch(UserId(_id(bob)), _seen())  # Bob stays online
+    await node.service.presence.touch(UserId(_id(bob)), Activity.SEEN)  # Bob stays online
     await node.service.presence.sweep()
     answer = await asyncio.wait_for(poll, 10)
-    assert ("presence", _id(alice), "offline") in [(e["type"], e["user_id"], e.get("presence")) for e in answer["events"]]
-    await _until(lambda: watch.waiting == 0 and watch.watchers_of(UserId(_id(alice))) == 0)
-
-
-def _seen() -> Any:
-    from hubbub.core.direct import Activity
-
-    return Activity.SEEN
-
-
-async def _until(condition: Any) -> None:
-    async with asyncio.timeout(10):
-        while not condition():
-            await asyncio.sleep(0.01)
+    changes = [(e["type"], e["user_id"], e.get("presence")) for e in answer["events"]]
+    assert ("presence", _id(alice), "offline") in changes
+    await eventually(lambda: watch.waiting == 0 and watch.watchers_of(UserId(_id(alice))) == 0)
 
 
 async def test_the_pages_need_a_login_and_carry_their_cursor(node: Node) -> None:

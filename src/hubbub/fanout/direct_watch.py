@@ -3,13 +3,15 @@
 ``DirectWatch`` is a ``Fanout`` like ``channels.ChannelWaiters``: the hub hands it every committed
 batch from any node (through the bus), in log order. It wakes a waiting user for every event of
 their ``direct_audience`` (messages, typing, contact changes, read markers) and, unlike the comet
-channel waiters, for a ``PRESENCE_CHANGED`` of the user or of anyone the waiter said it watches
-(its contacts when it registered): the web UI shows presence live. The waiter then re-reads
+channel waiters, for a ``PRESENCE_CHANGED`` of anyone the waiter said it watches (its contacts
+when it registered): the web UI shows presence live. A user's own presence change wakes nobody:
+no page shows it live, and a waking poll would itself be a sighting. The waiter then re-reads
 ``Direct.events_after`` from the store, so an early, late or doubled wake-up loses and doubles
 nothing, and a presence change of someone who stopped being a contact is filtered there.
 
 Bounded like the channel waiters: beyond ``per_user`` or ``total`` waiters, ``register`` yields
-None and the caller answers at once with what the store has.
+None and the caller answers at once with what the store has; so it does once ``close`` (a
+stopping node) has woken everyone, so no held request delays the shutdown.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ class DirectWatch:
         # watched user -> waiting user -> how many of that user's waiters watch them
         self._watchers: dict[UserId, dict[UserId, int]] = {}
         self._waiting = 0
+        self._closed = False
+
+    def close(self) -> None:
+        """Wake every waiter and refuse new ones (the node is stopping: its polls answer now)."""
+        self._closed = True
+        for user_id in list(self._futures):
+            self.wake(user_id)
 
     @property
     def waiting(self) -> int:
@@ -50,7 +59,7 @@ class DirectWatch:
     async def register(self, user_id: UserId, watching: Iterable[UserId] = ()) -> AsyncIterator[Wake | None]:
         """Register a waiter for ``user_id`` that also wakes when a ``watching`` user's presence
         changes (None: over a bound). Register before reading the store, then wait."""
-        if self._waiting >= self._total or self._counts.get(user_id, 0) >= self._per_user:
+        if self._closed or self._waiting >= self._total or self._counts.get(user_id, 0) >= self._per_user:
             yield None
             return
         future = self._futures.get(user_id)
@@ -97,7 +106,6 @@ class DirectWatch:
             for user_id in direct_audience(event):
                 woken += self.wake(user_id)
             if event.type is EventType.PRESENCE_CHANGED and event.user_id is not None:
-                woken += self.wake(event.user_id)
                 for watcher in list(self._watchers.get(event.user_id, ())):
                     woken += self.wake(watcher)
         return woken

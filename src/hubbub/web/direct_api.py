@@ -133,6 +133,11 @@ async def events(request: web.Request) -> Reply:
                     break
         if not found:
             found = await service.direct.events_after(me.id, since)
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            # The client left while the poll was held: no answer, and (a status of 400 or more)
+            # no sighting, so a closed tab does not keep its user online.
+            return Reply(499, b"", None)
     records = [r for r in (event_record(e, me.id) for e in found) if r is not None]
     cursor = found[-1].id if found else since
     return json_reply({"events": records, "cursor": cursor})

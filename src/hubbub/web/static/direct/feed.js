@@ -8,6 +8,9 @@
 // poll that is cut (network gone, server restarted, laptop asleep) is simply asked again from
 // the same cursor and the gap is filled by that answer. Anything at or below the cursor is
 // dropped, so an answer that repeats an event cannot hand it over twice.
+//
+// After a start or a failure the feed first catches up without waiting (wait=0, answers of
+// up to 500 events, until one comes back empty), and only then says "live" and holds polls.
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
@@ -24,6 +27,7 @@ class DirectFeed {
     this.wakeRetry = null;
     this.state = "connecting";
     this.controller = null;
+    this.caughtUp = false;
   }
 
   listen(onEvents) {
@@ -68,15 +72,19 @@ class DirectFeed {
     for (;;) {
       const answer = await this.poll();
       if (answer === null) {
+        this.caughtUp = false;
         this.setState("lost", "Cannot reach the server; retrying");
         await this.pause();
         continue;
       }
       this.retryMs = FIRST_RETRY_MS;
-      this.setState("live");
       this.deliver(answer.events);
       if (typeof answer.cursor === "number" && answer.cursor > this.cursor) {
         this.cursor = answer.cursor;
+      }
+      if (!this.caughtUp && answer.events.length === 0) {
+        this.caughtUp = true;
+        this.setState("live");
       }
     }
   }
@@ -86,7 +94,7 @@ class DirectFeed {
     this.controller = controller;
     const timer = setTimeout(() => controller.abort(), DEAD_AFTER_MS);
     try {
-      const response = await fetch(`/direct/events?since=${this.cursor}&wait=1`, {
+      const response = await fetch(`/direct/events?since=${this.cursor}&wait=${this.caughtUp ? 1 : 0}`, {
         credentials: "same-origin",
         signal: controller.signal,
       });

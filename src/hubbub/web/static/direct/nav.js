@@ -86,5 +86,9 @@ async function boot() {
   }
 }
 
+// The feed's state on the page, for styles and for the browser tests.
+feed.watchState((state) => {
+  document.body.dataset.directFeed = state;
+});
 applyPresence();
 boot();
