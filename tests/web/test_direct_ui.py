@@ -8,18 +8,18 @@ the way a dead network does and checks that every message sent meanwhile shows u
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import Browser, Page, Request, Route, expect
 
 from hubbub.core.direct import Activity
 from hubbub.core.ids import UserId
 from hubbub.core.models import User
 from tests.browser import chromium
 from tests.conftest import PASSWORD, Node
-from tests.fakes import TIMEOUT
+from tests.fakes import TIMEOUT, eventually
 from tests.web.test_room_ui import _watch
 
 expect.set_options(timeout=TIMEOUT * 1000)
@@ -213,9 +213,9 @@ async def test_a_cut_feed_loses_and_doubles_nothing(node: Node) -> None:
         feed.blocked = True
         await bob.page.evaluate("window.hubbubDirectFeed.interrupt()")
         await expect(bob.page.locator("#direct-banner")).to_be_visible()
+        await eventually(lambda: feed.refused >= 1)  # its retry met the dead network too
         for n in range(5):
             await alice.say(f"during the cut {n}")
-        assert feed.refused >= 1
         feed.blocked = False
         await bob.page.evaluate("window.hubbubDirectFeed.retryNow()")
         await expect(bob.page.locator("#direct-banner")).to_be_hidden()
@@ -224,3 +224,42 @@ async def test_a_cut_feed_loses_and_doubles_nothing(node: Node) -> None:
         messages = bob.page.locator("#direct-messages .message .content")
         await expect(messages).to_have_text(texts)
         bob.errors.clear()
+
+
+async def test_tabs_share_one_poll_and_hand_it_over(node: Node) -> None:
+    """Three tabs of Bob's poll once between them (a browser has six connections to a host); when
+    the polling tab closes another takes over, and every tab shows every message once."""
+    first, second = await node.user("Alice"), await node.user("Bob")
+    await node.service.contacts.link(UserId(first.id), UserId(second.id))
+    watch = node.runtime.direct_watch
+    assert watch is not None
+    async with chromium() as browser:
+        bob = await _sign_in(browser, node, second, f"/direct/{first.id}")
+        tabs = [bob.page]
+        held_by: list[int] = []  # which tab asked for each held poll (wait=1)
+
+        def count(index: int) -> Callable[[Request], None]:
+            return lambda request: held_by.append(index) if "wait=1" in request.url else None
+
+        bob.page.on("request", count(0))
+        for index in (1, 2):
+            tab = await bob.page.context.new_page()
+            tab.on("request", count(index))
+            _watch(tab, bob.errors)
+            await tab.goto(f"{node.base}/direct/{first.id}")
+            await expect(tab.locator("body[data-direct-feed=live]")).to_have_count(1)
+            tabs.append(tab)
+        await eventually(lambda: watch.waiting == 1)
+        await node.service.direct.send(UserId(first.id), UserId(second.id), "to every tab")
+        for tab in tabs:
+            await expect(tab.locator("#direct-messages .message .content")).to_have_text(["to every tab"])
+        assert set(held_by) == {0}  # one tab polls for all three
+        # The leader (the first tab) closes: a follower takes the lock and polls from its cursor.
+        await tabs[0].close()
+        await node.service.direct.send(UserId(first.id), UserId(second.id), "after the handover")
+        for tab in tabs[1:]:
+            await expect(tab.locator("#direct-messages .message .content")).to_have_text(
+                ["to every tab", "after the handover"]
+            )
+        assert set(held_by) - {0} != set() and len(set(held_by) - {0}) == 1  # one new leader
+        assert bob.errors == []

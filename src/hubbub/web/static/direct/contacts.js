@@ -168,4 +168,4 @@ feed.listen((events) => {
 });
 
 draw(data);
-feed.start(data.cursor);
+feed.start(data.cursor, data.me.id);

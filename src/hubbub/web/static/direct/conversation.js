@@ -293,5 +293,5 @@ render(data.messages);
 if (data.presence) {
   setPresence(other.id, data.presence);
 }
-feed.start(data.cursor);
+feed.start(data.cursor, me.id);
 markRead();

@@ -11,12 +11,23 @@
 //
 // After a start or a failure the feed first catches up without waiting (wait=0, answers of
 // up to 500 events, until one comes back empty), and only then says "live" and holds polls.
+//
+// One poll per browser, not per tab: a browser opens at most six connections to a host, and
+// six tabs each holding a poll would starve every other request. The tabs of one user elect a
+// leader with the Web Locks API; the leader polls and passes each answer to the other tabs on a
+// BroadcastChannel. A follower first catches up from its own cursor by itself (so nothing the
+// leader passed on before it listened is missed), holding back what the leader passes on
+// meanwhile (releasing it early could jump its cursor over what its own catch-up is still
+// bringing), then takes the leader's answers through the same once-only filter. When the leader's tab closes, its lock goes to a follower, which goes
+// on polling from its own cursor: a handover repeats nothing (the filter) and loses nothing
+// (the server answers from its log). Browsers without either API simply poll in every tab.
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
 // The server holds a poll at most direct_poll_hold_seconds (25 s by default); a poll that
 // has not answered long after that is on a dead connection even if the browser has not noticed.
 const DEAD_AFTER_MS = 60_000;
+const MAX_HELD_EVENTS = 5_000; // a follower's held-back events; beyond, it drops them and catches up again
 
 class DirectFeed {
   constructor() {
@@ -28,6 +39,10 @@ class DirectFeed {
     this.state = "connecting";
     this.controller = null;
     this.caughtUp = false;
+    this.channel = null;
+    this.leading = false;
+    this.held = null; // a follower's events from the leader while it catches up by itself
+    this.overflowed = false; // ... more than MAX_HELD_EVENTS came: they are read from the server
   }
 
   listen(onEvents) {
@@ -41,18 +56,93 @@ class DirectFeed {
 
   setState(state, detail) {
     this.state = state;
+    this.detail = detail;
     for (const listener of this.stateListeners) {
       listener(state, detail);
     }
+    if (this.leading) {
+      this.channel.postMessage({ kind: "state", state, detail });
+    }
   }
 
-  start(cursor) {
+  /**
+   * @param {number} cursor the last log id the page already reflects
+   * @param {number} userId whose feed it is (tabs of different users never share one)
+   */
+  start(cursor, userId) {
     if (this.cursor !== null) {
       return; // already running: the first page script's cursor counts
     }
     this.cursor = cursor;
     window.addEventListener("online", () => this.retryNow());
-    this.run();
+    if (typeof BroadcastChannel !== "function" || !navigator.locks) {
+      this.run();
+      return;
+    }
+    this.channel = new BroadcastChannel(`hubbub-direct-${userId}`);
+    this.channel.addEventListener("message", (message) => this.heard(message.data));
+    navigator.locks.request(`hubbub-direct-${userId}`, () => {
+      this.leading = true;
+      this.held = null; // run() reads from the cursor on: nothing held is needed
+      return this.run(); // never settles: the lock is held until the tab goes
+    });
+    this.follow();
+  }
+
+  /** A follower's own catch-up (the leader's events held back meanwhile), then the leader's state. */
+  async follow() {
+    this.held = [];
+    this.overflowed = false;
+    while (!this.leading) {
+      const answer = await this.poll(false);
+      if (this.leading) {
+        break; // the lock came: run() catches up from the cursor by itself
+      }
+      if (answer === null) {
+        this.setState("lost", "Cannot reach the server; retrying");
+        await this.pause();
+        continue;
+      }
+      this.retryMs = FIRST_RETRY_MS;
+      this.take(answer);
+      if (this.overflowed) {
+        this.overflowed = false; // what was dropped is after this answer: poll on
+        continue;
+      }
+      if (answer.events.length === 0) {
+        const held = this.held;
+        this.held = null;
+        this.deliver(held);
+        this.setState("live");
+        this.channel.postMessage({ kind: "hello" });
+        return;
+      }
+    }
+    this.held = null;
+  }
+
+  heard(message) {
+    if (!message || typeof message !== "object") {
+      return;
+    }
+    if (this.leading) {
+      if (message.kind === "hello") {
+        this.channel.postMessage({ kind: "state", state: this.state, detail: this.detail });
+      }
+      return;
+    }
+    if (message.kind === "events" && Array.isArray(message.events)) {
+      if (this.held === null) {
+        this.deliver(message.events);
+      } else if (this.held.length + message.events.length <= MAX_HELD_EVENTS) {
+        this.held.push(...message.events);
+      } else {
+        this.held = []; // too much to hold: follow() reads it from the server instead
+        this.overflowed = true;
+      }
+    } else if (message.kind === "state") {
+      this.setState(message.state, message.detail);
+    }
   }
 
   retryNow() {
@@ -78,9 +168,9 @@ class DirectFeed {
         continue;
       }
       this.retryMs = FIRST_RETRY_MS;
-      this.deliver(answer.events);
-      if (typeof answer.cursor === "number" && answer.cursor > this.cursor) {
-        this.cursor = answer.cursor;
+      this.take(answer);
+      if (this.leading && answer.events.length > 0) {
+        this.channel.postMessage({ kind: "events", events: answer.events });
       }
       if (!this.caughtUp && answer.events.length === 0) {
         this.caughtUp = true;
@@ -89,12 +179,19 @@ class DirectFeed {
     }
   }
 
-  async poll() {
+  take(answer) {
+    this.deliver(answer.events);
+    if (typeof answer.cursor === "number" && answer.cursor > this.cursor) {
+      this.cursor = answer.cursor;
+    }
+  }
+
+  async poll(wait = this.caughtUp) {
     const controller = new AbortController();
     this.controller = controller;
     const timer = setTimeout(() => controller.abort(), DEAD_AFTER_MS);
     try {
-      const response = await fetch(`/direct/events?since=${this.cursor}&wait=${this.caughtUp ? 1 : 0}`, {
+      const response = await fetch(`/direct/events?since=${this.cursor}&wait=${wait ? 1 : 0}`, {
         credentials: "same-origin",
         signal: controller.signal,
       });
@@ -107,7 +204,9 @@ class DirectFeed {
       return null;
     } finally {
       clearTimeout(timer);
-      this.controller = null;
+      if (this.controller === controller) {
+        this.controller = null;
+      }
     }
   }
 

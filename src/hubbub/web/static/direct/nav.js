@@ -70,7 +70,7 @@ async function boot() {
   if (block) {
     // A direct page: its data block holds the cursor; the counts come with the first refresh.
     const data = JSON.parse(block.textContent);
-    feed.start(data.cursor);
+    feed.start(data.cursor, data.me.id);
     refreshSoon();
     return;
   }
@@ -78,7 +78,7 @@ async function boot() {
     try {
       const first = await summary();
       take(first);
-      feed.start(first.cursor);
+      feed.start(first.cursor, first.me.id);
       return;
     } catch (error) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** attempt)));
