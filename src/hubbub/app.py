@@ -23,6 +23,8 @@ from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSocke
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.errors import ConfigError, LocalError
 from hubbub.fanout.access import AccessWatch
+from hubbub.fanout.channels import ChannelWaiters
+from hubbub.fanout.direct_watch import DirectWatch
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
 from hubbub.fanout.topics import TopicFanout
@@ -37,6 +39,7 @@ from hubbub.settings import Settings
 from hubbub.store.base import Store
 from hubbub.store.measured import MeasuredStore
 from hubbub.web.app import create_app
+from hubbub.web.direct_api import DIRECT_WATCH
 from hubbub.web.server import GuardedSite, HttpLimits
 
 __all__ = ["Runtime", "open_bus", "open_limits", "open_store", "sqlite_path"]
@@ -164,6 +167,8 @@ class Runtime:
     rooms: RoomFanout | None = None
     topics: TopicFanout | None = None
     access: AccessWatch | None = None
+    channel_waiters: ChannelWaiters | None = None
+    direct_watch: DirectWatch | None = None
     sechat_sockets: SechatSockets | None = None
     realtime_sockets: RealtimeSockets | None = None
     http_port: int = 0
@@ -187,7 +192,17 @@ class Runtime:
         self.rooms = RoomFanout(SechatRenderer())
         self.topics = TopicFanout(RealtimeRenderer())
         self.access = AccessWatch(journal_size=settings.access_journal_size)
-        self.hub = Hub(bus=self.bus, store=self.store, fanouts=[self.rooms, self.topics, self.access])
+        self.channel_waiters = ChannelWaiters(
+            per_user=settings.comet_max_waiters_per_user, total=settings.comet_max_waiters
+        )
+        self.direct_watch = DirectWatch(
+            per_user=settings.direct_poll_max_waiters_per_user, total=settings.direct_poll_max_waiters
+        )
+        self.hub = Hub(
+            bus=self.bus,
+            store=self.store,
+            fanouts=[self.rooms, self.topics, self.access, self.channel_waiters, self.direct_watch],
+        )
         self.sechat_sockets = SechatSockets(service=self.service, hub=self.hub, fanout=self.rooms, access=self.access)
         self.realtime_sockets = RealtimeSockets(service=self.service, fanout=self.topics, access=self.access)
         self.hub.add_fanout(self.realtime_sockets)
@@ -215,6 +230,7 @@ class Runtime:
             metrics_allowed=metrics_allowed,
         )
         app[HUB] = self.hub
+        app[DIRECT_WATCH] = self.direct_watch
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         listener = GuardedSite(
@@ -231,7 +247,18 @@ class Runtime:
         self._tasks = [
             asyncio.create_task(self.sechat_sockets.run_keepalive(), name="hubbub-sechat-keepalive"),
             asyncio.create_task(self.realtime_sockets.run_heartbeat(), name="hubbub-realtime-heartbeat"),
+            asyncio.create_task(self._sweep_presence(), name="hubbub-presence-sweep"),
         ]
+
+    async def _sweep_presence(self) -> None:
+        """Turn lapsed presence into idle/offline events, on every node (the sweep is idempotent)."""
+        assert self.service is not None
+        while True:
+            await asyncio.sleep(self.settings.presence_sweep_seconds)
+            try:
+                await self.service.presence.sweep()
+            except Exception:  # the store may be away for a moment; the next sweep catches up
+                log.exception("presence sweep failed")
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -242,6 +269,8 @@ class Runtime:
         if self._gateway is not None:
             await self._gateway.stop()
             self._gateway = None
+        if self.direct_watch is not None:
+            self.direct_watch.close()  # held /direct/events polls answer now instead of holding the shutdown
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

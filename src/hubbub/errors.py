@@ -43,6 +43,7 @@ __all__ = [
     "NotYours",
     "OwnMessage",
     "RateLimited",
+    "RecipientOffline",
     "RemoteError",
     "SlowRequest",
     "Suspended",
@@ -240,6 +241,15 @@ class Busy(RateLimited):
     """
 
     code = "busy"
+
+
+class RecipientOffline(RemoteError):
+    """A direct message under a policy that delivers to online users only; nothing was stored."""
+
+    code = "recipient_offline"
+
+    def __init__(self) -> None:
+        super().__init__("This person is no longer online.")
 
 
 class LimitReached(RemoteError):

@@ -77,6 +77,20 @@ class Settings:
     stars_per_day: int = 20  # per user, reset at 00:00 UTC
     pingable_days: int = 7  # users seen in a room this recently can be pinged there
 
+    # Direct messages, channels and presence (core/direct.py, docs/direct-messages.md).
+    comet_channel_retention: int = 86_400  # seconds a channel entry is kept at least ...
+    comet_channel_retention_entries: int = 1000  # ... and the newest this many are kept whatever their age
+    presence_seen_seconds: int = 110  # a poll, socket or page keeps its user online this long (2x the longest poll)
+    presence_idle_seconds: int = 600  # no send, typing or page for this long: online becomes idle
+    presence_sweep_seconds: float = 5.0  # how often each node turns lapsed presence into idle/offline events
+    comet_max_waiters: int = 20_000  # long polls waiting on channels at once, per node; beyond -> answered at once
+    comet_max_waiters_per_user: int = 8  # ... and per user (tabs); beyond -> answered at once ("continue")
+    direct_poll_hold_seconds: float = 25.0  # the web UI's and SDK's /direct/events?wait=1 answer within this
+    direct_poll_max_waiters: int = 20_000  # such polls waiting at once, per node; beyond -> answered at once
+    direct_poll_max_waiters_per_user: int = 8  # ... and per user (tabs, programs); beyond -> answered at once
+    typing_rate_burst: int = 20  # typing notices a user may send back to back ...
+    typing_rate_per_second: float = 2.0  # ... then this many per second
+
     # Reading.
     history_default_count: int = 100  # /chats/{room}/events without msgCount
     history_max_count: int = 500  # msgCount above this is clamped

@@ -60,6 +60,11 @@ def test_hubbub_own_kinds_never_count_as_chat_events() -> None:
         EventType.FEED_PUBLISHED,
         EventType.SESSION_ENDED,
         EventType.SESSIONS_REVOKED,
+        EventType.DIRECT_MESSAGE,
+        EventType.TYPING,
+        EventType.PRESENCE_CHANGED,
+        EventType.CONTACT_CHANGED,
+        EventType.DIRECT_READ,
     ]
     assert all(t >= 1000 for t in own)
 

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -34,28 +33,7 @@ from hubbub.core.models import (
 )
 from hubbub.errors import Conflict
 from hubbub.store.base import ReadTx, Store, WriteTx
-from hubbub.store.sqlite import SqliteStore
-
-Opener = Callable[[], Store]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Opens a store on this test's database (the same one each time it is called)."""
-    if request.param == "sqlite":
-        path = tmp_path / "contract.sqlite3"
-        return lambda: SqliteStore.open(path)
-    from hubbub.store.postgres import PostgresStore
-
-    url: str = request.getfixturevalue("postgres_url")
-    return lambda: PostgresStore.open(url)
-
-
-@pytest.fixture
-async def store(open_store: Opener) -> AsyncIterator[Store]:
-    engine = open_store()
-    yield engine
-    await engine.close()
+from tests.store.conftest import Opener
 
 
 def _event(room: int | None = 1, kind: EventType = EventType.MESSAGE_POSTED, at: int = 100) -> NewEvent:

@@ -1,4 +1,4 @@
-"""``hubbub tail`` and ``hubbub say``: a room in the terminal, through the SDK (docs/sdk.md).
+"""``hubbub tail`` and ``hubbub say``: a room, or direct messages, in the terminal, through the SDK (docs/sdk.md).
 
 Both log in like any Stack Exchange chat client, so they work against a hubbub
 server anywhere (and, with ``--login-url``, against chat.stackexchange.com).
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import aiohttp
 import click
 
-from hubbub.client import Client, EventStream, Room, events
+from hubbub.client import Client, DirectEvent, EventStream, Room, events
 from hubbub.errors import HubbubError
 
 __all__ = ["say", "tail"]
@@ -176,16 +176,36 @@ class Printer:
             return self._dim(f"{stamp} access changed: {event.content or 'room access'}")
         return self._dim(f"{stamp} (event type {event.event_type})")
 
+    def direct_line(self, event: DirectEvent, me: int | None) -> str | None:
+        """A direct event as a line: messages (``→ name`` when sent to someone else), presence and
+        contact changes dimmed; typing and read markers are not shown."""
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) if event.time else "--:--:--"
+        if event.kind == "message" and event.message is not None:
+            text = event.message.text.replace("\n", "\n" + " " * 11)
+            head = self._name(event.user_id, event.user_name)
+            if event.message.sender_id == me and event.target_user_id not in (None, me):
+                head += self._dim(f" → user {event.target_user_id}")
+            return f"{self._dim(stamp)} {head}: {text}  {self._dim(f'#{event.message.id}')}"
+        if event.kind == "presence":
+            return self._dim(f"{stamp} {event.user_name} is {event.presence}")
+        if event.kind == "contact":
+            return self._dim(
+                f"{stamp} contacts: {event.user_name} → user {event.target_user_id}: {event.relation or 'changed'}"
+            )
+        return None
+
     def echo(self, text: str) -> None:
         click.echo(text, color=self.color)
 
 
 @click.command()
-@click.argument("room_id", metavar="ROOM", type=int)
+@click.argument("target", metavar="ROOM | USER", type=int, required=False)
+@click.option("--dm", is_flag=True, help="Show direct messages (with USER, or all of them) instead of a room.")
 @click.option("--color/--no-color", default=None, help="Colour the output [default: when writing to a terminal].")
 @_connection_options
 def tail(
-    room_id: int,
+    target: int | None,
+    dm: bool,
     color: bool | None,
     url: str | None,
     email: str | None,
@@ -193,9 +213,16 @@ def tail(
     login_url: str | None,
     client_config: Path | None,
 ) -> None:
-    """Show a room live: names coloured, replies and edits marked; Ctrl-C quits."""
+    """Show a room live (or, with --dm, direct messages): names coloured, replies and edits marked; Ctrl-C quits."""
+    if target is None and not dm:
+        raise click.UsageError("name a ROOM, or pass --dm (optionally with a USER id)")
     credentials = _credentials(url, email, password, login_url, client_config)
     printer = Printer(color=color)
+    if dm:
+        _run_until_signal(lambda: _tail_direct(credentials, printer, target))
+        return
+    assert target is not None
+    room_id = target
 
     async def work() -> None:
         async with Client(credentials.url, login_url=credentials.login_url) as client:
@@ -216,15 +243,37 @@ def tail(
     _run_until_signal(work)
 
 
+async def _tail_direct(credentials: Credentials, printer: Printer, with_user: int | None) -> None:
+    async with Client(credentials.url, login_url=credentials.login_url) as client:
+        await client.login(credentials.email, credentials.password)
+        if with_user is None:
+            stream = client.direct_events()
+            what = "direct messages"
+        else:
+            stream = (await client.direct(with_user)).events()
+            what = f"direct messages with user {with_user}"
+        printer.echo(printer._dim(f"-- {what} on {credentials.url} as {client.user_name}; Ctrl-C quits"))
+        sys.stdout.flush()
+        try:
+            async for event in stream:
+                line = printer.direct_line(event, client.user_id)
+                if line is not None:
+                    printer.echo(line)
+                    sys.stdout.flush()
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+
+
 @click.command()
-@click.argument("room_id", metavar="ROOM", type=int)
-@click.argument("text", nargs=-1, required=True)
+@click.argument("words", metavar="[ROOM] TEXT...", nargs=-1, required=True)
+@click.option("--to", "to_user", type=int, default=None, metavar="USER", help="Send a direct message to this user id.")
 @click.option("--reply-to", type=int, default=None, help="Reply to this message id.")
 @click.option("--split", is_flag=True, help="Split a line over 500 characters into several messages.")
 @_connection_options
 def say(
-    room_id: int,
-    text: tuple[str, ...],
+    words: tuple[str, ...],
+    to_user: int | None,
     reply_to: int | None,
     split: bool,
     url: str | None,
@@ -233,12 +282,25 @@ def say(
     login_url: str | None,
     client_config: Path | None,
 ) -> None:
-    """Post TEXT to a room ("-" reads it from stdin); prints the new message id on the last line."""
+    """Post TEXT to ROOM, or with --to USER send it as a direct message ("-" reads it from stdin);
+    prints the new message id on the last line."""
+    room_id: int | None = None
+    text = words
+    if to_user is None:
+        if len(words) < 2 or not words[0].isdigit():
+            raise click.UsageError("give a ROOM id and the TEXT (or --to USER for a direct message)")
+        room_id, text = int(words[0]), words[1:]
+    elif reply_to is not None or split:
+        raise click.UsageError("--reply-to and --split are for rooms, not direct messages")
     message = sys.stdin.read().rstrip("\n") if text == ("-",) else " ".join(text)
     credentials = _credentials(url, email, password, login_url, client_config)
 
     async def work() -> list[int]:
         async with Client(credentials.url, login_url=credentials.login_url) as client:
+            if to_user is not None:
+                await client.login(credentials.email, credentials.password)
+                return [(await (await client.direct(to_user)).send(message)).id]
+            assert room_id is not None
             room = await _open(credentials, client, room_id)
             if reply_to is not None:
                 return [await room.reply(reply_to, message)]

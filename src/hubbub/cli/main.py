@@ -13,74 +13,30 @@ import contextlib
 import datetime
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 
 from hubbub import __version__
-from hubbub.app import Runtime, open_bus, open_store
-from hubbub.cli import chat, data
+from hubbub.app import Runtime
+from hubbub.cli import chat, contacts, data
 from hubbub.cli.logs import configure_logging
 from hubbub.cli.options import settings_options
-from hubbub.core.clock import SystemClock
+from hubbub.cli.runner import _load, _remote, _run, _with_service
 from hubbub.core.ids import UserId
 from hubbub.core.models import RoomAccess, User
-from hubbub.errors import ConfigError, RemoteError
+from hubbub.errors import ConfigError
 from hubbub.service.first_run import SETUP_PATH
 from hubbub.service.service import Service
-from hubbub.settings import Settings, load_settings
+from hubbub.settings import Settings
 
 __all__ = ["main"]
 
 T = TypeVar("T")
 
 
-def _load(**flags: object) -> Settings:
-    try:
-        return load_settings(flags)
-    except ConfigError as error:
-        raise click.UsageError(str(error)) from error
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
-        return asyncio.run(coroutine)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coroutine)
-
-
-async def _with_service(settings: Settings, work: Callable[[Service], Awaitable[T]]) -> T:
-    """Run ``work`` against the database without starting any server."""
-    store = open_store(settings)
-    try:
-        bus = await open_bus(settings)
-    except BaseException:
-        await store.close()
-        raise
-    try:
-        service = Service(store=store, bus=bus, clock=SystemClock(), settings=settings)
-        await service.start()
-        try:
-            return await work(service)
-        finally:
-            service.close()
-    finally:
-        await bus.close()
-        await store.close()
-
-
 def _utc(unix_seconds: int) -> str:
     return datetime.datetime.fromtimestamp(unix_seconds, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _remote(call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except RemoteError as error:
-        raise click.ClickException(str(error)) from error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -390,6 +346,7 @@ def tokens_revoke(token_id: int, **flags: object) -> None:
 # The chat commands (SDK-based) live in their own module.
 cli.add_command(chat.tail)
 cli.add_command(chat.say)
+cli.add_command(contacts.contacts)
 # Moving and copying databases, likewise.
 cli.add_command(data.migrate)
 cli.add_command(data.backup)

@@ -16,6 +16,19 @@ from __future__ import annotations
 
 from hubbub.client import errors, events
 from hubbub.client.client import Client, Room, split_message
+from hubbub.client.direct import Contact, Direct, DirectEvent, DirectMessage, DirectStream
 from hubbub.client.stream import EventStream
 
-__all__ = ["Client", "EventStream", "Room", "errors", "events", "split_message"]
+__all__ = [
+    "Client",
+    "Contact",
+    "Direct",
+    "DirectEvent",
+    "DirectMessage",
+    "DirectStream",
+    "EventStream",
+    "Room",
+    "errors",
+    "events",
+    "split_message",
+]

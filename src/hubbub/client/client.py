@@ -15,10 +15,12 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import aiohttp
 
+from hubbub.client import direct as direct_api
+from hubbub.client.direct import Contact, Direct, DirectStream
 from hubbub.client.errors import ClientClosed, DuplicateMessage, LoginFailed, NotLoggedIn, UnexpectedAnswer
 from hubbub.core.rules import MAX_SINGLE_LINE_CHARS, is_multiline
 from hubbub.dialects.sechat.codec import Action
@@ -41,6 +43,10 @@ log = logging.getLogger("hubbub.client")
 
 USER_AGENT: Final = "hubbub-client/0.1 (+https://github.com/hubbub)"
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class _Stream(Protocol):
+    async def aclose(self) -> None: ...
 
 
 class Client:
@@ -72,7 +78,7 @@ class Client:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
-        self._streams: weakref.WeakSet[EventStream] = weakref.WeakSet()  # closed with the client
+        self._streams: weakref.WeakSet[_Stream] = weakref.WeakSet()  # closed with the client
         self.fkey: str | None = None
         self.user_id: int | None = None
         self.user_name: str | None = None
@@ -230,6 +236,42 @@ class Client:
     async def acknowledge(self, message_id: int) -> None:
         """Mark the pings and replies about a message as read (``POST /messages/ack``)."""
         await self.post_form("/messages/ack", {"id": message_id}, action="other")
+
+    # contacts and direct conversations (hubbub only: client/direct.py)
+
+    async def contacts(self) -> list[Contact]:
+        """Everyone this user has a relation with, by name: contacts (with presence and unread
+        counts), requests both ways, and their own blocks."""
+        return await direct_api.contacts(self)
+
+    async def request_contact(self, user_id: int) -> str:
+        """Ask ``user_id`` to be a contact (accepts at once if they had asked); returns the relation."""
+        return await direct_api.contact_action(self, "request", user_id)
+
+    async def accept_contact(self, user_id: int) -> str:
+        return await direct_api.contact_action(self, "accept", user_id)
+
+    async def remove_contact(self, user_id: int) -> str:
+        """Cancel a request, decline theirs, end a contact, or lift one's own block."""
+        return await direct_api.contact_action(self, "remove", user_id)
+
+    async def block_contact(self, user_id: int) -> str:
+        return await direct_api.contact_action(self, "block", user_id)
+
+    async def direct(self, user_id: int) -> Direct:
+        """The direct conversation with ``user_id``: ``send``, ``events``, ``history``, ``typing``.
+
+        Like ``join`` for a room, it notes where the log stands: its first ``events()`` stream
+        starts there, so nothing sent after this call is missed.
+        """
+        return Direct(self, user_id, opened_at=await direct_api.log_position(self))
+
+    def direct_events(self, *, since: int | None = None) -> DirectStream:
+        """Every direct event of this user (all conversations, contacts' presence), exactly once;
+        after ``since``, or (by default) from where the log stands when iteration begins."""
+        stream = DirectStream(self, since=since)
+        self._streams.add(stream)
+        return stream
 
 
 def _history_time(body: str) -> int:

@@ -62,6 +62,12 @@ class EventType(IntEnum):
     FEED_PUBLISHED = 1002  # an item published into a realtime topic: topic + data (JSON text)
     SESSION_ENDED = 1003  # target_user_id logged out of the session whose key is data
     SESSIONS_REVOKED = 1004  # every session of target_user_id ended, except the one keyed data (if any)
+    # Direct conversations (core/direct.py): user_id is the actor, target_user_id the other user.
+    DIRECT_MESSAGE = 1005  # user_id sent target_user_id a direct message; content = HTML, data = DirectPayload
+    TYPING = 1006  # user_id started (data st=1) or stopped (st=0) typing to target_user_id
+    PRESENCE_CHANGED = 1007  # user_id is now data ("online", "idle", "offline"), as contacts see it
+    CONTACT_CHANGED = 1008  # user_id's relation to target_user_id is now data (core.direct.Relation)
+    DIRECT_READ = 1009  # user_id read target_user_id's direct messages up to message id int(data)
 
 
 # What a Stack Exchange chat client may receive (sechat.md §6.1: anything else crashes some clients).

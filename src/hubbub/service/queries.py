@@ -150,6 +150,24 @@ class Queries:
     async def user(self, user_id: UserId) -> User | None:
         return await self._ctx.store.read(lambda tx: tx.user(user_id))
 
+    async def find_user(self, reference: str, *, by_email: bool = False) -> User:
+        """The user a person names: a user id, or (``by_email``: operators only, since it tells
+        whether an address has an account) an e-mail address.
+
+        Raises:
+            NotFound: Nobody by that reference.
+        """
+        text = reference.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 18:
+            found = await self.user(UserId(int(text)))
+        elif by_email and "@" in text:
+            found = await self._ctx.store.read(lambda tx: tx.user_by_email(text))
+        else:
+            found = None
+        if found is None:
+            raise NotFound(f"There is no user {text!r}" if len(text) <= 100 else "There is no such user")
+        return found
+
     async def rooms_open_to_everyone(self, room_ids: Collection[RoomId]) -> dict[RoomId, bool]:
         """For each of ``room_ids`` that exists: whether anyone, signed in or not, may read it (one read)."""
         anonymous = Standing(user=None)

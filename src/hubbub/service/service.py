@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from hubbub.bus.base import Bus
 from hubbub.core.clock import Clock
+from hubbub.core.direct import PresenceTimeouts
 from hubbub.service.accounts import Accounts
 from hubbub.service.browse import Browse
+from hubbub.service.contacts import Contacts
 from hubbub.service.context import Context
 from hubbub.service.conversations import Conversations
+from hubbub.service.direct import Direct
 from hubbub.service.feeds import Feeds
 from hubbub.service.first_run import FirstRun
 from hubbub.service.messages import Messages
 from hubbub.service.moderation import Moderation
+from hubbub.service.presence import PresenceService
 from hubbub.service.queries import Queries
 from hubbub.service.ratelimit import Limits, LoginLimits, MemoryLimits, RateLimiter
 from hubbub.service.rooms import Rooms
@@ -24,7 +28,8 @@ __all__ = ["Service"]
 
 
 class Service:
-    """Accounts, rooms, messages, moderation, tokens, socket URLs, feeds (writes), queries and browse (reads)."""
+    """Accounts, rooms, messages, moderation, tokens, socket URLs, feeds, contacts, direct messages and
+    presence (writes), queries and browse (reads)."""
 
     def __init__(
         self, *, store: Store, bus: Bus, clock: Clock, settings: Settings, limits: Limits | None = None
@@ -60,6 +65,16 @@ class Service:
         self.first_run = FirstRun(self.context, self.accounts)
         self.moderation = Moderation(self.context)
         self.socket_tokens = SocketTokens(self.context, self.accounts.sign)
+        timeouts = PresenceTimeouts(
+            seen_seconds=settings.presence_seen_seconds, idle_seconds=settings.presence_idle_seconds
+        )
+        self.presence = PresenceService(self.context, timeouts)
+        self.contacts = Contacts(self.context, timeouts)
+        self.direct = Direct(
+            self.context,
+            self.presence,
+            limits.limiter("typing", burst=settings.typing_rate_burst, per_second=settings.typing_rate_per_second),
+        )
 
     @property
     def settings(self) -> Settings:

@@ -41,6 +41,8 @@ from hubbub.hosts import Site
 from hubbub.service.service import Service
 from hubbub.web.client_errors import client_disconnects
 from hubbub.web.conversation_pages import conversation_page_routes
+from hubbub.web.direct_api import direct_api_routes
+from hubbub.web.direct_pages import direct_page_routes
 from hubbub.web.operations import METRICS_ALLOWED, operations_routes
 from hubbub.web.pages import TEMPLATES, page_routes, templates
 from hubbub.web.rendering import page_refusals
@@ -165,6 +167,8 @@ def create_app(
     app.add_routes(profile_routes())
     app.add_routes(conversation_page_routes())
     app.add_routes(page_routes())
+    app.add_routes(direct_api_routes())
+    app.add_routes(direct_page_routes())
     app.add_routes(extra_routes)
     app.add_routes(operations_routes())
     app.router.add_static("/static", STATIC_DIR)

@@ -8,7 +8,8 @@ are not signed in may send the anonymous fkey that their pages show, or none.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from multidict import MultiDict, MultiDictProxy
 
 from hubbub.core.addresses import ClientAddresses
+from hubbub.core.direct import Activity
 from hubbub.core.models import User
 from hubbub.dialects.sechat.codec import Action, Reply, refusal
 from hubbub.errors import BadRequest, BodyTooLarge, InvalidFkey, NotLoggedIn, RemoteError
@@ -39,6 +41,7 @@ __all__ = [
     "handles",
     "read_body",
     "read_form",
+    "request_activity",
     "require_user",
     "respond",
     "session_middleware",
@@ -46,6 +49,8 @@ __all__ = [
     "signed_in_form",
     "viewer",
 ]
+
+log = logging.getLogger("hubbub.sechat")
 
 SERVICE: Final = web.AppKey("service", Service)
 GATEWAY_PORT: Final = web.AppKey("gateway_port", list[int])  # one item, set once the gateway has bound
@@ -60,8 +65,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
-    request[_SIGNED_IN] = await request.app[SERVICE].accounts.signed_in(token) if token else None
-    return await handler(request)
+    service = request.app[SERVICE]
+    session = await service.accounts.signed_in(token) if token else None
+    request[_SIGNED_IN] = session
+    response = await handler(request)
+    # A request is a sighting of its user once it succeeded: a refused one changes nothing.
+    if session is not None and response.status < 400:
+        try:
+            await service.presence.touch(
+                session.user.id, request_activity(request.method, request.path, request.headers)
+            )
+        except Exception:  # presence is best effort: a store hiccup must not fail the answered request
+            log.exception("could not record presence")
+    return response
+
+
+def request_activity(method: str, path: str, headers: Mapping[str, str]) -> Activity:
+    """What a signed-in request says about its user: opening a page or posting a message is
+    activity; anything else (polls, reads, a bot's calls) only shows that a client is there."""
+    if method == "POST" and path.endswith("/messages/new"):
+        return Activity.ACTIVE
+    if method == "GET" and "text/html" in headers.get("Accept", ""):
+        return Activity.ACTIVE
+    return Activity.SEEN
 
 
 def signed_in(request: web.Request) -> SignedIn | None:

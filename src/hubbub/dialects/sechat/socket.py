@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from hubbub import metrics
+from hubbub.core.direct import Activity
 from hubbub.core.events import CHAT_EVENT_TYPES, Event
 from hubbub.core.ids import EventId, RoomId
 from hubbub.core.visibility import AccessChange, AccessChangeKind, file_view
@@ -240,6 +241,10 @@ class SechatSockets:
             connection.close(CLOSE_TRY_AGAIN, f"replay limit reached; reconnect with l={reached}")
             return
         subscriber.go_live()
+        try:
+            await self._service.presence.touch(user.id, Activity.SEEN)
+        except Exception:  # presence is best effort here; the keep-alive round reports again
+            log.exception("could not record presence")
 
     def received(self, connection: Connection, text: str) -> None:
         """Stack Exchange's event socket has no client messages; anything sent is ignored."""
@@ -273,6 +278,17 @@ class SechatSockets:
         while True:
             await asyncio.sleep(interval / 4)
             self.send_keepalives(interval * 3 / 4)
+            await self.report_presence()
+
+    async def report_presence(self) -> None:
+        """An open event socket is a sighting of its user (presence is computed in core from it)."""
+        presence = self._service.presence
+        for user_id in {subscriber.user.id for subscriber in self._subscribers.values()}:
+            try:
+                await presence.touch(user_id, Activity.SEEN)
+            except Exception:  # the store may be away for a moment; the next round reports again
+                log.exception("could not record presence")
+                return
 
     async def stop(self) -> None:
         for task in list(self._pending):

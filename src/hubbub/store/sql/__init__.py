@@ -11,6 +11,7 @@ from __future__ import annotations
 from hubbub.store.base import WriteTx
 from hubbub.store.sql.conversations import ConversationsSql
 from hubbub.store.sql.dialect import POSTGRESQL, SQLITE, SqlDialect
+from hubbub.store.sql.direct import DirectSql
 from hubbub.store.sql.log import LogSql
 from hubbub.store.sql.messages import MessagesSql
 from hubbub.store.sql.people import PeopleSql
@@ -22,7 +23,7 @@ from hubbub.store.sql.socket_tokens import SocketTokensSql
 __all__ = ["POSTGRESQL", "SQLITE", "Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
 
 
-class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql, PostingSql):
+class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql, PostingSql, DirectSql):
     """One transaction's queries over a DB-API cursor. Engines open and commit it."""
 
 

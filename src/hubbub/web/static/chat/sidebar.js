@@ -1,4 +1,8 @@
 // The sidebar: who is in the room (present or idle), and the starred and pinned messages.
+// A contact's entry shows their presence as hubbub's core computes it (online / idle /
+// offline, the same as on every other page); anyone else's shows how recently they were here.
+
+import { presenceOf } from "../direct/presence.js";
 
 const IDLE_AFTER_SECONDS = 15 * 60; // no sign of life for this long: shown as idle
 
@@ -26,6 +30,7 @@ export class People {
       this.people.set(person.id, person);
     }
     this.render();
+    window.addEventListener("hubbub:presence", () => this.render());
   }
 
   seen(id, name, when) {
@@ -53,7 +58,8 @@ export class People {
     );
     this.list.textContent = "";
     for (const person of sorted) {
-      const idle = now - person.lastSeen > IDLE_AFTER_SECONDS;
+      const core = presenceOf(person.id);
+      const idle = core ? core !== "online" : now - person.lastSeen > IDLE_AFTER_SECONDS;
       const item = element("li", idle ? "person idle" : "person present");
       const link = element("a");
       link.href = `/users/${person.id}`;
@@ -63,9 +69,13 @@ export class People {
       avatar.width = 24;
       avatar.height = 24;
       link.append(avatar, element("span", "person-name", person.name));
-      const state = element("span", "person-state", idle ? "idle" : "here");
+      const state = element("span", "person-state", core || (idle ? "idle" : "here"));
+      if (core) {
+        state.dataset.presenceOf = String(person.id);
+        state.dataset.presence = core;
+      }
       item.append(link, " ", state);
-      item.setAttribute("aria-label", `${person.name}, ${idle ? "idle" : "present"}`);
+      item.setAttribute("aria-label", `${person.name}, ${core || (idle ? "idle" : "present")}`);
       this.list.append(item);
     }
   }

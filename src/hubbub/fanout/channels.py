@@ -1,0 +1,110 @@
+"""Wake-ups for long polls on direct-conversation channels, bounded per user and per node.
+
+``ChannelWaiters`` is a ``Fanout``: the hub hands it every committed batch, from this node or
+any other (through the bus), in log order, and it wakes whoever waits on the users a
+direct-conversation event is for (``core.direct.direct_audience``). A waiter never receives
+data from here: it re-reads its channel from the store, the source of truth, so a wake-up that
+comes early, late or twice cannot lose or double an entry.
+
+All waiters of one user share one future (a wake-up is one ``set_result``, whatever the number
+of tabs), and the waiter counts are bounded: beyond ``per_user`` or ``total`` ``wait`` refuses
+at once and the caller answers as if the wait had timed out (comet: ``continue``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+from hubbub import metrics
+from hubbub.core.direct import direct_audience
+from hubbub.core.events import Event
+from hubbub.core.ids import UserId
+
+__all__ = ["ChannelWaiters", "Wake"]
+
+
+class Wake:
+    """One registered waiter: ``wait`` returns True once an event for its user was delivered
+    after it registered, False when ``timeout`` passes first."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self._future = future
+
+    async def wait(self, timeout: float) -> bool:
+        if self._future.done():
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._future)
+        except TimeoutError:
+            return False
+        return True
+
+
+class ChannelWaiters:
+    def __init__(self, *, per_user: int, total: int) -> None:
+        if per_user < 1 or total < 1:
+            raise ValueError("waiter bounds must be at least 1")
+        self._per_user = per_user
+        self._total = total
+        self._futures: dict[UserId, asyncio.Future[None]] = {}
+        self._counts: dict[UserId, int] = {}
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def count(self, user_id: UserId) -> int:
+        return self._counts.get(user_id, 0)
+
+    @contextlib.asynccontextmanager
+    async def register(self, user_id: UserId) -> AsyncIterator[Wake | None]:
+        """Register a waiter for ``user_id`` (None: over a bound; answer at once).
+
+        Register *before* reading the channel: an entry committed after the read is then
+        delivered after the registration and wakes it.
+        """
+        if self._waiting >= self._total or self._counts.get(user_id, 0) >= self._per_user:
+            yield None
+            return
+        future = self._futures.get(user_id)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self._futures[user_id] = future
+        self._counts[user_id] = self._counts.get(user_id, 0) + 1
+        self._waiting += 1
+        metrics.LONGPOLL_WAITERS.inc()
+        try:
+            yield Wake(future)
+        finally:
+            metrics.LONGPOLL_WAITERS.dec()
+            self._waiting -= 1
+            left = self._counts[user_id] - 1
+            if left:
+                self._counts[user_id] = left
+            else:
+                del self._counts[user_id]
+                current = self._futures.get(user_id)
+                if current is not None:
+                    del self._futures[user_id]
+                    if not current.done():
+                        current.cancel()
+
+    def wake(self, user_id: UserId) -> bool:
+        future = self._futures.pop(user_id, None)
+        if future is None or future.done():
+            return False
+        future.set_result(None)
+        return True
+
+    def deliver(self, batch: Sequence[Event]) -> int:
+        woken = 0
+        for event in batch:
+            for user_id in direct_audience(event):
+                woken += self.wake(user_id)
+        return woken

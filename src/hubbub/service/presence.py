@@ -1,0 +1,171 @@
+"""Presence: every transport reports activity here, and the store keeps one record per user.
+
+``touch`` takes a sighting (a poll, an open socket) or an activity (a send, a keystroke, a
+page) from any transport on any node. It writes only when ``core.direct.presence_due`` says the
+record must move (so a steadily polling user costs about two writes per
+``presence_seen_seconds``); a node remembers what it last wrote in a bounded table to skip the
+no-op writes without a read. ``sweep`` turns what time alone changes (a sighting running out,
+activity growing old) into the same records and events; every node runs it, and a record is
+rechecked inside the write, so two nodes sweeping at once change it once.
+
+A change of what contacts see appends one PRESENCE_CHANGED event (for a user who has
+contacts: nobody else may see it), so every node's clients learn it through the bus like any
+other event. A refused request is no sighting (the HTTP middleware reports successes only).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Final
+
+from hubbub.core.direct import (
+    Activity,
+    Presence,
+    PresenceRecord,
+    PresenceTimeouts,
+    Relation,
+    next_presence,
+    presence_due,
+    relation,
+)
+from hubbub.core.events import EventType, NewEvent
+from hubbub.core.ids import UserId
+from hubbub.service.context import Changes, Context
+from hubbub.store.base import ReadTx, WriteTx
+
+__all__ = ["PresenceService", "has_contacts", "shown_presence"]
+
+REMEMBERED_USERS: Final = 100_000  # records a node remembers to skip no-op writes (least recent forgotten)
+SWEEP_BATCH: Final = 500  # lapsed records changed per sweep transaction
+
+
+def shown_presence(record: PresenceRecord, now: int, timeouts: PresenceTimeouts) -> Presence:
+    """What contacts see now (the stored state, corrected for time passed since the last sweep)."""
+    return next_presence(record, now, timeouts).state
+
+
+def has_contacts(tx: ReadTx, user_id: UserId) -> bool:
+    """Whether anybody may see the user's presence: a change is an event only then (a user
+    without contacts, like most bots, adds nothing to the log however often they are seen)."""
+    return any(relation(m, t) is Relation.CONTACTS for m, t in tx.contact_stances_of(user_id).values())
+
+
+def _event(record: PresenceRecord, name: str | None, now: int) -> NewEvent:
+    return NewEvent(
+        type=EventType.PRESENCE_CHANGED,
+        time_stamp=now,
+        user_id=record.user_id,
+        user_name=name,
+        data=str(record.state),
+    )
+
+
+class PresenceService:
+    def __init__(self, context: Context, timeouts: PresenceTimeouts) -> None:
+        self._ctx = context
+        self.timeouts = timeouts
+        self._written: OrderedDict[UserId, PresenceRecord] = OrderedDict()
+
+    def _remember(self, record: PresenceRecord) -> None:
+        self._written[record.user_id] = record
+        self._written.move_to_end(record.user_id)
+        while len(self._written) > REMEMBERED_USERS:
+            self._written.popitem(last=False)
+
+    async def touch(self, user_id: UserId, activity: Activity) -> None:
+        """Record that ``user_id`` was seen or active now, on whatever transport."""
+        now = self._ctx.now()
+        known = self._written.get(user_id)
+        if known is not None and not presence_due(known, now, self.timeouts, activity):
+            return
+        record = await self._ctx.apply(lambda tx, changes, at: self.apply_activity(tx, changes, user_id, activity, at))
+        self._remember(record)
+
+    def apply_activity(
+        self, tx: WriteTx, changes: Changes, user_id: UserId, activity: Activity, now: int
+    ) -> PresenceRecord:
+        """Inside another operation's transaction (a send is an activity too)."""
+        stored = tx.presence_record(user_id)
+        updated = next_presence(stored, now, self.timeouts, activity)
+        if updated != stored:
+            tx.put_presence(updated)
+            if updated.state is not stored.state and has_contacts(tx, user_id):
+                user = tx.user(user_id)
+                changes.append(_event(updated, None if user is None else user.name, now))
+        return updated
+
+    def note_written(self, record: PresenceRecord) -> None:
+        """An operation wrote ``record`` in its own transaction (and it committed)."""
+        self._remember(record)
+
+    async def set_visible(self, user_id: UserId, visible: bool) -> Presence:
+        """Appear offline to everyone (False) or show real presence again (True)."""
+
+        def work(tx: WriteTx, changes: Changes, now: int) -> Presence:
+            stored = tx.presence_record(user_id)
+            updated = next_presence(replace(stored, visible=visible), now, self.timeouts)
+            if updated != stored:
+                tx.put_presence(updated)
+                if updated.state is not stored.state and has_contacts(tx, user_id):
+                    user = tx.user(user_id)
+                    changes.append(_event(updated, None if user is None else user.name, now))
+            self._written.pop(user_id, None)
+            return updated.state
+
+        return await self._ctx.apply(work)
+
+    async def records(self, user_ids: set[UserId]) -> dict[UserId, PresenceRecord]:
+        return await self._ctx.store.read(lambda tx: tx.presence_records(user_ids))
+
+    async def states(self, user_ids: set[UserId]) -> dict[UserId, Presence]:
+        """What contacts see of these users now (use ``Contacts`` to decide who may ask)."""
+        now = self._ctx.now()
+        records = await self.records(user_ids)
+        return {user_id: shown_presence(record, now, self.timeouts) for user_id, record in records.items()}
+
+    async def sweep(self) -> int:
+        """Turn lapsed sightings and old activity into idle/offline records and events; return how many."""
+        now = self._ctx.now()
+        changed = 0
+        while True:
+            lapsing = await self._ctx.store.read(self._lapsing(now))
+            if not lapsing:
+                return changed
+
+            done = await self._ctx.apply(self._settle([r.user_id for r in lapsing]))
+            for record in lapsing:
+                self._written.pop(record.user_id, None)
+            changed += done
+            if len(lapsing) < SWEEP_BATCH or done == 0:
+                return changed
+
+    def _settle(self, users: list[UserId]) -> Callable[[WriteTx, Changes, int], int]:
+        """A unit of work moving these users' records to what time has made them (rechecked here)."""
+
+        def work(tx: WriteTx, changes: Changes, now: int) -> int:
+            count = 0
+            names = tx.users(users)
+            for stored in tx.presence_records(users).values():
+                updated = next_presence(stored, now, self.timeouts)
+                if updated.state is not stored.state:
+                    tx.put_presence(updated)
+                    count += 1
+                    if has_contacts(tx, stored.user_id):
+                        user = names.get(stored.user_id)
+                        changes.append(_event(updated, None if user is None else user.name, now))
+            return count
+
+        return work
+
+    def _lapsing(self, now: int) -> _Lapsing:
+        return _Lapsing(now, now - self.timeouts.idle_seconds)
+
+
+class _Lapsing:
+    def __init__(self, now: int, active_before: int) -> None:
+        self._now, self._active_before = now, active_before
+
+    def __call__(self, tx: ReadTx) -> list[PresenceRecord]:
+        return tx.presence_lapsing(self._now, self._active_before, limit=SWEEP_BATCH)
