@@ -62,6 +62,12 @@ class EventType(IntEnum):
     FEED_PUBLISHED = 1002  # an item published into a realtime topic: topic + data (JSON text)
     SESSION_ENDED = 1003  # target_user_id logged out of the session whose key is data
     SESSIONS_REVOKED = 1004  # every session of target_user_id ended, except the one keyed data (if any)
+    # Streams (core/streams.py); the streams dialect renders them, no other dialect carries them.
+    STREAM_CHANGED = 1101  # a stream (room_id's) created, changed, shared, went live or offline: data = its JSON
+    STREAM_CHAT = 1102  # a chat line of a stream (room_id) or a /msg to target_user_id: data = the frame's JSON
+    STREAM_VIEWCOUNT = 1103  # a network reported viewers for a stream's account: data = JSON
+    ACCESS_TOKEN_RESET = 1104  # target_user_id's streams API token changed: data = the new token's hash
+    STREAM_DELETED = 1105  # the stream of room_id is gone: data = {"id": ...}
 
 
 # What a Stack Exchange chat client may receive (sechat.md §6.1: anything else crashes some clients).

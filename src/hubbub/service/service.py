@@ -16,6 +16,8 @@ from hubbub.service.queries import Queries
 from hubbub.service.ratelimit import Limits, LoginLimits, MemoryLimits, RateLimiter
 from hubbub.service.rooms import Rooms
 from hubbub.service.socket_tokens import SocketTokens
+from hubbub.service.stream_chat import StreamChat
+from hubbub.service.streams import Streams
 from hubbub.service.tokens import ApiTokens
 from hubbub.settings import Settings
 from hubbub.store.base import Store
@@ -60,6 +62,8 @@ class Service:
         self.first_run = FirstRun(self.context, self.accounts)
         self.moderation = Moderation(self.context)
         self.socket_tokens = SocketTokens(self.context, self.accounts.sign)
+        self.streams = Streams(self.context)
+        self.stream_chat = StreamChat(self.context)
 
     @property
     def settings(self) -> Settings:

@@ -17,11 +17,12 @@ from hubbub.store.sql.people import PeopleSql
 from hubbub.store.sql.rooms import RoomsSql
 from hubbub.store.sql.rows import Cursor, event_from_json, event_to_json
 from hubbub.store.sql.socket_tokens import SocketTokensSql
+from hubbub.store.sql.streams import StreamsSql
 
 __all__ = ["POSTGRESQL", "SQLITE", "Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
 
 
-class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql):
+class SqlTx(PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql, StreamsSql):
     """One transaction's queries over a DB-API cursor. Engines open and commit it."""
 
 
