@@ -59,8 +59,8 @@ class WriteRequest:
 class Writers(Protocol):
     """The bridges, as the chat sees them (``bridges.manager`` implements it)."""
 
-    def writer(self, stream_id: int, target_id: int, account_id: int) -> bool:
-        """Make (or find) a writer from ``account_id`` into the stream's ``target_id``; True if there is one."""
+    def writer(self, stream: Stream, target: NetworkAccount, account: NetworkAccount) -> bool:
+        """Make (or find) a writer from ``account`` into the stream's ``target``; True if there is one."""
         ...
 
     def write(self, request: WriteRequest) -> bool:
@@ -252,9 +252,11 @@ class StreamChat:
         target_id = _as_int(frame.get("cur_stream_account_id"), -1)
         if account_id is None or target_id is None or account_id <= 0 or target_id <= 0 or self.writers is None:
             return None
-        if await self._writable(sender_id, stream_id, account_id, target_id) is None:
+        found = await self._writable(sender_id, stream_id, account_id, target_id)
+        if found is None:
             return None
-        return (account_id, target_id) if self.writers.writer(stream_id, target_id, account_id) else None
+        stream, target, account, _ = found
+        return (account_id, target_id) if self.writers.writer(stream, target, account) else None
 
     def write(self, request: WriteRequest) -> bool:
         return self.writers is not None and self.writers.write(request)
