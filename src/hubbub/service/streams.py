@@ -66,8 +66,9 @@ class StreamView:
     metadata_level: int
 
 
-def stream_data(stream: Stream, account_ids: Sequence[int], shares: Sequence[StreamShare], kind: str) -> str:
-    """``STREAM_CHANGED.data``: what a node needs to authorize sockets and render status without a read."""
+def stream_data(stream: Stream, accounts: Sequence[NetworkAccount], shares: Sequence[StreamShare], kind: str) -> str:
+    """``STREAM_CHANGED.data``: what a node needs to authorize sockets and render status without a read
+    (``dialects.streams.codec.StreamSnapshot`` reads it)."""
     return json.dumps(
         {
             "kind": kind,
@@ -79,7 +80,10 @@ def stream_data(stream: Stream, account_ids: Sequence[int], shares: Sequence[Str
                 "data_pushing": stream.state.data_pushing,
                 "data_incoming": stream.state.data_incoming,
             },
-            "accounts": list(account_ids),
+            "accounts": [
+                {"id": a.id, "name": a.name, "network": a.network, "http_url": a.http_url}
+                for a in sorted(accounts, key=lambda a: a.id)
+            ],
             "shares": {str(s.user_id): int(s.chat_level) for s in shares},
         },
         separators=(",", ":"),
@@ -93,7 +97,12 @@ def _changed(stream: Stream, tx: ReadTx, actor: UserId | None, kind: str, now: i
         room_id=stream.room_id,
         room_name=stream.name,
         user_id=actor,
-        data=stream_data(stream, tx.stream_account_ids(stream.id), tx.stream_shares(stream.id), kind),
+        data=stream_data(
+            stream,
+            list(tx.network_accounts_by_id(tx.stream_account_ids(stream.id)).values()),
+            tx.stream_shares(stream.id),
+            kind,
+        ),
     )
 
 
