@@ -55,8 +55,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for name in ("first", "second"):
             requests.post(
                 f"{base}/api/v1/stream",
-                json={"name": name, "accounts": [{"id": account}],
-                      "shares": [{"chat_level": 1, "metadata_level": 0, "user": {"id": 2}}]},
+                json={
+                    "name": name,
+                    "accounts": [{"id": account}],
+                    "shares": [{"chat_level": 1, "metadata_level": 0, "user": {"id": 2}}],
+                },
                 headers=auth,
                 timeout=TIMEOUT,
             ).raise_for_status()

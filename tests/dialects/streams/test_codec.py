@@ -127,8 +127,20 @@ def test_client_frames(text: str, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "{", "[]", '"status"', "null", '{"type":"nope"}', '{"type":1}', '{"kind":"status"}', "[" * 100_000,
-             '{"type":"status","x":"\\ud800"}', "NaN"]
+    "text",
+    [
+        "",
+        "{",
+        "[]",
+        '"status"',
+        "null",
+        '{"type":"nope"}',
+        '{"type":1}',
+        '{"kind":"status"}',
+        "[" * 100_000,
+        '{"type":"status","x":"\\ud800"}',
+        "NaN",
+    ],
 )
 def test_anything_else_is_ignored(text: str) -> None:
     assert codec.parse_client_frame(text) is None
