@@ -9,7 +9,7 @@ import aiohttp
 
 from tests.conftest import NodeFactory
 from tests.dialects.streams.helpers import StreamsUser, receive, send, streams_user
-from tests.fakes import TIMEOUT
+from tests.fakes import TIMEOUT, eventually
 
 
 async def _stream(owner: StreamsUser) -> int:
@@ -112,7 +112,4 @@ async def test_a_client_close_is_answered_with_a_close(make_node: NodeFactory) -
         assert socket.close_code == 1000
     streams = node.runtime.stream_sockets
     assert streams is not None
-    deadline = time.monotonic() + TIMEOUT
-    while streams.open_sockets and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert streams.open_sockets == 0
+    await eventually(lambda: streams.open_sockets == 0)
