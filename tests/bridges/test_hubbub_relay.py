@@ -89,7 +89,7 @@ async def test_a_remote_room_is_relayed_both_ways_once(make_node: NodeFactory) -
 async def eventually_texts(node: Node, room: RoomId, expected: list[str]) -> None:
     """Poll B's store (written by another node's bridge) until the room holds ``expected``."""
     async with asyncio.timeout(TIMEOUT):
-        while await _room_texts(node, room) != expected:
+        while await _room_texts(node, room) != expected:  # noqa: ASYNC110 - polling another node's store
             await asyncio.sleep(0.02)
 
 
