@@ -20,6 +20,8 @@ from tests.fakes import TIMEOUT, eventually
 
 expect.set_options(timeout=TIMEOUT * 1000)
 
+ICON = '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><circle cx="8" cy="8" r="8"/></svg>'
+
 
 def _watch(page: Page, errors: list[str]) -> None:
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -81,7 +83,7 @@ async def test_stream_page_and_widget(node: Node) -> None:
                 "type": "text",
                 "text": "from the gram",
                 "network": "instagram",
-                "network_icon": '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><circle cx="8" cy="8" r="8"/></svg>',
+                "network_icon": ICON,
                 "from": {"name": "fan", "id": "x1"},
             },
         )
