@@ -398,6 +398,14 @@ class Streams:
             )
         )
 
+    # bridge leases (bridges/manager.py): which node of a cluster runs a bridge
+
+    async def claim_bridge(self, name: str, holder: str, ttl: int) -> bool:
+        return await self._ctx.apply(lambda tx, changes, now: tx.claim_lease(name, holder, now, ttl))
+
+    async def release_bridge(self, name: str, holder: str) -> None:
+        await self._ctx.apply(lambda tx, changes, now: tx.release_lease(name, holder))
+
     # reading
 
     async def view(self, viewer_id: UserId, stream_id: int) -> StreamView:
