@@ -63,7 +63,7 @@ class Service:
         self.moderation = Moderation(self.context)
         self.socket_tokens = SocketTokens(self.context, self.accounts.sign)
         self.streams = Streams(self.context)
-        self.stream_chat = StreamChat(self.context)
+        self.stream_chat = StreamChat(self.context, self.messages)
 
     @property
     def settings(self) -> Settings:

@@ -86,9 +86,11 @@ class _Grant:
 class StreamsRenderer:
     """``fanout.streams.StreamRenderer`` for multistreamer's frames."""
 
-    def shared(self, event: Event) -> bytes | None:
+    def shared(self, event: Event, stream_id: int | None) -> bytes | None:
         if event.type is EventType.STREAM_CHAT:
             return codec.chat_frame(event)
+        if event.type is EventType.MESSAGE_POSTED:
+            return None if stream_id is None else codec.room_message_frame(event, stream_id)
         return codec.viewcount_frame(event)
 
     def keeps(self, event: Event, subscriber: StreamSubscriber) -> bool:
@@ -302,7 +304,11 @@ class StreamSockets:
                 return through
             for event in page:
                 if _reaches(event, user_id, room_id):
-                    data = codec.chat_frame(event)
+                    data = (
+                        codec.chat_frame(event)
+                        if event.type is EventType.STREAM_CHAT
+                        else codec.room_message_frame(event, subscriber.stream_id)
+                    )
                     if data is not None:
                         if spent and spent + len(data) > budget:
                             return cursor
@@ -460,6 +466,8 @@ def _page_after(after: EventId, tx: ReadTx) -> list[Event]:
 
 
 def _reaches(event: Event, user_id: UserId, room_id: RoomId) -> bool:
+    if event.type is EventType.MESSAGE_POSTED:
+        return event.room_id == room_id
     if event.type is not EventType.STREAM_CHAT:
         return False
     if event.room_id is not None:
