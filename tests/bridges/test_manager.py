@@ -43,7 +43,7 @@ async def test_one_reader_per_account_across_nodes_and_failover(node: Node) -> N
 
     service = node.service
     owner = await node.user("John")
-    account = await service.streams.create_account(owner.id, network="hubbub", name="room")
+    account = await service.network_accounts.create_account(owner.id, network="hubbub", name="room")
     stream = await service.streams.create_stream(owner.id, "Show", account_ids=[account.id])
     # Two more "nodes" over the same store (the node's own manager is not told about this stream's network).
     first = BridgeManager(service, factories={"hubbub": factory}, backoff=Backoff(first=0.01))

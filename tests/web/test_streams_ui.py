@@ -121,6 +121,6 @@ async def test_the_profile_shows_and_resets_the_token(node: Node) -> None:
         await expect(page.locator("code.access-token")).not_to_have_text(john.token)
         new = await page.locator("code.access-token").text_content()
         assert new is not None and re.fullmatch(r"[0-9A-F]{20}", new)
-        assert await node.service.streams.user_by_token(john.token) is None
-        found = await node.service.streams.user_by_token(new)
+        assert await node.service.stream_tokens.user_by_token(john.token) is None
+        found = await node.service.stream_tokens.user_by_token(new)
         assert found is not None and found.id == john.user.id

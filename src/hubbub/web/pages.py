@@ -148,7 +148,7 @@ async def profile(request: web.Request) -> web.Response:
         moderating=me is not None and me.is_moderator and not user.is_moderator and me.id != user.id,
         fkey=expected_fkey(request),
         # The streams API token (multistreamer showed it on the profile page, with a reset button).
-        streams_token=await service.streams.token(me.id) if me is not None and me.id == user.id else None,
+        streams_token=await service.stream_tokens.token(me.id) if me is not None and me.id == user.id else None,
     )
 
 

@@ -76,7 +76,7 @@ async def stream_page(request: web.Request) -> web.Response:
         title=view.stream.name,
         view=view,
         can_write=view.chat_level is ChatLevel.WRITE,
-        widget_token=await request.app[SERVICE].streams.token(me.user.id) if view.metadata_level >= 2 else None,
+        widget_token=await request.app[SERVICE].stream_tokens.token(me.user.id) if view.metadata_level >= 2 else None,
     )
 
 
@@ -84,7 +84,7 @@ async def stream_widget(request: web.Request) -> web.Response:
     """The widget: a token in the URL (OBS has no session), or the viewer's session."""
     service = request.app[SERVICE]
     token = request.query.get("token", "")
-    user = await service.streams.user_by_token(token) if is_access_token(token) else None
+    user = await service.stream_tokens.user_by_token(token) if is_access_token(token) else None
     if user is None:
         session = signed_in(request)
         user = None if session is None else session.user
@@ -115,7 +115,7 @@ async def token_reset(request: web.Request) -> web.Response:
         check_fkey(request, form)
     except RemoteError as error:
         return render(request, "error.html", 403, title="Not allowed", heading="Not allowed", detail=str(error))
-    await request.app[SERVICE].streams.reset_token(me.user.id)
+    await request.app[SERVICE].stream_tokens.reset_token(me.user.id)
     return redirect(f"/users/{me.user.id}/{me.user.slug}#streams-token")
 
 

@@ -304,7 +304,7 @@ async def test_resetting_the_token_closes_its_sockets(node: Node) -> None:
     socket = await john.socket(stream_id)
     await send(socket, type="status")
     await receive(socket)
-    new = await node.service.streams.reset_token(john.user.id)
+    new = await node.service.stream_tokens.reset_token(john.user.id)
     closing = await socket.receive(timeout=TIMEOUT)
     assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4403
     with pytest.raises(aiohttp.WSServerHandshakeError):
