@@ -15,18 +15,22 @@ from typing import Final
 
 from aiohttp import web
 
+from hubbub.bridges.manager import BridgeManager
 from hubbub.bus.base import Bus
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.addresses import ClientAddresses, parse_networks
 from hubbub.core.clock import Clock, SystemClock
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
+from hubbub.dialects.streams.api import streams_api_routes
+from hubbub.dialects.streams.socket import StreamSockets, StreamsRenderer
 from hubbub.errors import ConfigError, LocalError
 from hubbub.fanout.access import AccessWatch
 from hubbub.fanout.channels import ChannelWaiters
 from hubbub.fanout.direct_watch import DirectWatch
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
+from hubbub.fanout.streams import StreamFanout
 from hubbub.fanout.topics import TopicFanout
 from hubbub.gateway.aiohttp_endpoint import socket_endpoint
 from hubbub.gateway.listener import ConnectionBudget, default_budget
@@ -171,6 +175,9 @@ class Runtime:
     direct_watch: DirectWatch | None = None
     sechat_sockets: SechatSockets | None = None
     realtime_sockets: RealtimeSockets | None = None
+    streams: StreamFanout | None = None
+    stream_sockets: StreamSockets | None = None
+    bridges: BridgeManager | None = None
     http_port: int = 0
     ws_port: int = 0
     _runner: web.AppRunner | None = None
@@ -206,12 +213,25 @@ class Runtime:
         self.sechat_sockets = SechatSockets(service=self.service, hub=self.hub, fanout=self.rooms, access=self.access)
         self.realtime_sockets = RealtimeSockets(service=self.service, fanout=self.topics, access=self.access)
         self.hub.add_fanout(self.realtime_sockets)
+        self.streams = StreamFanout(StreamsRenderer())
+        self.stream_sockets = StreamSockets(service=self.service, hub=self.hub, fanout=self.streams, access=self.access)
+        self.hub.add_fanout(self.stream_sockets)  # its directory first: a socket admitted by it must see its events
+        self.hub.add_fanout(self.streams)
+        if settings.streams_bridges:
+            self.bridges = BridgeManager(self.service)
+            self.hub.add_fanout(self.bridges)
+            self.service.stream_chat.writers = self.bridges
         await self.hub.start()
         # Nothing was delivered before start(): the access journal is complete from here on.
         self.access.begin(self.hub.last_event_id)
+        await self.stream_sockets.load()
+        if self.bridges is not None:
+            await self.bridges.start()
 
         router = SocketRouter(
-            [("/events/", self.sechat_sockets), ("/", self.realtime_sockets)], gateway_limits(settings), site
+            [("/events/", self.sechat_sockets), ("/ws/", self.stream_sockets), ("/", self.realtime_sockets)],
+            gateway_limits(settings),
+            site,
         )
         budget = ConnectionBudget(settings.max_connections or default_budget())
         log.info("accepting up to %d connections on both ports together", budget.limit)
@@ -225,7 +245,7 @@ class Runtime:
             self._gateway_port,
             site=site,
             socket_endpoint=socket_endpoint(router),
-            extra_routes=realtime_routes(),
+            extra_routes=[*realtime_routes(), *streams_api_routes()],
             client_addresses=addresses,
             metrics_allowed=metrics_allowed,
         )
@@ -248,6 +268,7 @@ class Runtime:
             asyncio.create_task(self.sechat_sockets.run_keepalive(), name="hubbub-sechat-keepalive"),
             asyncio.create_task(self.realtime_sockets.run_heartbeat(), name="hubbub-realtime-heartbeat"),
             asyncio.create_task(self._sweep_presence(), name="hubbub-presence-sweep"),
+            asyncio.create_task(self.stream_sockets.run_pings(), name="hubbub-streams-pings"),
         ]
 
     async def _sweep_presence(self) -> None:
@@ -274,7 +295,9 @@ class Runtime:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for sockets in (self.sechat_sockets, self.realtime_sockets):
+        if self.bridges is not None:
+            await self.bridges.stop()
+        for sockets in (self.sechat_sockets, self.realtime_sockets, self.stream_sockets):
             if sockets is not None:
                 await sockets.stop()
         if self.hub is not None:

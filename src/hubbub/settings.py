@@ -125,6 +125,11 @@ class Settings:
     realtime_close_silent: bool = True  # close a client that sent nothing for a whole heartbeat interval
     realtime_max_topics: int = 1000  # subscriptions per connection; further subscribes are ignored
     realtime_known_rooms: int = 10_000  # rooms whose openness the feed remembers for room-activity subscribes
+    streams_ping_interval: float = 30.0  # seconds of inbound silence before a streams socket gets a ping
+    streams_max_missed_pings: int = 2  # pings left unanswered (no frame at all) before the socket is closed
+    streams_replay_max_bytes: int = 256 * 1024  # chat one streams socket opening may replay from ?since=
+    streams_bridges: bool = True  # run this node's network bridges (one node of a cluster only)
+    streams_rtmp_secret: str = ""  # if set, nginx-rtmp callbacks must carry ?secret=<this>
 
 
 def _coerce(name: str, hint: Any, raw: object) -> object:

@@ -68,6 +68,12 @@ class EventType(IntEnum):
     PRESENCE_CHANGED = 1007  # user_id is now data ("online", "idle", "offline"), as contacts see it
     CONTACT_CHANGED = 1008  # user_id's relation to target_user_id is now data (core.direct.Relation)
     DIRECT_READ = 1009  # user_id read target_user_id's direct messages up to message id int(data)
+    # Streams (core/streams.py); the streams dialect renders them, no other dialect carries them.
+    STREAM_CHANGED = 1101  # a stream (room_id's) created, changed, shared, went live or offline: data = its JSON
+    STREAM_CHAT = 1102  # a chat line of a stream (room_id) or a /msg to target_user_id: data = the frame's JSON
+    STREAM_VIEWCOUNT = 1103  # a network reported viewers for a stream's account: data = JSON
+    ACCESS_TOKEN_RESET = 1104  # target_user_id's streams API token changed: data = the new token's hash
+    STREAM_DELETED = 1105  # the stream of room_id is gone: data = {"id": ...}
 
 
 # What a Stack Exchange chat client may receive (sechat.md §6.1: anything else crashes some clients).

@@ -82,4 +82,13 @@ class Connection(Protocol):
         """Queue one text frame (UTF-8 JSON bytes). Closes the connection if it is too far behind."""
         ...
 
+    def ping(self, payload: bytes) -> None:
+        """Send a websocket ping frame (the streams dialect pings silent clients)."""
+        ...
+
+    @property
+    def last_inbound(self) -> float:
+        """When (``time.monotonic()``) the peer last sent any frame: text, ping or pong."""
+        ...
+
     def close(self, code: int, reason: str) -> None: ...

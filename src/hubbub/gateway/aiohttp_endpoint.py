@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -51,6 +52,8 @@ class AiohttpConnection:
         self._close_frame: tuple[int, str] | None = None
         self._writer = asyncio.create_task(self._write())
         self._closer: asyncio.Task[None] | None = None
+        self._ping: bytes | None = None
+        self.touched = time.monotonic()
 
     @property
     def handshake(self) -> Handshake:
@@ -73,6 +76,15 @@ class AiohttpConnection:
         self._outbox.append(data)
         self._queued += len(data)
         self._wakeup.set()
+
+    def ping(self, payload: bytes) -> None:
+        if not self._closed:
+            self._ping = payload
+            self._wakeup.set()
+
+    @property
+    def last_inbound(self) -> float:
+        return self.touched
 
     def close(self, code: int, reason: str) -> None:
         if self._closed:
@@ -109,6 +121,9 @@ class AiohttpConnection:
                 data = self._outbox.popleft()
                 self._queued -= len(data)
                 await socket.send_frame(data, WSMsgType.TEXT)
+            if self._ping is not None and self._close_frame is None:
+                payload, self._ping = self._ping, None
+                await socket.ping(payload)
             if self._close_frame is not None:
                 await self._close_socket(*self._close_frame)
                 return
@@ -150,7 +165,8 @@ def socket_endpoint(router: SocketRouter) -> Callable[[web.Request], Awaitable[w
             refusal = refusal or Refusal(404, "Not Found")
             return web.Response(status=refusal.status, text=refusal.reason, headers=refusal.headers)
         remote = router.client_address(request.remote, handshake)
-        socket = web.WebSocketResponse(max_msg_size=router.limits.max_frame_bytes, compress=False, autoping=True)
+        # Pings are answered here (not by aiohttp) so that a pong counts as the peer being there.
+        socket = web.WebSocketResponse(max_msg_size=router.limits.max_frame_bytes, compress=False, autoping=False)
         await socket.prepare(request)
         if not router.admit(remote):
             await socket.close(code=CLOSE_TRY_AGAIN, message=b"too many connections from your address")
@@ -174,9 +190,12 @@ async def _serve(handler: SocketHandler, connection: AiohttpConnection, socket: 
     connection.opened()
     try:
         async for message in socket:
+            connection.touched = time.monotonic()
             if connection.closed:
                 continue  # closing: what the peer still sends is not read
-            if message.type is WSMsgType.TEXT:
+            if message.type is WSMsgType.PING:
+                await socket.pong(message.data)
+            elif message.type is WSMsgType.TEXT:
                 handler.received(connection, message.data)
             elif message.type is WSMsgType.BINARY:
                 connection.close(1003, "text frames only")

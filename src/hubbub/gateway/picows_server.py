@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from picows import (
@@ -68,6 +69,7 @@ class PicowsConnection(WSListener):
         self._admitted = False
         self._fragments: list[bytes] | None = None
         self._cut: asyncio.TimerHandle | None = None
+        self._last_inbound = time.monotonic()
 
     # Connection
 
@@ -86,6 +88,14 @@ class PicowsConnection(WSListener):
     def send(self, data: bytes) -> None:
         if not self._closed and self._transport is not None:
             self._transport.send(WSMsgType.TEXT, data)
+
+    def ping(self, payload: bytes) -> None:
+        if not self._closed and self._transport is not None:
+            self._transport.send_ping(payload)
+
+    @property
+    def last_inbound(self) -> float:
+        return self._last_inbound
 
     def close(self, code: int, reason: str) -> None:
         if self._closed or self._transport is None:
@@ -130,6 +140,7 @@ class PicowsConnection(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
+        self._last_inbound = time.monotonic()
         if frame.rsv1 or frame.rsv2 or frame.rsv3:
             # RFC 6455 §5.2: nonzero reserved bits need an extension that defines them; none is offered.
             self.close(CLOSE_PROTOCOL_ERROR, "reserved bits set without a negotiated extension")

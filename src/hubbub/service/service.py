@@ -15,11 +15,15 @@ from hubbub.service.feeds import Feeds
 from hubbub.service.first_run import FirstRun
 from hubbub.service.messages import Messages
 from hubbub.service.moderation import Moderation
+from hubbub.service.network_accounts import NetworkAccounts
 from hubbub.service.presence import PresenceService
 from hubbub.service.queries import Queries
 from hubbub.service.ratelimit import Limits, LoginLimits, MemoryLimits, RateLimiter
 from hubbub.service.rooms import Rooms
 from hubbub.service.socket_tokens import SocketTokens
+from hubbub.service.stream_chat import StreamChat
+from hubbub.service.stream_tokens import StreamTokens
+from hubbub.service.streams import Streams
 from hubbub.service.tokens import ApiTokens
 from hubbub.settings import Settings
 from hubbub.store.base import Store
@@ -75,6 +79,10 @@ class Service:
             self.presence,
             limits.limiter("typing", burst=settings.typing_rate_burst, per_second=settings.typing_rate_per_second),
         )
+        self.streams = Streams(self.context)
+        self.stream_tokens = StreamTokens(self.context)
+        self.network_accounts = NetworkAccounts(self.context)
+        self.stream_chat = StreamChat(self.context, self.messages)
 
     @property
     def settings(self) -> Settings:
