@@ -6,6 +6,7 @@ from hubbub.bus.base import Bus
 from hubbub.core.clock import Clock
 from hubbub.service.accounts import Accounts
 from hubbub.service.browse import Browse
+from hubbub.service.channels import Channels
 from hubbub.service.context import Context
 from hubbub.service.conversations import Conversations
 from hubbub.service.feeds import Feeds
@@ -64,6 +65,7 @@ class Service:
         self.socket_tokens = SocketTokens(self.context, self.accounts.sign)
         self.streams = Streams(self.context)
         self.stream_chat = StreamChat(self.context)
+        self.channels = Channels(self.context)  # what the IRC gateway lists and shows
 
     @property
     def settings(self) -> Settings:
