@@ -62,7 +62,9 @@ class RawClient:
     async def login(self, nick: str, password: str, *, email: str | None = None, caps: str = "") -> list[Line]:
         if caps:
             self.send(f"CAP REQ :{caps}")
-        self.send(f"PASS :{email}:{password}" if email else f"PASS :{password}", f"NICK {nick}", "USER u 0 * :Real Name")
+        self.send(
+            f"PASS :{email}:{password}" if email else f"PASS :{password}", f"NICK {nick}", "USER u 0 * :Real Name"
+        )
         if caps:
             self.send("CAP END")
         return await self.until_command("376", "422", "464")

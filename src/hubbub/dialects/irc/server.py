@@ -246,9 +246,8 @@ class IrcServer:
             return
         connection.user = user
         self.delivery.add_user(connection, user.id)
-        connection.session.login_succeeded(
-            account=user.name, nick=nick_of(user.name, user.id), user_id=int(user.id), sasl=command.sasl
-        )
+        nick = nick_of(user.name, user.id)  # also the account name IRC shows (900): one word
+        connection.session.login_succeeded(account=nick, nick=nick, user_id=int(user.id), sasl=command.sasl)
 
     async def _directory(self, user: User) -> tuple[dict[str, ChannelTarget], dict[int, bool]]:
         sources = await self._service.channels.sources(user.id)
