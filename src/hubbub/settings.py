@@ -127,6 +127,9 @@ class Settings:
     irc_ping_interval: float = 90.0  # seconds of silence before the server PINGs; as long again to answer
     irc_registration_timeout: float = 60.0  # seconds a connection may take to log in
     irc_queued_commands: int = 32  # commands waiting per connection; beyond it the server stops reading it
+    irc_command_burst: int = 100  # commands needing the service a connection may send at once ...
+    irc_commands_per_second: float = 10.0  # ... and after that per second; beyond: "Excess Flood", closed
+    irc_socket_send_buffer_bytes: int = 0  # kernel SO_SNDBUF per IRC socket; 0 keeps the kernel's auto-tuning
 
 
 def _coerce(name: str, hint: Any, raw: object) -> object:

@@ -221,3 +221,15 @@ def test_nicks_and_channel_names() -> None:
         "#sandbox.2": (2, None),
         "#ann-show": (3, 7),
     }
+
+
+def test_lines_sent_while_the_password_is_checked_run_after_it() -> None:
+    session = _session()
+    commands = _feed(session, "PASS :pw", "NICK ann", "USER u 0 * :Ann", "JOIN #a", "PRIVMSG #a :hi")
+    assert [type(c) for c in commands] == [codec.Login]
+    assert session.data_to_send() == b""  # no 451 for the JOIN: it waits
+    after = session.login_succeeded(account="ann", nick="ann", user_id=1, sasl=False)
+    assert after == [codec.Join("#a"), codec.Say("#a", "hi", False)]
+    flood = _session()
+    _feed(flood, "PASS :pw", "NICK ann", "USER u 0 * :Ann", *["JOIN #a"] * (codec.MAX_HELD_LINES + 1))
+    assert flood.closing and _lines(flood)[-1].params[-1] == "Closing link: Excess Flood"

@@ -51,6 +51,7 @@ MAX_TAG_BYTES: Final = 8191  # IRCv3 message-tags: the tags a client may send, w
 MAX_INPUT_BYTES: Final = MAX_LINE_BYTES + MAX_TAG_BYTES
 MAX_SASL_BYTES: Final = 1200  # base64 of "\0e-mail\0password": enough for 255 + 500 characters
 MAX_NICKS_BEFORE_LOGIN: Final = 20  # NICK changes before registration ends; then the link is closed
+MAX_HELD_LINES: Final = 64  # lines kept while a login is being checked; more closes the link
 MAX_CHANNELS: Final = 50  # ISUPPORT CHANLIMIT
 MAX_TARGETS: Final = 20  # ISUPPORT TARGMAX: channels named by one JOIN or PART
 CHATHISTORY_MAX: Final = 100  # ISUPPORT CHATHISTORY: lines per CHATHISTORY request
@@ -216,6 +217,7 @@ class _Registration:
     sasl_mechanism: bool = False
     sasl_buffer: str = ""
     logging_in: bool = False
+    held: list[bytes] = field(default_factory=list)  # lines that came while the password was checked
 
 
 @dataclass
@@ -287,6 +289,13 @@ class IrcSession:
     def receive_line(self, raw: bytes) -> list[Command]:
         if not raw.strip(b" "):
             return []  # empty lines are ignored (modern.ircdocs.horse "Message format")
+        if self._reg.logging_in:
+            # Clients send JOINs right behind PASS/NICK/USER: they wait until the password is checked.
+            if len(self._reg.held) >= MAX_HELD_LINES:
+                self.error("Excess Flood")
+                return []
+            self._reg.held.append(raw)
+            return []
         try:
             line = tokenise(raw)
         except (ValueError, IndexError, UnicodeDecodeError):
@@ -460,8 +469,18 @@ class IrcSession:
             return [Login(email, password, by_email=True, sasl=False)]
         return [Login(reg.nick, secret, by_email=False, sasl=False)]
 
-    def login_succeeded(self, *, account: str, nick: str, user_id: int, sasl: bool) -> None:
-        """The password was right: ``nick`` is the account's (the client's is changed to it)."""
+    def _release_held(self) -> list[Command]:
+        held, self._reg.held = self._reg.held, []
+        commands: list[Command] = []
+        for raw in held:
+            if self.closing:
+                break
+            commands.extend(self.receive_line(raw))
+        return commands
+
+    def login_succeeded(self, *, account: str, nick: str, user_id: int, sasl: bool) -> list[Command]:
+        """The password was right: ``nick`` is the account's (the client's is changed to it).
+        Returns the commands of the lines that came meanwhile."""
         self._reg.logging_in = False
         self.account = account
         if self.nick not in ("*", nick):
@@ -474,21 +493,25 @@ class IrcSession:
         reg = self._reg
         if not self.registered and not reg.negotiating and reg.nick is not None and reg.user:
             self._welcome()
+        return self._release_held()
 
-    def login_failed(self, failure: LoginFailure, *, sasl: bool) -> None:
+    def login_failed(self, failure: LoginFailure, *, sasl: bool) -> list[Command]:
+        """Returns the commands of the lines that came meanwhile (a SASL client may try again)."""
         self._reg.logging_in = False
         if sasl:
             if failure is LoginFailure.WRONG:
                 self._numeric("904", "SASL authentication failed")
             else:
                 self._numeric("904", "SASL authentication failed: too many attempts, try again later")
-            return
+            return self._release_held()
+        self._reg.held.clear()
         if failure is LoginFailure.WRONG:
             self._numeric("464", "Password incorrect")
             self.error("bad password")
         else:
             self._numeric("464", "Too many login attempts; try again later")
             self.error("too many login attempts")
+        return []
 
     def _welcome(self) -> None:
         self.registered = True

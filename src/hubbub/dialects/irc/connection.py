@@ -6,6 +6,9 @@
   pushes back on the flooder), and resumes as the queue drains: a flood of JOINs or NICKs
   costs its sender time, never the server memory.
 - The commands of one connection run one after another, in the order they came.
+- Commands that need the service draw from a token bucket (``irc_command_burst``, then
+  ``irc_commands_per_second``); a client that floods past it is closed with
+  ``ERROR :Closing link: Excess Flood``, as IRC servers do.
 """
 
 from __future__ import annotations
@@ -13,17 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from hubbub.core.ids import RoomId
 from hubbub.core.models import User
-from hubbub.dialects.irc.codec import Command, IrcSession, Quit
+from hubbub.dialects.irc.codec import Command, IrcSession, Login, Quit
 from hubbub.dialects.irc.names import fold
 
 __all__ = ["IrcConnection", "Joined"]
+
+LINGER_SECONDS: Final = 2.0  # a closed connection's peer has this long to close its side
 
 log = logging.getLogger("hubbub.irc")
 
@@ -50,6 +57,9 @@ class IrcConnection(asyncio.Protocol):
         lost: Callable[[IrcConnection], None],
         send_limit: int,
         queue_limit: int,
+        burst: int = 100,
+        per_second: float = 10.0,
+        socket_send_buffer: int = 0,
     ) -> None:
         self.session = session
         self.user: User | None = None
@@ -67,6 +77,10 @@ class IrcConnection(asyncio.Protocol):
         self._lost = lost
         self._send_limit = send_limit
         self._queue_limit = queue_limit
+        self._burst = float(max(1, burst))
+        self._per_second = per_second
+        self._tokens = self._burst
+        self._socket_send_buffer = socket_send_buffer
         self._queue: deque[Command] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._paused = False
@@ -81,6 +95,9 @@ class IrcConnection(asyncio.Protocol):
         self.remote = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         # Write-buffer pausing is not used: sending never waits, the byte limit below decides.
         transport.set_write_buffer_limits(high=self._send_limit * 4)
+        sock = transport.get_extra_info("socket")
+        if self._socket_send_buffer > 0 and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._socket_send_buffer)
         if not self._opened(self):
             self.closed = True
             transport.abort()
@@ -88,10 +105,21 @@ class IrcConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        self.last_inbound = time.monotonic()
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self.last_inbound) * self._per_second)
+        self.last_inbound = now
         commands = self.session.receive_data(data)
         self.flush()
         for command in commands:
+            if not isinstance(command, (Login, Quit)):
+                self._tokens -= 1
+                if self._tokens < 0:
+                    log.info("closing IRC client %s: excess flood", self.remote)
+                    self._queue.clear()
+                    self.session.error("Excess Flood")
+                    self.flush()
+                    self.close()
+                    return
             self._queue.append(command)
         if self._queue and self._worker is None:
             self._worker = asyncio.create_task(self._drain(), name="hubbub-irc-connection")
@@ -102,7 +130,7 @@ class IrcConnection(asyncio.Protocol):
             self.close()
 
     def eof_received(self) -> bool | None:
-        self.close()
+        self.closed = True  # the peer is gone (or answered our close): the transport closes after its last write
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -165,6 +193,10 @@ class IrcConnection(asyncio.Protocol):
         elif self._queue and not self.closed:  # came in while the last command finished
             self._worker = asyncio.create_task(self._drain(), name="hubbub-irc-connection")
 
+    def push_front(self, commands: list[Command]) -> None:
+        """Commands to run next, before what is queued (the lines held while a login was checked)."""
+        self._queue.extendleft(reversed(commands))
+
     # writing
 
     def flush(self) -> None:
@@ -183,10 +215,23 @@ class IrcConnection(asyncio.Protocol):
             self.abort()
 
     def close(self) -> None:
-        """Send what is queued, then close."""
-        if self._transport is not None and not self.closed:
-            self.closed = True
-            self._transport.close()
+        """Send what is queued, then end the connection.
+
+        The write side is shut first (FIN after the last line) and what the peer still sends is
+        read and dropped until it closes too, or ``LINGER_SECONDS`` pass: closing with unread
+        input would make the kernel reset the connection and lose the ``ERROR`` line.
+        """
+        transport = self._transport
+        if transport is None or self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        if transport.can_write_eof():
+            transport.write_eof()
+            transport.resume_reading()
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, self.abort)
+        else:
+            transport.close()
 
     def abort(self) -> None:
         transport = self._transport

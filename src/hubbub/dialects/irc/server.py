@@ -96,6 +96,9 @@ class IrcServer:
                 lost=self._lost,
                 send_limit=settings.irc_send_buffer_bytes,
                 queue_limit=max(2, settings.irc_queued_commands),
+                burst=settings.irc_command_burst,
+                per_second=settings.irc_commands_per_second,
+                socket_send_buffer=settings.irc_socket_send_buffer_bytes,
             )
 
         self._server = await asyncio.get_running_loop().create_server(factory, host, port, ssl=self._tls())
@@ -236,18 +239,20 @@ class IrcServer:
             else:
                 user = await accounts.authenticate_nick(command.login, command.password, client=connection.remote)
         except InvalidCredentials:
-            connection.session.login_failed(LoginFailure.WRONG, sasl=command.sasl)
+            connection.push_front(connection.session.login_failed(LoginFailure.WRONG, sasl=command.sasl))
             return
         except Busy:
-            connection.session.login_failed(LoginFailure.BUSY, sasl=command.sasl)
+            connection.push_front(connection.session.login_failed(LoginFailure.BUSY, sasl=command.sasl))
             return
         except RateLimited:
-            connection.session.login_failed(LoginFailure.LIMITED, sasl=command.sasl)
+            connection.push_front(connection.session.login_failed(LoginFailure.LIMITED, sasl=command.sasl))
             return
         connection.user = user
         self.delivery.add_user(connection, user.id)
         nick = nick_of(user.name, user.id)  # also the account name IRC shows (900): one word
-        connection.session.login_succeeded(account=nick, nick=nick, user_id=int(user.id), sasl=command.sasl)
+        connection.push_front(
+            connection.session.login_succeeded(account=nick, nick=nick, user_id=int(user.id), sasl=command.sasl)
+        )
 
     async def _directory(self, user: User) -> tuple[dict[str, ChannelTarget], dict[int, bool]]:
         sources = await self._service.channels.sources(user.id)
