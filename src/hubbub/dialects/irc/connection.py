@@ -134,10 +134,14 @@ class IrcConnection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._gone_now()
+
+    def _gone_now(self) -> None:
+        """The client is gone for the gateway (its channels, its rooms): once, at close or loss."""
         if self._gone:
             return
         self._gone = self.closed = True
-        self._transport = None
         self._queue.clear()
         if self._worker is not None and self._worker is not asyncio.current_task():
             self._worker.cancel()
@@ -224,8 +228,7 @@ class IrcConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None or self.closed:
             return
-        self.closed = True
-        self._queue.clear()
+        self._gone_now()
         if transport.can_write_eof():
             transport.write_eof()
             transport.resume_reading()
