@@ -13,6 +13,9 @@ CHROMIUM := /usr/bin/chromium
 NPM := $(shell command -v npm 2>/dev/null || echo /usr/bin/npm)
 NGINX := /usr/sbin/nginx
 REDIS_SERVER := /usr/bin/redis-server
+# The IRC gateway's tests script Debian's WeeChat (headless, driven through its fifo plugin).
+WEECHAT := /usr/bin/weechat-headless
+WEECHAT_FIFO := /usr/lib/x86_64-linux-gnu/weechat/plugins/fifo.so
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit clean
@@ -20,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: $(RUN_STAMP)
 	$(BIN)/hubbub serve
 
-test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(REDIS_SERVER)
+test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(REDIS_SERVER) $(WEECHAT) $(WEECHAT_FIFO)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -54,6 +57,10 @@ $(NGINX):
 $(REDIS_SERVER):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server
+
+$(WEECHAT) $(WEECHAT_FIFO):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends weechat-headless weechat-plugins
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

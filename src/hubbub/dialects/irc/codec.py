@@ -379,7 +379,9 @@ class IrcSession:
             self._numeric("462", "You may not reregister")
             return []
         if self._need_params(line, 1):
-            self._reg.password = line.params[0]
+            # One parameter by the RFCs; clients that do not put ":" before a password with spaces
+            # (the ``irc`` library's ``pass_``) send several, which are taken together.
+            self._reg.password = " ".join(line.params)
         return []
 
     def _on_nick(self, line: Line) -> list[Command]:

@@ -229,12 +229,15 @@ class IrcConnection(asyncio.Protocol):
         if transport is None or self.closed:
             return
         self._gone_now()
-        if transport.can_write_eof():
-            transport.write_eof()
-            transport.resume_reading()
-            asyncio.get_running_loop().call_later(LINGER_SECONDS, self.abort)
-        else:
-            transport.close()
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+                transport.resume_reading()
+                asyncio.get_running_loop().call_later(LINGER_SECONDS, self.abort)
+            else:
+                transport.close()
+        except OSError:  # the peer is already gone
+            self.abort()
 
     def abort(self) -> None:
         transport = self._transport
