@@ -6,7 +6,6 @@ Each logs in, lists, joins, talks with a web-UI user live (both ways) and parts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -104,8 +103,9 @@ async def test_weechat_logs_in_with_sasl_lists_joins_talks_and_parts(make_node: 
             "/connect hub",
         ]
     )
-    process = subprocess.Popen(
-        [WEECHAT, "--dir", str(home), "-P", "irc,fifo,logger", "-r", setup, "--stdout"],
+    process = await asyncio.create_subprocess_exec(
+        WEECHAT,
+        *["--dir", str(home), "-P", "irc,fifo,logger", "-r", setup, "--stdout"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -142,7 +142,9 @@ async def test_weechat_logs_in_with_sasl_lists_joins_talks_and_parts(make_node: 
         assert [user.name for _, user in present] == ["Bob"]  # PART left the room
     finally:
         process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-        if process.poll() is None:
+        try:
+            async with asyncio.timeout(5):
+                await process.wait()
+        except TimeoutError:
             process.kill()
+            await process.wait()
