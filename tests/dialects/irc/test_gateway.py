@@ -8,6 +8,7 @@ import pytest
 
 from hubbub.core.models import AccessLevel, RoomAccess, User
 from hubbub.core.streams import ChatLevel
+from hubbub.service.stream_chat import WriteRequest
 from hubbub.service.streams import ShareRequest
 from tests.conftest import PASSWORD, Node, NodeFactory
 from tests.dialects.irc.support import RawClient
@@ -130,19 +131,26 @@ async def test_a_mention_without_the_nick_in_it_is_made_a_highlight(irc: Node) -
 async def test_kick_and_lost_access_act_at_once(irc: Node) -> None:
     owner, ann = await irc.user("Owner"), await irc.user("Ann")
     room = await irc.room("Club", owner=owner, access=RoomAccess.PRIVATE)
+    sync = await irc.room("Sync")
     await irc.service.rooms.set_access(owner.id, room, ann.id, AccessLevel.READ_WRITE)
     client = await _client(irc, ann)
+    await _join(client, "#sync")
     await _join(client, "#club")
+
+    async def nothing_from(channel: str, token: str) -> None:
+        # The hub delivers in log order: once a later line of #sync is here, anything of the other room was too.
+        await irc.service.messages.post(owner.id, sync, token)
+        got = await client.until(lambda line: line.command == "PRIVMSG" and line.params[-1] == token)
+        assert not [line for line in got if line.command == "PRIVMSG" and line.params[0] == channel]
+
     await irc.service.rooms.kick(owner.id, room, ann.id)
     await irc.service.messages.post(owner.id, room, "after the kick")
     got = await client.until_command("KICK")
     assert got[-1].params[:2] == ["#club", "Ann"] and got[-1].source == "Owner!u1@hubbub"
+    await nothing_from("#club", "sync one")
     client.send("JOIN #club")
     assert (await client.until_command("474", "366"))[-1].command == "474"
-    client.send("PING :sync")
-    got = await client.until_command("PONG")
-    assert not [line for line in got if line.command == "PRIVMSG"]  # nothing after the kick reached it
-    # Access taken away: parted at once, and the room is no longer listed.
+    # Access taken away: parted at once, and nothing of the room after that reaches the client.
     other = await irc.room("Lounge", owner=owner, access=RoomAccess.PRIVATE)
     await irc.service.rooms.set_access(owner.id, other, ann.id, AccessLevel.READ_WRITE)
     await _join(client, "#lounge")
@@ -150,9 +158,10 @@ async def test_kick_and_lost_access_act_at_once(irc: Node) -> None:
     await irc.service.messages.post(owner.id, other, "secret")
     got = await client.until_command("PART")
     assert got[-1].params[0] == "#lounge" and got[-1].source == "Ann!u2@hubbub"
-    client.send("PING :sync2")
-    got = await client.until_command("PONG")
-    assert not [line for line in got if line.command == "PRIVMSG"]
+    await nothing_from("#lounge", "sync two")
+    client.send("LIST")
+    listed = {line.params[1] for line in await client.until_command("323") if line.command == "322"}
+    assert listed == {"#sync", "#club"}  # kicked from #club: still listed (readable), #lounge is not
     await client.close()
 
 
@@ -233,3 +242,47 @@ async def test_quit_leaves_only_the_rooms_the_connection_entered(irc: Node) -> N
         await asyncio.sleep(0.01)
     assert not (await irc.service.queries.room_view(ann, irc_room)).present
     assert [u.name for _, u in (await irc.service.queries.room_view(ann, web_room)).present] == ["Ann"]
+
+
+class _Writers:
+    """The bridges, recorded: every account has a writer; lines written are kept."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[int, int, str]] = []
+
+    def writer(self, stream: object, target: object, account: object) -> bool:
+        return True
+
+    def write(self, request: WriteRequest) -> bool:
+        self.written.append((request.account.id, request.target.id, request.text))
+        return True
+
+    def ready(self, stream_id: int, account_id: int) -> bool:
+        return True
+
+
+async def test_bots_of_a_stream_channel_write_to_networks_when_allowed(irc: Node) -> None:
+    owner, guest = await irc.user("Jo"), await irc.user("Ann")
+    account = await irc.service.streams.create_account(owner.id, network="twitch", name="jprjr2")
+    stream = await irc.service.streams.create_stream(
+        owner.id, "Show", account_ids=[account.id], shares=[ShareRequest(guest.id, ChatLevel.WRITE, 0)]
+    )
+    writers = _Writers()
+    irc.service.stream_chat.writers = writers
+    jo, ann = await _client(irc, owner), await _client(irc, guest)
+    await _join(jo, "#jo-show")
+    await _join(ann, "#jo-show")
+    jo.send("PRIVMSG #jo-show :@twitch-jprjr2 hello twitch")  # the quirk: a name ending in a digit, no colon
+    ann.send("PRIVMSG #jo-show :twitch-jprjr2: me too")
+    refused = (await ann.until_command("PRIVMSG"))[-1]
+    assert refused.source == "root!root@hubbub" and refused.params[-1] == "Ann: not authorized"
+    jo.send("NAMES #jo-show")  # jo's commands run in order: its line was handled once NAMES is answered
+    await jo.until_command("366")
+    assert writers.written == [(account.id, account.id, "hello twitch")]
+    jo.send("PRIVMSG #jo-show :!help", "PRIVMSG #jo-show :!bogus", "PRIVMSG #jo-show :!viewcount")
+    answers = [line.params[-1] for line in await jo.until(lambda line: "viewer counts" in line.params[-1])]
+    assert answers[0].startswith("Jo: commands: !help") and "unknown command !bogus" in answers[1]
+    history = await irc.service.queries.history(owner, stream.room_id, count=10)
+    assert history.messages == []  # none of it became room chat
+    await jo.close()
+    await ann.close()

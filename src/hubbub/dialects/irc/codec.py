@@ -503,6 +503,8 @@ class IrcSession:
         if sasl:
             if failure is LoginFailure.WRONG:
                 self._numeric("904", "SASL authentication failed")
+            elif failure is LoginFailure.BUSY:
+                self._numeric("904", "SASL authentication failed: the server is busy, try again in a moment")
             else:
                 self._numeric("904", "SASL authentication failed: too many attempts, try again later")
             return self._release_held()
@@ -510,6 +512,9 @@ class IrcSession:
         if failure is LoginFailure.WRONG:
             self._numeric("464", "Password incorrect")
             self.error("bad password")
+        elif failure is LoginFailure.BUSY:
+            self._numeric("464", "The server is busy checking passwords; try again in a moment")
+            self.error("server busy")
         else:
             self._numeric("464", "Too many login attempts; try again later")
             self.error("too many login attempts")

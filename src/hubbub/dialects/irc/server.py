@@ -26,6 +26,7 @@ from hubbub import __version__, metrics
 from hubbub.core.ids import RoomId
 from hubbub.core.models import User
 from hubbub.dialects.irc import codec
+from hubbub.dialects.irc.bots import StreamBots
 from hubbub.dialects.irc.codec import (
     ChannelMember,
     Command,
@@ -60,6 +61,7 @@ class IrcServer:
         self._name = settings.irc_server_name
         self.delivery = IrcDelivery(self._name)
         self._history = HistoryReader(service, self._name)
+        self._bots = StreamBots(service, self._name)
         self._connections: set[IrcConnection] = set()
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -347,6 +349,10 @@ class IrcServer:
         joined = connection.channels.get(fold(command.channel))
         if joined is None:
             session.cannot_send(command.channel, "you are not on that channel")
+            return
+        if joined.stream_id is not None and await self._bots.handle(
+            connection, user, joined, command.text, command.action
+        ):
             return
         room_id = joined.room_id
         connection.awaiting_echo[room_id] = connection.awaiting_echo.get(room_id, 0) + 1
