@@ -16,6 +16,9 @@ NGINX := /usr/sbin/nginx
 NGINX_RTMP := /usr/lib/nginx/modules/ngx_rtmp_module.so
 FFMPEG := /usr/bin/ffmpeg
 REDIS_SERVER := /usr/bin/redis-server
+# The IRC gateway's tests script Debian's WeeChat (headless, driven through its fifo plugin).
+WEECHAT := /usr/bin/weechat-headless
+WEECHAT_FIFO := /usr/lib/x86_64-linux-gnu/weechat/plugins/fifo.so
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit clean
@@ -23,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: $(RUN_STAMP)
 	$(BIN)/hubbub serve
 
-test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(NGINX_RTMP) $(FFMPEG) $(REDIS_SERVER)
+test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(NGINX_RTMP) $(FFMPEG) $(REDIS_SERVER) $(WEECHAT) $(WEECHAT_FIFO)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -65,6 +68,10 @@ $(FFMPEG):
 $(REDIS_SERVER):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server
+
+$(WEECHAT) $(WEECHAT_FIFO):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends weechat-headless weechat-plugins
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

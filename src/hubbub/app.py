@@ -20,6 +20,7 @@ from hubbub.bus.base import Bus
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.addresses import ClientAddresses, parse_networks
 from hubbub.core.clock import Clock, SystemClock
+from hubbub.dialects.irc.server import IrcServer
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.dialects.streams.api import streams_api_routes
@@ -178,8 +179,10 @@ class Runtime:
     streams: StreamFanout | None = None
     stream_sockets: StreamSockets | None = None
     bridges: BridgeManager | None = None
+    irc: IrcServer | None = None
     http_port: int = 0
     ws_port: int = 0
+    irc_port: int = 0
     _runner: web.AppRunner | None = None
     _gateway: PicowsGateway | None = None
     _gateway_port: list[int] = field(default_factory=lambda: [0])
@@ -221,6 +224,9 @@ class Runtime:
             self.bridges = BridgeManager(self.service)
             self.hub.add_fanout(self.bridges)
             self.service.stream_chat.writers = self.bridges
+        if settings.irc_port is not None:
+            self.irc = IrcServer(service=self.service, hub=self.hub)
+            self.hub.add_fanout(self.irc.delivery)
         await self.hub.start()
         # Nothing was delivered before start(): the access journal is complete from here on.
         self.access.begin(self.hub.last_event_id)
@@ -264,6 +270,9 @@ class Runtime:
         self.http_port = self._runner.addresses[0][1]
         site.http_port = self.http_port  # the port of hubbub's own pages, for the Origin check
         log.info("http listening on %s:%d", settings.host, self.http_port)
+        if self.irc is not None and settings.irc_port is not None:
+            self.irc_port = await self.irc.start(settings.host, settings.irc_port)
+            log.info("IRC gateway listening on %s:%d", settings.host, self.irc_port)
         self._tasks = [
             asyncio.create_task(self.sechat_sockets.run_keepalive(), name="hubbub-sechat-keepalive"),
             asyncio.create_task(self.realtime_sockets.run_heartbeat(), name="hubbub-realtime-heartbeat"),
@@ -287,6 +296,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.irc is not None:
+            await self.irc.stop()
         if self._gateway is not None:
             await self._gateway.stop()
             self._gateway = None

@@ -131,6 +131,20 @@ class Settings:
     streams_bridges: bool = True  # run this node's network bridges (one node of a cluster only)
     streams_rtmp_secret: str = ""  # if set, nginx-rtmp callbacks must carry ?secret=<this>
 
+    # The IRC gateway (docs/irc.md, "Gateway").
+    irc_port: int | None = None  # None = off; 0 picks a free port; 6667 is IRC's, 6697 with TLS
+    irc_tls_cert: str = ""  # PEM certificate chain: with irc_tls_key, the IRC port speaks TLS only
+    irc_tls_key: str = ""  # PEM private key of irc_tls_cert
+    irc_server_name: str = "hubbub"  # the server name in every reply and in users' hostmasks
+    irc_motd: str = ""  # message of the day; "" sends 422 (no MOTD); lines split on "\n"
+    irc_send_buffer_bytes: int = 256 * 1024  # unsent bytes per IRC connection before it is dropped
+    irc_ping_interval: float = 90.0  # seconds of silence before the server PINGs; as long again to answer
+    irc_registration_timeout: float = 60.0  # seconds a connection may take to log in
+    irc_queued_commands: int = 32  # commands waiting per connection; beyond it the server stops reading it
+    irc_command_burst: int = 100  # commands needing the service a connection may send at once ...
+    irc_commands_per_second: float = 10.0  # ... and after that per second; beyond: "Excess Flood", closed
+    irc_socket_send_buffer_bytes: int = 0  # kernel SO_SNDBUF per IRC socket; 0 keeps the kernel's auto-tuning
+
 
 def _coerce(name: str, hint: Any, raw: object) -> object:
     if hint is bool:

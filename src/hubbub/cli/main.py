@@ -50,6 +50,9 @@ def cli() -> None:
 @click.option("--port", type=int, default=None, help="HTTP port; 0 picks a free one [env HUBBUB_PORT; default 8080].")
 @click.option("--ws-port", type=int, default=None, help="Websocket gateway port [env HUBBUB_WS_PORT; default 8081].")
 @click.option("--bus", default=None, help="Event bus URL: memory: or redis://host:6379/0 [env HUBBUB_BUS].")
+@click.option(
+    "--irc-port", type=int, default=None, help="Serve the IRC gateway on this port [env HUBBUB_IRC_PORT; default off]."
+)
 @settings_options
 def serve(**flags: object) -> None:
     """Run the server until interrupted (Ctrl-C or SIGTERM)."""
@@ -74,6 +77,8 @@ def serve(**flags: object) -> None:
         reporter = asyncio.create_task(report_repeats(), name="hubbub-log-repeats")
         click.echo(f"hubbub {__version__}: http listening on http://{settings.host}:{runtime.http_port}")
         click.echo(f"hubbub: websocket gateway listening on ws://{settings.host}:{runtime.ws_port}")
+        if runtime.irc is not None:
+            click.echo(f"hubbub: IRC gateway listening on {settings.host}:{runtime.irc_port}")
         click.echo(f"hubbub: data in {settings.data_dir.resolve()}", err=False)
         assert runtime.service is not None
         token = await runtime.service.first_run.issue_token()

@@ -168,11 +168,24 @@ class Accounts:
             InvalidCredentials: No such account, or the wrong password.
         """
         email = email.strip().lower()
+        return await self._check(email, lambda tx: tx.user_by_email(email), password, client)
+
+    async def authenticate_nick(self, nick: str, password: str, *, client: str) -> User:
+        """``authenticate`` by an IRC nick, the account's name without spaces (the oldest such account).
+
+        The attempt counts against the same login limits, per account under the account's
+        e-mail address (so an account has one budget however it is named).
+        """
+        found = await self._ctx.store.read(lambda tx: tx.user_by_nick(nick))
+        account = found.email if found is not None and found.email else f"nick:{nick.lower()}"
+        return await self._check(account, lambda tx: tx.user_by_nick(nick), password, client)
+
+    async def _check(self, account: str, find: Callable[[ReadTx], User | None], password: str, client: str) -> User:
         # A right password spends its tokens too: each login costs a hash and a session.
-        tickets = await self._ctx.login_limits.acquire(address=client, account=email)
+        tickets = await self._ctx.login_limits.acquire(address=client, account=account)
 
         def lookup(tx: ReadTx) -> tuple[User | None, str | None]:
-            user = tx.user_by_email(email)
+            user = find(tx)
             return user, None if user is None else tx.password_hash(user.id)
 
         user, stored = await self._ctx.store.read(lookup)

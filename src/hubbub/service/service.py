@@ -7,6 +7,7 @@ from hubbub.core.clock import Clock
 from hubbub.core.direct import PresenceTimeouts
 from hubbub.service.accounts import Accounts
 from hubbub.service.browse import Browse
+from hubbub.service.channels import Channels
 from hubbub.service.contacts import Contacts
 from hubbub.service.context import Context
 from hubbub.service.conversations import Conversations
@@ -83,6 +84,7 @@ class Service:
         self.stream_tokens = StreamTokens(self.context)
         self.network_accounts = NetworkAccounts(self.context)
         self.stream_chat = StreamChat(self.context, self.messages)
+        self.channels = Channels(self.context)  # what the IRC gateway lists and shows
 
     @property
     def settings(self) -> Settings:

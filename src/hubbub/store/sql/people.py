@@ -27,6 +27,16 @@ class PeopleSql(SqlBase):
         row = self._one(f"SELECT {USER_COLUMNS} FROM users WHERE email = ?", (email.strip().lower(),))
         return None if row is None else user_from_row(row)
 
+    def user_by_nick(self, nick: str) -> User | None:
+        # The IRC gateway's nick is the display name without spaces (dialects/irc/names.py).
+        lower = self._dialect.lower
+        row = self._one(
+            f"SELECT {USER_COLUMNS} FROM users WHERE id > 0 AND {lower}(replace(name, ' ', '')) = {lower}(?)"
+            " ORDER BY id LIMIT 1",
+            (nick,),
+        )
+        return None if row is None else user_from_row(row)
+
     def password_hash(self, user_id: UserId) -> str | None:
         value = self._scalar("SELECT password_hash FROM users WHERE id = ?", (user_id,))
         return None if value is None else str(value)

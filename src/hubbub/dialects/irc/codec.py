@@ -1,0 +1,825 @@
+"""The IRC gateway's sans-I/O codec: bytes in -> commands for the server; answers -> lines out.
+
+No sockets and no service here (docs/irc.md, "Gateway"). ``IrcSession.receive_data`` frames
+bytes into lines (``\\n``-terminated, ``\\r`` stripped, at most ``MAX_INPUT_BYTES`` each),
+tokenises each with irctokens (UTF-8 with a latin-1 fallback, as IRC clients decode) and
+either answers it itself (CAP, PING, registration, numerics for bad input) or returns a
+``Command`` the server carries out through the service, then reports back through one of
+the session's answer methods (``login_succeeded``, ``joined``, ...). Output accumulates
+as wire bytes, taken with ``data_to_send``.
+
+Numerics follow RFC 1459/2812 and https://modern.ircdocs.horse; IRCv3 capabilities:
+``sasl`` (PLAIN), ``message-tags``, ``server-time``, ``batch``, ``echo-message`` and
+``draft/chathistory`` (the resumable view of the log).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Final
+
+from irctokens.line import Line, build, tokenise
+
+from hubbub.dialects.irc.names import MAX_CHANNEL_CHARS, MAX_NICK_CHARS, fold, split_text
+
+__all__ = [
+    "CAPABILITIES",
+    "MAX_INPUT_BYTES",
+    "ChannelMember",
+    "Command",
+    "HistoryQuery",
+    "IrcSession",
+    "Ison",
+    "Join",
+    "ListEntry",
+    "Login",
+    "LoginFailure",
+    "Part",
+    "Say",
+    "TagStyle",
+    "render_chat",
+    "render_line",
+]
+
+MAX_LINE_BYTES: Final = 512  # RFC 1459 §2.3: a line with its CRLF, without IRCv3 tags
+MAX_TAG_BYTES: Final = 8191  # IRCv3 message-tags: the tags a client may send, with "@" and the space
+MAX_INPUT_BYTES: Final = MAX_LINE_BYTES + MAX_TAG_BYTES
+MAX_SASL_BYTES: Final = 1200  # base64 of "\0e-mail\0password": enough for 255 + 500 characters
+MAX_NICKS_BEFORE_LOGIN: Final = 20  # NICK changes before registration ends; then the link is closed
+MAX_HELD_LINES: Final = 64  # lines kept while a login is being checked; more closes the link
+MAX_CHANNELS: Final = 50  # ISUPPORT CHANLIMIT
+MAX_TARGETS: Final = 20  # ISUPPORT TARGMAX: channels named by one JOIN or PART
+CHATHISTORY_MAX: Final = 100  # ISUPPORT CHATHISTORY: lines per CHATHISTORY request
+CAPABILITIES: Final = ("batch", "draft/chathistory", "echo-message", "message-tags", "sasl", "server-time")
+_SASL_VALUE: Final = "PLAIN"
+_BEFORE_LOGIN: Final = frozenset({"CAP", "NICK", "USER", "PASS", "AUTHENTICATE", "PING", "PONG", "QUIT"})
+_IGNORED: Final = frozenset({"PONG", "NOTICE", "TAGMSG", "USERHOST"})
+
+
+class TagStyle(Enum):
+    """What tags a connection's lines carry; fan-out renders each style once."""
+
+    NONE = 0
+    TIME = 1  # server-time only
+    ALL = 2  # message-tags: time and msgid
+
+
+# Commands: what the server does through the service, then answers through the session.
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """Check a password; ``login`` is an e-mail address (``by_email``) or the account's name without spaces."""
+
+    login: str
+    password: str
+    by_email: bool
+    sasl: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    channel: str  # as the client wrote it
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    channel: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    channel: str
+    text: str
+    action: bool  # CTCP ACTION (/me)
+
+
+@dataclass(frozen=True, slots=True)
+class ListChannels:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    mask: str
+
+
+@dataclass(frozen=True, slots=True)
+class Whois:
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    channel: str
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """``CHATHISTORY LATEST|AFTER|BEFORE <channel> <msgid=N|timestamp=T|*> <limit>``."""
+
+    subcommand: str
+    channel: str
+    after_id: int | None  # msgid reference (an event id)
+    at_ms: int | None  # timestamp reference (ms since the epoch)
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ison:
+    nicks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    reason: str
+
+
+Command = Login | Join | Part | Say | ListChannels | Names | Who | Whois | Topic | Kick | HistoryQuery | Ison | Quit
+
+
+class LoginFailure(Enum):
+    WRONG = "wrong"
+    LIMITED = "limited"  # the login limits said no
+    BUSY = "busy"  # too many passwords being checked right now
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelMember:
+    nick: str
+    mask: str  # nick!user@host
+    operator: bool = False
+    realname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    channel: str
+    visible: int
+    topic: str
+
+
+def _time_tag(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def render_line(
+    command: str, params: Sequence[str], *, source: str | None = None, tags: dict[str, str] | None = None
+) -> bytes:
+    """One line with its CRLF (irctokens formats it: the last parameter gets ``:`` when it needs one)."""
+    return (build(command, list(params), source, tags or None).format() + "\r\n").encode("utf-8")
+
+
+def render_chat(
+    *, source: str, target: str, text: str, action: bool, style: TagStyle, ms: int, msgid: int | None
+) -> bytes:
+    """A chat line as PRIVMSG lines (a multi-line message as several, each within the 512 bytes of
+    RFC 1459 with its prefix), with the tags of ``style``: ``time`` and ``msgid`` (the event id)."""
+    tags: dict[str, str] | None = None
+    if style is TagStyle.TIME:
+        tags = {"time": _time_tag(ms)}
+    elif style is TagStyle.ALL:
+        tags = {"time": _time_tag(ms)}
+        if msgid is not None:
+            tags["msgid"] = str(msgid)
+    overhead = len(f":{source} PRIVMSG {target} :\r\n".encode()) + (len("\x01ACTION \x01") if action else 0)
+    out = bytearray()
+    for piece in split_text(text, MAX_LINE_BYTES - overhead):
+        body = f"\x01ACTION {piece}\x01" if action else piece
+        out += render_line("PRIVMSG", [target, body], source=source, tags=tags)
+    return bytes(out)
+
+
+@dataclass
+class _Registration:
+    nick: str | None = None
+    user: bool = False
+    password: str | None = None
+    negotiating: bool = False
+    nick_changes: int = 0
+    sasl_mechanism: bool = False
+    sasl_buffer: str = ""
+    logging_in: bool = False
+    held: list[bytes] = field(default_factory=list)  # lines that came while the password was checked
+
+
+@dataclass
+class IrcSession:
+    """One client connection's protocol state (registration, capabilities, its nick)."""
+
+    server: str
+    version: str
+    created: str  # when the server started, for 003
+    motd: Sequence[str] = ()
+    caps: set[str] = field(default_factory=set)
+    nick: str = "*"
+    account: str | None = None  # once logged in: the account's name
+    mask: str = ""
+    registered: bool = False
+    closing: bool = False  # an ERROR line was queued: the server closes after sending it
+    away: bool = False
+    _reg: _Registration = field(default_factory=_Registration)
+    _out: bytearray = field(default_factory=bytearray)
+    _partial: bytearray = field(default_factory=bytearray)
+    _discarding: bool = False  # inside an over-long line: dropped up to its end
+
+    # bytes in and out
+
+    def receive_data(self, data: bytes) -> list[Command]:
+        """Feed bytes from the peer; returns the commands they make, in order."""
+        commands: list[Command] = []
+        start = 0
+        while not self.closing:
+            end = data.find(b"\n", start)
+            if end < 0:
+                self._keep_partial(data[start:])
+                break
+            piece = data[start:end]
+            start = end + 1
+            if self._discarding:
+                self._discarding = False
+                self._partial.clear()
+                continue
+            if self._partial:
+                piece = bytes(self._partial) + piece
+                self._partial.clear()
+            if len(piece) > MAX_INPUT_BYTES:
+                self._numeric("417", "Input line was too long")
+                continue
+            commands.extend(self.receive_line(piece.rstrip(b"\r")))
+        return commands
+
+    def _keep_partial(self, rest: bytes) -> None:
+        if self._discarding:
+            return
+        if len(self._partial) + len(rest) > MAX_INPUT_BYTES:
+            self._partial.clear()
+            self._discarding = True
+            self._numeric("417", "Input line was too long")
+            return
+        self._partial += rest
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def send(self, data: bytes) -> None:
+        self._out += data
+
+    # lines
+
+    def receive_line(self, raw: bytes) -> list[Command]:
+        if not raw.strip(b" "):
+            return []  # empty lines are ignored (modern.ircdocs.horse "Message format")
+        if self._reg.logging_in:
+            # Clients send JOINs right behind PASS/NICK/USER: they wait until the password is checked.
+            if len(self._reg.held) >= MAX_HELD_LINES:
+                self.error("Excess Flood")
+                return []
+            self._reg.held.append(raw)
+            return []
+        try:
+            line = tokenise(raw)
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return []  # nothing usable (tags that are not UTF-8, a prefix with no command)
+        command = line.command
+        if not self.registered and command not in _BEFORE_LOGIN:
+            if not command.isdigit():
+                self._numeric("451", "You have not registered")
+            return []
+        handler = getattr(self, f"_on_{command.lower()}", None) if command.isalpha() else None
+        if handler is None:
+            if command not in _IGNORED:
+                self._numeric("421", command, "Unknown command")
+            return []
+        result: list[Command] = handler(line)
+        return result
+
+    # answering
+
+    def _emit(self, command: str, *params: str, source: str | None = None) -> None:
+        self._out += render_line(command, params, source=source or self.server)
+
+    def _numeric(self, code: str, *params: str) -> None:
+        self._emit(code, self.nick, *params)
+
+    def error(self, reason: str) -> None:
+        """Send ``ERROR`` and mark the session closing (the server closes once it is written)."""
+        self._emit("ERROR", f"Closing link: {reason}", source="")
+        self.closing = True
+
+    def notice(self, text: str) -> None:
+        self._emit("NOTICE", self.nick, text)
+
+    def _need_params(self, line: Line, count: int) -> bool:
+        if len(line.params) < count or not line.params[0]:
+            self._numeric("461", line.command, "Not enough parameters")
+            return False
+        return True
+
+    @property
+    def tag_style(self) -> TagStyle:
+        if "message-tags" in self.caps:
+            return TagStyle.ALL
+        return TagStyle.TIME if "server-time" in self.caps else TagStyle.NONE
+
+    # registration
+
+    def _on_cap(self, line: Line) -> list[Command]:
+        if not self._need_params(line, 1):
+            return []
+        sub = line.params[0].upper()
+        if sub == "LS":
+            if not self.registered:
+                self._reg.negotiating = True
+            version = line.params[1] if len(line.params) > 1 else ""
+            offered = [f"sasl={_SASL_VALUE}" if c == "sasl" and version >= "302" else c for c in CAPABILITIES]
+            self._emit("CAP", self.nick, "LS", " ".join(offered))
+        elif sub == "LIST":
+            self._emit("CAP", self.nick, "LIST", " ".join(sorted(self.caps)))
+        elif sub == "REQ":
+            if not self.registered:
+                self._reg.negotiating = True
+            asked = line.params[1].split() if len(line.params) > 1 else []
+            adding = {c for c in asked if not c.startswith("-")}
+            removing = {c[1:] for c in asked if c.startswith("-")}
+            if asked and (adding | removing) <= set(CAPABILITIES):
+                self.caps = (self.caps | adding) - removing
+                self._emit("CAP", self.nick, "ACK", " ".join(asked))
+            else:
+                self._emit("CAP", self.nick, "NAK", " ".join(asked))
+        elif sub == "END":
+            if not self.registered:
+                self._reg.negotiating = False
+                return self._try_register()
+        else:
+            self._numeric("410", line.params[0], "Invalid CAP command")
+        return []
+
+    def _on_pass(self, line: Line) -> list[Command]:
+        if self.registered:
+            self._numeric("462", "You may not reregister")
+            return []
+        if self._need_params(line, 1):
+            # One parameter by the RFCs; clients that do not put ":" before a password with spaces
+            # (the ``irc`` library's ``pass_``) send several, which are taken together.
+            self._reg.password = " ".join(line.params)
+        return []
+
+    def _on_nick(self, line: Line) -> list[Command]:
+        if not line.params or not line.params[0]:
+            self._numeric("431", "No nickname given")
+            return []
+        wanted = line.params[0]
+        if self.registered:
+            if fold(wanted) != fold(self.nick):
+                self._numeric("902", "You must use a nick assigned to you")
+            return []
+        if len(wanted) > MAX_NICK_CHARS or any(c in wanted for c in " ,*?!@#:") or wanted[0] in "$&0123456789-":
+            self._emit("432", self.nick, wanted, "Erroneous nickname")
+            return []
+        self._reg.nick_changes += 1
+        if self._reg.nick_changes > MAX_NICKS_BEFORE_LOGIN:
+            self.error("too many nick changes")
+            return []
+        self._reg.nick = wanted
+        self.nick = wanted
+        return self._try_register()
+
+    def _on_user(self, line: Line) -> list[Command]:
+        if self.registered:
+            self._numeric("462", "You may not reregister")
+            return []
+        if not self._need_params(line, 4):
+            return []
+        self._reg.user = True
+        return self._try_register()
+
+    def _on_authenticate(self, line: Line) -> list[Command]:
+        reg = self._reg
+        if self.registered or self.account is not None:
+            self._numeric("907", "You have already authenticated using SASL")
+            return []
+        if "sasl" not in self.caps or not self._need_params(line, 1):
+            return []
+        value = line.params[0]
+        if value == "*":
+            reg.sasl_mechanism, reg.sasl_buffer = False, ""
+            self._numeric("906", "SASL authentication aborted")
+            return []
+        if not reg.sasl_mechanism:
+            if value.upper() != _SASL_VALUE:
+                self._numeric("908", _SASL_VALUE, "are available SASL mechanisms")
+                self._numeric("904", "SASL authentication failed")
+                return []
+            reg.sasl_mechanism = True
+            self._emit("AUTHENTICATE", "+", source="")
+            return []
+        if value != "+":
+            reg.sasl_buffer += value
+        if len(reg.sasl_buffer) > MAX_SASL_BYTES:
+            reg.sasl_mechanism, reg.sasl_buffer = False, ""
+            self._numeric("905", "SASL message too long")
+            return []
+        if len(value) == 400:
+            return []  # a full chunk: more follows (IRCv3 sasl-3.1)
+        payload, reg.sasl_buffer, reg.sasl_mechanism = reg.sasl_buffer, "", False
+        try:
+            fields = base64.b64decode(payload, validate=True).decode("utf-8").split("\0")
+        except (binascii.Error, UnicodeDecodeError):
+            fields = []
+        if len(fields) != 3 or not fields[1] or not fields[2]:
+            self._numeric("904", "SASL authentication failed")
+            return []
+        _, login, password = fields
+        reg.logging_in = True
+        return [Login(login, password, by_email="@" in login, sasl=True)]
+
+    def _try_register(self) -> list[Command]:
+        reg = self._reg
+        if self.registered or reg.logging_in or reg.negotiating or reg.nick is None or not reg.user:
+            return []
+        if self.account is not None:
+            self._welcome()
+            return []
+        if reg.password is None:
+            self._numeric("464", "Password required: log in with SASL PLAIN or PASS")
+            self.error("no password given")
+            return []
+        secret = reg.password
+        reg.logging_in = True
+        email, colon, password = secret.partition(":")
+        if colon and "@" in email:
+            return [Login(email, password, by_email=True, sasl=False)]
+        return [Login(reg.nick, secret, by_email=False, sasl=False)]
+
+    def _release_held(self) -> list[Command]:
+        held, self._reg.held = self._reg.held, []
+        commands: list[Command] = []
+        for raw in held:
+            if self.closing:
+                break
+            commands.extend(self.receive_line(raw))
+        return commands
+
+    def login_succeeded(self, *, account: str, nick: str, user_id: int, sasl: bool) -> list[Command]:
+        """The password was right: ``nick`` is the account's (the client's is changed to it).
+        Returns the commands of the lines that came meanwhile."""
+        self._reg.logging_in = False
+        self.account = account
+        if self.nick not in ("*", nick):
+            self._emit("NICK", nick, source=f"{self.nick}!u{user_id}@{self.server}")
+        self.nick = nick
+        self.mask = f"{nick}!u{user_id}@{self.server}"
+        if sasl:
+            self._numeric("900", self.mask, account, f"You are now logged in as {account}")
+            self._numeric("903", "SASL authentication successful")
+        reg = self._reg
+        if not self.registered and not reg.negotiating and reg.nick is not None and reg.user:
+            self._welcome()
+        return self._release_held()
+
+    def login_failed(self, failure: LoginFailure, *, sasl: bool) -> list[Command]:
+        """Returns the commands of the lines that came meanwhile (a SASL client may try again)."""
+        self._reg.logging_in = False
+        if sasl:
+            if failure is LoginFailure.WRONG:
+                self._numeric("904", "SASL authentication failed")
+            elif failure is LoginFailure.BUSY:
+                self._numeric("904", "SASL authentication failed: the server is busy, try again in a moment")
+            else:
+                self._numeric("904", "SASL authentication failed: too many attempts, try again later")
+            return self._release_held()
+        self._reg.held.clear()
+        if failure is LoginFailure.WRONG:
+            self._numeric("464", "Password incorrect")
+            self.error("bad password")
+        elif failure is LoginFailure.BUSY:
+            self._numeric("464", "The server is busy checking passwords; try again in a moment")
+            self.error("server busy")
+        else:
+            self._numeric("464", "Too many login attempts; try again later")
+            self.error("too many login attempts")
+        return []
+
+    def _welcome(self) -> None:
+        self.registered = True
+        self._numeric("001", f"Welcome to the hubbub IRC gateway, {self.nick}")
+        self._numeric("002", f"Your host is {self.server}, running version {self.version}")
+        self._numeric("003", f"This server was created {self.created}")
+        self._emit("004", self.nick, self.server, self.version, "i", "nt")
+        tokens = [
+            "CASEMAPPING=ascii",
+            f"CHANLIMIT=#:{MAX_CHANNELS}",
+            f"CHANNELLEN={MAX_CHANNEL_CHARS}",
+            "CHANTYPES=#",
+            f"CHATHISTORY={CHATHISTORY_MAX}",
+            "MSGREFTYPES=msgid,timestamp",
+            "NETWORK=hubbub",
+            f"NICKLEN={MAX_NICK_CHARS}",
+            "PREFIX=(o)@",
+            f"TARGMAX=JOIN:{MAX_TARGETS},PART:{MAX_TARGETS},PRIVMSG:1",
+            "UTF8ONLY",
+        ]
+        self._emit("005", self.nick, *tokens, "are supported by this server")
+        if self.motd:
+            self._numeric("375", f"- {self.server} Message of the day -")
+            for text in self.motd:
+                self._numeric("372", f"- {text}")
+            self._numeric("376", "End of /MOTD command")
+        else:
+            self._numeric("422", "MOTD File is missing")
+
+    # registered commands
+
+    def _on_ping(self, line: Line) -> list[Command]:
+        if not line.params:
+            self._numeric("409", "No origin specified")
+            return []
+        self._emit("PONG", self.server, line.params[0])
+        return []
+
+    def _on_quit(self, line: Line) -> list[Command]:
+        reason = line.params[0] if line.params else "Client Quit"
+        self.error(f"Quit: {reason}")
+        return [Quit(reason)]
+
+    def _channels(self, line: Line) -> list[str] | None:
+        if not self._need_params(line, 1):
+            return None
+        names = [name for name in line.params[0].split(",") if name]
+        if len(names) > MAX_TARGETS:
+            self._numeric("407", line.params[0], "Too many targets")
+            return None
+        return names
+
+    def _on_join(self, line: Line) -> list[Command]:
+        names = self._channels(line)
+        if names is None:
+            return []
+        if names == ["0"]:
+            return [Part("*", "Left all channels")]
+        commands: list[Command] = []
+        for name in names:
+            if not name.startswith("#") or len(name) > MAX_CHANNEL_CHARS:
+                self._emit("476", self.nick, name, "Bad Channel Mask")
+            else:
+                commands.append(Join(name))
+        return commands
+
+    def _on_part(self, line: Line) -> list[Command]:
+        names = self._channels(line)
+        if names is None:
+            return []
+        reason = line.params[1] if len(line.params) > 1 else "Leaving"
+        return [Part(name, reason) for name in names]
+
+    def _on_privmsg(self, line: Line) -> list[Command]:
+        if not line.params or not line.params[0]:
+            self._numeric("411", "No recipient given (PRIVMSG)")
+            return []
+        if len(line.params) < 2 or not line.params[1]:
+            self._numeric("412", "No text to send")
+            return []
+        target, text = line.params[0], line.params[1]
+        action = False
+        if text.startswith("\x01"):
+            body = text.strip("\x01")
+            verb, _, rest = body.partition(" ")
+            if verb.upper() != "ACTION":
+                return []  # other CTCP requests (VERSION, PING ...) are not carried into chat
+            text, action = rest, True
+            if not text:
+                self._numeric("412", "No text to send")
+                return []
+        if not target.startswith("#"):
+            self._emit("401", self.nick, target, "No such nick/channel (the gateway carries channel messages only)")
+            return []
+        return [Say(target, text, action)]
+
+    def _on_list(self, line: Line) -> list[Command]:
+        return [ListChannels()]
+
+    def _on_names(self, line: Line) -> list[Command]:
+        if not line.params:
+            self._emit("366", self.nick, "*", "End of /NAMES list")
+            return []
+        return [Names(name) for name in line.params[0].split(",")[:MAX_TARGETS] if name]
+
+    def _on_who(self, line: Line) -> list[Command]:
+        if not line.params:
+            self._emit("315", self.nick, "*", "End of /WHO list")
+            return []
+        return [Who(line.params[0])]
+
+    def _on_whois(self, line: Line) -> list[Command]:
+        if not self._need_params(line, 1):
+            return []
+        return [Whois(line.params[-1])]
+
+    def _on_topic(self, line: Line) -> list[Command]:
+        if not self._need_params(line, 1):
+            return []
+        if len(line.params) > 1:
+            self._emit("482", self.nick, line.params[0], "You're not channel operator (topics follow the room)")
+            return []
+        return [Topic(line.params[0])]
+
+    def _on_mode(self, line: Line) -> list[Command]:
+        if not self._need_params(line, 1):
+            return []
+        target = line.params[0]
+        if target.startswith("#"):
+            if len(line.params) == 1:
+                self._emit("324", self.nick, target, "+nt")
+            elif line.params[1].lstrip("+") in ("b", "e", "I"):
+                ends = {"b": ("368", "ban"), "e": ("349", "exception"), "I": ("347", "invite")}
+                code, kind = ends[line.params[1].lstrip("+")]
+                self._emit(code, self.nick, target, f"End of channel {kind} list")
+            else:
+                self._emit("482", self.nick, target, "You're not channel operator (modes follow the room)")
+        elif fold(target) != fold(self.nick):
+            self._numeric("502", "Can't change mode for other users")
+        elif len(line.params) == 1:
+            self._emit("221", self.nick, "+i")
+        else:
+            self._numeric("501", "Unknown MODE flag")
+        return []
+
+    def _on_kick(self, line: Line) -> list[Command]:
+        if not self._need_params(line, 2):
+            return []
+        return [Kick(line.params[0], line.params[1])]
+
+    def _on_away(self, line: Line) -> list[Command]:
+        self.away = bool(line.params and line.params[0])
+        if self.away:
+            self._numeric("306", "You have been marked as being away")
+        else:
+            self._numeric("305", "You are no longer marked as being away")
+        return []
+
+    def _on_chathistory(self, line: Line) -> list[Command]:
+        if len(line.params) < 4:
+            self._emit("FAIL", "CHATHISTORY", "NEED_MORE_PARAMS", "Missing parameters")
+            return []
+        sub, target, ref, count = line.params[0].upper(), line.params[1], line.params[2], line.params[3]
+        if sub not in ("LATEST", "AFTER", "BEFORE"):
+            self._emit("FAIL", "CHATHISTORY", "INVALID_PARAMS", sub, "Supported: LATEST, AFTER, BEFORE")
+            return []
+        after_id: int | None = None
+        at_ms: int | None = None
+        kind, _, value = ref.partition("=")
+        if kind == "msgid" and value.isdigit():
+            after_id = int(value)
+        elif kind == "timestamp":
+            at_ms = _parse_timestamp(value)
+            if at_ms is None:
+                self._emit("FAIL", "CHATHISTORY", "INVALID_PARAMS", ref, "Invalid timestamp")
+                return []
+        elif not (ref == "*" and sub == "LATEST"):
+            self._emit("FAIL", "CHATHISTORY", "INVALID_PARAMS", ref, "Invalid message reference")
+            return []
+        if not count.isdigit() or not target.startswith("#"):
+            self._emit("FAIL", "CHATHISTORY", "INVALID_PARAMS", target, "Invalid target or limit")
+            return []
+        return [HistoryQuery(sub, target, after_id, at_ms, max(1, min(int(count), CHATHISTORY_MAX)))]
+
+    def _on_ison(self, line: Line) -> list[Command]:
+        if not self._need_params(line, 1):
+            return []
+        return [Ison(tuple(nick for param in line.params for nick in param.split()))]
+
+    # answers from the server
+
+    def joined(self, channel: str, *, topic: str, members: Iterable[ChannelMember]) -> None:
+        self._emit("JOIN", channel, source=self.mask)
+        if topic:
+            self._emit("332", self.nick, channel, topic)
+        else:
+            self._emit("331", self.nick, channel, "No topic is set")
+        self.names(channel, members)
+
+    def names(self, channel: str, members: Iterable[ChannelMember]) -> None:
+        entries = [("@" if m.operator else "") + m.nick for m in members]
+        line: list[str] = []
+        size = 0
+        budget = MAX_LINE_BYTES - len(f":{self.server} 353 {self.nick} = {channel} :\r\n".encode())
+        for entry in entries:
+            if line and size + len(entry) + 1 > budget:
+                self._emit("353", self.nick, "=", channel, " ".join(line))
+                line, size = [], 0
+            line.append(entry)
+            size += len(entry.encode()) + 1
+        if line:
+            self._emit("353", self.nick, "=", channel, " ".join(line))
+        self._emit("366", self.nick, channel, "End of /NAMES list")
+
+    def who(self, mask: str, members: Iterable[tuple[str, ChannelMember]]) -> None:
+        for channel, m in members:
+            _, _, rest = m.mask.partition("!")
+            user, _, host = rest.partition("@")
+            flags = "H" + ("@" if m.operator else "")
+            self._emit("352", self.nick, channel, user, host, self.server, m.nick, flags, f"0 {m.realname}")
+        self._emit("315", self.nick, mask, "End of /WHO list")
+
+    def ison(self, nicks: Iterable[str]) -> None:
+        self._numeric("303", " ".join(nicks))
+
+    def whois(self, nick: str, member: ChannelMember | None, channels: Sequence[str]) -> None:
+        if member is None:
+            self._emit("401", self.nick, nick, "No such nick/channel")
+        else:
+            _, _, rest = member.mask.partition("!")
+            user, _, host = rest.partition("@")
+            self._emit("311", self.nick, member.nick, user, host, "*", member.realname)
+            if channels:
+                self._emit("319", self.nick, member.nick, " ".join(channels))
+            self._emit("312", self.nick, member.nick, self.server, "hubbub")
+        self._emit("318", self.nick, nick, "End of /WHOIS list")
+
+    def topic(self, channel: str, topic: str) -> None:
+        if topic:
+            self._emit("332", self.nick, channel, topic)
+        else:
+            self._emit("331", self.nick, channel, "No topic is set")
+
+    def no_such_channel(self, channel: str) -> None:
+        self._emit("403", self.nick, channel, "No such channel")
+
+    def too_many_channels(self, channel: str) -> None:
+        self._emit("405", self.nick, channel, "You have joined too many channels")
+
+    def banned(self, channel: str, why: str) -> None:
+        self._emit("474", self.nick, channel, f"Cannot join channel (+b): {why}")
+
+    def not_on_channel(self, channel: str) -> None:
+        self._emit("442", self.nick, channel, "You're not on that channel")
+
+    def not_operator(self, channel: str) -> None:
+        self._emit("482", self.nick, channel, "You're not channel operator")
+
+    def no_such_nick(self, nick: str) -> None:
+        self._emit("401", self.nick, nick, "No such nick/channel")
+
+    def cannot_send(self, channel: str, why: str) -> None:
+        self._emit("404", self.nick, channel, f"Cannot send to channel: {why}")
+
+    def parted(self, channel: str, reason: str) -> None:
+        self._emit("PART", channel, reason, source=self.mask)
+
+    def channel_list(self, entries: Iterable[ListEntry]) -> None:
+        self._emit("321", self.nick, "Channel", "Users  Name")
+        for entry in entries:
+            self._emit("322", self.nick, entry.channel, str(entry.visible), entry.topic)
+        self._emit("323", self.nick, "End of /LIST")
+
+    def history_failed(self, channel: str, why: str) -> None:
+        self._emit("FAIL", "CHATHISTORY", "INVALID_TARGET", "CHATHISTORY", channel, why)
+
+    def history(self, channel: str, lines: Sequence[bytes], batch_id: str) -> None:
+        """Send replayed lines in a ``chathistory`` batch (each line rendered with this session's tags)."""
+        batched = "batch" in self.caps
+        if batched:
+            self._emit("BATCH", f"+{batch_id}", "chathistory", channel)
+        for data in lines:
+            for one in data.split(b"\r\n"):
+                if not one:
+                    continue
+                if batched:
+                    tag = b"@batch=" + batch_id.encode()
+                    self._out += tag + b";" + one[1:] if one.startswith(b"@") else tag + b" " + one
+                else:
+                    self._out += one
+                self._out += b"\r\n"
+        if batched:
+            self._emit("BATCH", f"-{batch_id}")
+
+
+def _parse_timestamp(value: str) -> int | None:
+    try:
+        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        try:
+            moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,121 @@
+"""What the IRC gateway lists and shows: rooms and streams with who may read them, and who is in them.
+
+Reads only; the rules are the ones every transport uses (``rules.can_read`` for rooms, the
+stream's chat level for streams, ``service.streams.levels``). The gateway turns these into
+channel names (dialects/irc/names.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hubbub.core.ids import RoomId, UserId
+from hubbub.core.models import AccessLevel, User, slugify
+from hubbub.core.rules import can_read
+from hubbub.core.streams import ChatLevel
+from hubbub.service.context import Context, standing_in
+from hubbub.service.streams import levels
+from hubbub.store.base import ReadTx
+
+__all__ = ["ChannelSource", "Channels", "Member"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSource:
+    """A room (or the stream whose room it is) as one viewer may list it."""
+
+    room_id: RoomId
+    slug: str
+    readable: bool
+    topic: str = ""
+    present: int = 0  # users in it now (counted only when readable)
+    stream_id: int | None = None
+    owner_slug: str = ""
+    stream_slug: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user: User
+    operator: bool  # owns the room (or the stream), or a moderator
+
+
+def _stream_topic(live: bool) -> str:
+    return "Status: live" if live else "Status: offline"  # what multistreamer's IRC server showed (§B.6)
+
+
+class Channels:
+    def __init__(self, context: Context) -> None:
+        self._ctx = context
+
+    async def sources(self, viewer_id: UserId) -> list[ChannelSource]:
+        """Every room and stream (names stay stable whoever asks), each saying whether the viewer may read it."""
+        now = self._ctx.now()
+
+        def read(tx: ReadTx) -> list[ChannelSource]:
+            viewer = tx.user(viewer_id)
+            streams = {stream.room_id: stream for stream in tx.list_streams()}
+            owners = tx.users({stream.owner_id for stream in streams.values()})
+            found: list[ChannelSource] = []
+            for room in tx.list_rooms(limit=10_000):
+                stream = streams.get(room.id)
+                if viewer is None:
+                    readable = False
+                elif stream is not None:
+                    readable = levels(tx, stream, viewer, now)[0] is not ChatLevel.NONE
+                else:
+                    readable = can_read(standing_in(tx, room, viewer, now), room)
+                present = len(tx.present_members(room.id)) if readable else 0
+                if stream is None:
+                    found.append(ChannelSource(room.id, room.slug, readable, room.description, present))
+                    continue
+                owner = owners.get(stream.owner_id)
+                found.append(
+                    ChannelSource(
+                        room.id,
+                        room.slug,
+                        readable,
+                        _stream_topic(stream.state.live),
+                        present,
+                        stream_id=stream.id,
+                        owner_slug=owner.slug if owner is not None else slugify(str(stream.owner_id)),
+                        stream_slug=stream.slug,
+                    )
+                )
+            return found
+
+        return await self._ctx.store.read(read)
+
+    async def members(self, viewer_id: UserId, room_id: RoomId) -> list[Member] | None:
+        """Who is in the room now (None: no such room, or the viewer may not read it)."""
+        now = self._ctx.now()
+
+        def read(tx: ReadTx) -> list[Member] | None:
+            viewer = tx.user(viewer_id)
+            room = tx.room(room_id)
+            if viewer is None or room is None:
+                return None
+            stream = tx.stream_of_room(room_id)
+            if stream is not None:
+                if levels(tx, stream, viewer, now)[0] is ChatLevel.NONE:
+                    return None
+            elif not can_read(standing_in(tx, room, viewer, now), room):
+                return None
+            grants = dict(tx.access_grants(room_id))
+            members = tx.present_members(room_id)
+            users = tx.users({m.user_id for m in members})
+            found: list[Member] = []
+            for member in members:
+                user = users.get(member.user_id)
+                if user is None:
+                    continue
+                owner = grants.get(user.id) is AccessLevel.OWNER or user.is_moderator
+                if stream is not None:
+                    owner = owner or stream.owner_id == user.id
+                found.append(Member(user, owner))
+            return found
+
+        return await self._ctx.store.read(read)
+
+    async def user_by_nick(self, nick: str) -> User | None:
+        return await self._ctx.store.read(lambda tx: tx.user_by_nick(nick))
