@@ -19,6 +19,7 @@ from hubbub.bus.base import Bus
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.addresses import ClientAddresses, parse_networks
 from hubbub.core.clock import Clock, SystemClock
+from hubbub.dialects.comet.routes import POLL_PREFIX, comet_routes
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.errors import ConfigError, LocalError
@@ -212,16 +213,19 @@ class Runtime:
         self._gateway_port[0] = self.ws_port
         log.info("websocket gateway listening on %s:%d", settings.host, self.ws_port)
 
+        comet, install_comet = comet_routes(settings, self.channel_waiters)
         app = create_app(
             self.service,
             self._gateway_port,
             site=site,
             socket_endpoint=socket_endpoint(router),
-            extra_routes=realtime_routes(),
+            extra_routes=[*realtime_routes(), *comet],
             client_addresses=addresses,
             metrics_allowed=metrics_allowed,
+            any_host_prefixes=(POLL_PREFIX,),
         )
         app[HUB] = self.hub
+        install_comet(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         listener = GuardedSite(

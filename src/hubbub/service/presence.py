@@ -15,8 +15,9 @@ other event. A refused request is no sighting (the HTTP middleware reports succe
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Final
 
@@ -124,6 +125,27 @@ class PresenceService:
         now = self._ctx.now()
         records = await self.records(user_ids)
         return {user_id: shown_presence(record, now, self.timeouts) for user_id, record in records.items()}
+
+    async def swap_buddy_snapshot(
+        self, session_key: str, available: Mapping[UserId, bool]
+    ) -> dict[UserId, bool] | None:
+        """Store what a client session's buddy list shows as available now (user -> idle) and return
+        what its previous one showed (None: the first). Written only when it changed; the store
+        keeps it, so the diff holds whichever node answers the next one."""
+        encoded = json.dumps({str(int(u)): idle for u, idle in sorted(available.items())}, separators=(",", ":"))
+
+        def work(tx: WriteTx, changes: Changes, now: int) -> dict[UserId, bool] | None:
+            stored = tx.buddy_snapshot(session_key)
+            if stored != encoded:
+                tx.put_buddy_snapshot(session_key, encoded, now)
+            if stored is None:
+                return None
+            return {UserId(int(u)): bool(idle) for u, idle in json.loads(stored).items()}
+
+        return await self._ctx.apply(work)
+
+    async def purge_buddy_snapshots(self, older_than_seconds: int) -> int:
+        return await self._ctx.apply(lambda tx, changes, now: tx.purge_buddy_snapshots(now - older_than_seconds))
 
     async def sweep(self) -> int:
         """Turn lapsed sightings and old activity into idle/offline records and events; return how many."""
