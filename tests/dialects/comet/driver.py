@@ -115,7 +115,13 @@ class FacebookChat:
             return parse_json(await response.text())
 
     async def buddy_list(self) -> dict[str, str]:
+        answer = await self.buddy_list_answer()
+        return {uid: info["name"] for uid, info in answer["userInfos"].items()}
+
+    async def buddy_list_answer(self) -> dict[str, Any]:
+        """The whole ``buddy_list`` object of ``update.php``'s answer."""
         form = {"buddy_list": "1", "force_render": "1", "post_form_id": self.post_form_id, "user": str(self.uid)}
         async with self.agent.post(f"{self.base}/ajax/presence/update.php", data=form) as response:
             answer = parse_json(await response.text())
-        return {uid: info["name"] for uid, info in answer["payload"]["buddy_list"]["userInfos"].items()}
+        buddy_list: dict[str, Any] = answer["payload"]["buddy_list"]
+        return buddy_list

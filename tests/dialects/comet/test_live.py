@@ -366,6 +366,9 @@ async def test_pages_carry_every_marker_and_logout_ends_the_session(
         assert 'js", "channel01"' in body and 'js","channel01"' in body
         assert f'<input type="hidden" id="post_form_id" name="post_form_id" value="{alice.post_form_id}"' in body
     async with alice.agent.post(f"{alice.base}/logout.php", data={"confirm": "1"}, allow_redirects=False) as out:
+        assert out.status == 403  # without the session's post_form_id a cross-site form cannot log anyone out
+    form = {"confirm": "1", "post_form_id": alice.post_form_id}
+    async with alice.agent.post(f"{alice.base}/logout.php", data=form, allow_redirects=False) as out:
         assert out.status == 302 and out.headers["Location"] == "/login.php"
     async with alice.agent.get(f"{alice.base}/home.php", allow_redirects=False) as page:
         assert page.status == 302

@@ -417,6 +417,7 @@ def home_page(*, base_url: str, uid: UserId, name: str, post_form_id: str, title
             f'window.presenceChannel = ["presence.js","{CHANNEL}"];\n'
             "</script>\n"
             '<form method="post" action="/logout.php"><input type="hidden" name="confirm" value="1">'
+            f'<input type="hidden" name="post_form_id" value="{html.escape(post_form_id)}">'
             '<input type="submit" value="Log out"></form>'
         ),
     )

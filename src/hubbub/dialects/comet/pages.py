@@ -93,7 +93,7 @@ async def popout(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """``POST /logout.php`` (``confirm=1``): end the session; a ``post_form_id`` sent must be its own."""
+    """``POST /logout.php`` (``confirm=1``, ``post_form_id``): end the session."""
     session = signed_in(request)
     if session is None:
         return _found("/login.php")
@@ -101,9 +101,8 @@ async def logout(request: web.Request) -> web.Response:
         form = await read_form(request)
     except RemoteError as error:
         return _html(login_page(error=str(error)), 400)
-    sent = form.get("post_form_id")
-    if sent is not None and sent != session.session.fkey:
-        return _html(login_page(error="The post_form_id does not belong to this session"), 403)
+    if form.get("post_form_id") != session.session.fkey:  # a cross-site form must not end a session
+        return _html(login_page(error="The post_form_id is missing or does not belong to this session"), 403)
     await request.app[SERVICE].accounts.close_session(request.cookies.get(SESSION_COOKIE, ""))
     response = _found("/login.php")
     domain = request.app[SERVICE].settings.comet_cookie_domain or None
