@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -80,6 +81,11 @@ def open_store(settings: Settings) -> Store:
         f"unsupported database {scheme!r}; expected an empty value, sqlite:///path or postgresql://user@host/db"
     )
 
+
+# A client polls its buddy list every few minutes; a session silent for a day has gone, and its
+# next list (if any) just says listChanged.
+BUDDY_SNAPSHOT_MAX_AGE_SECONDS: Final = 86_400
+BUDDY_SNAPSHOT_PURGE_SECONDS: Final = 3600.0
 
 REDIS_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})  # what redis-py's from_url takes
 
@@ -248,10 +254,14 @@ class Runtime:
     async def _sweep_presence(self) -> None:
         """Turn lapsed presence into idle/offline events, on every node (the sweep is idempotent)."""
         assert self.service is not None
+        last_purge = 0.0
         while True:
             await asyncio.sleep(self.settings.presence_sweep_seconds)
             try:
                 await self.service.presence.sweep()
+                if time.monotonic() - last_purge >= BUDDY_SNAPSHOT_PURGE_SECONDS:
+                    await self.service.presence.purge_buddy_snapshots(BUDDY_SNAPSHOT_MAX_AGE_SECONDS)
+                    last_purge = time.monotonic()
             except Exception:  # the store may be away for a moment; the next sweep catches up
                 log.exception("presence sweep failed")
 

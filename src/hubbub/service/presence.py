@@ -201,6 +201,9 @@ class PresenceService:
         what its previous one showed (None: the first). Written only when it changed; the store
         keeps it, so the diff holds whichever node answers the next one."""
         encoded = json.dumps({str(int(u)): idle for u, idle in sorted(available.items())}, separators=(",", ":"))
+        stored = await self._ctx.store.read(lambda tx: tx.buddy_snapshot(session_key))
+        if stored == encoded:  # the usual answer: nothing changed, nothing to write
+            return {UserId(int(u)): bool(idle) for u, idle in json.loads(stored).items()}
 
         def work(tx: WriteTx, changes: Changes, now: int) -> dict[UserId, bool] | None:
             stored = tx.buddy_snapshot(session_key)

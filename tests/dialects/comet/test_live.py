@@ -18,6 +18,7 @@ import pytest
 
 from hubbub.core.direct import Activity
 from hubbub.core.ids import UserId
+from hubbub.dialects.comet import routes as comet_routes
 from hubbub.dialects.comet.codec import ErrorCode, error_body
 from hubbub.dialects.comet.routes import hold_seconds
 from tests import fakes
@@ -400,6 +401,40 @@ async def test_old_entries_beyond_retention_answer_refresh(make_node: NodeFactor
         assert await (await _raw(bob, 0)).read() == b'for (;;);{"t":"refresh","seq":5}'
         assert await (await _raw(bob, 2)).read() == b'for (;;);{"t":"refresh","seq":5}'
         assert b'"m3"' in await (await _raw(bob, 3)).read()
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_poll_whose_client_left_frees_its_place(chats: Chats, monkeypatch: pytest.MonkeyPatch) -> None:
+    node, _, bob = chats
+    monkeypatch.setattr(comet_routes, "CONNECTION_CHECK_SECONDS", 0.1)
+    waiters = node.runtime.channel_waiters
+    assert waiters is not None
+    with pytest.raises(TimeoutError):
+        await bob.get_body(0, timeout=0.5)  # held for 30 s, but the client gives up
+    await eventually(lambda: waiters.count(UserId(bob.uid)) == 0)  # long before the hold ends
+
+
+async def test_rate_limits_and_out_of_range_fields_are_envelopes(make_node: NodeFactory) -> None:
+    node = await make_node(message_rate_burst=1, message_rate_per_second=0.001, **SHORT_HOLD)
+    alice, bob = await _chat(node, "Alice Smith"), await _chat(node, "Bob Jones")
+    await node.service.contacts.link(UserId(alice.uid), UserId(bob.uid))
+    try:
+        form = {"msg_text": "hi", "msg_id": "1", "to": str(bob.uid), "post_form_id": alice.post_form_id}
+
+        async def send(**extra: str) -> bytes:
+            async with alice.agent.post(f"{alice.base}/ajax/chat/send.php", data={**form, **extra}) as response:
+                return await response.read()
+
+        mark = await _last_event(node)
+        assert await send(client_time="9" * 20) == error_body(ErrorCode.UNEXPECTED)  # beyond 64 bits
+        assert await _last_event(node) == mark
+        assert json.loads((await send())[9:])["error"] == 0
+        mark = await _last_event(node)
+        assert await send(msg_id="2") == error_body(ErrorCode.TOO_MANY)
+        assert json.loads((await send())[9:])["error"] == 0  # the retry of a stored one is no new message
+        assert await _last_event(node) == mark
     finally:
         await alice.close()
         await bob.close()

@@ -113,6 +113,7 @@ class PollInput(Enum):
     NO_ROOM = "no-room"  # NEXT, but the waiter bounds are full
     WOKEN = "woken"  # something for this user was delivered; look again
     EXPIRED = "expired"  # the hold ended
+    GONE = "gone"  # the client closed the connection while it waited
 
 
 class Answer(Enum):
@@ -135,6 +136,8 @@ TRANSITIONS: Final[Mapping[tuple[PollState, PollInput], tuple[PollState, Answer]
     (PollState.WAITING, PollInput.WOKEN): (PollState.WAITING, Answer.WAIT),
     (PollState.WAITING, PollInput.KEPT): (PollState.DONE, Answer.MSG),
     (PollState.WAITING, PollInput.EXPIRED): (PollState.DONE, Answer.CONTINUE),
+    # Nobody reads this answer; ending the wait frees the waiter's place in the bounds.
+    (PollState.WAITING, PollInput.GONE): (PollState.DONE, Answer.CONTINUE),
     # Retention trimmed past a waiting seq: only a channel of more entries than retention keeps
     # written during one hold can do that; the client adopts the new seq.
     (PollState.WAITING, PollInput.OUT_OF_RANGE): (PollState.DONE, Answer.REFRESH_SEQ),
@@ -257,7 +260,7 @@ def reconnect_body(seq: int) -> bytes:
     return body(_success({"host": CHANNEL, "seq": seq}))
 
 
-def _decimal(form: Mapping[str, str], name: str, *, required: bool = True) -> int | None:
+def _decimal(form: Mapping[str, str], name: str, *, required: bool = True, int64: bool = False) -> int | None:
     raw = form.get(name)
     if raw is None or raw == "":
         if required:
@@ -265,7 +268,10 @@ def _decimal(form: Mapping[str, str], name: str, *, required: bool = True) -> in
         return None
     if _DECIMAL.fullmatch(raw.strip()) is None:
         raise CometError(ErrorCode.UNEXPECTED)
-    return int(raw.strip())
+    value = int(raw.strip())
+    if int64 and not -(2**63) <= value < 2**63:  # stored as a 64-bit integer
+        raise CometError(ErrorCode.UNEXPECTED)
+    return value
 
 
 def parse_user_id(raw: str | None) -> UserId | None:
@@ -299,7 +305,7 @@ def parse_send(form: Mapping[str, str]) -> SendForm:
     to = parse_user_id(form.get("to"))
     text = form.get("msg_text")
     msg_id = _decimal(form, "msg_id")
-    client_time = _decimal(form, "client_time", required=False)
+    client_time = _decimal(form, "client_time", required=False, int64=True)
     if to is None or text is None or msg_id is None:
         raise CometError(ErrorCode.UNEXPECTED)
     return SendForm(to=to, text=text, msg_id=str(msg_id), client_time=client_time)

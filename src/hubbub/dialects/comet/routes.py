@@ -57,6 +57,9 @@ log = logging.getLogger("hubbub.comet")
 CHANNEL_WAITERS: Final = web.AppKey("channel_waiters", ChannelWaiters)
 POLL_PREFIX: Final = "/x/"  # answered on any Host (the channel hosts are a wildcard, §C.1)
 MAX_HOLD_SECONDS: Final = 55.0  # NATs drop idle HTTP at 60 s and Miranda gives up at 65 s (§C.3)
+CONNECTION_CHECK_SECONDS: Final = (
+    10.0  # a held poll whose client left is let go within this (aiohttp does not cancel it)
+)
 ENCODED_ENTRIES: Final = 4096  # rendered msg answers kept, so that tabs polling one seq share the bytes
 _HEADERS: Final = {"Cache-Control": "no-cache, no-store"}
 _OFFLINE_POLICIES: Final = frozenset({"error", "deliver"})
@@ -136,10 +139,16 @@ async def poll(request: web.Request) -> web.StreamResponse:
         answer = machine.step(position)
         while answer is Answer.WAIT:
             assert wake is not None
-            woken = await wake.wait(max(0.0, deadline - time.monotonic()))
+            remaining = deadline - time.monotonic()
+            woken = await wake.wait(max(0.0, min(remaining, CONNECTION_CHECK_SECONDS)))
             if not woken:
-                answer = machine.step(PollInput.EXPIRED)
-                break
+                if remaining <= CONNECTION_CHECK_SECONDS:
+                    answer = machine.step(PollInput.EXPIRED)
+                    break
+                if request.transport is None or request.transport.is_closing():
+                    answer = machine.step(PollInput.GONE)
+                    break
+                continue
             machine.step(PollInput.WOKEN)
             wake.rearm()  # before the read: what commits after it wakes the new future
             read = await service.direct.read_channel(user_id, target.seq if target.seq is not None else -1)
