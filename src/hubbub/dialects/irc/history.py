@@ -49,15 +49,12 @@ class HistoryReader:
     ) -> None:
         session = connection.session
         if target is None:
-            session.history_failed(query.channel, "No such channel")
-            return
-        if query.subcommand == "BEFORE":
-            session.history_failed(target.name, "BEFORE is not kept: use LATEST or AFTER")
+            session.history_failed(query.subcommand, query.channel, "No such channel")
             return
         try:
             lines = await self._lines(user, target, query)
         except RemoteError:
-            session.history_failed(target.name, "No such channel")
+            session.history_failed(query.subcommand, target.name, "No such channel")
             return
         style = session.tag_style
         self._batches += 1
