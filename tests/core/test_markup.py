@@ -491,3 +491,12 @@ def test_links_get_rel_nofollow_noopener_and_tag_badges_none() -> None:
     soup = BeautifulSoup(render_message("[x](http://example.com) http://example.org [tag:t]"), "html.parser")
     anchors = soup.find_all("a")
     assert [anchor.get("rel") for anchor in anchors] == [["nofollow", "noopener", "noreferrer"]] * 2 + [None]
+
+
+def test_emote_text_is_the_text_of_wholly_italic_content() -> None:
+    from hubbub.core.markup import emote_text, render_message
+
+    assert emote_text(render_message("*waves & <smiles>*")) == "waves & <smiles>"
+    assert emote_text(render_message("*waves* and more")) is None
+    assert emote_text(render_message("*a* *b*")) is None
+    assert emote_text(render_message("plain")) is None

@@ -1,13 +1,21 @@
-"""Which bridges run: one reader per account of every live stream, writers on request.
+"""Which bridges run: one reader per account of every live stream, in the whole cluster; writers on request.
 
 multistreamer's chat manager started one reader and writer per stream account when a
 stream went live and stopped them when it ended (streams.md §B.5); the manager does
 the same from the log: it is a hub ``Fanout`` that writes nothing, and on every
 ``STREAM_CHANGED``/``STREAM_DELETED`` it reconciles the runners with what the store
-says. It is also the stream chat's ``Writers``: a ``writer`` request for an account
-other than the stream's own makes a write-only runner (no reader, so its lines are
-not read twice), and a line for a network goes to the runner keyed
-``(stream, target account, from account)``.
+says.
+
+One reader per account, cluster-wide: a node runs a reader only while it holds the
+account's lease in the store (``bridge:<stream>:<account>``, ``LEASE_SECONDS``), renews it
+every ``RENEW_SECONDS``, and gives it up when the stream ends; a node that stops
+renewing (stopped, cut off) loses it, and another node that wants it takes over. Two
+readers would show every line twice.
+
+It is also the stream chat's ``Writers``. A writer runs on the node whose socket asked for
+it and only writes (no reader, so nothing is read twice): a ``writer`` request makes one
+for (stream, target account, from account) while the stream is live, and the line goes
+out through it. The network shows the line back to the one reader, wherever it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -36,6 +45,10 @@ log = logging.getLogger("hubbub.bridges")
 BridgeFactory = Callable[[NetworkAccount, NetworkAccount], Bridge]
 
 
+def _lease(key: tuple[int, int, int]) -> str:
+    return f"bridge:{key[0]}:{key[1]}"
+
+
 def _hubbub(account: NetworkAccount, target: NetworkAccount) -> Bridge:
     own = json.loads(account.settings)
     channel = json.loads(target.settings)
@@ -47,6 +60,8 @@ def _hubbub(account: NetworkAccount, target: NetworkAccount) -> Bridge:
 NETWORK_BRIDGES: Final[Mapping[str, BridgeFactory]] = {"hubbub": _hubbub}
 
 _STREAM_EVENTS: Final = frozenset({EventType.STREAM_CHANGED, EventType.STREAM_DELETED})
+LEASE_SECONDS: Final = 30  # a reader's lease lasts this long without renewal ...
+RENEW_SECONDS: Final = 10.0  # ... and is renewed this often
 Key = tuple[int, int, int]  # (stream id, target account id, from account id)
 
 
@@ -61,31 +76,44 @@ class BridgeManager:
         self._service = service
         self._factories = factories
         self._backoff = backoff
-        self._runners: dict[Key, BridgeRunner] = {}
-        self._accounts: dict[Key, tuple[NetworkAccount, NetworkAccount]] = {}
+        self._readers: dict[Key, BridgeRunner] = {}  # (stream, account, account), while this node holds the lease
+        self._writers: dict[Key, BridgeRunner] = {}  # write-only, on the node whose socket asked
+        self._accounts: dict[Key, NetworkAccount] = {}  # each runner's target account
+        self._wanted: dict[Key, NetworkAccount] = {}  # readers this node runs when it holds their lease
         self._pending: set[int] = set()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.node = secrets.token_hex(8)  # this process, as lease holder
 
     @property
     def runners(self) -> dict[Key, BridgeRunner]:
-        return dict(self._runners)
+        """The readers running on this node."""
+        return dict(self._readers)
+
+    @property
+    def writers(self) -> dict[Key, BridgeRunner]:
+        return dict(self._writers)
 
     async def start(self) -> None:
         """Start the readers of the streams live now, then follow the log."""
         streams = await self._service.context.store.read(lambda tx: tx.list_streams())
         self._pending.update(s.id for s in streams if s.state.live)
         self._wake.set()
-        self._task = asyncio.create_task(self._run(), name="hubbub-bridges")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="hubbub-bridges"),
+            asyncio.create_task(self._renew_forever(), name="hubbub-bridge-leases"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for key in list(self._runners):
-            await self._stop(key)
+                await task
+        self._tasks = []
+        for key in list(self._readers):
+            await self._stop_reader(key)
+        for key in list(self._writers):
+            await self._stop_writer(key)
 
     def deliver(self, batch: Batch) -> int:
         """Hub ``Fanout``: note the streams whose bridges may have to change."""
@@ -116,26 +144,53 @@ class BridgeManager:
 
         live, accounts = await self._service.context.store.read(read)
         wanted = {aid: acc for aid, acc in accounts.items() if acc.network in self._factories} if live else {}
-        for key in [k for k in self._runners if k[0] == stream_id]:
-            target = wanted.get(key[1])
-            if target is None or self._accounts[key][1] != target:
-                await self._stop(key)
+        for key in [k for k in self._readers if k[0] == stream_id]:
+            if wanted.get(key[1]) != self._accounts[key]:
+                await self._stop_reader(key)
+        for key in [k for k in self._writers if k[0] == stream_id]:
+            if wanted.get(key[1]) != self._accounts[key]:
+                await self._stop_writer(key)
+        for key in [k for k in self._wanted if k[0] == stream_id]:
+            if key[1] not in wanted:
+                del self._wanted[key]
         for account_id, account in wanted.items():
             key = (stream_id, account_id, account_id)
-            if key not in self._runners:
-                self._launch(key, account, account, reader=True)
+            self._wanted[key] = account
+            if key not in self._readers and await self._service.streams.claim_bridge(
+                _lease(key), self.node, LEASE_SECONDS
+            ):
+                await self._start_reader(key, account)
 
-    def _launch(
-        self, key: Key, account: NetworkAccount, target: NetworkAccount, *, reader: bool
-    ) -> BridgeRunner | None:
-        factory = self._factories.get(target.network)
-        if factory is None:
-            return None
+    async def _start_reader(self, key: Key, account: NetworkAccount) -> None:
         try:
-            bridge = factory(account, target)
-        except Exception as error:
+            self._readers[key] = self._launch(key, account, account, reader=True)
+        except Exception as error:  # the account's settings do not make a bridge: say so, free the lease
             log.warning("no bridge for account %d on stream %d: %s", account.id, key[0], error)
-            return None
+            self._wanted.pop(key, None)
+            await self._service.streams.release_bridge(_lease(key), self.node)
+
+    async def renew(self) -> None:
+        """Renew the leases of the readers running here (stopping those lost); claim the wanted ones."""
+        for key, account in list(self._wanted.items()):
+            held = await self._service.streams.claim_bridge(_lease(key), self.node, LEASE_SECONDS)
+            if key not in self._wanted:
+                continue  # the stream ended meanwhile
+            if held and key not in self._readers:
+                await self._start_reader(key, account)
+            elif not held and key in self._readers:
+                log.warning("bridge %s: another node holds its lease now; stopping it here", key)
+                await self._stop_reader(key, release=False)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                await self.renew()
+            except Exception:
+                log.exception("renewing bridge leases failed")
+
+    def _launch(self, key: Key, account: NetworkAccount, target: NetworkAccount, *, reader: bool) -> BridgeRunner:
+        bridge = self._factories[target.network](account, target)
         stream_id = key[0]
 
         async def sink(line: IncomingLine) -> None:
@@ -155,14 +210,23 @@ class BridgeManager:
             name=f"{target.network}:{stream_id}:{target.id}:{account.id}",
             backoff=self._backoff,
         )
-        self._runners[key] = runner
-        self._accounts[key] = (account, target)
+        self._accounts[key] = target
         runner.start()
         return runner
 
-    async def _stop(self, key: Key) -> None:
-        runner = self._runners.pop(key, None)
-        self._accounts.pop(key, None)
+    async def _stop_reader(self, key: Key, *, release: bool = True) -> None:
+        runner = self._readers.pop(key, None)
+        if key not in self._writers:
+            self._accounts.pop(key, None)
+        if runner is not None:
+            await runner.stop()
+            if release:
+                await self._service.streams.release_bridge(_lease(key), self.node)
+
+    async def _stop_writer(self, key: Key) -> None:
+        runner = self._writers.pop(key, None)
+        if key not in self._readers:
+            self._accounts.pop(key, None)
         if runner is not None:
             await runner.stop()
 
@@ -170,18 +234,22 @@ class BridgeManager:
 
     def writer(self, stream: Stream, target: NetworkAccount, account: NetworkAccount) -> bool:
         key = (stream.id, target.id, account.id)
-        if key in self._runners:
+        if key in self._readers or key in self._writers:
             return True
-        if (stream.id, target.id, target.id) not in self._runners:
-            return False  # the stream is not live (or its network has no bridge): nothing to write into
-        return self._launch(key, account, target, reader=False) is not None
+        if not stream.state.live or target.network not in self._factories:
+            return False  # nothing to write into
+        try:
+            self._writers[key] = self._launch(key, account, target, reader=False)
+        except Exception as error:
+            log.warning("no writer for account %d on stream %d: %s", account.id, stream.id, error)
+            return False
+        return True
 
     def write(self, request: WriteRequest) -> bool:
-        runner = self._runners.get((request.stream.id, request.target.id, request.account.id))
-        if runner is None:
-            return False
-        return runner.write(request.kind, request.text)
+        key = (request.stream.id, request.target.id, request.account.id)
+        runner = self._readers.get(key) or self._writers.get(key)
+        return runner is not None and runner.write(request.kind, request.text)
 
     def ready(self, stream_id: int, account_id: int) -> bool:
-        runner = self._runners.get((stream_id, account_id, account_id))
+        runner = self._readers.get((stream_id, account_id, account_id))
         return runner is not None and runner.ready

@@ -263,7 +263,7 @@ class _Writers:
 
 async def test_bots_of_a_stream_channel_write_to_networks_when_allowed(irc: Node) -> None:
     owner, guest = await irc.user("Jo"), await irc.user("Ann")
-    account = await irc.service.streams.create_account(owner.id, network="twitch", name="jprjr2")
+    account = await irc.service.network_accounts.create_account(owner.id, network="twitch", name="jprjr2")
     stream = await irc.service.streams.create_stream(
         owner.id, "Show", account_ids=[account.id], shares=[ShareRequest(guest.id, ChatLevel.WRITE, 0)]
     )
