@@ -325,6 +325,9 @@ class IrcServer:
             self.delivery.unsubscribe(connection, joined)
             session.no_such_channel(channel)
             return
+        except BaseException:
+            self.delivery.unsubscribe(connection, joined)  # never leave a subscription holding lines
+            raise
         if joined.room_id not in connection.rooms:  # parted (kicked, access lost) while being answered
             session.no_such_channel(channel)
             return
