@@ -120,9 +120,10 @@ class _IrcClient(asyncio.Protocol):
         self.received.scan(whole, now, self.index)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.received.disconnected += 1
         if not self.joined.done():
             self.joined.set_exception(RuntimeError("closed before JOIN was answered"))
+        elif self.joined.exception() is None:  # a joined connection lost (a refused login is retried, not counted)
+            self.received.disconnected += 1
 
 
 class _SocketListener(WSListener):

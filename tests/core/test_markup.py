@@ -512,3 +512,12 @@ def test_links_get_rel_nofollow_noopener_and_tag_badges_none() -> None:
 def test_a_body_rendered_once_takes_any_reply_lead(source: str, plain: str, led: str) -> None:
     body = render_body(source)  # the service renders before its write transaction, leads inside it
     assert (body.content(), body.content(None), body.content("B&o")) == (plain, plain, led)
+
+
+def test_emote_text_is_the_text_of_wholly_italic_content() -> None:
+    from hubbub.core.markup import emote_text, render_message
+
+    assert emote_text(render_message("*waves & <smiles>*")) == "waves & <smiles>"
+    assert emote_text(render_message("*waves* and more")) is None
+    assert emote_text(render_message("*a* *b*")) is None
+    assert emote_text(render_message("plain")) is None

@@ -230,3 +230,13 @@ def to_plain_text(content: str) -> str:
     """The text of rendered content, for notifications, titles and search snippets."""
     with_breaks = content.replace("<br>", "\n")
     return html.unescape(_HTML_TAG.sub("", with_breaks))
+
+
+_WHOLLY_ITALIC: Final = re.compile(r"<i>((?:(?!</?i>).)*)</i>", re.DOTALL)
+
+
+def emote_text(content: str) -> str | None:
+    """The plain text of rendered content that is all italics (``*waves*``), the way a ``/me`` is
+    posted in a room (IRC's CTCP ACTION, a stream's ``emote``); None for any other content."""
+    found = _WHOLLY_ITALIC.fullmatch(content.strip())
+    return None if found is None else to_plain_text(found.group(1))

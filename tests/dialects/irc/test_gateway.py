@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
+from pathlib import Path
 
 import pytest
 
@@ -263,7 +266,7 @@ class _Writers:
 
 async def test_bots_of_a_stream_channel_write_to_networks_when_allowed(irc: Node) -> None:
     owner, guest = await irc.user("Jo"), await irc.user("Ann")
-    account = await irc.service.streams.create_account(owner.id, network="twitch", name="jprjr2")
+    account = await irc.service.network_accounts.create_account(owner.id, network="twitch", name="jprjr2")
     stream = await irc.service.streams.create_stream(
         owner.id, "Show", account_ids=[account.id], shares=[ShareRequest(guest.id, ChatLevel.WRITE, 0)]
     )
@@ -286,3 +289,27 @@ async def test_bots_of_a_stream_channel_write_to_networks_when_allowed(irc: Node
     assert history.messages == []  # none of it became room chat
     await jo.close()
     await ann.close()
+
+
+async def test_tls_with_a_configured_certificate(make_node: NodeFactory, tmp_path: Path) -> None:
+    cert, key = tmp_path / "irc.crt", tmp_path / "irc.key"
+    made = await asyncio.create_subprocess_exec(
+        "openssl",
+        *["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"],
+        *["-keyout", str(key), "-out", str(cert)],
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert await made.wait() == 0
+    node = await make_node(irc_port=0, irc_tls_cert=str(cert), irc_tls_key=str(key))
+    ann = await node.user("Ann")
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.runtime.irc_port, ssl=context)
+    client = RawClient(reader, writer)
+    assert (await client.login(ann.name, PASSWORD))[-1].command == "422"
+    await client.close()
+    plain = await RawClient.connect(node.runtime.irc_port)  # the port speaks TLS only
+    plain.send("NICK x")
+    with contextlib.suppress(ConnectionError):
+        assert await plain.line() is None

@@ -17,16 +17,37 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Final
 
-from irctokens.line import Line, build, tokenise
+from irctokens.line import Line, tokenise
 
-from hubbub.dialects.irc.names import MAX_CHANNEL_CHARS, MAX_NICK_CHARS, fold, split_text
+from hubbub.dialects.irc.commands import (
+    ChannelMember,
+    Command,
+    HistoryQuery,
+    Ison,
+    Join,
+    Kick,
+    ListChannels,
+    ListEntry,
+    Login,
+    LoginFailure,
+    Names,
+    Part,
+    Quit,
+    Say,
+    Topic,
+    Who,
+    Whois,
+)
+from hubbub.dialects.irc.lines import MAX_LINE_BYTES, TagStyle, render_chat, render_line
+from hubbub.dialects.irc.names import MAX_CHANNEL_CHARS, MAX_NICK_CHARS, fold
+from hubbub.dialects.irc.replies import Replies
 
+# The commands, lines and replies are re-exported: the server and the tests name them through the codec.
 __all__ = [
     "CAPABILITIES",
     "MAX_INPUT_BYTES",
@@ -36,17 +57,24 @@ __all__ = [
     "IrcSession",
     "Ison",
     "Join",
+    "Kick",
+    "ListChannels",
     "ListEntry",
     "Login",
     "LoginFailure",
+    "Names",
     "Part",
+    "Quit",
+    "Replies",
     "Say",
     "TagStyle",
+    "Topic",
+    "Who",
+    "Whois",
     "render_chat",
     "render_line",
 ]
 
-MAX_LINE_BYTES: Final = 512  # RFC 1459 §2.3: a line with its CRLF, without IRCv3 tags
 MAX_TAG_BYTES: Final = 8191  # IRCv3 message-tags: the tags a client may send, with "@" and the space
 MAX_INPUT_BYTES: Final = MAX_LINE_BYTES + MAX_TAG_BYTES
 MAX_SASL_BYTES: Final = 1200  # base64 of "\0e-mail\0password": enough for 255 + 500 characters
@@ -59,152 +87,6 @@ CAPABILITIES: Final = ("batch", "draft/chathistory", "echo-message", "message-ta
 _SASL_VALUE: Final = "PLAIN"
 _BEFORE_LOGIN: Final = frozenset({"CAP", "NICK", "USER", "PASS", "AUTHENTICATE", "PING", "PONG", "QUIT"})
 _IGNORED: Final = frozenset({"PONG", "NOTICE", "TAGMSG", "USERHOST"})
-
-
-class TagStyle(Enum):
-    """What tags a connection's lines carry; fan-out renders each style once."""
-
-    NONE = 0
-    TIME = 1  # server-time only
-    ALL = 2  # message-tags: time and msgid
-
-
-# Commands: what the server does through the service, then answers through the session.
-
-
-@dataclass(frozen=True, slots=True)
-class Login:
-    """Check a password; ``login`` is an e-mail address (``by_email``) or the account's name without spaces."""
-
-    login: str
-    password: str
-    by_email: bool
-    sasl: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Join:
-    channel: str  # as the client wrote it
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    channel: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    channel: str
-    text: str
-    action: bool  # CTCP ACTION (/me)
-
-
-@dataclass(frozen=True, slots=True)
-class ListChannels:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Names:
-    channel: str
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    mask: str
-
-
-@dataclass(frozen=True, slots=True)
-class Whois:
-    nick: str
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    channel: str
-
-
-@dataclass(frozen=True, slots=True)
-class Kick:
-    channel: str
-    nick: str
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryQuery:
-    """``CHATHISTORY LATEST|AFTER|BEFORE <channel> <msgid=N|timestamp=T|*> <limit>``."""
-
-    subcommand: str
-    channel: str
-    after_id: int | None  # msgid reference (an event id)
-    at_ms: int | None  # timestamp reference (ms since the epoch)
-    limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Ison:
-    nicks: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Quit:
-    reason: str
-
-
-Command = Login | Join | Part | Say | ListChannels | Names | Who | Whois | Topic | Kick | HistoryQuery | Ison | Quit
-
-
-class LoginFailure(Enum):
-    WRONG = "wrong"
-    LIMITED = "limited"  # the login limits said no
-    BUSY = "busy"  # too many passwords being checked right now
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelMember:
-    nick: str
-    mask: str  # nick!user@host
-    operator: bool = False
-    realname: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ListEntry:
-    channel: str
-    visible: int
-    topic: str
-
-
-def _time_tag(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def render_line(
-    command: str, params: Sequence[str], *, source: str | None = None, tags: dict[str, str] | None = None
-) -> bytes:
-    """One line with its CRLF (irctokens formats it: the last parameter gets ``:`` when it needs one)."""
-    return (build(command, list(params), source, tags or None).format() + "\r\n").encode("utf-8")
-
-
-def render_chat(
-    *, source: str, target: str, text: str, action: bool, style: TagStyle, ms: int, msgid: int | None
-) -> bytes:
-    """A chat line as PRIVMSG lines (a multi-line message as several, each within the 512 bytes of
-    RFC 1459 with its prefix), with the tags of ``style``: ``time`` and ``msgid`` (the event id)."""
-    tags: dict[str, str] | None = None
-    if style is TagStyle.TIME:
-        tags = {"time": _time_tag(ms)}
-    elif style is TagStyle.ALL:
-        tags = {"time": _time_tag(ms)}
-        if msgid is not None:
-            tags["msgid"] = str(msgid)
-    overhead = len(f":{source} PRIVMSG {target} :\r\n".encode()) + (len("\x01ACTION \x01") if action else 0)
-    out = bytearray()
-    for piece in split_text(text, MAX_LINE_BYTES - overhead):
-        body = f"\x01ACTION {piece}\x01" if action else piece
-        out += render_line("PRIVMSG", [target, body], source=source, tags=tags)
-    return bytes(out)
 
 
 @dataclass
@@ -221,7 +103,7 @@ class _Registration:
 
 
 @dataclass
-class IrcSession:
+class IrcSession(Replies):
     """One client connection's protocol state (registration, capabilities, its nick)."""
 
     server: str
@@ -314,20 +196,6 @@ class IrcSession:
         return result
 
     # answering
-
-    def _emit(self, command: str, *params: str, source: str | None = None) -> None:
-        self._out += render_line(command, params, source=source or self.server)
-
-    def _numeric(self, code: str, *params: str) -> None:
-        self._emit(code, self.nick, *params)
-
-    def error(self, reason: str) -> None:
-        """Send ``ERROR`` and mark the session closing (the server closes once it is written)."""
-        self._emit("ERROR", f"Closing link: {reason}", source="")
-        self.closing = True
-
-    def notice(self, text: str) -> None:
-        self._emit("NOTICE", self.nick, text)
 
     def _need_params(self, line: Line, count: int) -> bool:
         if len(line.params) < count or not line.params[0]:
@@ -682,8 +550,8 @@ class IrcSession:
             self._emit("FAIL", "CHATHISTORY", "NEED_MORE_PARAMS", "Missing parameters")
             return []
         sub, target, ref, count = line.params[0].upper(), line.params[1], line.params[2], line.params[3]
-        if sub not in ("LATEST", "AFTER", "BEFORE"):
-            self._emit("FAIL", "CHATHISTORY", "INVALID_PARAMS", sub, "Supported: LATEST, AFTER, BEFORE")
+        if sub not in ("LATEST", "AFTER"):
+            self._emit("FAIL", "CHATHISTORY", "INVALID_PARAMS", sub, "Supported: LATEST, AFTER")
             return []
         after_id: int | None = None
         at_ms: int | None = None
@@ -707,111 +575,6 @@ class IrcSession:
         if not self._need_params(line, 1):
             return []
         return [Ison(tuple(nick for param in line.params for nick in param.split()))]
-
-    # answers from the server
-
-    def joined(self, channel: str, *, topic: str, members: Iterable[ChannelMember]) -> None:
-        self._emit("JOIN", channel, source=self.mask)
-        if topic:
-            self._emit("332", self.nick, channel, topic)
-        else:
-            self._emit("331", self.nick, channel, "No topic is set")
-        self.names(channel, members)
-
-    def names(self, channel: str, members: Iterable[ChannelMember]) -> None:
-        entries = [("@" if m.operator else "") + m.nick for m in members]
-        line: list[str] = []
-        size = 0
-        budget = MAX_LINE_BYTES - len(f":{self.server} 353 {self.nick} = {channel} :\r\n".encode())
-        for entry in entries:
-            if line and size + len(entry) + 1 > budget:
-                self._emit("353", self.nick, "=", channel, " ".join(line))
-                line, size = [], 0
-            line.append(entry)
-            size += len(entry.encode()) + 1
-        if line:
-            self._emit("353", self.nick, "=", channel, " ".join(line))
-        self._emit("366", self.nick, channel, "End of /NAMES list")
-
-    def who(self, mask: str, members: Iterable[tuple[str, ChannelMember]]) -> None:
-        for channel, m in members:
-            _, _, rest = m.mask.partition("!")
-            user, _, host = rest.partition("@")
-            flags = "H" + ("@" if m.operator else "")
-            self._emit("352", self.nick, channel, user, host, self.server, m.nick, flags, f"0 {m.realname}")
-        self._emit("315", self.nick, mask, "End of /WHO list")
-
-    def ison(self, nicks: Iterable[str]) -> None:
-        self._numeric("303", " ".join(nicks))
-
-    def whois(self, nick: str, member: ChannelMember | None, channels: Sequence[str]) -> None:
-        if member is None:
-            self._emit("401", self.nick, nick, "No such nick/channel")
-        else:
-            _, _, rest = member.mask.partition("!")
-            user, _, host = rest.partition("@")
-            self._emit("311", self.nick, member.nick, user, host, "*", member.realname)
-            if channels:
-                self._emit("319", self.nick, member.nick, " ".join(channels))
-            self._emit("312", self.nick, member.nick, self.server, "hubbub")
-        self._emit("318", self.nick, nick, "End of /WHOIS list")
-
-    def topic(self, channel: str, topic: str) -> None:
-        if topic:
-            self._emit("332", self.nick, channel, topic)
-        else:
-            self._emit("331", self.nick, channel, "No topic is set")
-
-    def no_such_channel(self, channel: str) -> None:
-        self._emit("403", self.nick, channel, "No such channel")
-
-    def too_many_channels(self, channel: str) -> None:
-        self._emit("405", self.nick, channel, "You have joined too many channels")
-
-    def banned(self, channel: str, why: str) -> None:
-        self._emit("474", self.nick, channel, f"Cannot join channel (+b): {why}")
-
-    def not_on_channel(self, channel: str) -> None:
-        self._emit("442", self.nick, channel, "You're not on that channel")
-
-    def not_operator(self, channel: str) -> None:
-        self._emit("482", self.nick, channel, "You're not channel operator")
-
-    def no_such_nick(self, nick: str) -> None:
-        self._emit("401", self.nick, nick, "No such nick/channel")
-
-    def cannot_send(self, channel: str, why: str) -> None:
-        self._emit("404", self.nick, channel, f"Cannot send to channel: {why}")
-
-    def parted(self, channel: str, reason: str) -> None:
-        self._emit("PART", channel, reason, source=self.mask)
-
-    def channel_list(self, entries: Iterable[ListEntry]) -> None:
-        self._emit("321", self.nick, "Channel", "Users  Name")
-        for entry in entries:
-            self._emit("322", self.nick, entry.channel, str(entry.visible), entry.topic)
-        self._emit("323", self.nick, "End of /LIST")
-
-    def history_failed(self, channel: str, why: str) -> None:
-        self._emit("FAIL", "CHATHISTORY", "INVALID_TARGET", "CHATHISTORY", channel, why)
-
-    def history(self, channel: str, lines: Sequence[bytes], batch_id: str) -> None:
-        """Send replayed lines in a ``chathistory`` batch (each line rendered with this session's tags)."""
-        batched = "batch" in self.caps
-        if batched:
-            self._emit("BATCH", f"+{batch_id}", "chathistory", channel)
-        for data in lines:
-            for one in data.split(b"\r\n"):
-                if not one:
-                    continue
-                if batched:
-                    tag = b"@batch=" + batch_id.encode()
-                    self._out += tag + b";" + one[1:] if one.startswith(b"@") else tag + b" " + one
-                else:
-                    self._out += one
-                self._out += b"\r\n"
-        if batched:
-            self._emit("BATCH", f"-{batch_id}")
 
 
 def _parse_timestamp(value: str) -> int | None:

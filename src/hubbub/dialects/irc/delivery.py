@@ -27,7 +27,7 @@ from typing import Any
 
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.markup import to_plain_text
+from hubbub.core.markup import emote_text, to_plain_text
 from hubbub.core.streams import ChatLevel
 from hubbub.dialects.irc.codec import TagStyle, render_chat, render_line
 from hubbub.dialects.irc.connection import IrcConnection, Joined
@@ -59,7 +59,10 @@ def chat_line(event: Event, server: str) -> ChatLine | None:
         if event.user_id is None:
             return None
         source = hostmask(nick_of(event.user_name or "", event.user_id), event.user_id, server)
-        return ChatLine(source, to_plain_text(event.content or ""), False, event.time_stamp * 1000)
+        content = event.content or ""
+        emote = emote_text(content)  # a /me is posted in italics: it goes back out as CTCP ACTION
+        text = to_plain_text(content) if emote is None else emote
+        return ChatLine(source, text, emote is not None, event.time_stamp * 1000)
     if event.type is not EventType.STREAM_CHAT:
         return None
     try:

@@ -15,7 +15,7 @@ from typing import Final
 
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, RoomId
-from hubbub.core.markup import to_plain_text
+from hubbub.core.markup import emote_text, to_plain_text
 from hubbub.core.models import User
 from hubbub.dialects.irc.codec import HistoryQuery
 from hubbub.dialects.irc.connection import IrcConnection
@@ -49,15 +49,12 @@ class HistoryReader:
     ) -> None:
         session = connection.session
         if target is None:
-            session.history_failed(query.channel, "No such channel")
-            return
-        if query.subcommand == "BEFORE":
-            session.history_failed(target.name, "BEFORE is not kept: use LATEST or AFTER")
+            session.history_failed(query.subcommand, query.channel, "No such channel")
             return
         try:
             lines = await self._lines(user, target, query)
         except RemoteError:
-            session.history_failed(target.name, "No such channel")
+            session.history_failed(query.subcommand, target.name, "No such channel")
             return
         style = session.tag_style
         self._batches += 1
@@ -88,9 +85,9 @@ class HistoryReader:
                 if author is None or event_id is None or message.deleted:
                     continue
                 source = hostmask(nick_of(author.name, author.id), author.id, self._server)
-                lines.append(
-                    (int(event_id), ChatLine(source, to_plain_text(message.content), False, message.posted_at * 1000))
-                )
+                emote = emote_text(message.content)  # a /me, posted in italics
+                text = to_plain_text(message.content) if emote is None else emote
+                lines.append((int(event_id), ChatLine(source, text, emote is not None, message.posted_at * 1000)))
         lines.sort(key=lambda pair: pair[0])
         if query.subcommand == "AFTER" and query.at_ms is not None:
             return [pair for pair in lines if pair[1].ms > query.at_ms][: query.limit]

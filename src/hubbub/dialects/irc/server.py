@@ -41,7 +41,7 @@ from hubbub.dialects.irc.history import HistoryReader
 from hubbub.dialects.irc.names import ChannelTarget, channel_names, fold, hostmask, nick_of
 from hubbub.errors import Busy, InvalidCredentials, Kicked, NotFound, RateLimited, RemoteError
 from hubbub.fanout.hub import Hub
-from hubbub.service.channels import Member
+from hubbub.service.channels import ChannelSource, Member
 from hubbub.service.service import Service
 
 __all__ = ["IrcServer"]
@@ -256,21 +256,26 @@ class IrcServer:
             connection.session.login_succeeded(account=nick, nick=nick, user_id=int(user.id), sasl=command.sasl)
         )
 
-    async def _directory(self, user: User) -> tuple[dict[str, ChannelTarget], dict[int, bool]]:
+    async def _directory(self, user: User) -> tuple[dict[str, ChannelTarget], dict[int, ChannelSource]]:
+        """Every channel by folded name, and what the user may know of each room (one store read)."""
         sources = await self._service.channels.sources(user.id)
         names = channel_names(
             ((int(s.room_id), s.slug) for s in sources if s.stream_id is None),
             ((s.stream_id, int(s.room_id), s.owner_slug, s.stream_slug) for s in sources if s.stream_id is not None),
         )
-        return names, {int(s.room_id): s.readable for s in sources}
+        return names, {int(s.room_id): s for s in sources}
+
+    async def _resolve_with_topic(self, user: User, channel: str) -> tuple[ChannelTarget | None, str]:
+        """The room or stream a channel name stands for if the user may read it (else None: no leak), and its topic."""
+        names, sources = await self._directory(user)
+        target = names.get(fold(channel))
+        source = sources.get(target.room_id) if target is not None else None
+        if target is None or source is None or not source.readable:
+            return None, ""
+        return target, source.topic
 
     async def _resolve(self, user: User, channel: str) -> ChannelTarget | None:
-        """The room or stream a channel name stands for, if the user may read it (else None: no leak)."""
-        names, readable = await self._directory(user)
-        target = names.get(fold(channel))
-        if target is None or not readable.get(target.room_id, False):
-            return None
-        return target
+        return (await self._resolve_with_topic(user, channel))[0]
 
     def _member(self, user: User, *, operator: bool) -> ChannelMember:
         nick = nick_of(user.name, user.id)
@@ -293,7 +298,7 @@ class IrcServer:
         if len(connection.channels) >= codec.MAX_CHANNELS:
             session.too_many_channels(channel)
             return
-        target = await self._resolve(user, channel)
+        target, topic = await self._resolve_with_topic(user, channel)
         if target is None:
             session.no_such_channel(channel)
             return
@@ -320,13 +325,14 @@ class IrcServer:
             self.delivery.unsubscribe(connection, joined)
             session.no_such_channel(channel)
             return
+        except BaseException:
+            self.delivery.unsubscribe(connection, joined)  # never leave a subscription holding lines
+            raise
         if joined.room_id not in connection.rooms:  # parted (kicked, access lost) while being answered
             session.no_such_channel(channel)
             return
         if all(m.user.id != user.id for m in members):
             members.append(Member(user, False))
-        sources = await self._service.channels.sources(user.id)
-        topic = next((s.topic for s in sources if s.room_id == room_id), "")
         session.joined(target.name, topic=topic, members=self._members_of(members))
         connection.flush()
         connection.release(joined)
@@ -379,18 +385,13 @@ class IrcServer:
                 connection.awaiting_echo[room_id] = max(0, connection.awaiting_echo.get(room_id, 1) - 1)
 
     async def _list(self, connection: IrcConnection, user: User) -> None:
-        sources = await self._service.channels.sources(user.id)
-        names = channel_names(
-            ((int(s.room_id), s.slug) for s in sources if s.stream_id is None),
-            ((s.stream_id, int(s.room_id), s.owner_slug, s.stream_slug) for s in sources if s.stream_id is not None),
-        )
-        by_room = {target.room_id: target.name for target in names.values()}
+        names, sources = await self._directory(user)
         entries = [
-            ListEntry(by_room[int(s.room_id)], s.present, s.topic)
-            for s in sources
-            if s.readable and int(s.room_id) in by_room
+            ListEntry(target.name, sources[target.room_id].present, sources[target.room_id].topic)
+            for target in names.values()
+            if target.room_id in sources and sources[target.room_id].readable
         ]
-        connection.session.channel_list(entries)
+        connection.session.channel_list(sorted(entries, key=lambda entry: fold(entry.channel)))
 
     async def _who(self, connection: IrcConnection, user: User, mask: str) -> None:
         session = connection.session
@@ -402,12 +403,11 @@ class IrcServer:
         session.who(mask, [] if found is None else [("*", self._member(found, operator=False))])
 
     async def _topic(self, connection: IrcConnection, user: User, channel: str) -> None:
-        target = await self._resolve(user, channel)
+        target, topic = await self._resolve_with_topic(user, channel)
         if target is None:
             connection.session.no_such_channel(channel)
             return
-        sources = await self._service.channels.sources(user.id)
-        connection.session.topic(target.name, next((s.topic for s in sources if s.room_id == target.room_id), ""))
+        connection.session.topic(target.name, topic)
 
     async def _kick(self, connection: IrcConnection, user: User, command: codec.Kick) -> None:
         session = connection.session
