@@ -131,8 +131,6 @@ async def events(request: web.Request) -> Reply:
                 remaining = deadline - loop.time()
                 if found or wake is None or remaining <= 0 or not await wake.wait(remaining):
                     break
-        if not found:
-            found = await service.direct.events_after(me.id, since)
         transport = request.transport
         if transport is None or transport.is_closing():
             # The client left while the poll was held: no answer, and (a status of 400 or more)
