@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -19,6 +20,7 @@ from hubbub.bus.base import Bus
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.addresses import ClientAddresses, parse_networks
 from hubbub.core.clock import Clock, SystemClock
+from hubbub.dialects.comet.routes import POLL_PREFIX, comet_routes
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.errors import ConfigError, LocalError
@@ -81,6 +83,11 @@ def open_store(settings: Settings) -> Store:
         f"unsupported database {scheme!r}; expected an empty value, sqlite:///path or postgresql://user@host/db"
     )
 
+
+# A client polls its buddy list every few minutes; a session silent for a day has gone, and its
+# next list (if any) just says listChanged.
+BUDDY_SNAPSHOT_MAX_AGE_SECONDS: Final = 86_400
+BUDDY_SNAPSHOT_PURGE_SECONDS: Final = 3600.0
 
 REDIS_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})  # what redis-py's from_url takes
 
@@ -220,17 +227,20 @@ class Runtime:
         self._gateway_port[0] = self.ws_port
         log.info("websocket gateway listening on %s:%d", settings.host, self.ws_port)
 
+        comet, install_comet = comet_routes(settings, self.channel_waiters)
         app = create_app(
             self.service,
             self._gateway_port,
             site=site,
             socket_endpoint=socket_endpoint(router),
-            extra_routes=realtime_routes(),
+            extra_routes=[*realtime_routes(), *comet],
             client_addresses=addresses,
             metrics_allowed=metrics_allowed,
+            any_host_prefixes=(POLL_PREFIX,),
         )
         app[HUB] = self.hub
         app[DIRECT_WATCH] = self.direct_watch
+        install_comet(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         listener = GuardedSite(
@@ -253,10 +263,14 @@ class Runtime:
     async def _sweep_presence(self) -> None:
         """Turn lapsed presence into idle/offline events, on every node (the sweep is idempotent)."""
         assert self.service is not None
+        last_purge = 0.0
         while True:
             await asyncio.sleep(self.settings.presence_sweep_seconds)
             try:
                 await self.service.presence.sweep()
+                if time.monotonic() - last_purge >= BUDDY_SNAPSHOT_PURGE_SECONDS:
+                    await self.service.presence.purge_buddy_snapshots(BUDDY_SNAPSHOT_MAX_AGE_SECONDS)
+                    last_purge = time.monotonic()
             except Exception:  # the store may be away for a moment; the next sweep catches up
                 log.exception("presence sweep failed")
 

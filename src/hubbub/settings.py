@@ -83,6 +83,10 @@ class Settings:
     presence_seen_seconds: int = 110  # a poll, socket or page keeps its user online this long (2x the longest poll)
     presence_idle_seconds: int = 600  # no send, typing or page for this long: online becomes idle
     presence_sweep_seconds: float = 5.0  # how often each node turns lapsed presence into idle/offline events
+    comet_poll_timeout_min: float = 45.0  # a waiting poll is answered "continue" after a random time ...
+    comet_poll_timeout_max: float = 55.0  # ... between these (seconds; never more than 55)
+    comet_offline_policy: str = "error"  # send.php to an offline contact: "error" (1356003) or "deliver"
+    comet_cookie_domain: str = ""  # Domain of the cookies /login.php sets ("" = host-only), e.g. ".chat.example"
     comet_max_waiters: int = 20_000  # long polls waiting on channels at once, per node; beyond -> answered at once
     comet_max_waiters_per_user: int = 8  # ... and per user (tabs); beyond -> answered at once ("continue")
     direct_poll_hold_seconds: float = 25.0  # the web UI's and SDK's /direct/events?wait=1 answer within this

@@ -51,6 +51,7 @@ __all__ = [
     "TypingPayload",
     "apply_contact_action",
     "check_client_message_id",
+    "check_client_time",
     "check_direct_text",
     "direct_audience",
     "ensure_may_message",
@@ -221,6 +222,17 @@ def check_direct_text(text: str) -> None:
         raise EmptyMessage()
     if len(text) > MAX_DIRECT_MESSAGE_CHARS:
         raise TooLong(MAX_DIRECT_MESSAGE_CHARS, len(text), single_line="\n" not in text)
+
+
+def check_client_time(client_time: int | None) -> int | None:
+    """The sender's clock as it sent (any unit), stored as a 64-bit integer.
+
+    Raises:
+        BadRequest: Outside the signed 64-bit range.
+    """
+    if client_time is not None and not -(2**63) <= client_time < 2**63:
+        raise BadRequest("A client time is a 64-bit integer")
+    return client_time
 
 
 def check_client_message_id(client_id: str) -> str:

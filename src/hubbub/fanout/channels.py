@@ -27,12 +27,18 @@ __all__ = ["ChannelWaiters", "Wake"]
 
 class Wake:
     """One registered waiter: ``wait`` returns True once an event for its user was delivered
-    after it registered, False when ``timeout`` passes first."""
+    after it registered (or re-armed), False when ``timeout`` passes first."""
 
-    __slots__ = ("_future",)
+    __slots__ = ("_future", "_user_id", "_waiters")
 
-    def __init__(self, future: asyncio.Future[None]) -> None:
-        self._future = future
+    def __init__(self, waiters: ChannelWaiters, user_id: UserId) -> None:
+        self._waiters = waiters
+        self._user_id = user_id
+        self._future = waiters.current(user_id)
+
+    def rearm(self) -> None:
+        """Wait for the next delivery from here on (call before reading what the last one brought)."""
+        self._future = self._waiters.current(self._user_id)
 
     async def wait(self, timeout: float) -> bool:
         if self._future.done():
@@ -72,15 +78,11 @@ class ChannelWaiters:
         if self._waiting >= self._total or self._counts.get(user_id, 0) >= self._per_user:
             yield None
             return
-        future = self._futures.get(user_id)
-        if future is None or future.done():
-            future = asyncio.get_running_loop().create_future()
-            self._futures[user_id] = future
         self._counts[user_id] = self._counts.get(user_id, 0) + 1
         self._waiting += 1
         metrics.LONGPOLL_WAITERS.inc()
         try:
-            yield Wake(future)
+            yield Wake(self, user_id)
         finally:
             metrics.LONGPOLL_WAITERS.dec()
             self._waiting -= 1
@@ -94,6 +96,14 @@ class ChannelWaiters:
                     del self._futures[user_id]
                     if not current.done():
                         current.cancel()
+
+    def current(self, user_id: UserId) -> asyncio.Future[None]:
+        """The future the next delivery for ``user_id`` resolves (shared by all its waiters)."""
+        future = self._futures.get(user_id)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self._futures[user_id] = future
+        return future
 
     def wake(self, user_id: UserId) -> bool:
         future = self._futures.pop(user_id, None)

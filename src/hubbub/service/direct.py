@@ -30,6 +30,7 @@ from hubbub.core.direct import (
     Relation,
     TypingPayload,
     check_client_message_id,
+    check_client_time,
     check_direct_text,
     direct_audience,
     ensure_may_message,
@@ -127,6 +128,7 @@ class Direct:
             if earlier is not None:
                 return Sent(earlier, duplicate=True)
         check_direct_text(text)
+        check_client_time(client_time)
         ticket = await self._ctx.message_limiter.acquire(f"user:{actor_id}")
         clock = self._ctx.clock
         written: list[PresenceRecord] = []

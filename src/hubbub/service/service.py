@@ -87,3 +87,4 @@ class Service:
     def close(self) -> None:
         """Release the threads the service started (password hashing); the store and bus stay open."""
         self.accounts.close()
+        self.presence.close()

@@ -52,6 +52,7 @@ __all__ = ["SlashCollapsingRouter", "allowed_host", "content_security_policy", "
 STATIC_DIR: Final = Path(__file__).parent / "static"
 _SLASHES: Final = re.compile(r"/{2,}")
 _ANY_HOST_PATHS: Final = frozenset({"/healthz"})
+_ANY_HOST_PREFIXES: Final = web.AppKey("any_host_prefixes", tuple[str, ...])
 # CSP 'unsafe-hashes' lets exactly this style attribute value apply, and no other inline style.
 _BADGE_STYLE_SOURCE: Final = f"'sha256-{base64.b64encode(hashlib.sha256(TAG_BADGE_STYLE.encode()).digest()).decode()}'"
 
@@ -100,7 +101,11 @@ def content_security_policy(request: web.Request) -> str:
 @web.middleware
 async def allowed_host(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a malformed or unknown ``Host`` with 400 (websocket upgrades on this port included)."""
-    if request.path not in _ANY_HOST_PATHS and request.app[SITE].host(request.headers.get(hdrs.HOST)) is None:
+    if (
+        request.path not in _ANY_HOST_PATHS
+        and not request.path.startswith(request.app[_ANY_HOST_PREFIXES])
+        and request.app[SITE].host(request.headers.get(hdrs.HOST)) is None
+    ):
         return web.Response(
             status=400, text="Bad Request: this server does not answer to that Host header (allowed_hosts)"
         )
@@ -128,6 +133,7 @@ def create_app(
     extra_routes: Sequence[web.RouteDef] = (),
     client_addresses: ClientAddresses | None = None,
     metrics_allowed: Networks | None = None,
+    any_host_prefixes: Sequence[str] = (),
 ) -> web.Application:
     """The HTTP application.
 
@@ -141,6 +147,8 @@ def create_app(
         extra_routes: Endpoints of other dialects (the realtime publish API ...).
         client_addresses: Whose ``X-Forwarded-For`` to believe (default: nobody's).
         metrics_allowed: Who may read ``/metrics`` (default: anyone).
+        any_host_prefixes: Paths answered whatever the ``Host`` (comet's channel hosts are a
+            wildcard such as ``0.channel01.<host>``), besides ``/healthz``.
     """
     middlewares: list[Middleware] = [allowed_host, security_headers, session_middleware, page_refusals]
     if socket_endpoint is not None:
@@ -160,6 +168,7 @@ def create_app(
     app[METRICS_ALLOWED] = metrics_allowed or Networks()
     app[GATEWAY_PORT] = gateway_port
     app[SITE] = site
+    app[_ANY_HOST_PREFIXES] = tuple(any_host_prefixes)
     app[TEMPLATES] = templates()
     app.add_routes(sechat_routes())
     app.add_routes(room_admin_routes())

@@ -39,6 +39,7 @@ __all__ = [
     "done_or_next",
     "expected_fkey",
     "handles",
+    "mark_refused",
     "read_body",
     "read_form",
     "request_activity",
@@ -58,6 +59,7 @@ SITE: Final = web.AppKey("site", Site)  # hosts, own origin, Secure cookies (hub
 CLIENT_ADDRESSES: Final = web.AppKey("client_addresses", ClientAddresses)
 SESSION_COOKIE: Final = "acct"
 _SIGNED_IN: Final = web.RequestKey[SignedIn | None]("signed_in")
+_REFUSED: Final = web.RequestKey[bool]("refused")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,7 +72,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     request[_SIGNED_IN] = session
     response = await handler(request)
     # A request is a sighting of its user once it succeeded: a refused one changes nothing.
-    if session is not None and response.status < 400:
+    if session is not None and response.status < 400 and not request.get(_REFUSED, False):
         try:
             await service.presence.touch(
                 session.user.id, request_activity(request.method, request.path, request.headers)
@@ -88,6 +90,12 @@ def request_activity(method: str, path: str, headers: Mapping[str, str]) -> Acti
     if method == "GET" and "text/html" in headers.get("Accept", ""):
         return Activity.ACTIVE
     return Activity.SEEN
+
+
+def mark_refused(request: web.Request) -> None:
+    """The request was refused though its answer is a success status (a dialect's error envelope):
+    it must change nothing, so it is no sighting for presence either."""
+    request[_REFUSED] = True
 
 
 def signed_in(request: web.Request) -> SignedIn | None:

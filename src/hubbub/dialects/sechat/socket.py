@@ -242,7 +242,7 @@ class SechatSockets:
             return
         subscriber.go_live()
         try:
-            await self._service.presence.touch(user.id, Activity.SEEN)
+            await self._service.presence.touch(user.id, Activity.SEEN, wait=False)
         except Exception:  # presence is best effort here; the keep-alive round reports again
             log.exception("could not record presence")
 
@@ -285,7 +285,7 @@ class SechatSockets:
         presence = self._service.presence
         for user_id in {subscriber.user.id for subscriber in self._subscribers.values()}:
             try:
-                await presence.touch(user_id, Activity.SEEN)
+                await presence.touch(user_id, Activity.SEEN, wait=False)
             except Exception:  # the store may be away for a moment; the next round reports again
                 log.exception("could not record presence")
                 return

@@ -69,5 +69,14 @@ CREATE TABLE presence (
 );
 CREATE INDEX presence_live ON presence (state, seen_until);
 
+-- What each client session's last buddy list showed as available (user id -> idle), so the next
+-- one can say what changed (comet's listChanged and wasAvailableIDs), whichever node answers it.
+CREATE TABLE buddy_list_snapshots (
+    session_key TEXT PRIMARY KEY,
+    available TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX buddy_list_snapshots_age ON buddy_list_snapshots (updated_at);
+
 -- A user's own events (sent messages, presence), for the direct-conversation event stream.
 CREATE INDEX events_user ON events (user_id, id);

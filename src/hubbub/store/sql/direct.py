@@ -288,6 +288,22 @@ class DirectSql(SqlBase):
             ),
         )
 
+    # buddy-list snapshots
+
+    def buddy_snapshot(self, session_key: str) -> str | None:
+        value = self._scalar("SELECT available FROM buddy_list_snapshots WHERE session_key = ?", (session_key,))
+        return None if value is None else str(value)
+
+    def put_buddy_snapshot(self, session_key: str, available: str, now: int) -> None:
+        self._execute(
+            "INSERT INTO buddy_list_snapshots (session_key, available, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (session_key) DO UPDATE SET available = excluded.available, updated_at = excluded.updated_at",
+            (session_key, available, now),
+        )
+
+    def purge_buddy_snapshots(self, before: int) -> int:
+        return len(self._all("DELETE FROM buddy_list_snapshots WHERE updated_at < ? RETURNING session_key", (before,)))
+
     # the direct-conversation view of the log
 
     def direct_events_after(
