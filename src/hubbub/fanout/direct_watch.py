@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 
+from hubbub import metrics
 from hubbub.core.direct import direct_audience
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import UserId
@@ -92,9 +93,11 @@ class DirectWatch:
             counts = self._watchers.setdefault(other, {})
             counts[user_id] = counts.get(user_id, 0) + 1
         self._waiting += 1
+        metrics.LONGPOLL_WAITERS.inc()
         try:
             yield DirectWake(future)
         finally:
+            metrics.LONGPOLL_WAITERS.dec()
             self._waiting -= 1
             for other in watched:
                 counts = self._watchers[other]
