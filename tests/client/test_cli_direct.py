@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 
+from click.testing import CliRunner
+
+from hubbub.cli.main import cli
 from tests.client.test_cli import HUBBUB, Served, Terminal, _hubbub, served
 
 __all__ = ["served"]  # the module-scoped server fixture, shared with this module's tests
@@ -49,9 +52,14 @@ def test_say_to_a_stranger_is_refused(served: Served) -> None:
     ids = _ids(served)
     refused = _hubbub("say", "--to", str(ids["Echo Bot"]), "hi", env=served.as_user("poster@example.org"))
     assert refused.returncode == 1 and "Traceback" not in refused.stderr and refused.stderr.strip()
-    wrong = _hubbub("say", "--to", str(ids["Watcher"]), "--split", "x", env=served.as_user("poster@example.org"))
-    assert wrong.returncode == 2 and "for rooms" in wrong.stderr
-    room_missing = _hubbub("say", "hello", env=served.as_user("poster@example.org"))
-    assert room_missing.returncode == 2 and "ROOM" in room_missing.stderr
-    tail_missing = _hubbub("tail", env=served.as_user("poster@example.org"))
-    assert tail_missing.returncode == 2 and "--dm" in tail_missing.stderr
+
+
+def test_usage_errors_name_what_is_missing() -> None:
+    """Refused before logging in: no server needed."""
+    for args, words in [
+        (["say", "--to", "2", "--split", "x"], "for rooms"),
+        (["say", "hello"], "ROOM"),
+        (["tail"], "--dm"),
+    ]:
+        result = CliRunner().invoke(cli, args, env={"HUBBUB_EMAIL": "a@example.org", "HUBBUB_PASSWORD": "x"})
+        assert result.exit_code == 2 and words in result.output, (args, result.output)

@@ -192,3 +192,16 @@ async def test_the_pages_need_a_login_and_carry_their_cursor(node: Node) -> None
     home = await alice.soup("/")
     assert home.select_one("#nav-contacts") is not None
     assert EventId(0) <= (await _json(alice, "/contacts.json"))["cursor"]
+
+
+async def test_the_profile_page_offers_a_request_without_script(node: Node) -> None:
+    alice, bob = await node.signed_in("Alice"), await node.signed_in("Bob")
+    page = await alice.soup(f"/users/{_id(bob)}")
+    form = page.select_one("#profile-contact")
+    assert form is not None and form["action"] == "/contacts/request"
+    fields = {str(i["name"]): str(i["value"]) for i in form.select("input")}
+    assert fields["user"] == str(_id(bob)) and fields["next"] == "/contacts"
+    response = await alice.post("/contacts/request", fields)
+    assert response.status == 302 and response.headers["Location"] == "/contacts"
+    assert (await _json(bob, "/contacts.json"))["contacts"][0]["relation"] == "incoming"
+    assert (await alice.soup(f"/users/{_id(alice)}")).select_one("#profile-contact") is None  # not to oneself

@@ -20,12 +20,33 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 
+from hubbub import metrics
 from hubbub.core.direct import direct_audience
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import UserId
-from hubbub.fanout.channels import Wake
 
-__all__ = ["DirectWatch"]
+__all__ = ["DirectWake", "DirectWatch"]
+
+
+class DirectWake:
+    """One registered waiter: ``wait`` returns True once something for it was delivered after it
+    registered, False when ``timeout`` passes first. One wake-up per registration: register
+    again (and read the store again) to wait for the next."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self._future = future
+
+    async def wait(self, timeout: float) -> bool:
+        if self._future.done():
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._future)
+        except TimeoutError:
+            return False
+        return True
 
 
 class DirectWatch:
@@ -56,7 +77,7 @@ class DirectWatch:
         return len(self._watchers.get(user_id, ()))
 
     @contextlib.asynccontextmanager
-    async def register(self, user_id: UserId, watching: Iterable[UserId] = ()) -> AsyncIterator[Wake | None]:
+    async def register(self, user_id: UserId, watching: Iterable[UserId] = ()) -> AsyncIterator[DirectWake | None]:
         """Register a waiter for ``user_id`` that also wakes when a ``watching`` user's presence
         changes (None: over a bound). Register before reading the store, then wait."""
         if self._closed or self._waiting >= self._total or self._counts.get(user_id, 0) >= self._per_user:
@@ -72,9 +93,11 @@ class DirectWatch:
             counts = self._watchers.setdefault(other, {})
             counts[user_id] = counts.get(user_id, 0) + 1
         self._waiting += 1
+        metrics.LONGPOLL_WAITERS.inc()
         try:
-            yield Wake(future)
+            yield DirectWake(future)
         finally:
+            metrics.LONGPOLL_WAITERS.dec()
             self._waiting -= 1
             for other in watched:
                 counts = self._watchers[other]

@@ -24,7 +24,7 @@ from hubbub.core.direct import Presence, may_see_presence
 from hubbub.core.ids import EventId, UserId
 from hubbub.core.models import User
 from hubbub.dialects.sechat.codec import Reply, json_reply, parse_user_id
-from hubbub.dialects.sechat.http import SERVICE, handles, require_user, signed_in_form
+from hubbub.dialects.sechat.http import SERVICE, done_or_next, handles, require_user, signed_in_form
 from hubbub.errors import BadRequest, NotFound
 from hubbub.fanout.direct_watch import DirectWatch
 from hubbub.service.direct import Conversation
@@ -95,7 +95,8 @@ async def contacts_json(request: web.Request) -> Reply:
 
 @handles("other")
 async def contact_action(request: web.Request) -> Reply:
-    """``POST /contacts/{action}`` with ``user`` (an id): request, accept, remove or block."""
+    """``POST /contacts/{action}`` with ``user`` (an id): request, accept, remove or block; with a
+    same-site ``next``, a 302 there instead of the JSON answer."""
     action = request.match_info["action"]
     session, form = await signed_in_form(request)
     service = request.app[SERVICE]
@@ -109,7 +110,8 @@ async def contact_action(request: web.Request) -> Reply:
         "block": service.contacts.block,
     }[action]
     relation = await act(session.user.id, other.id)
-    return json_reply({"user": user_record(other), "relation": relation.value})
+    # A form without script (the profile page's "Add as contact") names where to go next.
+    return done_or_next(form, json_reply({"user": user_record(other), "relation": relation.value}))
 
 
 @handles("other")
@@ -131,8 +133,6 @@ async def events(request: web.Request) -> Reply:
                 remaining = deadline - loop.time()
                 if found or wake is None or remaining <= 0 or not await wake.wait(remaining):
                     break
-        if not found:
-            found = await service.direct.events_after(me.id, since)
         transport = request.transport
         if transport is None or transport.is_closing():
             # The client left while the poll was held: no answer, and (a status of 400 or more)
