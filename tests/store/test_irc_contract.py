@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from hubbub.store.base import Store, WriteTx
-from tests.store.test_contract import Opener, open_store  # noqa: F401  (the two-engine fixture)
-
-
-@pytest.fixture
-async def store(open_store: Opener) -> AsyncIterator[Store]:  # noqa: F811
-    engine = open_store()
-    yield engine
-    await engine.close()
 
 
 def _users(tx: WriteTx) -> tuple[int, int]:

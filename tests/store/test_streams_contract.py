@@ -1,27 +1,16 @@
 """The Store contract for streams (migration 0007): tokens, streams, accounts, shares, viewer counts.
 
-Runs on both engines through ``test_contract``'s ``open_store`` fixture.
+Runs on both engines through the ``store`` fixture of tests/store/conftest.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-
-import pytest
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import RoomAccess
 from hubbub.core.streams import ChatLevel, LiveState, StreamShare
 from hubbub.store.base import Store, WriteTx
-from tests.store.test_contract import Opener, open_store  # noqa: F401  (the two-engine fixture)
-
-
-@pytest.fixture
-async def store(open_store: Opener) -> AsyncIterator[Store]:  # noqa: F811
-    engine = open_store()
-    yield engine
-    await engine.close()
 
 
 def _setup(tx: WriteTx) -> tuple[UserId, UserId, RoomId]:
