@@ -21,6 +21,7 @@ from typing import Final
 
 from hubbub.bridges.base import Backoff, Bridge, BridgeRunner, IncomingLine
 from hubbub.bridges.hubbub import HubbubBridge, HubbubSettings
+from hubbub.bridges.irc import irc_bridge
 from hubbub.core.events import EventType
 from hubbub.core.streams import NetworkAccount, Stream
 from hubbub.fanout.sequencer import Batch
@@ -44,7 +45,7 @@ def _hubbub(account: NetworkAccount, target: NetworkAccount) -> Bridge:
     return HubbubBridge(HubbubSettings(merged))
 
 
-NETWORK_BRIDGES: Final[Mapping[str, BridgeFactory]] = {"hubbub": _hubbub}
+NETWORK_BRIDGES: Final[Mapping[str, BridgeFactory]] = {"hubbub": _hubbub, "irc": irc_bridge, "twitch": irc_bridge}
 
 _STREAM_EVENTS: Final = frozenset({EventType.STREAM_CHANGED, EventType.STREAM_DELETED})
 Key = tuple[int, int, int]  # (stream id, target account id, from account id)
