@@ -153,7 +153,7 @@ class StreamChat:
         """
         kind = frame.get("type")
         text = frame.get("text")
-        if kind not in CHAT_KINDS or not isinstance(text, str):
+        if not isinstance(kind, str) or kind not in CHAT_KINDS or not isinstance(text, str):
             return None
         command = parse_chat_command(text)
         account_id = LOCAL_ACCOUNT_ID if command.local else _as_int(frame.get("account_id"))
@@ -274,7 +274,8 @@ class StreamChat:
         """
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
-        if body.get("type") not in CHAT_KINDS or not isinstance(body.get("text"), str):
+        kind = body.get("type")
+        if not isinstance(kind, str) or kind not in CHAT_KINDS or not isinstance(body.get("text"), str):
             raise BadRequest('type must be "text" or "emote" and text a string')
         frame = {key: value for key, value in body.items() if key not in ("uuid", "event_id")}
         frame.setdefault("timestamp", _ms(self._ctx))
