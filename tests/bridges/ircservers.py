@@ -1,7 +1,7 @@
 """Real IRC servers from Debian for the bridge tests, on loopback ports, with configs written per test.
 
 - ``ngircd`` (/usr/sbin/ngircd): a classic RFC 2812 server; PASS, optional TLS.
-- ``inspircd`` (/usr/sbin/inspircd) linked to ``atheme-services`` (/usr/sbin/atheme-services):
+- ``inspircd`` (/usr/sbin/inspircd) linked to ``atheme-services`` (/usr/bin/atheme-services):
   the IRCv3 server (CAP 302, ``message-tags``, ``msgid``, ``server-time``) with SASL
   PLAIN answered by atheme's SaslServ against accounts registered with its NickServ.
 
@@ -32,7 +32,7 @@ import pytest
 
 NGIRCD: Final = "/usr/sbin/ngircd"
 INSPIRCD: Final = "/usr/sbin/inspircd"
-ATHEME: Final = "/usr/sbin/atheme-services"
+ATHEME: Final = "/usr/bin/atheme-services"
 START_TIMEOUT: Final = 20.0
 
 
@@ -81,23 +81,26 @@ class Process:
     cwd: Path
     port: int
     log: Path
-    proc: subprocess.Popen[bytes] | None = None
+    proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT
+            )
         await wait_port(self.port)
 
     async def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
+        if proc is None or proc.returncode is not None:
             return
         proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.to_thread(proc.wait, 10)
-        except subprocess.TimeoutExpired:
+            async with asyncio.timeout(10):
+                await proc.wait()
+        except TimeoutError:
             proc.kill()
-            await asyncio.to_thread(proc.wait, 10)
+            await proc.wait()
 
 
 @dataclass
@@ -111,10 +114,14 @@ class IrcServer:
     ready: Callable[[], Any] | None = None
 
     async def start(self) -> None:
-        for process in self.processes:
-            await process.start()
-        if self.ready is not None:
-            await self.ready()
+        try:
+            for process in self.processes:
+                await process.start()
+            if self.ready is not None:
+                await self.ready()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         for process in reversed(self.processes):
@@ -223,3 +230,124 @@ class FarClient:
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None
+
+
+LINK_PASSWORD: Final = "hubbub-link"
+
+
+def inspircd(directory: Path) -> IrcServer:
+    """InspIRCd with the IRCv3 modules, and atheme linked to it for SASL (its SaslServ, PLAIN)."""
+    need(INSPIRCD, "inspircd")
+    need(ATHEME, "atheme-services")
+    directory.mkdir(parents=True, exist_ok=True)
+    port, link_port = free_port(), free_port()
+    (directory / "motd").write_text("hubbub test server\n")
+    modules = "".join(
+        f'<module name="{name}">\n'
+        for name in (
+            "spanningtree", "services_account", "sasl", "cap", "ircv3", "ircv3_ctctags", "ircv3_msgid",
+            "ircv3_servertime",
+        )
+    )  # fmt: skip
+    conf = directory / "inspircd.conf"
+    conf.write_text(
+        f"""<server name="irc.test" description="hubbub bridge tests" network="HubbubTest" id="1HB">
+<admin name="tests" nick="tests" email="tests@localhost">
+<bind address="127.0.0.1" port="{port}" type="clients">
+<bind address="127.0.0.1" port="{link_port}" type="servers">
+<connect name="main" allow="*" timeout="60" pingfreq="120" recvq="8192" softsendq="65536" hardsendq="1048576"
+    localmax="1000" globalmax="1000" useident="no" limit="5000" threshold="100000" commandrate="1000000"
+    fakelag="no" resolvehostnames="no">
+<dns server="127.0.0.1" timeout="1">
+<files motd="{directory / "motd"}">
+<pid file="{directory / "inspircd.pid"}">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{directory / "inspircd-file.log"}">
+<options maxtargets="20">
+<limits maxnick="30" maxchan="64" maxline="512">
+{modules}<sasl target="services.test">
+<link name="services.test" ipaddr="127.0.0.1" port="{link_port}" allowmask="127.0.0.0/8"
+    sendpass="{LINK_PASSWORD}" recvpass="{LINK_PASSWORD}">
+<uline server="services.test" silent="yes">
+"""
+    )
+    atheme_conf = directory / "atheme.conf"
+    atheme_modules = "".join(
+        f'loadmodule "modules/{name}";\n'
+        for name in (
+            "protocol/inspircd", "backend/opensex", "crypto/pbkdf2v2", "nickserv/main", "nickserv/register",
+            "nickserv/identify", "saslserv/main", "saslserv/plain",
+        )
+    )  # fmt: skip
+    (directory / "data").mkdir(exist_ok=True)
+    atheme_conf.write_text(
+        f"""{atheme_modules}
+serverinfo {{
+    name = "services.test"; desc = "hubbub test services"; numeric = "00A"; recontime = 1;
+    netname = "HubbubTest"; hidehostsuffix = "users.test"; adminname = "tests"; adminemail = "tests@localhost";
+    registeremail = "tests@localhost"; mta = "/bin/true"; loglevel = {{ error; info; }};
+    maxlogins = 50; maxusers = 50; mdlimit = 30; emaillimit = 10; emailtime = 300; auth = none;
+    casemapping = rfc1459;
+}};
+uplink "irc.test" {{ host = "127.0.0.1"; password = "{LINK_PASSWORD}"; port = {link_port}; }};
+nickserv {{ nick = "NickServ"; user = "NickServ"; host = "services.test"; real = "Nickname Services";
+    maxnicks = 5; expire = 30; }};
+saslserv {{ nick = "SaslServ"; user = "SaslServ"; host = "services.test"; real = "SASL"; }};
+general {{ flood_msgs = 0; flood_time = 10; ratelimit_uses = 0; ratelimit_period = 60; kline_time = 7;
+    commit_interval = 5; language = "en"; uplink_sendq_limit = 1048576; immune_level = immune; }};
+logfile "{directory / "atheme-file.log"}" {{ error; info; }};
+"""
+    )
+    server = IrcServer("inspircd", port, None)
+    server.processes = [
+        Process(
+            [INSPIRCD, "--nofork", "--runasroot", f"--config={conf}"], directory, port, directory / "inspircd.log"
+        ),
+        Process(
+            [ATHEME, "-n", "-c", str(atheme_conf), "-D", str(directory / "data"), "-p", str(directory / "atheme.pid"),
+             "-l", str(directory / "atheme.log")],
+            directory, port, directory / "atheme.out",
+        ),
+    ]  # fmt: skip
+    server.ready = lambda: wait_services(port)
+    return server
+
+
+async def wait_services(port: int) -> None:
+    """Until atheme has linked: NickServ answers a registered client (SASL needs services present)."""
+    async with asyncio.timeout(START_TIMEOUT):
+        while True:
+            if "NOTICE" in await _converse(port, "probe", "PRIVMSG NickServ :HELP", ":NickServ!"):
+                return
+            await asyncio.sleep(0.2)
+
+
+async def _converse(port: int, nick: str, command: str, until: str) -> str:
+    """Register as ``nick``, send ``command`` after the welcome, read until ``until`` shows (or EOF)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    text = ""
+    try:
+        writer.write(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode())
+        sent = False
+        while until.lower() not in text.lower():
+            data = await reader.read(65536)
+            if not data:
+                break
+            text += data.decode(errors="replace")
+            if not sent and " 001 " in text:
+                writer.write(f"{command}\r\n".encode())
+                sent = True
+            if "PING" in text and not text.rstrip().endswith("PONG"):
+                for token in [t for t in text.split("\r\n") if t.startswith("PING")]:
+                    writer.write(f"PONG {token[5:]}\r\n".encode())
+        writer.write(b"QUIT\r\n")
+    finally:
+        writer.close()
+    return text
+
+
+async def register_account(port: int, account: str, password: str) -> None:
+    """Register ``account`` with atheme's NickServ (what SASL PLAIN then checks)."""
+    async with asyncio.timeout(15):
+        register = f"PRIVMSG NickServ :REGISTER {password} {account}@example.org"
+        text = await _converse(port, account, register, "registered")
+    assert "registered" in text.lower(), text
