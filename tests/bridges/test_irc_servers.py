@@ -59,6 +59,15 @@ class Bridged:
     async def write(self, text: str, kind: str = "text") -> None:
         await send(self.socket, type=kind, account_id=self.account_id, cur_stream_account_id=self.account_id, text=text)
 
+    async def status(self) -> dict[str, Any]:
+        """The account's entry in a fresh ``status`` frame."""
+        await send(self.socket, type="status")
+        while (frame := await receive(self.socket))["type"] != "status":
+            pass
+        entry = frame["accounts"][str(self.account_id)]
+        assert isinstance(entry, dict)
+        return entry
+
     async def settle(self) -> None:
         """Prove nothing else is on its way either way: a marker each way arrives next."""
         self.far.say(CHANNEL, "marker from irc")
@@ -195,12 +204,16 @@ async def test_a_line_written_while_the_server_is_down_arrives_once(tmp_path: Pa
     server = await _start_server("ngircd", tmp_path / "irc")
     try:
         b = await _bridge(make_node, server)
+        assert (await b.status())["ready"] is True
         await server.stop()
         await eventually(lambda: not b.runner.ready)
+        account = await b.status()  # the status frame says the bridge is down
+        assert (account["ready"], account["live"], account["network"]["name"]) == (False, True, "irc")
         await b.write("said while IRC was away")
         await server.start()
         b.far = await _far(server)
         await eventually(lambda: b.runner.ready, timeout=TIMEOUT * 3)
+        assert (await b.status())["ready"] is True
         assert await b.far.hear() == ("text", b.bridge_nick, "said while IRC was away")
         assert (await b.network_line())["text"] == "said while IRC was away"
         await b.settle()

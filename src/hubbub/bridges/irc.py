@@ -378,7 +378,7 @@ def _settings(account: NetworkAccount) -> IrcSettings:
         raw = None
     found = check(account.network, raw, name=account.name) if isinstance(raw, dict) else None
     if found is None:
-        raise ConfigError(f"account {account.id} has no IRC settings")
+        raise ConfigError(f"account {account.id} has no IRC settings: it is listed, not bridged")
     return found
 
 

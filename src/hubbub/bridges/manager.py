@@ -184,5 +184,7 @@ class BridgeManager:
         return runner.write(request.kind, request.text)
 
     def ready(self, stream_id: int, account_id: int) -> bool:
+        """Whether the account's reader is connected; True where none runs (a network hubbub does not
+        bridge, or an account without settings), as multistreamer reported every attached account."""
         runner = self._runners.get((stream_id, account_id, account_id))
-        return runner is not None and runner.ready
+        return runner is None or runner.ready

@@ -197,14 +197,15 @@ def twitch_settings(settings: Mapping[str, str], *, fallback_nick: str = "") -> 
 
 
 def check(network: str, settings: Mapping[str, str], *, name: str = "") -> IrcSettings | None:
-    """The checked settings of an ``irc`` or ``twitch`` account (None for other networks).
+    """The checked settings of an ``irc`` or ``twitch`` account; None for other networks, and for an
+    account with no settings at all (listed on its streams as multistreamer listed it, not bridged).
 
     Raises:
         BadRequest: Settings that could never connect.
     """
+    if network not in IRC_NETWORKS or not settings:
+        return None
     nick = re.sub(r"[^A-Za-z0-9_]", "", name)[:30]
     if network == "irc":
         return irc_settings(settings, fallback_nick=nick if nick[:1].isalpha() else "")
-    if network == "twitch":
-        return twitch_settings(settings, fallback_nick=nick.lower())
-    return None
+    return twitch_settings(settings, fallback_nick=nick.lower())

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import RoomId, UserId
+from hubbub.core.irc_accounts import check as check_network_settings
 from hubbub.core.models import AccessLevel, RoomAccess, User
 from hubbub.core.rules import ensure_not_suspended
 from hubbub.core.streams import (
@@ -442,6 +443,7 @@ class Streams:
         clean = _clean_name(name, ACCOUNT_NAME_MAX)
         url = _clean_url(http_url)
         text = _settings_text(settings)
+        check_network_settings(network, json.loads(text), name=clean)  # refused now, not when it goes live
 
         def work(tx: WriteTx, changes: Changes, now: int) -> NetworkAccount:
             owner = load_user(tx, owner_id)
@@ -475,6 +477,7 @@ class Streams:
                 http_url=account.http_url if url is None else url,
                 settings=account.settings if text is None else text,
             )
+            check_network_settings(updated.network, json.loads(updated.settings), name=updated.name)
             tx.update_network_account(updated)
             for stream in tx.streams_by_id(tx.streams_of_account(account_id)).values():
                 changes.append(_changed(stream, tx, actor_id, "update", now))

@@ -366,7 +366,10 @@ class StreamSockets:
                         user_name=view.user.name,
                         state=view.stream.state,
                         chat_level=view.chat_level,
-                        attached=[AccountInfo(a.id, a.name, a.network, a.http_url) for a in view.attached],
+                        attached=[
+                            AccountInfo(a.id, a.name, a.network, a.http_url, ready=chat.bridge_ready(stream_id, a.id))
+                            for a in view.attached
+                        ],
                         own_others=[AccountInfo(a.id, a.name, a.network, a.http_url) for a in view.own_others],
                     )
                 )
