@@ -13,6 +13,11 @@ CHROMIUM := /usr/bin/chromium
 NPM := $(shell command -v npm 2>/dev/null || echo /usr/bin/npm)
 NGINX := /usr/sbin/nginx
 REDIS_SERVER := /usr/bin/redis-server
+# The IRC bridge tests run real IRC servers from Debian: ngircd (classic) and InspIRCd linked
+# to atheme-services (IRCv3 tags and SASL); openssl makes their throw-away TLS certificate.
+NGIRCD := /usr/sbin/ngircd
+INSPIRCD := /usr/sbin/inspircd
+ATHEME := /usr/bin/atheme-services
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit clean
@@ -20,7 +25,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: $(RUN_STAMP)
 	$(BIN)/hubbub serve
 
-test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(REDIS_SERVER)
+test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(REDIS_SERVER) $(NGIRCD) $(INSPIRCD) $(ATHEME)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -54,6 +59,18 @@ $(NGINX):
 $(REDIS_SERVER):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server
+
+$(NGIRCD):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ngircd openssl
+
+$(INSPIRCD):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends inspircd
+
+$(ATHEME):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends atheme-services
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
