@@ -12,8 +12,8 @@ nothing is delivered twice either way; a nick in use is worked around.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ import pytest
 from hubbub.bridges.base import BridgeRunner
 from hubbub.bridges.irc import IrcBridge, IrcError
 from hubbub.bridges.irc_codec import LINE_BYTES
+from hubbub.core.ids import RoomId, UserId
 from hubbub.core.irc_accounts import irc_settings
+from hubbub.store.base import ReadTx
 from tests.bridges.ircservers import FarClient, IrcServer, inspircd, ngircd, register_account
 from tests.conftest import Node, NodeFactory
 from tests.dialects.streams.helpers import StreamsUser, receive, send, streams_user
@@ -43,6 +45,7 @@ class Bridged:
     account_id: int
     far: FarClient
     socket: aiohttp.ClientWebSocketResponse
+    stash: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def runner(self) -> BridgeRunner:
@@ -52,7 +55,7 @@ class Bridged:
 
     async def network_line(self) -> dict[str, Any]:
         while True:
-            frame = await receive(self.socket)
+            frame = self.stash.pop(0) if self.stash else await receive(self.socket)
             if frame["type"] in ("text", "emote"):
                 return frame
 
@@ -63,7 +66,7 @@ class Bridged:
         """The account's entry in a fresh ``status`` frame."""
         await send(self.socket, type="status")
         while (frame := await receive(self.socket))["type"] != "status":
-            pass
+            self.stash.append(frame)  # a line that came first is still the next line
         entry = frame["accounts"][str(self.account_id)]
         assert isinstance(entry, dict)
         return entry
@@ -284,3 +287,55 @@ async def test_a_server_without_sasl_is_refused_for_a_sasl_account(tmp_path: Pat
             await wrong.connect()
     finally:
         await server.stop()
+
+
+async def _room_texts(node: Node, room: RoomId) -> list[tuple[str, str]]:
+    def read(tx: ReadTx) -> list[tuple[str, str]]:
+        messages = tx.recent_messages(room, limit=100)
+        users = tx.users([m.user_id for m in messages])
+        return [(users[m.user_id].name, m.source) for m in messages]
+
+    return await node.service.context.store.read(read)
+
+
+async def test_an_ordinary_room_is_bridged_both_ways_without_loops(tmp_path: Path, make_node: NodeFactory) -> None:
+    server = await _start_server("ngircd", tmp_path / "irc")
+    try:
+        node = await make_node()
+        john = await streams_user(node, "John")
+        room = await node.room("Lobby", owner=john.user)
+        far = await _far(server)
+        body = {"network": "irc", "name": "lobby", "settings": _settings(server)}
+        account = (await john.ok("POST", "/api/v1/account", body))["account"]
+        await node.service.room_bridges.attach(john.user.id, room, [account["id"]])
+        bridges = node.runtime.bridges
+        assert bridges is not None
+        await eventually(lambda: any(r.ready for r in bridges.runners.values()), timeout=TIMEOUT * 2)
+
+        far.say(CHANNEL, "hello *lobby*")
+        far.act(CHANNEL, "waves")
+        await eventually_async(lambda: _room_texts(node, room), 2)
+        assert await _room_texts(node, room) == [
+            ("irc-lobby", "**alice**: hello \\*lobby\\*"),
+            ("irc-lobby", "*alice waves*"),
+        ]
+        await node.service.messages.post(UserId(john.id), room, "hi IRC\nsecond line")
+        assert await far.hear() == ("text", "relay", "<John> hi IRC")
+        assert await far.hear() == ("text", "relay", "<John> second line")
+        far.say(CHANNEL, "marker")
+        await eventually_async(lambda: _room_texts(node, room), 4)
+        # Nothing written out came back in, and the relay's own posts were not written out.
+        assert [text for _, text in await _room_texts(node, room)][2:] == ["hi IRC\nsecond line", "**alice**: marker"]
+        assert far.heard.empty()
+
+        await node.service.room_bridges.attach(john.user.id, room, [])  # unbridged: the bridge stops
+        await eventually(lambda: not bridges.runners)
+        far.close()
+    finally:
+        await server.stop()
+
+
+async def eventually_async(read: Callable[[], Awaitable[list[Any]]], count: int) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while len(await read()) < count:  # noqa: ASYNC110 - polling the store the bridge writes
+            await asyncio.sleep(0.02)

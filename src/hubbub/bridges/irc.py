@@ -42,7 +42,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Final
 
-import irctokens
+from irctokens.line import Line, build
+from irctokens.stateful import StatefulDecoder
 
 from hubbub.bridges.base import IncomingLine
 from hubbub.bridges.irc_codec import TokenBucket, incoming, irc_casefold, privmsg_lines
@@ -83,13 +84,13 @@ class IrcBridge:
 
     def __init__(self, settings: IrcSettings, *, echo: bool, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
-        self._echo = echo
+        self.echo = echo
         self._clock = clock
         self._bucket = TokenBucket(settings.flood_rate, settings.flood_burst)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._decoder = irctokens.StatefulDecoder()
-        self._pending: list[irctokens.Line] = []
+        self._decoder = StatefulDecoder()
+        self._pending: list[Line] = []
         self._inbox: asyncio.Queue[IncomingLine | BaseException] = asyncio.Queue(INBOX)
         self._pump: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
@@ -109,7 +110,7 @@ class IrcBridge:
             if not s.tls_verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-        self._decoder = irctokens.StatefulDecoder()
+        self._decoder = StatefulDecoder()
         self._pending = []
         self._inbox = asyncio.Queue(INBOX)
         self.nick, self.prefix, self.caps = s.nick, s.nick, frozenset()
@@ -235,14 +236,14 @@ class IrcBridge:
     def _is_me(self, nick: str) -> bool:
         return irc_casefold(nick) == irc_casefold(self.nick)
 
-    def _note_self(self, line: irctokens.Line) -> None:
+    def _note_self(self, line: Line) -> None:
         tags = line.tags or {}
         self._self_name = tags.get("display-name") or self._self_name
         self._self_id = tags.get("user-id") or self._self_id
 
     # reading
 
-    async def _next_line(self) -> irctokens.Line:
+    async def _next_line(self) -> Line:
         """The next line from the server (PING answered here), or ``_Closed``."""
         while True:
             while self._pending:
@@ -285,7 +286,7 @@ class IrcBridge:
         except Exception as error:
             await self._inbox.put(error)  # after the lines before it: the runner then reconnects
 
-    def _chat(self, line: irctokens.Line) -> IncomingLine | None:
+    def _chat(self, line: Line) -> IncomingLine | None:
         s = self.settings
         if line.command in ("USERSTATE", "GLOBALUSERSTATE"):
             self._note_self(line)
@@ -327,7 +328,7 @@ class IrcBridge:
         """Queue one line on the socket, outside flood control (registration, PONG)."""
         if self._writer is None:
             raise _Closed("not connected")
-        self._writer.write(f"{irctokens.build(command, params).format()}\r\n".encode())
+        self._writer.write(f"{build(command, params).format()}\r\n".encode())
 
     async def _send_limited(self, command: str, params: list[str]) -> None:
         async with self._send_lock:
@@ -347,7 +348,7 @@ class IrcBridge:
         messages = privmsg_lines(kind, text, prefix=self.prefix, target=s.channel)
         for message in messages:
             await self._send_limited("PRIVMSG", [s.channel, message])
-        if self._echo and messages:
+        if self.echo and messages:
             # The stream shows the line once, as typed (not once per IRC line it took).
             name = (self._self_name or self.nick) if s.twitch else self.nick
             from_id: int | str = (self._self_id or self.nick) if s.twitch else self.nick

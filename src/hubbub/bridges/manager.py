@@ -16,15 +16,18 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Final
 
 from hubbub.bridges.base import Backoff, Bridge, BridgeRunner, IncomingLine
 from hubbub.bridges.hubbub import HubbubBridge, HubbubSettings
-from hubbub.bridges.irc import irc_bridge
+from hubbub.bridges.irc import IrcBridge, irc_bridge
 from hubbub.core.events import EventType
+from hubbub.core.ids import RoomId, UserId
 from hubbub.core.streams import NetworkAccount, Stream
 from hubbub.fanout.sequencer import Batch
+from hubbub.service.room_bridges import ROOM_NETWORKS, is_room_bridge, relay_text
 from hubbub.service.service import Service
 from hubbub.service.stream_chat import WriteRequest
 from hubbub.store.base import ReadTx
@@ -48,6 +51,7 @@ def _hubbub(account: NetworkAccount, target: NetworkAccount) -> Bridge:
 NETWORK_BRIDGES: Final[Mapping[str, BridgeFactory]] = {"hubbub": _hubbub, "irc": irc_bridge, "twitch": irc_bridge}
 
 _STREAM_EVENTS: Final = frozenset({EventType.STREAM_CHANGED, EventType.STREAM_DELETED})
+OUTGOING: Final = 1024  # room messages waiting to be written to bridged channels; the oldest go first
 Key = tuple[int, int, int]  # (stream id, target account id, from account id)
 
 
@@ -65,6 +69,11 @@ class BridgeManager:
         self._runners: dict[Key, BridgeRunner] = {}
         self._accounts: dict[Key, tuple[NetworkAccount, NetworkAccount]] = {}
         self._pending: set[int] = set()
+        # Bridged ordinary rooms (service/room_bridges.py): room -> its stream, the relay users
+        # that post what the channels say (never written back out), and messages to write out.
+        self._rooms: dict[RoomId, int] = {}
+        self._relays: dict[int, UserId] = {}  # account id -> its relay user
+        self._outgoing: deque[tuple[int, int, str]] = deque(maxlen=OUTGOING)  # (stream, message, author)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -89,11 +98,18 @@ class BridgeManager:
             await self._stop(key)
 
     def deliver(self, batch: Batch) -> int:
-        """Hub ``Fanout``: note the streams whose bridges may have to change."""
+        """Hub ``Fanout``: note the streams whose bridges may have to change, and the messages posted in
+        bridged rooms (by anyone but a relay user) to write out."""
         for event in batch:
             if event.type in _STREAM_EVENTS and event.data:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     self._pending.add(int(json.loads(event.data)["id"]))
+                    self._wake.set()
+            elif event.type is EventType.MESSAGE_POSTED and event.room_id in self._rooms:
+                relays = self._relays.values()
+                if event.message_id is not None and event.user_id not in relays:
+                    stream_id = self._rooms[event.room_id]
+                    self._outgoing.append((stream_id, int(event.message_id), event.user_name or "?"))
                     self._wake.set()
         return 0
 
@@ -107,16 +123,39 @@ class BridgeManager:
                     await self._reconcile(stream_id)
                 except Exception:
                     log.exception("bridges of stream %d could not be updated", stream_id)
+            while self._outgoing:
+                stream_id, message_id, author = self._outgoing.popleft()
+                try:
+                    await self._write_out(stream_id, message_id, author)
+                except Exception:
+                    log.exception("a message of stream %d could not be written out", stream_id)
+
+    async def _write_out(self, stream_id: int, message_id: int, author: str) -> None:
+        """A message posted in a bridged room, to each of its channels as ``<author> text``."""
+        source = await self._service.room_bridges.message_source(message_id)
+        if source is None:
+            return
+        readers = [r for k, r in self._runners.items() if k[0] == stream_id and k[1] == k[2]]
+        for runner in readers:
+            runner.write("text", "\n".join(f"<{author}> {line}" for line in source.splitlines() if line.strip()))
 
     async def _reconcile(self, stream_id: int) -> None:
-        def read(tx: ReadTx) -> tuple[bool, dict[int, NetworkAccount]]:
+        def read(tx: ReadTx) -> tuple[Stream | None, dict[int, NetworkAccount]]:
             stream = tx.stream(stream_id)
             if stream is None:
-                return False, {}
-            return stream.state.live, tx.network_accounts_by_id(tx.stream_account_ids(stream_id))
+                return None, {}
+            return stream, tx.network_accounts_by_id(tx.stream_account_ids(stream_id))
 
-        live, accounts = await self._service.context.store.read(read)
+        stream, accounts = await self._service.context.store.read(read)
+        live = stream is not None and stream.state.live
+        room = stream is not None and is_room_bridge(stream)
         wanted = {aid: acc for aid, acc in accounts.items() if acc.network in self._factories} if live else {}
+        if room and stream is not None:
+            wanted = {aid: acc for aid, acc in wanted.items() if acc.network in ROOM_NETWORKS}
+            await self._note_room(stream, wanted)
+        else:
+            for room_id in [r for r, s in self._rooms.items() if s == stream_id]:
+                del self._rooms[room_id]
         for key in [k for k in self._runners if k[0] == stream_id]:
             target = wanted.get(key[1])
             if target is None or self._accounts[key][1] != target:
@@ -124,10 +163,21 @@ class BridgeManager:
         for account_id, account in wanted.items():
             key = (stream_id, account_id, account_id)
             if key not in self._runners:
-                self._launch(key, account, account, reader=True)
+                self._launch(key, account, account, reader=True, room=room)
+
+    async def _note_room(self, stream: Stream, wanted: Mapping[int, NetworkAccount]) -> None:
+        if not wanted:
+            self._rooms.pop(stream.room_id, None)
+            return
+        for account_id in wanted:
+            if account_id not in self._relays:
+                relay = await self._service.room_bridges.relay_user(account_id)
+                if relay is not None:
+                    self._relays[account_id] = relay.id
+        self._rooms[stream.room_id] = stream.id
 
     def _launch(
-        self, key: Key, account: NetworkAccount, target: NetworkAccount, *, reader: bool
+        self, key: Key, account: NetworkAccount, target: NetworkAccount, *, reader: bool, room: bool = False
     ) -> BridgeRunner | None:
         factory = self._factories.get(target.network)
         if factory is None:
@@ -138,6 +188,14 @@ class BridgeManager:
             log.warning("no bridge for account %d on stream %d: %s", account.id, key[0], error)
             return None
         stream_id = key[0]
+        if room and isinstance(bridge, IrcBridge):
+            bridge.echo = False  # what a bridged room writes out is its own message already
+
+        async def room_sink(line: IncomingLine) -> None:
+            relay = self._relays.get(target.id)
+            room_id = next((r for r, s in self._rooms.items() if s == stream_id), None)
+            if relay is not None and room_id is not None:
+                await self._service.messages.post(relay, room_id, relay_text(line.kind, line.from_name, line.text))
 
         async def sink(line: IncomingLine) -> None:
             await self._service.stream_chat.from_network(
@@ -152,7 +210,7 @@ class BridgeManager:
 
         runner = BridgeRunner(
             bridge,
-            sink if reader else None,
+            (room_sink if room else sink) if reader else None,
             name=f"{target.network}:{stream_id}:{target.id}:{account.id}",
             backoff=self._backoff,
         )

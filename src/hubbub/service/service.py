@@ -14,6 +14,7 @@ from hubbub.service.messages import Messages
 from hubbub.service.moderation import Moderation
 from hubbub.service.queries import Queries
 from hubbub.service.ratelimit import Limits, LoginLimits, MemoryLimits, RateLimiter
+from hubbub.service.room_bridges import RoomBridges
 from hubbub.service.rooms import Rooms
 from hubbub.service.socket_tokens import SocketTokens
 from hubbub.service.stream_chat import StreamChat
@@ -64,6 +65,7 @@ class Service:
         self.socket_tokens = SocketTokens(self.context, self.accounts.sign)
         self.streams = Streams(self.context)
         self.stream_chat = StreamChat(self.context)
+        self.room_bridges = RoomBridges(self.context, self.accounts)
 
     @property
     def settings(self) -> Settings:
