@@ -307,7 +307,12 @@ async def test_an_ordinary_room_is_bridged_both_ways_without_loops(tmp_path: Pat
         far = await _far(server)
         body = {"network": "irc", "name": "lobby", "settings": _settings(server)}
         account = (await john.ok("POST", "/api/v1/account", body))["account"]
-        await node.service.room_bridges.attach(john.user.id, room, [account["id"]])
+        bob = await streams_user(node, "Bob")
+        status, refused = await bob.call("POST", f"/api/v1/room/{room}/bridge", {"accounts": [{"id": account["id"]}]})
+        assert (status, refused) == (400, {"error": "Only an owner of the room can bridge it"})
+        answer = await john.ok("POST", f"/api/v1/room/{room}/bridge", {"accounts": [{"id": account["id"]}]})
+        assert [a["id"] for a in answer["accounts"]] == [account["id"]]
+        assert "password" not in answer["accounts"][0]["settings"]
         bridges = node.runtime.bridges
         assert bridges is not None
         await eventually(lambda: any(r.ready for r in bridges.runners.values()), timeout=TIMEOUT * 2)
@@ -328,7 +333,7 @@ async def test_an_ordinary_room_is_bridged_both_ways_without_loops(tmp_path: Pat
         assert [text for _, text in await _room_texts(node, room)][2:] == ["hi IRC\nsecond line", "**alice**: marker"]
         assert far.heard.empty()
 
-        await node.service.room_bridges.attach(john.user.id, room, [])  # unbridged: the bridge stops
+        assert (await john.ok("POST", f"/api/v1/room/{room}/bridge", {"accounts": []})) == {"accounts": []}
         await eventually(lambda: not bridges.runners)
         far.close()
     finally:

@@ -169,6 +169,25 @@ class RoomBridges:
         name = f"{account.network}-{slugify(account.name) or account.id}"[:RELAY_NAME_MAX]
         return await self._accounts.create_user(name, email=relay_email(account.id), password=secrets.token_urlsafe(24))
 
+    async def accounts(self, actor_id: UserId, room_id: RoomId) -> list[NetworkAccount]:
+        """The accounts the room is bridged to (its owners only).
+
+        Raises:
+            NotFound, NotAllowed: As ``attach``.
+        """
+        now = self._ctx.now()
+
+        def read(tx: ReadTx) -> list[NetworkAccount]:
+            actor = load_user(tx, actor_id)
+            self._ensure_owner(tx, room_id, actor, now)
+            stream = tx.stream_of_room(room_id)
+            if stream is None or not is_room_bridge(stream):
+                return []
+            found = tx.network_accounts_by_id(tx.stream_account_ids(stream.id))
+            return [found[key] for key in sorted(found)]
+
+        return await self._ctx.store.read(read)
+
     async def relay_user(self, account_id: int) -> User | None:
         return await self._ctx.store.read(lambda tx: tx.user_by_email(relay_email(account_id)))
 
