@@ -20,7 +20,7 @@ import click
 
 from hubbub import __version__
 from hubbub.app import Runtime, open_bus, open_store
-from hubbub.cli import chat, data
+from hubbub.cli import bridges, chat, data
 from hubbub.cli.logs import configure_logging
 from hubbub.cli.options import settings_options
 from hubbub.core.clock import SystemClock
@@ -393,6 +393,7 @@ cli.add_command(chat.say)
 # Moving and copying databases, likewise.
 cli.add_command(data.migrate)
 cli.add_command(data.backup)
+cli.add_command(bridges.bridges)
 
 
 def main() -> None:
