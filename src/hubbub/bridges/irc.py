@@ -299,6 +299,8 @@ class IrcBridge:
         if irc_casefold(line.params[0]) != irc_casefold(s.channel):
             return None  # a private message to the bridge is nobody's stream chat
         nick = line.hostmask.nickname
+        if not nick:
+            return None  # a source with no nick ("!user@host") is no one to show
         if irc_casefold(nick) == irc_casefold(self.nick):
             return None  # our own line, if a server echoes it anyway: shown once, by the local echo
         said = incoming(line.params[1])
