@@ -344,3 +344,17 @@ async def eventually_async(read: Callable[[], Awaitable[list[Any]]], count: int)
     async with asyncio.timeout(TIMEOUT):
         while len(await read()) < count:  # noqa: ASYNC110 - polling the store the bridge writes
             await asyncio.sleep(0.02)
+
+
+async def test_a_flood_from_the_channel_arrives_whole_in_order_once(tmp_path: Path, make_node: NodeFactory) -> None:
+    server = await _start_server("ngircd", tmp_path / "irc")  # ngircd here does no fake lag
+    try:
+        b = await _bridge(make_node, server)
+        count = 300
+        for index in range(count):
+            b.far.say(CHANNEL, f"flood {index}")
+        texts = [(await b.network_line())["text"] for _ in range(count)]
+        assert texts == [f"flood {i}" for i in range(count)]
+        await b.settle()  # and nothing after it: no line came twice
+    finally:
+        await server.stop()
