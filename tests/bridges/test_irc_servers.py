@@ -358,3 +358,17 @@ async def test_a_flood_from_the_channel_arrives_whole_in_order_once(tmp_path: Pa
         await b.settle()  # and nothing after it: no line came twice
     finally:
         await server.stop()
+
+
+async def test_a_kicked_bridge_rejoins(tmp_path: Path, make_node: NodeFactory) -> None:
+    server = await _start_server("ngircd", tmp_path / "irc")
+    try:
+        b = await _bridge(make_node, server)  # alice came first: she is the channel operator
+        connections = b.runner.connections
+        b.far.connection.kick(CHANNEL, b.bridge_nick, "out")
+        await eventually(lambda: b.runner.connections > connections and b.runner.ready, timeout=TIMEOUT * 2)
+        b.far.say(CHANNEL, "welcome back")
+        assert (await b.network_line())["text"] == "welcome back"
+        await b.settle()
+    finally:
+        await server.stop()

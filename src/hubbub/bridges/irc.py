@@ -18,7 +18,8 @@ buffer is bounded; ``PING`` is answered at once; a PRIVMSG to the channel become
 ``IncomingLine`` (CTCP ACTION → ``emote``) with the sender's nick — on Twitch the
 ``display-name`` tag, falling back to the nick — and the IRCv3 ``msgid`` (Twitch: ``id``)
 as ``remote_id``, so a line a server replays after a reconnect is dropped by the runner.
-Silence is probed with our own PING; an unanswered one ends the connection.
+Silence is probed with our own PING; an unanswered one ends the connection, and so does a
+KICK of the bridge (the runner's reconnect rejoins) or Twitch's RECONNECT.
 
 Writing: ``irc_codec.privmsg_lines`` splits the text; every line waits for the
 connection's token bucket. Servers do not send a client its own PRIVMSGs back (we never
@@ -219,11 +220,7 @@ class IrcBridge:
         want = irc_casefold(s.channel)
         while True:
             line = await self._next_line()
-            if (
-                line.command == "JOIN"
-                and line.source
-                and irc_casefold(line.hostmask.nickname) == irc_casefold(self.nick)
-            ):
+            if line.command == "JOIN" and line.source and self._is_me(line.hostmask.nickname):
                 if line.params and irc_casefold(line.params[0]) == want:
                     if "!" in line.source:
                         self.prefix = line.source
@@ -291,9 +288,14 @@ class IrcBridge:
         if line.command in ("USERSTATE", "GLOBALUSERSTATE"):
             self._note_self(line)
             return None
-        if line.command == "NICK" and line.source and irc_casefold(line.hostmask.nickname) == irc_casefold(self.nick):
+        if line.command == "NICK" and line.source and self._is_me(line.hostmask.nickname):
             self.nick = line.params[0] if line.params else self.nick
             return None
+        if line.command == "KICK" and len(line.params) >= 2 and self._is_me(line.params[1]):
+            # Out of the channel: end the connection; the runner's reconnect (with backoff) rejoins.
+            raise IrcError(f"kicked from {line.params[0]}: {line.params[-1]}")
+        if line.command == "RECONNECT" and s.twitch:
+            raise _Closed("Twitch asked for a reconnect")  # its notice before a server restarts
         if line.command != "PRIVMSG" or len(line.params) < 2 or not line.source:
             return None
         if irc_casefold(line.params[0]) != irc_casefold(s.channel):
