@@ -62,6 +62,8 @@ IDLE_PING: Final = 90.0  # seconds of silence before we PING the server
 PING_TIMEOUT: Final = 45.0  # and how long it has to answer
 WRITE_TIMEOUT: Final = 30.0
 NICK_ATTEMPTS: Final = 5
+KICK_MEMORY: Final = 60.0  # a kick this soon after joining counts as "again"
+KICK_WAIT_MAX: Final = 300.0
 READ_CHUNK: Final = 16_384
 LINE_BUFFER_MAX: Final = 8_191 + 512  # IRCv3: tags up to 8191 bytes, then the 512-byte line
 INBOX: Final = 256  # lines read and not yet taken by the runner (then reading pauses: TCP pushes back)
@@ -98,6 +100,8 @@ class IrcBridge:
         self.nick = settings.nick
         self.prefix = settings.nick  # nick!user@host once the server has shown it
         self.caps: frozenset[str] = frozenset()
+        self._kicks = 0  # kicks in a row, each soon after joining (they lengthen the wait to rejoin)
+        self._joined_at = 0.0
         self._self_name: str | None = None  # Twitch: our display-name (USERSTATE)
         self._self_id: str | None = None
 
@@ -111,6 +115,8 @@ class IrcBridge:
             if not s.tls_verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
+        if self._kicks:
+            await asyncio.sleep(min(KICK_WAIT_MAX, 2.0**self._kicks))
         self._decoder = StatefulDecoder()
         self._pending = []
         self._inbox = asyncio.Queue(INBOX)
@@ -126,6 +132,7 @@ class IrcBridge:
         except BaseException:
             await self.close()
             raise
+        self._joined_at = self._clock()
         self._pump = asyncio.create_task(self._read_pump(), name=f"irc-{s.host}-{s.channel}")
 
     async def _register_irc(self) -> None:
@@ -292,7 +299,10 @@ class IrcBridge:
             self.nick = line.params[0] if line.params else self.nick
             return None
         if line.command == "KICK" and len(line.params) >= 2 and self._is_me(line.params[1]):
-            # Out of the channel: end the connection; the runner's reconnect (with backoff) rejoins.
+            # Out of the channel: end the connection; the runner's reconnect rejoins, later each time
+            # it is kicked again soon (connect() waits), so a channel that kicks on sight is not flooded.
+            recent = self._clock() - self._joined_at < KICK_MEMORY
+            self._kicks = self._kicks + 1 if recent else 1
             raise IrcError(f"kicked from {line.params[0]}: {line.params[-1]}")
         if line.command == "RECONNECT" and s.twitch:
             raise _Closed("Twitch asked for a reconnect")  # its notice before a server restarts
