@@ -89,6 +89,7 @@ class Bridged:
 
 def _settings(server: IrcServer, *, nick: str = "relay", **extra: str) -> dict[str, str]:
     settings = {"server": "127.0.0.1", "port": str(server.port), "tls": "false", "nick": nick, "channel": CHANNEL}
+    settings["flood_rate"] = "50"  # the default 1 line/s would only slow the tests; test_tls_and_flood_control sets it
     if server.name == "ngircd":
         settings.update(auth="pass", password=SERVER_PASSWORD)
     else:
