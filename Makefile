@@ -12,6 +12,9 @@ CHROMIUM := /usr/bin/chromium
 # The npm chatexchange client runs on the machine's node; its package comes from npm's registry.
 NPM := $(shell command -v npm 2>/dev/null || echo /usr/bin/npm)
 NGINX := /usr/sbin/nginx
+# The streams tests put Debian's nginx RTMP module in front of hubbub and publish ffmpeg's test pattern.
+NGINX_RTMP := /usr/lib/nginx/modules/ngx_rtmp_module.so
+FFMPEG := /usr/bin/ffmpeg
 REDIS_SERVER := /usr/bin/redis-server
 # The IRC bridge tests run real IRC servers from Debian: ngircd (classic) and InspIRCd linked
 # to atheme-services (IRCv3 tags and SASL); openssl makes their throw-away TLS certificate.
@@ -25,7 +28,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: $(RUN_STAMP)
 	$(BIN)/hubbub serve
 
-test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(REDIS_SERVER) $(NGIRCD) $(INSPIRCD) $(ATHEME)
+test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(NGINX_RTMP) $(FFMPEG) $(REDIS_SERVER) $(NGIRCD) $(INSPIRCD) $(ATHEME)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -55,6 +58,14 @@ $(NPM):
 $(NGINX):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nginx
+
+$(NGINX_RTMP):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends libnginx-mod-rtmp
+
+$(FFMPEG):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg
 
 $(REDIS_SERVER):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq

@@ -27,7 +27,8 @@ async def _room_texts(node: Node, room: RoomId) -> list[str]:
 
 
 async def _relay_setup(make_node: NodeFactory) -> tuple[Node, Node, StreamsUser, int, int, RoomId, Any]:
-    a, b = await make_node(), await make_node()
+    # Two servers, each with a database of its own (on PostgreSQL runs, B still gets a SQLite file).
+    a, b = await make_node(), await make_node(database="")
     relay = await b.user("Relay Bot")
     alice = await b.user("Alice")
     room = await b.room("Stream Chat")

@@ -104,6 +104,7 @@ def test_irc_settings_defaults() -> None:
     assert irc_settings({**GOOD, "password": "pw", "auth": "pass"}).auth == "pass"
     assert check("irc", {"server": "irc.example.org", "channel": "#show"}, name="Relay Bot!").nick == "RelayBot"
     assert check("hubbub", {}, name="x") is None
+    assert irc_settings({**GOOD, "name": "the API's", "note": "kept, ignored"}).nick == "relay"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,6 @@ def test_irc_settings_defaults() -> None:
         ({**GOOD, "flood_rate": "0"}, "flood_rate"),
         ({**GOOD, "flood_burst": "1000"}, "flood_burst"),
         ({**GOOD, "password": "a\r\nQUIT"}, "line breaks"),
-        ({**GOOD, "colour": "red"}, "unknown"),
     ],
 )
 def test_bad_irc_settings_are_refused_with_the_reason(settings: dict[str, str], message: str) -> None:

@@ -100,3 +100,15 @@ async def test_streams_round_trip_with_accounts_shares_and_counts(store: Store) 
     await store.write(lambda tx: tx.delete_stream(stream_id))
     assert await store.read(lambda tx: tx.stream(stream_id)) is None
     assert await store.read(lambda tx: tx.viewcounts(stream_id)) == {}
+
+
+async def test_a_lease_has_one_holder_until_it_lapses(store: Store) -> None:
+    assert await store.write(lambda tx: tx.claim_lease("bridge:1:2", "node-a", 100, 30)) is True
+    assert await store.write(lambda tx: tx.claim_lease("bridge:1:2", "node-b", 110, 30)) is False
+    assert await store.write(lambda tx: tx.claim_lease("bridge:1:2", "node-a", 120, 30)) is True  # renewed
+    assert await store.write(lambda tx: tx.claim_lease("bridge:1:2", "node-b", 149, 30)) is False
+    assert await store.write(lambda tx: tx.claim_lease("bridge:1:2", "node-b", 150, 30)) is True  # lapsed
+    await store.write(lambda tx: tx.release_lease("bridge:1:2", "node-a"))  # not a's any more: no effect
+    assert await store.write(lambda tx: tx.claim_lease("bridge:1:2", "node-a", 151, 30)) is False
+    await store.write(lambda tx: tx.release_lease("bridge:1:2", "node-b"))
+    assert await store.write(lambda tx: tx.claim_lease("bridge:1:2", "node-a", 152, 30)) is True

@@ -22,7 +22,7 @@ async def test_an_owner_adds_an_irc_account_bridges_a_room_and_no_page_shows_the
     }  # fmt: skip
     response = await browser.post("/users/bridges", form)
     assert response.status == 302, await response.text()
-    [account] = await node.service.streams.accounts(UserId(john.id))
+    [account] = await node.service.network_accounts.accounts(UserId(john.id))
     assert json.loads(account.settings)["password"] == "s3cret-pw"  # stored...
     page = await (await browser.get("/users/bridges")).text()
     assert "s3cret-pw" not in page and "libera" in page and "password</b> set" in page  # ...never shown
@@ -40,7 +40,7 @@ async def test_an_owner_adds_an_irc_account_bridges_a_room_and_no_page_shows_the
 
     twitch = await browser.post("/users/bridges", {"action": "add-twitch", "channel": "JprjrDev"})
     assert twitch.status == 302
-    names = sorted(a.name for a in await node.service.streams.accounts(UserId(john.id)))
+    names = sorted(a.name for a in await node.service.network_accounts.accounts(UserId(john.id)))
     assert names == ["JprjrDev", "libera"]
 
 
@@ -54,10 +54,10 @@ async def test_refusals_show_the_reason_and_change_nothing(node: Node) -> None:
     bad = {"action": "add-irc", "name": "x", "server": "irc.example.org", "nick": "9lives", "channel": "#c"}
     response = await browser.post("/users/bridges", bad)
     assert response.status == 400 and "nick must be a valid IRC nickname" in await response.text()
-    assert await node.service.streams.accounts(UserId(john.id)) == []
+    assert await node.service.network_accounts.accounts(UserId(john.id)) == []
     good = {"action": "add-twitch", "channel": "show"}
     assert (await browser.post("/users/bridges", good)).status == 302
-    [account] = await node.service.streams.accounts(UserId(john.id))
+    [account] = await node.service.network_accounts.accounts(UserId(john.id))
     not_mine = await browser.post(
         "/users/bridges", {"action": "bridge-room", "account_id": account.id, "room_id": room}
     )
@@ -65,6 +65,6 @@ async def test_refusals_show_the_reason_and_change_nothing(node: Node) -> None:
     assert await node.service.room_bridges.bridged_room(RoomId(room)) is None
     no_fkey = await browser.post("/users/bridges", {"action": "delete", "account_id": account.id, "fkey": "wrong"})
     assert no_fkey.status == 403
-    assert len(await node.service.streams.accounts(UserId(john.id))) == 1
+    assert len(await node.service.network_accounts.accounts(UserId(john.id))) == 1
     anonymous = await (await node.browser()).get("/users/bridges")
     assert anonymous.status == 302 and anonymous.headers["Location"].startswith("/users/login")

@@ -1,13 +1,26 @@
-"""Which bridges run: one reader per account of every live stream, writers on request.
+"""Which bridges run: one reader per account of every live stream, in the whole cluster; writers on request.
 
 multistreamer's chat manager started one reader and writer per stream account when a
 stream went live and stopped them when it ended (streams.md §B.5); the manager does
 the same from the log: it is a hub ``Fanout`` that writes nothing, and on every
 ``STREAM_CHANGED``/``STREAM_DELETED`` it reconciles the runners with what the store
-says. It is also the stream chat's ``Writers``: a ``writer`` request for an account
-other than the stream's own makes a write-only runner (no reader, so its lines are
-not read twice), and a line for a network goes to the runner keyed
-``(stream, target account, from account)``.
+says.
+
+One reader per account, cluster-wide: a node runs a reader only while it holds the
+account's lease in the store (``bridge:<stream>:<account>``, ``LEASE_SECONDS``), renews it
+every ``RENEW_SECONDS``, and gives it up when the stream ends; a node that stops
+renewing (stopped, cut off) loses it, and another node that wants it takes over. Two
+readers would show every line twice.
+
+It is also the stream chat's ``Writers``. A writer runs on the node whose socket asked for
+it and only writes (no reader, so nothing is read twice): a ``writer`` request makes one
+for (stream, target account, from account) while the stream is live, and the line goes
+out through it. The network shows the line back to the one reader, wherever it runs.
+
+Bridged ordinary rooms (service/room_bridges.py) are streams too, with two differences:
+what a reader reads is posted as a message of the account's relay user, and every
+message posted in the room by anyone else is written out through the room's readers
+on this node (``<name> text``); relay users' posts never are, so nothing loops.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Final
@@ -23,7 +37,7 @@ from typing import Final
 from hubbub.bridges.base import Backoff, Bridge, BridgeRunner, IncomingLine
 from hubbub.bridges.hubbub import HubbubBridge, HubbubSettings
 from hubbub.bridges.irc import IrcBridge, irc_bridge
-from hubbub.core.events import EventType
+from hubbub.core.events import Event, EventType
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.streams import NetworkAccount, Stream
 from hubbub.fanout.sequencer import Batch
@@ -40,6 +54,10 @@ log = logging.getLogger("hubbub.bridges")
 BridgeFactory = Callable[[NetworkAccount, NetworkAccount], Bridge]
 
 
+def _lease(key: tuple[int, int, int]) -> str:
+    return f"bridge:{key[0]}:{key[1]}"
+
+
 def _hubbub(account: NetworkAccount, target: NetworkAccount) -> Bridge:
     own = json.loads(account.settings)
     channel = json.loads(target.settings)
@@ -51,7 +69,9 @@ def _hubbub(account: NetworkAccount, target: NetworkAccount) -> Bridge:
 NETWORK_BRIDGES: Final[Mapping[str, BridgeFactory]] = {"hubbub": _hubbub, "irc": irc_bridge, "twitch": irc_bridge}
 
 _STREAM_EVENTS: Final = frozenset({EventType.STREAM_CHANGED, EventType.STREAM_DELETED})
-OUTGOING: Final = 1024  # room messages waiting to be written to bridged channels; the oldest go first
+LEASE_SECONDS: Final = 30  # a reader's lease lasts this long without renewal ...
+RENEW_SECONDS: Final = 10.0  # ... and is renewed this often
+OUTGOING: Final = 1024  # room messages waiting to be written to bridged channels; past it the oldest go
 Key = tuple[int, int, int]  # (stream id, target account id, from account id)
 
 
@@ -66,36 +86,49 @@ class BridgeManager:
         self._service = service
         self._factories = factories
         self._backoff = backoff
-        self._runners: dict[Key, BridgeRunner] = {}
-        self._accounts: dict[Key, tuple[NetworkAccount, NetworkAccount]] = {}
+        self._readers: dict[Key, BridgeRunner] = {}  # (stream, account, account), while this node holds the lease
+        self._writers: dict[Key, BridgeRunner] = {}  # write-only, on the node whose socket asked
+        self._accounts: dict[Key, NetworkAccount] = {}  # each runner's target account
+        self._wanted: dict[Key, NetworkAccount] = {}  # readers this node runs when it holds their lease
         self._pending: set[int] = set()
-        # Bridged ordinary rooms (service/room_bridges.py): room -> its stream, the relay users
-        # that post what the channels say (never written back out), and messages to write out.
+        # Bridged ordinary rooms: room -> its stream, each account's relay user (whose posts are
+        # never written back out), and the messages waiting to be written out.
         self._rooms: dict[RoomId, int] = {}
-        self._relays: dict[int, UserId] = {}  # account id -> its relay user
+        self._relays: dict[int, UserId] = {}
         self._outgoing: deque[tuple[int, int, str]] = deque(maxlen=OUTGOING)  # (stream, message, author)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.node = secrets.token_hex(8)  # this process, as lease holder
 
     @property
     def runners(self) -> dict[Key, BridgeRunner]:
-        return dict(self._runners)
+        """The readers running on this node."""
+        return dict(self._readers)
+
+    @property
+    def writers(self) -> dict[Key, BridgeRunner]:
+        return dict(self._writers)
 
     async def start(self) -> None:
         """Start the readers of the streams live now, then follow the log."""
         streams = await self._service.context.store.read(lambda tx: tx.list_streams())
         self._pending.update(s.id for s in streams if s.state.live)
         self._wake.set()
-        self._task = asyncio.create_task(self._run(), name="hubbub-bridges")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="hubbub-bridges"),
+            asyncio.create_task(self._renew_forever(), name="hubbub-bridge-leases"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for key in list(self._runners):
-            await self._stop(key)
+                await task
+        self._tasks = []
+        for key in list(self._readers):
+            await self._stop_reader(key)
+        for key in list(self._writers):
+            await self._stop_writer(key)
 
     def deliver(self, batch: Batch) -> int:
         """Hub ``Fanout``: note the streams whose bridges may have to change, and the messages posted in
@@ -105,13 +138,20 @@ class BridgeManager:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     self._pending.add(int(json.loads(event.data)["id"]))
                     self._wake.set()
-            elif event.type is EventType.MESSAGE_POSTED and event.room_id in self._rooms:
-                relays = self._relays.values()
-                if event.message_id is not None and event.user_id not in relays:
-                    stream_id = self._rooms[event.room_id]
-                    self._outgoing.append((stream_id, int(event.message_id), event.user_name or "?"))
-                    self._wake.set()
+            elif self._writes_out(event):
+                assert event.room_id is not None and event.message_id is not None
+                self._outgoing.append((self._rooms[event.room_id], int(event.message_id), event.user_name or "?"))
+                self._wake.set()
         return 0
+
+    def _writes_out(self, event: Event) -> bool:
+        """A message posted in a bridged room by someone other than a relay user."""
+        return (
+            event.type is EventType.MESSAGE_POSTED
+            and event.room_id in self._rooms
+            and event.message_id is not None
+            and event.user_id not in self._relays.values()
+        )
 
     async def _run(self) -> None:
         while True:
@@ -131,13 +171,14 @@ class BridgeManager:
                     log.exception("a message of stream %d could not be written out", stream_id)
 
     async def _write_out(self, stream_id: int, message_id: int, author: str) -> None:
-        """A message posted in a bridged room, to each of its channels as ``<author> text``."""
+        """A message posted in a bridged room, to each of its channels (read here) as ``<author> text``."""
         source = await self._service.room_bridges.message_source(message_id)
         if source is None:
             return
-        readers = [r for k, r in self._runners.items() if k[0] == stream_id and k[1] == k[2]]
-        for runner in readers:
-            runner.write("text", "\n".join(f"<{author}> {line}" for line in source.splitlines() if line.strip()))
+        text = "\n".join(f"<{author}> {line}" for line in source.splitlines() if line.strip())
+        for key, runner in self._readers.items():
+            if key[0] == stream_id:
+                runner.write("text", text)
 
     async def _reconcile(self, stream_id: int) -> None:
         def read(tx: ReadTx) -> tuple[Stream | None, dict[int, NetworkAccount]]:
@@ -148,22 +189,29 @@ class BridgeManager:
 
         stream, accounts = await self._service.context.store.read(read)
         live = stream is not None and stream.state.live
-        room = stream is not None and is_room_bridge(stream)
         wanted = {aid: acc for aid, acc in accounts.items() if acc.network in self._factories} if live else {}
-        if room and stream is not None:
+        if stream is not None and is_room_bridge(stream):
             wanted = {aid: acc for aid, acc in wanted.items() if acc.network in ROOM_NETWORKS}
             await self._note_room(stream, wanted)
         else:
             for room_id in [r for r, s in self._rooms.items() if s == stream_id]:
                 del self._rooms[room_id]
-        for key in [k for k in self._runners if k[0] == stream_id]:
-            target = wanted.get(key[1])
-            if target is None or self._accounts[key][1] != target:
-                await self._stop(key)
+        for key in [k for k in self._readers if k[0] == stream_id]:
+            if wanted.get(key[1]) != self._accounts[key]:
+                await self._stop_reader(key)
+        for key in [k for k in self._writers if k[0] == stream_id]:
+            if wanted.get(key[1]) != self._accounts[key]:
+                await self._stop_writer(key)
+        for key in [k for k in self._wanted if k[0] == stream_id]:
+            if key[1] not in wanted:
+                del self._wanted[key]
         for account_id, account in wanted.items():
             key = (stream_id, account_id, account_id)
-            if key not in self._runners:
-                self._launch(key, account, account, reader=True, room=room)
+            self._wanted[key] = account
+            if key not in self._readers and await self._service.streams.claim_bridge(
+                _lease(key), self.node, LEASE_SECONDS
+            ):
+                await self._start_reader(key, account)
 
     async def _note_room(self, stream: Stream, wanted: Mapping[int, NetworkAccount]) -> None:
         if not wanted:
@@ -176,24 +224,46 @@ class BridgeManager:
                     self._relays[account_id] = relay.id
         self._rooms[stream.room_id] = stream.id
 
-    def _launch(
-        self, key: Key, account: NetworkAccount, target: NetworkAccount, *, reader: bool, room: bool = False
-    ) -> BridgeRunner | None:
-        factory = self._factories.get(target.network)
-        if factory is None:
-            return None
+    def _room_of(self, stream_id: int) -> RoomId | None:
+        return next((room for room, stream in self._rooms.items() if stream == stream_id), None)
+
+    async def _start_reader(self, key: Key, account: NetworkAccount) -> None:
         try:
-            bridge = factory(account, target)
-        except Exception as error:
+            self._readers[key] = self._launch(key, account, account, reader=True)
+        except Exception as error:  # the account's settings do not make a bridge: say so, free the lease
             log.warning("no bridge for account %d on stream %d: %s", account.id, key[0], error)
-            return None
+            self._wanted.pop(key, None)
+            await self._service.streams.release_bridge(_lease(key), self.node)
+
+    async def renew(self) -> None:
+        """Renew the leases of the readers running here (stopping those lost); claim the wanted ones."""
+        for key, account in list(self._wanted.items()):
+            held = await self._service.streams.claim_bridge(_lease(key), self.node, LEASE_SECONDS)
+            if key not in self._wanted:
+                continue  # the stream ended meanwhile
+            if held and key not in self._readers:
+                await self._start_reader(key, account)
+            elif not held and key in self._readers:
+                log.warning("bridge %s: another node holds its lease now; stopping it here", key)
+                await self._stop_reader(key, release=False)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                await self.renew()
+            except Exception:
+                log.exception("renewing bridge leases failed")
+
+    def _launch(self, key: Key, account: NetworkAccount, target: NetworkAccount, *, reader: bool) -> BridgeRunner:
+        bridge = self._factories[target.network](account, target)
         stream_id = key[0]
+        room = self._room_of(stream_id) is not None
         if room and isinstance(bridge, IrcBridge):
             bridge.echo = False  # what a bridged room writes out is its own message already
 
         async def room_sink(line: IncomingLine) -> None:
-            relay = self._relays.get(target.id)
-            room_id = next((r for r, s in self._rooms.items() if s == stream_id), None)
+            relay, room_id = self._relays.get(target.id), self._room_of(stream_id)
             if relay is not None and room_id is not None:
                 await self._service.messages.post(relay, room_id, relay_text(line.kind, line.from_name, line.text))
 
@@ -214,14 +284,23 @@ class BridgeManager:
             name=f"{target.network}:{stream_id}:{target.id}:{account.id}",
             backoff=self._backoff,
         )
-        self._runners[key] = runner
-        self._accounts[key] = (account, target)
+        self._accounts[key] = target
         runner.start()
         return runner
 
-    async def _stop(self, key: Key) -> None:
-        runner = self._runners.pop(key, None)
-        self._accounts.pop(key, None)
+    async def _stop_reader(self, key: Key, *, release: bool = True) -> None:
+        runner = self._readers.pop(key, None)
+        if key not in self._writers:
+            self._accounts.pop(key, None)
+        if runner is not None:
+            await runner.stop()
+            if release:
+                await self._service.streams.release_bridge(_lease(key), self.node)
+
+    async def _stop_writer(self, key: Key) -> None:
+        runner = self._writers.pop(key, None)
+        if key not in self._readers:
+            self._accounts.pop(key, None)
         if runner is not None:
             await runner.stop()
 
@@ -229,20 +308,25 @@ class BridgeManager:
 
     def writer(self, stream: Stream, target: NetworkAccount, account: NetworkAccount) -> bool:
         key = (stream.id, target.id, account.id)
-        if key in self._runners:
+        if key in self._readers or key in self._writers:
             return True
-        if (stream.id, target.id, target.id) not in self._runners:
-            return False  # the stream is not live (or its network has no bridge): nothing to write into
-        return self._launch(key, account, target, reader=False) is not None
+        if not stream.state.live or target.network not in self._factories:
+            return False  # nothing to write into
+        try:
+            self._writers[key] = self._launch(key, account, target, reader=False)
+        except Exception as error:
+            log.warning("no writer for account %d on stream %d: %s", account.id, stream.id, error)
+            return False
+        return True
 
     def write(self, request: WriteRequest) -> bool:
-        runner = self._runners.get((request.stream.id, request.target.id, request.account.id))
-        if runner is None:
-            return False
-        return runner.write(request.kind, request.text)
+        key = (request.stream.id, request.target.id, request.account.id)
+        runner = self._readers.get(key) or self._writers.get(key)
+        return runner is not None and runner.write(request.kind, request.text)
 
     def ready(self, stream_id: int, account_id: int) -> bool:
-        """Whether the account's reader is connected; True where none runs (a network hubbub does not
-        bridge, or an account without settings), as multistreamer reported every attached account."""
-        runner = self._runners.get((stream_id, account_id, account_id))
+        """Whether the account's reader here is connected; True where none runs here (a network hubbub
+        does not bridge, an account without settings, or a reader another node holds the lease of),
+        as multistreamer reported every attached account."""
+        runner = self._readers.get((stream_id, account_id, account_id))
         return runner is None or runner.ready

@@ -61,11 +61,11 @@ def _create(
     owner = UserId(owner_id)
 
     async def work(service: Service) -> tuple[int, str]:
-        account = await service.streams.create_account(owner, network=network, name=name, settings=settings)
+        account = await service.network_accounts.create_account(owner, network=network, name=name, settings=settings)
         try:
             where = await _attach(service, owner, account, stream, room)
         except BaseException:
-            await service.streams.delete_account(owner, account.id)  # nothing half-made is left behind
+            await service.network_accounts.delete_account(owner, account.id)  # nothing half-made is left behind
             raise
         return account.id, where
 
@@ -155,7 +155,7 @@ def list_accounts(owner_id: int, **flags: object) -> None:
 
     async def work(service: Service) -> list[str]:
         lines = []
-        for account in await service.streams.accounts(UserId(owner_id)):
+        for account in await service.network_accounts.accounts(UserId(owner_id)):
             if account.network not in ("irc", "twitch"):
                 continue
             shown = {k: v for k, v in json.loads(account.settings).items() if k not in SECRET_KEYS}
@@ -174,7 +174,7 @@ def remove(owner_id: int, account_id: int, **flags: object) -> None:
     """Delete OWNER_ID's account ACCOUNT_ID (its bridges stop)."""
 
     async def work(service: Service) -> None:
-        await service.streams.delete_account(UserId(owner_id), account_id)
+        await service.network_accounts.delete_account(UserId(owner_id), account_id)
 
     _runner()(dict(flags), work)
     click.echo(f"removed account {account_id}")

@@ -99,11 +99,10 @@ def _number(settings: Mapping[str, str], key: str, default: float, low: float, h
 
 
 def _common(settings: Mapping[str, str]) -> None:
-    unknown = sorted(set(settings) - _KNOWN)
-    if unknown:
-        raise BadRequest(f"unknown IRC setting: {', '.join(unknown)}")
-    for key, value in settings.items():
-        if any(c in value for c in "\x00\r\n"):
+    # Keys the bridge does not know (the API's own "name", a client's notes) are kept and ignored;
+    # a value the bridge would put on the wire may not break the line it goes in.
+    for key in _KNOWN & set(settings):
+        if any(c in settings[key] for c in "\x00\r\n"):
             raise BadRequest(f"{key} may not contain line breaks")
 
 
@@ -151,7 +150,7 @@ def irc_settings(settings: Mapping[str, str], *, fallback_nick: str = "") -> Irc
     )
 
 
-def twitch_settings(settings: Mapping[str, str], *, fallback_nick: str = "") -> IrcSettings:
+def twitch_settings(settings: Mapping[str, str], *, fallback_nick: str = "", fallback_channel: str = "") -> IrcSettings:
     """A ``twitch`` account's connection: Twitch's server over TLS unless ``server``/``port``/``tls`` say
     otherwise (tests), ``oauth:`` before the token, channel and nick lower-cased as Twitch has them.
 
@@ -159,7 +158,7 @@ def twitch_settings(settings: Mapping[str, str], *, fallback_nick: str = "") -> 
         BadRequest: No channel, or a channel name Twitch cannot have.
     """
     _common(settings)
-    channel = settings.get("channel", "").strip()
+    channel = settings.get("channel", "").strip() or fallback_channel  # a Twitch account's name is its channel
     if not _TWITCH_CHANNEL.fullmatch(channel):
         raise BadRequest("channel must be a Twitch channel name (letters, digits and _)")
     channel = "#" + channel.removeprefix("#").lower()
@@ -208,4 +207,4 @@ def check(network: str, settings: Mapping[str, str], *, name: str = "") -> IrcSe
     nick = re.sub(r"[^A-Za-z0-9_]", "", name)[:30]
     if network == "irc":
         return irc_settings(settings, fallback_nick=nick if nick[:1].isalpha() else "")
-    return twitch_settings(settings, fallback_nick=nick.lower())
+    return twitch_settings(settings, fallback_nick=nick.lower(), fallback_channel=name.strip().lower())

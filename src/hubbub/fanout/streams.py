@@ -3,7 +3,8 @@
 Frames are rendered once per event and written to every socket the event reaches, the
 same bytes to each (shared/DESIGN.md, "encode once, send many"):
 
-- a stream's chat line or viewer count: every socket on the stream's room;
+- a stream's chat line or viewer count, or a message posted in its room: every socket on
+  the stream's room;
 - a ``/msg``: every socket of its sender and of its recipient, on any stream;
 - a stream change (``STREAM_CHANGED``, ``STREAM_DELETED``): the renderer first says
   whether each socket keeps the stream (a share taken away, a deleted stream: the socket
@@ -28,7 +29,7 @@ from hubbub.fanout.sequencer import Batch
 
 __all__ = ["StreamFanout", "StreamRenderer", "StreamSubscriber"]
 
-_SHARED: Final = frozenset({EventType.STREAM_CHAT, EventType.STREAM_VIEWCOUNT})
+_SHARED: Final = frozenset({EventType.STREAM_CHAT, EventType.STREAM_VIEWCOUNT, EventType.MESSAGE_POSTED})
 _CHANGES: Final = frozenset({EventType.STREAM_CHANGED, EventType.STREAM_DELETED})
 
 
@@ -61,8 +62,10 @@ class StreamSubscriber:
 
 
 class StreamRenderer(Protocol):
-    def shared(self, event: Event) -> bytes | None:
-        """The one frame of a chat line or viewer count (None: not for sockets)."""
+    def shared(self, event: Event, stream_id: int | None) -> bytes | None:
+        """The one frame of a chat line, a room message or a viewer count (None: not for sockets).
+
+        ``stream_id`` is the stream of the event's room (None for a ``/msg``, which has no room)."""
         ...
 
     def keeps(self, event: Event, subscriber: StreamSubscriber) -> bool:
@@ -121,6 +124,8 @@ class StreamFanout:
     def _deliver_shared(self, event: Event) -> int:
         if event.room_id is not None:
             targets: set[StreamSubscriber] = self._by_room.get(event.room_id, set())
+        elif event.type is not EventType.STREAM_CHAT:
+            return 0
         else:
             targets = set()
             for user_id in (event.user_id, event.target_user_id):
@@ -128,7 +133,8 @@ class StreamFanout:
                     targets |= self._by_user.get(user_id, set())
         if not targets:
             return 0
-        data = self._renderer.shared(event)
+        stream_id = next(iter(targets)).stream_id if event.room_id is not None else None
+        data = self._renderer.shared(event, stream_id)
         if data is None:
             return 0
         last_id = EventId(event.id)

@@ -12,12 +12,14 @@ from hubbub.service.feeds import Feeds
 from hubbub.service.first_run import FirstRun
 from hubbub.service.messages import Messages
 from hubbub.service.moderation import Moderation
+from hubbub.service.network_accounts import NetworkAccounts
 from hubbub.service.queries import Queries
 from hubbub.service.ratelimit import Limits, LoginLimits, MemoryLimits, RateLimiter
 from hubbub.service.room_bridges import RoomBridges
 from hubbub.service.rooms import Rooms
 from hubbub.service.socket_tokens import SocketTokens
 from hubbub.service.stream_chat import StreamChat
+from hubbub.service.stream_tokens import StreamTokens
 from hubbub.service.streams import Streams
 from hubbub.service.tokens import ApiTokens
 from hubbub.settings import Settings
@@ -64,7 +66,9 @@ class Service:
         self.moderation = Moderation(self.context)
         self.socket_tokens = SocketTokens(self.context, self.accounts.sign)
         self.streams = Streams(self.context)
-        self.stream_chat = StreamChat(self.context)
+        self.stream_tokens = StreamTokens(self.context)
+        self.network_accounts = NetworkAccounts(self.context)
+        self.stream_chat = StreamChat(self.context, self.messages)
         self.room_bridges = RoomBridges(self.context, self.accounts)
 
     @property

@@ -1,7 +1,11 @@
 """A stream's chat: lines typed on its socket, injected by the API, read by bridges; viewer counts.
 
-Every line shown is one ``STREAM_CHAT`` event whose ``data`` is the streams frame as it
-goes on the wire (streams.md §B.4, ``uuid`` never included), so fan-out encodes it once.
+A local line (account ``"0"``) is a message of the stream's room, posted with every rule
+of posting, so sechat, the web UI and the SDK see the same conversation; the streams
+dialect shows room messages as account-``"0"`` lines. Every other line shown (``/msg``,
+a network's, an injected one) is one ``STREAM_CHAT`` event whose ``data`` is the streams
+frame as it goes on the wire (streams.md §B.4, ``uuid`` never included), so fan-out
+encodes it once.
 Lines written *to* a network (an account other than ``"0"``) are not events: they are
 handed to that network's bridge (``Writers``), and come back as that network's own
 message when the network echoes them (§B.5, B.12 #9).
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from hubbub.core.events import EventType, NewEvent
-from hubbub.core.ids import RoomId, UserId
+from hubbub.core.ids import UserId
 from hubbub.core.models import User
 from hubbub.core.rules import check_message_text
 from hubbub.core.streams import (
@@ -35,6 +39,7 @@ from hubbub.core.streams import (
 )
 from hubbub.errors import BadRequest, NotFound
 from hubbub.service.context import Changes, Context, load_user
+from hubbub.service.messages import Messages
 from hubbub.service.streams import STREAM_NOT_USABLE, levels
 from hubbub.store.base import ReadTx, WriteTx
 
@@ -100,8 +105,9 @@ def _as_int(value: object, default: int = 0) -> int | None:
 
 
 class StreamChat:
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, messages: Messages) -> None:
         self._ctx = context
+        self._messages = messages
         self.writers: Writers | None = None  # set by the composition root once the bridges exist
 
     async def access(self, user_id: UserId, stream_id: int) -> tuple[Stream, User, ChatLevel] | None:
@@ -145,8 +151,9 @@ class StreamChat:
         return await self._ctx.store.read(read)
 
     async def say(self, sender_id: UserId, stream_id: int, frame: Mapping[str, Any]) -> WriteRequest | None:
-        """A ``text``/``emote`` frame from a stream socket (§B.5). Local lines and ``/msg`` become events;
-        a line for a network comes back as a ``WriteRequest`` for its bridge; the rest is dropped (None).
+        """A ``text``/``emote`` frame from a stream socket (§B.5). A local line is posted in the stream's
+        room, a ``/msg`` is an event for both users; a line for a network comes back as a ``WriteRequest``
+        for its bridge; the rest is dropped (None).
 
         Raises:
             BadRequest, TooLong, EmptyMessage, RateLimited: a local line the rules refuse.
@@ -162,45 +169,43 @@ class StreamChat:
             return None
         if account_id != LOCAL_ACCOUNT_ID:
             return await self._for_network(sender_id, stream_id, str(kind), command.text, account_id, target_id)
-        check_message_text(command.text, max_chars=self._ctx.settings.max_message_chars)
+        if command.to is None:
+            await self._in_room(sender_id, stream_id, kind, command.text)
+        else:
+            await self._private(sender_id, stream_id, kind, command.text, command.to)
+        return None
+
+    async def _private(self, sender_id: UserId, stream_id: int, kind: str, text: str, to: str) -> None:
+        """``/msg <name> <text>``: one event for the sender's and the recipient's sockets, on any stream."""
+        check_message_text(text, max_chars=self._ctx.settings.max_message_chars)
         ticket = await self._ctx.message_limiter.acquire(f"user:{sender_id}")
         timestamp = _ms(self._ctx)
-        extra = {} if target_id == LOCAL_ACCOUNT_ID and not command.local else {"cur_stream_account_id": target_id}
 
         def work(tx: WriteTx, changes: Changes, now: int) -> None:
             sender = load_user(tx, sender_id)
             stream = tx.stream(stream_id)
             if stream is None or levels(tx, stream, sender, now)[0] is not ChatLevel.WRITE:
                 raise NotFound(STREAM_NOT_USABLE)
-            body: dict[str, Any] = {
+            recipient = tx.user_by_name(to)
+            if recipient is None:
+                return  # multistreamer drops a /msg to nobody without a word (§B.9)
+            body = {
                 "type": kind,
-                "text": command.text,
-                "markdown": escape_markdown(command.text),
+                "text": text,
+                "markdown": escape_markdown(text),
                 "from": {"name": sender.name, "id": int(sender.id)},
+                "to": {"name": recipient.name, "id": int(recipient.id)},
                 "account_id": LOCAL_ACCOUNT_ID,
                 "network": LOCAL_NETWORK.name,
                 "timestamp": timestamp,
-                **extra,
             }
-            room_id: RoomId | None = stream.room_id
-            target: UserId | None = None
-            if command.to is not None:
-                recipient = tx.user_by_name(command.to)
-                if recipient is None:
-                    return  # multistreamer drops a /msg to nobody without a word (§B.9)
-                body["to"] = {"name": recipient.name, "id": int(recipient.id)}
-                room_id, target = None, recipient.id
-            else:
-                body["stream_id"] = stream.id
             changes.append(
                 NewEvent(
                     type=EventType.STREAM_CHAT,
                     time_stamp=now,
-                    room_id=room_id,
-                    room_name=stream.name if room_id is not None else None,
                     user_id=sender.id,
                     user_name=sender.name,
-                    target_user_id=target,
+                    target_user_id=recipient.id,
                     data=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
                 )
             )
@@ -210,7 +215,14 @@ class StreamChat:
         except BaseException:
             await ticket.refund()
             raise
-        return None
+
+    async def _in_room(self, sender_id: UserId, stream_id: int, kind: str, text: str) -> None:
+        """A local line is a message of the stream's room: sechat, the web UI and the SDK see it too, and
+        every rule of posting applies. An emote is posted in italics (and shown back as an emote)."""
+        stream = await self._ctx.store.read(lambda tx: tx.stream(stream_id))
+        if stream is None:
+            raise NotFound(STREAM_NOT_USABLE)
+        await self._messages.post(sender_id, stream.room_id, f"*{text}*" if kind == "emote" else text)
 
     async def _for_network(
         self, sender_id: UserId, stream_id: int, kind: str, text: str, account_id: int, target_id: int

@@ -1,9 +1,11 @@
-"""Streams: API tokens, streams and their shares, network accounts, live state (core/streams.py).
+"""Streams: streams and their shares, live state, bridge leases (core/streams.py).
+
+Tokens are in ``stream_tokens``, network accounts in ``network_accounts``.
 
 Every change is an event in the one log, in the transaction that makes it:
 ``STREAM_CHANGED`` (created, renamed, accounts or shares changed, live or offline; its
-``data`` is the stream as the streams socket directory needs it), ``STREAM_DELETED``,
-``ACCESS_TOKEN_RESET`` and, for a share's chat level, the room's own
+``data`` is the stream as the streams socket directory needs it), ``STREAM_DELETED`` and,
+for a share's chat level, the room's own
 ``ACCESS_LEVEL_CHANGED`` (15), so that every transport drops a reader whose share
 was taken away exactly as it drops one who lost a room.
 """
@@ -17,12 +19,9 @@ from dataclasses import dataclass, replace
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.irc_accounts import check as check_network_settings
 from hubbub.core.models import AccessLevel, RoomAccess, User
 from hubbub.core.rules import ensure_not_suspended
 from hubbub.core.streams import (
-    ACCOUNT_NAME_MAX,
-    NETWORKS,
     STREAM_NAME_MAX,
     ChatLevel,
     LiveState,
@@ -31,9 +30,6 @@ from hubbub.core.streams import (
     StreamShare,
     access_for_chat_level,
     chat_level_of,
-    hash_access_token,
-    is_access_token,
-    make_access_token,
     stream_slug,
 )
 from hubbub.errors import BadRequest, NotAllowed, NotFound
@@ -91,7 +87,7 @@ def stream_data(stream: Stream, accounts: Sequence[NetworkAccount], shares: Sequ
     )
 
 
-def _changed(stream: Stream, tx: ReadTx, actor: UserId | None, kind: str, now: int) -> NewEvent:
+def stream_changed(stream: Stream, tx: ReadTx, actor: UserId | None, kind: str, now: int) -> NewEvent:
     return NewEvent(
         type=EventType.STREAM_CHANGED,
         time_stamp=now,
@@ -119,7 +115,7 @@ def levels(tx: ReadTx, stream: Stream, user: User, now: int) -> tuple[ChatLevel,
     return chat, (0 if share is None else share.metadata_level)
 
 
-def _clean_name(name: object, limit: int) -> str:
+def clean_name(name: object, limit: int) -> str:
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("name must be a non-empty string")
     name = " ".join(name.split())
@@ -131,56 +127,6 @@ def _clean_name(name: object, limit: int) -> str:
 class Streams:
     def __init__(self, context: Context) -> None:
         self._ctx = context
-
-    # tokens
-
-    async def token(self, user_id: UserId) -> str:
-        """The user's streams API token, made on first use (multistreamer made it on first login)."""
-        existing = await self._ctx.store.read(lambda tx: tx.access_token_of(user_id))
-        if existing is not None:
-            return existing
-
-        def work(tx: WriteTx, changes: Changes, now: int) -> str:
-            load_user(tx, user_id)
-            current = tx.access_token_of(user_id)
-            if current is not None:
-                return current
-            return self._set_token(tx, changes, user_id, now)
-
-        return await self._ctx.apply(work)
-
-    async def reset_token(self, user_id: UserId) -> str:
-        """A new token; the old one stops working at once, on every node (sockets opened with it close)."""
-
-        def work(tx: WriteTx, changes: Changes, now: int) -> str:
-            load_user(tx, user_id)
-            return self._set_token(tx, changes, user_id, now)
-
-        return await self._ctx.apply(work)
-
-    @staticmethod
-    def _set_token(tx: WriteTx, changes: Changes, user_id: UserId, now: int) -> str:
-        token = make_access_token()
-        tx.set_access_token(user_id, token, now)
-        changes.append(
-            NewEvent(
-                type=EventType.ACCESS_TOKEN_RESET,
-                time_stamp=now,
-                target_user_id=user_id,
-                data=hash_access_token(token),
-            )
-        )
-        return token
-
-    async def user_by_token(self, token: str) -> User | None:
-        if not is_access_token(token):
-            return None
-
-        def lookup(tx: ReadTx) -> User | None:
-            user_id = tx.user_by_access_token(token)
-            return None if user_id is None else tx.user(user_id)
-
-        return await self._ctx.store.read(lookup)
 
     # streams
 
@@ -197,7 +143,7 @@ class Streams:
         Raises:
             BadRequest: No name, or an account the owner may not use, or a share for no user.
         """
-        clean = _clean_name(name, STREAM_NAME_MAX)
+        clean = clean_name(name, STREAM_NAME_MAX)
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Stream:
             owner = load_user(tx, owner_id)
@@ -218,7 +164,7 @@ class Streams:
             tx.update_stream(stream)
             self._apply_accounts(tx, stream, owner, account_ids)
             self._apply_shares(tx, changes, stream, owner, shares, now)
-            changes.append(_changed(stream, tx, owner.id, "update", now))
+            changes.append(stream_changed(stream, tx, owner.id, "update", now))
             return stream
 
         return await self._ctx.apply(work)
@@ -239,7 +185,7 @@ class Streams:
             NotAllowed: The actor may see it but not edit it (``unauthorized to edit stream``).
             BadRequest: A bad name, account or share.
         """
-        clean = None if name is None else _clean_name(name, STREAM_NAME_MAX)
+        clean = None if name is None else clean_name(name, STREAM_NAME_MAX)
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Stream:
             actor = load_user(tx, actor_id)
@@ -252,7 +198,7 @@ class Streams:
                     tx.update_room(replace(room, name=clean, last_activity=now))
             self._apply_accounts(tx, stream, actor, account_ids)
             self._apply_shares(tx, changes, stream, actor, shares, now)
-            changes.append(_changed(stream, tx, actor.id, "update", now))
+            changes.append(stream_changed(stream, tx, actor.id, "update", now))
             return stream
 
         return await self._ctx.apply(work)
@@ -311,7 +257,7 @@ class Streams:
             stream = replace(stream, state=new, updated_at=now)
             tx.update_stream(stream)
             kind = "update" if new.live == old.live else ("start" if new.live else "end")
-            changes.append(_changed(stream, tx, actor_id, kind, now))
+            changes.append(stream_changed(stream, tx, actor_id, kind, now))
             return new
 
         return await self._ctx.apply(work)
@@ -399,6 +345,14 @@ class Streams:
             )
         )
 
+    # bridge leases (bridges/manager.py): which node of a cluster runs a bridge
+
+    async def claim_bridge(self, name: str, holder: str, ttl: int) -> bool:
+        return await self._ctx.apply(lambda tx, changes, now: tx.claim_lease(name, holder, now, ttl))
+
+    async def release_bridge(self, name: str, holder: str) -> None:
+        await self._ctx.apply(lambda tx, changes, now: tx.release_lease(name, holder))
+
     # reading
 
     async def view(self, viewer_id: UserId, stream_id: int) -> StreamView:
@@ -432,80 +386,6 @@ class Streams:
 
         return await self._ctx.store.read(read)
 
-    # network accounts
-
-    async def create_account(
-        self, owner_id: UserId, *, network: object, name: object, http_url: object = None, settings: object = None
-    ) -> NetworkAccount:
-        """A network account for a bridge (``core.streams.NETWORKS`` names the networks)."""
-        if not isinstance(network, str) or network not in NETWORKS:
-            raise BadRequest(f"network must be one of {', '.join(sorted(NETWORKS))}")
-        clean = _clean_name(name, ACCOUNT_NAME_MAX)
-        url = _clean_url(http_url)
-        text = _settings_text(settings)
-        check_network_settings(network, json.loads(text), name=clean)  # refused now, not when it goes live
-
-        def work(tx: WriteTx, changes: Changes, now: int) -> NetworkAccount:
-            owner = load_user(tx, owner_id)
-            ensure_not_suspended(owner, now)
-            return tx.insert_network_account(
-                owner_id=owner.id, network=network, name=clean, http_url=url, settings=text, now=now
-            )
-
-        return await self._ctx.apply(work)
-
-    async def update_account(
-        self,
-        actor_id: UserId,
-        account_id: int,
-        *,
-        name: object = None,
-        http_url: object = None,
-        settings: object = None,
-    ) -> NetworkAccount:
-        clean = None if name is None else _clean_name(name, ACCOUNT_NAME_MAX)
-        url = None if http_url is None else _clean_url(http_url)
-        text = None if settings is None else _settings_text(settings)
-
-        def work(tx: WriteTx, changes: Changes, now: int) -> NetworkAccount:
-            account = tx.network_account(account_id)
-            if account is None or account.owner_id != actor_id:
-                raise BadRequest(ACCOUNT_NOT_USABLE)
-            updated = replace(
-                account,
-                name=account.name if clean is None else clean,
-                http_url=account.http_url if url is None else url,
-                settings=account.settings if text is None else text,
-            )
-            check_network_settings(updated.network, json.loads(updated.settings), name=updated.name)
-            tx.update_network_account(updated)
-            for stream in tx.streams_by_id(tx.streams_of_account(account_id)).values():
-                changes.append(_changed(stream, tx, actor_id, "update", now))
-            return updated
-
-        return await self._ctx.apply(work)
-
-    async def delete_account(self, actor_id: UserId, account_id: int) -> None:
-        def work(tx: WriteTx, changes: Changes, now: int) -> None:
-            account = tx.network_account(account_id)
-            if account is None or account.owner_id != actor_id:
-                raise BadRequest(ACCOUNT_NOT_USABLE)
-            streams = tx.streams_by_id(tx.streams_of_account(account_id))
-            tx.delete_network_account(account_id)
-            for stream in streams.values():
-                changes.append(_changed(stream, tx, actor_id, "update", now))
-
-        await self._ctx.apply(work)
-
-    async def accounts(self, owner_id: UserId) -> list[NetworkAccount]:
-        return await self._ctx.store.read(lambda tx: tx.network_accounts(owner_id))
-
-    async def account(self, viewer_id: UserId, account_id: int) -> NetworkAccount:
-        account = await self._ctx.store.read(lambda tx: tx.network_account(account_id))
-        if account is None or account.owner_id != viewer_id:
-            raise BadRequest("unauthorized to access that account")
-        return account
-
 
 def _id(stream: Stream) -> int:
     return stream.id
@@ -526,22 +406,3 @@ def _view(tx: ReadTx, stream: Stream, viewer: User, now: int) -> StreamView | No
         chat_level=chat,
         metadata_level=meta,
     )
-
-
-def _clean_url(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")) or len(value) > 500:
-        raise BadRequest("http_url must be an http(s) URL of at most 500 characters")
-    return value
-
-
-def _settings_text(value: object) -> str:
-    if value is None:
-        return "{}"
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise BadRequest("settings must be an object of strings")
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    if len(text) > 4000:
-        raise BadRequest("settings may take at most 4000 characters")
-    return text

@@ -315,6 +315,17 @@ class WriteTx(ReadTx, Protocol):
     def set_stream_share(self, share: StreamShare) -> None: ...
     def delete_stream_share(self, stream_id: int, user_id: UserId) -> None: ...
     def set_viewcount(self, stream_id: int, account_id: int, viewer_count: int, now: int) -> None: ...
+    def claim_lease(self, name: str, holder: str, now: int, ttl: int) -> bool:
+        """Hold (or renew) the lease ``name`` until ``now + ttl``; False while another holder's is unexpired.
+
+        Write transactions are serialised on every engine, so of two nodes claiming a free
+        lease at once exactly one gets it."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up, if ``holder`` has it."""
+        ...
+
     def meta_or_set(self, key: str, value: str) -> str:
         """The value under ``key``, storing ``value`` first when there is none. Nodes starting at once
         all get the one value that was stored first (an insert that yields to a concurrent one)."""

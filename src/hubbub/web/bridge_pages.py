@@ -45,7 +45,7 @@ def _number(form: Mapping[str, str], key: str) -> int:
 
 
 async def _page(service: Service, user_id: UserId) -> dict[str, Any]:
-    accounts = [a for a in await service.streams.accounts(user_id) if a.network in IRC_NETWORKS]
+    accounts = [a for a in await service.network_accounts.accounts(user_id) if a.network in IRC_NETWORKS]
     views = await service.streams.views(user_id)
     streams = [v for v in views if v.stream.owner_id == user_id and not is_room_bridge(v.stream)]
     rows = []
@@ -93,9 +93,9 @@ async def _act(service: Service, user_id: UserId, form: Mapping[str, str]) -> No
         fields = _IRC_FIELDS if network == "irc" else _TWITCH_FIELDS
         settings = {key: form[key].strip() for key in fields if form.get(key, "").strip()}
         name = form.get("name", "").strip() or settings.get("channel", "").removeprefix("#")
-        await service.streams.create_account(user_id, network=network, name=name, settings=settings)
+        await service.network_accounts.create_account(user_id, network=network, name=name, settings=settings)
     elif action == "delete":
-        await service.streams.delete_account(user_id, _number(form, "account_id"))
+        await service.network_accounts.delete_account(user_id, _number(form, "account_id"))
     elif action == "attach-stream":
         account_id, stream_id = _number(form, "account_id"), _number(form, "stream_id")
         view = await service.streams.view(user_id, stream_id)

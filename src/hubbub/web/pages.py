@@ -29,6 +29,7 @@ from hubbub.web.bridge_pages import bridge_routes
 from hubbub.web.rendering import TEMPLATES, ago, not_found, redirect, render, templates
 from hubbub.web.room_pages import room_routes
 from hubbub.web.setup_pages import setup_routes
+from hubbub.web.stream_pages import stream_page_routes
 from hubbub.web.transcript_pages import transcript_routes
 
 __all__ = ["TEMPLATES", "page_routes", "redirect", "render", "templates"]
@@ -147,6 +148,8 @@ async def profile(request: web.Request) -> web.Response:
         suspended_until=user.suspended_until if user.is_suspended(now) else None,
         moderating=me is not None and me.is_moderator and not user.is_moderator and me.id != user.id,
         fkey=expected_fkey(request),
+        # The streams API token (multistreamer showed it on the profile page, with a reset button).
+        streams_token=await service.stream_tokens.token(me.id) if me is not None and me.id == user.id else None,
     )
 
 
@@ -189,4 +192,5 @@ def page_routes() -> list[web.RouteDef]:
         web.get(r"/users/{user_id:\d+}/avatar.svg", avatar),
         web.get(r"/users/{user_id:\d+}/{slug}", profile),
         *transcript_routes(),
+        *stream_page_routes(),
     ]

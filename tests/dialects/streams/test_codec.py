@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hubbub.core.events import Event, EventType
-from hubbub.core.ids import EventId, RoomId, UserId
+from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.streams import ChatLevel, LiveState
 from hubbub.dialects.streams import codec
 from hubbub.dialects.streams.codec import AccountInfo, StreamSnapshot
@@ -176,3 +176,43 @@ def test_snapshot_reads_what_the_service_writes() -> None:
     assert snapshot.chat_level(UserId(5)) is ChatLevel.READ
     assert snapshot.chat_level(UserId(6)) is ChatLevel.NONE
     assert StreamSnapshot.from_event(_event(EventType.STREAM_CHANGED, '{"id": 1}')) is None
+
+
+def test_room_messages_are_account_zero_lines() -> None:
+    posted = Event(
+        id=EventId(9),
+        type=EventType.MESSAGE_POSTED,
+        time_stamp=1_700_000_000,
+        room_id=RoomId(3),
+        user_id=UserId(2),
+        user_name="test",
+        message_id=MessageId(5),
+        content="yay <b>a*b</b> &amp; &lt;x&gt;",
+    )
+    assert codec.room_message_frame(posted, 21) == (
+        b'{"type":"text","text":"yay a*b & <x>","markdown":"yay a\\\\*b & &lt;x&gt;","from":{"name":"test","id":2},'
+        b'"account_id":0,"network":"irc","stream_id":21,"timestamp":1700000000000,"event_id":9}'
+    )
+    action = Event(
+        id=EventId(10),
+        type=EventType.MESSAGE_POSTED,
+        time_stamp=1,
+        room_id=RoomId(3),
+        user_id=UserId(2),
+        user_name="test",
+        message_id=MessageId(6),
+        content="<i>waves</i>",
+    )
+    frame = json.loads(codec.room_message_frame(action, 21) or b"{}")
+    assert (frame["type"], frame["text"]) == ("emote", "waves")
+    mixed = Event(
+        id=EventId(11),
+        type=EventType.MESSAGE_POSTED,
+        time_stamp=1,
+        room_id=RoomId(3),
+        user_id=UserId(2),
+        user_name="test",
+        message_id=MessageId(7),
+        content="<i>a</i> and <i>b</i>",
+    )
+    assert json.loads(codec.room_message_frame(mixed, 21) or b"{}")["type"] == "text"

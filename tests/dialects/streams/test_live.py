@@ -304,10 +304,48 @@ async def test_resetting_the_token_closes_its_sockets(node: Node) -> None:
     socket = await john.socket(stream_id)
     await send(socket, type="status")
     await receive(socket)
-    new = await node.service.streams.reset_token(john.user.id)
+    new = await node.service.stream_tokens.reset_token(john.user.id)
     closing = await socket.receive(timeout=TIMEOUT)
     assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4403
     with pytest.raises(aiohttp.WSServerHandshakeError):
         await john.socket(stream_id)
     john.token = new
     await john.socket(stream_id)
+
+
+async def test_the_stream_is_one_conversation_with_its_room(node: Node) -> None:
+    """Lines said on a stream socket are room messages (sechat, the web UI, the SDK see them), and room
+    messages posted through sechat show on the stream as account "0"."""
+    john = await streams_user(node, "John")
+    bob = await streams_user(node, "Bob")
+    stream = (
+        await john.ok(
+            "POST",
+            "/api/v1/stream",
+            {"name": "Show", "shares": [{"chat_level": 2, "metadata_level": 0, "user": {"id": bob.id}}]},
+        )
+    )["stream"]
+    room = await node.service.context.store.read(lambda tx: tx.stream(stream["id"]))
+    assert room is not None
+    socket = await john.socket(stream["id"])
+    await send(socket, type="text", account_id=0, cur_stream_account_id=0, text="from the stream")
+    await send(socket, type="emote", account_id=0, cur_stream_account_id=0, text="waves")
+    assert (await receive(socket))["text"] == "from the stream"
+    emote = await receive(socket)
+    assert (emote["type"], emote["text"]) == ("emote", "waves")
+    messages = await node.service.context.store.read(lambda tx: tx.recent_messages(room.room_id, limit=10))
+    assert [(m.user_id, m.source) for m in messages] == [(john.id, "from the stream"), (john.id, "*waves*")]
+
+    await node.service.messages.post(bob.user.id, room.room_id, "hello from **sechat**")
+    frame = await receive(socket)
+    assert (frame["type"], frame["text"], frame["from"], frame["account_id"], frame["network"]) == (
+        "text",
+        "hello from sechat",
+        {"name": "Bob", "id": bob.id},
+        0,
+        "irc",
+    )
+    assert frame["stream_id"] == stream["id"] and frame["timestamp"] % 1000 == 0
+    # A line the room's rules refuse (over 500 characters on one line) is dropped; the socket stays.
+    await send(socket, type="text", account_id=0, cur_stream_account_id=0, text="x" * 501)
+    await nothing_more(socket, john, stream["id"])

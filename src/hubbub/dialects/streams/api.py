@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -22,9 +21,10 @@ from aiohttp import web
 
 from hubbub.core import jsontext
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import User, slugify
-from hubbub.core.streams import ChatLevel, NetworkAccount
+from hubbub.core.models import User
+from hubbub.core.streams import ChatLevel
 from hubbub.dialects.sechat.http import SERVICE, client_address, read_body
+from hubbub.dialects.streams.bodies import account_json, stream_json, user_json
 from hubbub.dialects.streams.openapi import openapi_document
 from hubbub.errors import (
     BadRequest,
@@ -37,16 +37,15 @@ from hubbub.errors import (
     SlowRequest,
 )
 from hubbub.service.service import Service
-from hubbub.service.streams import STREAM_NOT_EDITABLE, ShareRequest, StreamView
+from hubbub.service.streams import STREAM_NOT_EDITABLE, ShareRequest
 
-__all__ = ["account_json", "stream_json", "streams_api_routes", "user_json"]
+__all__ = ["streams_api_routes"]
 
 PREFIX: Final = "/api/v1"
 NEEDS_AUTH: Final = "endpoint requires authorization"
 JSON_ONLY: Final = "content-type must be application/json"
 BODY_MAX_BYTES: Final = 64 * 1024
 BODY_MAX_DEPTH: Final = 8
-SECRET_SETTINGS: Final = frozenset({"password", "token", "oauth", "secret"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -56,69 +55,6 @@ def _error(status: int, message: str) -> web.Response:
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="hubbub"'
     return response
-
-
-def _time(seconds: int) -> str:
-    """A timestamp the way multistreamer's rows carried them (PostgreSQL's text form, UTC)."""
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def user_json(user: User, token: str | None = None) -> dict[str, Any]:
-    """A user row as multistreamer's API shows it (``username`` lower-cased, as it stored them)."""
-    body: dict[str, Any] = {"id": int(user.id), "username": user.name.lower()}
-    if token is not None:
-        body["access_token"] = token
-    return body
-
-
-def account_json(account: NetworkAccount) -> dict[str, Any]:
-    try:
-        settings = json.loads(account.settings)
-    except ValueError:
-        settings = {}
-    shown = {k: v for k, v in settings.items() if k not in SECRET_SETTINGS}
-    return {
-        "id": account.id,
-        "user_id": int(account.owner_id),
-        "network": account.network,
-        "name": account.name,
-        "slug": slugify(account.name) or f"account{account.id}",
-        "http_url": account.http_url,
-        "settings": shown,
-    }
-
-
-def stream_json(view: StreamView) -> dict[str, Any]:
-    stream = view.stream
-    body: dict[str, Any] = {
-        "id": stream.id,
-        "user_id": int(stream.owner_id),
-        "name": stream.name,
-        "slug": stream.slug,
-        "live": stream.state.live,
-        "status": {
-            "data_pulling": stream.state.data_pulling,
-            "data_pushing": stream.state.data_pushing,
-            "data_incoming": stream.state.data_incoming,
-        },
-        "chat_level": int(view.chat_level),
-        "metadata_level": view.metadata_level,
-        "accounts": [account_json(a) for a in view.accounts],
-        "shares": [
-            {
-                "chat_level": int(s.chat_level),
-                "metadata_level": s.metadata_level,
-                "user": {"id": int(s.user_id), "username": view.share_names.get(s.user_id, "").lower()},
-            }
-            for s in view.shares
-        ],
-        "webhooks": [],
-        "created_at": _time(stream.created_at),
-        "updated_at": _time(stream.updated_at),
-    }
-    if view.metadata_level >= 2:
-        body["uuid"] = stream.stream_key  # the RTMP stream key; only for those who may edit the stream
-    return body
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -135,7 +71,7 @@ def _authed(handler: Callable[[web.Request, Service, User], Awaitable[web.Stream
     async def wrapped(request: web.Request) -> web.StreamResponse:
         service = request.app[SERVICE]
         token = _bearer(request)
-        user = None if token is None else await service.streams.user_by_token(token)
+        user = None if token is None else await service.stream_tokens.user_by_token(token)
         if user is None:
             return _error(401, NEEDS_AUTH)
         try:
@@ -231,29 +167,29 @@ async def auth(request: web.Request) -> web.Response:
         return _error(429, str(error))
     except (InvalidCredentials, binascii.Error, UnicodeDecodeError, ValueError):
         return _error(401, NEEDS_AUTH)
-    return web.json_response({"token": await service.streams.token(user.id)})
+    return web.json_response({"token": await service.stream_tokens.token(user.id)})
 
 
 @_authed
 async def profile(request: web.Request, service: Service, me: User) -> web.Response:
-    return web.json_response(user_json(me, await service.streams.token(me.id)))
+    return web.json_response(user_json(me, await service.stream_tokens.token(me.id)))
 
 
 @_authed
 async def users(request: web.Request, service: Service, me: User) -> web.Response:
     everyone = await service.accounts.list_users()
-    token = await service.streams.token(me.id)
+    token = await service.stream_tokens.token(me.id)
     return web.json_response({"users": [user_json(u, token if u.id == me.id else None) for u in everyone]})
 
 
 @_authed
 async def list_accounts(request: web.Request, service: Service, me: User) -> web.Response:
-    return web.json_response({"accounts": [account_json(a) for a in await service.streams.accounts(me.id)]})
+    return web.json_response({"accounts": [account_json(a) for a in await service.network_accounts.accounts(me.id)]})
 
 
 @_authed
 async def get_account(request: web.Request, service: Service, me: User) -> web.Response:
-    account = await service.streams.account(me.id, _id(request))
+    account = await service.network_accounts.account(me.id, _id(request))
     return web.json_response({"account": account_json(account)})
 
 
@@ -263,7 +199,7 @@ async def create_account(request: web.Request, service: Service, me: User) -> we
     body = _object(await _json_body(request, exact_type=True))
     settings = body.get("settings") if isinstance(body.get("settings"), dict) else {}
     name = body.get("name", settings.get("name") if isinstance(settings, dict) else None)
-    account = await service.streams.create_account(
+    account = await service.network_accounts.create_account(
         me.id, network=body.get("network"), name=name, http_url=body.get("http_url"), settings=settings
     )
     return web.json_response({"account": account_json(account)})
@@ -275,12 +211,12 @@ async def update_account(request: web.Request, service: Service, me: User) -> we
     settings = body.get("settings")
     name = settings.get("name") if isinstance(settings, dict) else None
     if isinstance(settings, dict):
-        merged = dict(json.loads((await service.streams.account(me.id, _id(request))).settings))
+        merged = dict(json.loads((await service.network_accounts.account(me.id, _id(request))).settings))
         merged.update({k: v for k, v in settings.items() if v is not None})
         for key in [k for k, v in settings.items() if v is None]:
             merged.pop(key, None)
         settings = merged
-    account = await service.streams.update_account(
+    account = await service.network_accounts.update_account(
         me.id, _id(request), name=name, http_url=body.get("http_url"), settings=settings
     )
     return web.json_response({"account": account_json(account)})
@@ -288,7 +224,7 @@ async def update_account(request: web.Request, service: Service, me: User) -> we
 
 @_authed
 async def delete_account(request: web.Request, service: Service, me: User) -> web.Response:
-    await service.streams.delete_account(me.id, _id(request))
+    await service.network_accounts.delete_account(me.id, _id(request))
     return web.json_response({"status": "success"})
 
 

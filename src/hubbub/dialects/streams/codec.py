@@ -9,6 +9,7 @@ Server frames are built here and nowhere else:
 - ``chat_frame``: a ``STREAM_CHAT`` event's ``data`` is the frame as sent (built by
   ``service.stream_chat``), plus ``event_id`` (hubbub's, for resuming with ``?since=``);
   ``relay: true`` lines never reach a socket;
+- ``room_message_frame``: a message posted in the stream's room, as an account-``"0"`` line;
 - ``status_frame``: ``accounts`` keyed by decimal strings, ``"0"`` the hubbub-native
   account named after the viewer; the stream's accounts only while it pushes; the
   viewer's other accounts on those networks as not ready;
@@ -31,7 +32,8 @@ from typing import Any, Final
 from hubbub.core import jsontext
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, UserId
-from hubbub.core.streams import LOCAL_ACCOUNT_ID, LOCAL_NETWORK, ChatLevel, LiveState, network
+from hubbub.core.markup import to_plain_text
+from hubbub.core.streams import LOCAL_ACCOUNT_ID, LOCAL_NETWORK, ChatLevel, LiveState, escape_markdown, network
 
 __all__ = [
     "CLIENT_TYPES",
@@ -45,6 +47,7 @@ __all__ = [
     "parse_client_frame",
     "parse_since",
     "parse_socket_path",
+    "room_message_frame",
     "status_frame",
     "viewcount_frame",
     "viewcountresult_frame",
@@ -108,6 +111,33 @@ def chat_frame(event: Event) -> bytes | None:
     body.pop("uuid", None)
     body["event_id"] = event.id
     return encode(body)
+
+
+_ONE_ITALIC: Final = re.compile(r"<i>(?:(?!</?i>).)*</i>", re.DOTALL)
+
+
+def room_message_frame(event: Event, stream_id: int) -> bytes | None:
+    """A message posted in the stream's room (from a stream socket, the web UI, sechat, the SDK) as an
+    account-``"0"`` line: its text as readers see it (the rendered content's text); a message that is
+    all italics (``*waves*``) is an ``emote``, the way stream sockets' emotes are posted."""
+    if event.type is not EventType.MESSAGE_POSTED or event.content is None or event.user_id is None:
+        return None
+    content = event.content.strip()
+    emote = _ONE_ITALIC.fullmatch(content) is not None
+    text = to_plain_text(content[3:-4] if emote else content)
+    return encode(
+        {
+            "type": "emote" if emote else "text",
+            "text": text,
+            "markdown": escape_markdown(text),
+            "from": {"name": event.user_name or "", "id": int(event.user_id)},
+            "account_id": LOCAL_ACCOUNT_ID,
+            "network": LOCAL_NETWORK.name,
+            "stream_id": stream_id,
+            "timestamp": event.time_stamp * 1000,
+            "event_id": event.id,
+        }
+    )
 
 
 def viewcount_frame(event: Event) -> bytes | None:

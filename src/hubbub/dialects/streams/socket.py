@@ -25,21 +25,21 @@ the socket with 4403 ``Not authorized`` as soon as this node's hub delivers the 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Final
 
 from hubbub import metrics
-from hubbub.core.events import Event, EventType
-from hubbub.core.ids import EventId, RoomId, UserId
+from hubbub.core.events import EventType
+from hubbub.core.ids import EventId, RoomId
 from hubbub.core.models import User
 from hubbub.core.streams import ChatLevel, is_access_token
 from hubbub.core.visibility import AccessChange, AccessChangeKind
 from hubbub.dialects.sechat.http import SESSION_COOKIE
 from hubbub.dialects.streams import codec
-from hubbub.dialects.streams.codec import AccountInfo, ClientFrame, StreamSnapshot
+from hubbub.dialects.streams.codec import AccountInfo, ClientFrame
+from hubbub.dialects.streams.delivery import StreamsRenderer, replay_missed
 from hubbub.dialects.streams.directory import StreamDirectory
 from hubbub.errors import RemoteError
 from hubbub.fanout.access import AccessWatch
@@ -69,7 +69,6 @@ _GRANT: Final = "streams_grant"
 _OPENED_AT: Final = "streams_opened_at"
 _REFUSED: Final = Refusal(403, codec.NOT_AUTHORIZED, {"Content-Type": "text/plain"})
 MAX_IN_FLIGHT: Final = 8  # client frames being handled at once per socket; more are dropped
-REPLAY_PAGE: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,34 +80,6 @@ class _Grant:
     token: str | None  # opened with ?token= (a reset closes it)
     session: str | None  # opened with the session cookie (logging out closes it)
     own_accounts: tuple[AccountInfo, ...]
-
-
-class StreamsRenderer:
-    """``fanout.streams.StreamRenderer`` for multistreamer's frames."""
-
-    def shared(self, event: Event) -> bytes | None:
-        if event.type is EventType.STREAM_CHAT:
-            return codec.chat_frame(event)
-        return codec.viewcount_frame(event)
-
-    def keeps(self, event: Event, subscriber: StreamSubscriber) -> bool:
-        if event.type is EventType.STREAM_DELETED:
-            return False
-        snapshot = StreamSnapshot.from_event(event)
-        return snapshot is None or snapshot.chat_level(subscriber.user_id) is not ChatLevel.NONE
-
-    def personal(self, event: Event, subscriber: StreamSubscriber) -> bytes | None:
-        snapshot = StreamSnapshot.from_event(event)
-        if snapshot is None or snapshot.kind not in ("start", "end"):
-            return None  # the original pushed status only on stream:start and stream:end
-        own = subscriber.audience
-        return codec.status_frame(
-            user_name=subscriber.user_name,
-            state=snapshot.state,
-            chat_level=snapshot.chat_level(subscriber.user_id),
-            attached=snapshot.accounts,
-            own_others=own if isinstance(own, tuple) else (),
-        )
 
 
 class StreamSockets:
@@ -171,7 +142,7 @@ class StreamSockets:
         session: str | None = None
         user: User | None = None
         if token is not None:
-            user = await self._service.streams.user_by_token(token)
+            user = await self._service.stream_tokens.user_by_token(token)
         else:
             signed = await self._service.accounts.signed_in(handshake.cookies.get(SESSION_COOKIE, ""))
             if signed is not None:
@@ -253,7 +224,9 @@ class StreamSockets:
             return
         assert subscriber.handover is not None
         subscriber.handover.live_from = live_from
-        reached = await self._replay(subscriber, since, live_from)
+        settings = self._service.settings
+        budget = min(settings.streams_replay_max_bytes, settings.ws_send_buffer_bytes // 2)
+        reached = await replay_missed(self._service.context.store, subscriber, since, live_from, budget)
         if connection.closed:
             return
         if reached < live_from:
@@ -289,27 +262,6 @@ class StreamSockets:
         for frame in self._early.pop(connection, ()):
             self._handle_soon(subscriber, frame)
         return True
-
-    async def _replay(self, subscriber: StreamSubscriber, since: EventId, through: EventId) -> EventId:
-        """Send the chat frames of ``(since, through]`` this socket would have had; how far it got."""
-        connection, user_id, room_id = subscriber.connection, subscriber.user_id, subscriber.room_id
-        budget = min(self._service.settings.streams_replay_max_bytes, self._service.settings.ws_send_buffer_bytes // 2)
-        cursor, spent = since, 0
-        while cursor < through and not connection.closed:
-            read = functools.partial(_page_after, cursor)
-            page = [event for event in await self._service.context.store.read(read) if event.id <= through]
-            if not page:
-                return through
-            for event in page:
-                if _reaches(event, user_id, room_id):
-                    data = codec.chat_frame(event)
-                    if data is not None:
-                        if spent and spent + len(data) > budget:
-                            return cursor
-                        connection.send(data)
-                        spent += len(data)
-                cursor = EventId(event.id)
-        return cursor
 
     def closed(self, connection: Connection) -> None:
         self._in_flight.pop(connection, None)
@@ -456,15 +408,3 @@ class StreamSockets:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-
-
-def _page_after(after: EventId, tx: ReadTx) -> list[Event]:
-    return tx.events_after(after, limit=REPLAY_PAGE)
-
-
-def _reaches(event: Event, user_id: UserId, room_id: RoomId) -> bool:
-    if event.type is not EventType.STREAM_CHAT:
-        return False
-    if event.room_id is not None:
-        return event.room_id == room_id
-    return user_id in (event.user_id, event.target_user_id)

@@ -62,3 +62,11 @@ CREATE TABLE stream_viewcounts (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (stream_id, account_id)
 );
+
+-- Which node runs a network bridge: one holder per (stream, account) across a cluster, for a
+-- while; the holder renews it, and another node takes over when it lapses (bridges/manager.py).
+CREATE TABLE bridge_leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);

@@ -242,3 +242,19 @@ class StreamsSql(SqlBase):
             " DO UPDATE SET viewer_count = excluded.viewer_count, updated_at = excluded.updated_at",
             (stream_id, account_id, viewer_count, now),
         )
+
+    # bridge leases
+
+    def claim_lease(self, name: str, holder: str, now: int, ttl: int) -> bool:
+        row = self._one("SELECT holder, expires_at FROM bridge_leases WHERE name = ?", (name,))
+        if row is not None and row[0] != holder and int(row[1]) > now:
+            return False
+        self._execute(
+            "INSERT INTO bridge_leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name)"
+            " DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+            (name, holder, now + ttl),
+        )
+        return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self._execute("DELETE FROM bridge_leases WHERE name = ? AND holder = ?", (name, holder))

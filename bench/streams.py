@@ -1,0 +1,236 @@
+"""Stream fan-out: N streams-dialect sockets on one stream, lines injected through the JSON API,
+beside the sechat fan-out of ``fanout.py`` on the same number of sockets, in the same run.
+
+1. **sechat**: exactly ``fanout.py``'s hubbub run (its own ``hubbub serve``): N event
+   sockets on one room, one poster posting M messages through the form API.
+2. **streams**: a fresh ``hubbub serve`` over the same data; the poster's streams token
+   (``GET /api/v1/auth``) and one stream (``POST /api/v1/stream``); N sockets on
+   ``ws://.../ws/<stream>?token=<token>`` (gateway port), M lines injected with
+   ``POST /api/v1/stream/<id>/msg``. Each line is one ``STREAM_CHAT`` event, encoded once
+   by ``fanout/streams.py`` and written to every socket.
+
+Both use ``fanout.py``'s client process (picows + uvloop, pinned to CPU 1 with the server on
+CPU 0), its two phases (saturating: deliveries/s at capacity; paced: latency below it) and its
+counting: deliveries/s = lines received by all sockets / (last receive - first post); latency
+percentiles over every delivery. The ratio streams/sechat of saturating deliveries/s says
+whether the streams dialect rides the same encode-once path as sechat (target >= 0.9).
+
+    .venv/bin/python bench/streams.py [--sizes 2000] [--posts 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+import fanout
+from _common import (
+    PASSWORD,
+    HubbubServer,
+    bench_env,
+    fmt_rate,
+    pin_process,
+    print_table,
+    raise_nofile_limit,
+    rss_kib_of,
+    run_uvloop,
+)
+from fanout import (
+    HEADER,
+    WARM_SEQ,
+    Child,
+    Result,
+    _bounded,
+    _close_client,
+    _connect_and_warm,
+    _measure_all,
+    _message,
+    _p50_p99,
+    _rows,
+    client_process,
+)
+
+
+async def run_streams(args: argparse.Namespace, data_dir: Path, env: dict[str, str], setup: dict[str, Any]) -> Result:
+    """N streams sockets on one stream; lines injected through ``POST /api/v1/stream/<id>/msg``."""
+    n = args.n
+    result = Result("streams", n)
+    server = HubbubServer(data_dir, env)
+    client: Child | None = None
+    http: aiohttp.ClientSession | None = None
+    try:
+        server.start()
+        if args.server_cpus:
+            pin_process(server.pid, args.server_cpus)
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.posts + 8))
+        basic = base64.b64encode(f"{setup['poster']}:{PASSWORD}".encode()).decode()
+        async with http.get(f"{server.base_url}/api/v1/auth", headers={"Authorization": f"Basic {basic}"}) as answer:
+            token = (await answer.json())["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.post(
+            f"{server.base_url}/api/v1/stream", json={"name": f"streams fan-out {n}"}, headers=auth
+        ) as answer:
+            stream_id = (await answer.json())["stream"]["id"]
+        run_tag = f"{time.time_ns() % 10**9:09d}"
+        inject = f"{server.base_url}/api/v1/stream/{stream_id}/msg"
+
+        async def post(seq: int) -> None:
+            assert http is not None
+            body = {"type": "text", "text": _message(seq, run_tag), "network": "loadtest"}
+            async with http.post(inject, json=body, headers=auth) as answer:
+                if answer.status != 200:
+                    raise RuntimeError(f"HTTP {answer.status} {await answer.text()}")
+                await answer.read()
+
+        await post(WARM_SEQ - 1)
+        await asyncio.sleep(0.5)
+        rss0 = rss_kib_of(server.pid)
+        client = Child(client_process, args.client_cpus)
+        urls = [f"ws://127.0.0.1:{server.ws_port}/ws/{stream_id}?token={token}"]
+        if await _connect_and_warm(result, client, urls, args, post, server.pid, rss0):
+            await _measure_all(result, client, server.pid, args, post)
+    except (TimeoutError, RuntimeError, OSError, aiohttp.ClientError) as error:
+        result.notes.append(f"aborted: {type(error).__name__}: {error}")
+    finally:
+        await _close_client(client)
+        if http is not None:
+            await http.close()
+        if not server.alive() and server.process is not None:
+            result.notes.append(f"hubbub serve died: {server.stderr_tail()}")
+        server.stop()
+        tail = server.stderr_tail(15)
+        if "Traceback" in tail or "ERROR" in tail:
+            result.notes.append(f"server stderr:\n{tail}")
+    return result
+
+
+async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], setup: dict[str, Any]) -> int:
+    pinning = f"server on CPU {args.server_cpus}, client on CPU {args.client_cpus}" if args.pin else "no CPU pinning"
+    print(f"# {os.cpu_count()} CPUs; {pinning}; {args.posts} posts per phase")
+    summary = []
+    failed = False
+    for n in args.sizes:
+        args.n = n
+        print(
+            f"\n=== N = {n} sockets; saturating: a post every {n / args.offered_rate * 1000:.1f} ms"
+            + (f", paced: every {n / args.paced_rate * 1000:.1f} ms" if args.paced_rate > 0 else "")
+            + " ===",
+            flush=True,
+        )
+        sechat = await _bounded(fanout.run_hubbub(args, data_dir, env, setup), args, Result("hubbub", n))
+        sechat.server = "sechat"
+        streams = await _bounded(run_streams(args, data_dir, env, setup), args, Result("streams", n))
+        print_table(HEADER, _rows(sechat) + _rows(streams))
+        for result in (sechat, streams):
+            for phase in result.phases.values():
+                if phase.client_cpu >= 0.9:
+                    result.notes.append(f"{phase.name}: client CPU {phase.client_cpu:.0%}: client-bound")
+            if result.disconnected:
+                result.notes.append(f"{result.disconnected} sockets were closed by the server during the run")
+            for note in result.notes:
+                print(f"  note ({result.server}): {note}")
+        for name in ("saturating", "paced"):
+            a, b = sechat.phase(name), streams.phase(name)
+            if a.delivered and b.delivered:
+                # sechat puts every event of a committed batch in one frame; multistreamer's protocol has one
+                # JSON object per websocket message, so streams writes one frame per line.
+                print(
+                    f"{name}: frames received per delivery: sechat {a.event_frames / a.delivered:.2f}, "
+                    f"streams {b.event_frames / b.delivered:.2f}"
+                )
+        sat_a, sat_b = sechat.phase("saturating"), streams.phase("saturating")
+        ratio = sat_b.rate / sat_a.rate if sat_a.complete and sat_b.complete else float("nan")
+        verdict = "" if math.isnan(ratio) else "  (target >= 90%: " + ("met" if ratio >= 0.9 else "NOT met") + ")"
+        print(f"streams / sechat deliveries/s (saturating): {'n/a' if math.isnan(ratio) else f'{ratio:.1%}'}{verdict}")
+        failed = failed or math.isnan(ratio)
+        summary.append(
+            [
+                str(n),
+                fmt_rate(sat_a.rate) if sat_a.complete else "incomplete",
+                fmt_rate(sat_b.rate) if sat_b.complete else "incomplete",
+                "-" if math.isnan(ratio) else f"{ratio:.1%}",
+                _p50_p99(sat_a),
+                _p50_p99(sat_b),
+                _p50_p99(sechat.phase("paced")),
+                _p50_p99(streams.phase("paced")),
+                f"{sechat.rss_per_conn / 1024:.1f}",
+                f"{streams.rss_per_conn / 1024:.1f}",
+            ]
+        )
+    print("\n=== summary (deliveries/s and ratio from the saturating phase) ===")
+    print_table(
+        [
+            "N",
+            "sechat deliv/s",
+            "streams deliv/s",
+            "ratio",
+            "sechat sat p50/p99 ms",
+            "streams sat p50/p99 ms",
+            "sechat paced p50/p99 ms",
+            "streams paced p50/p99 ms",
+            "sechat KiB/conn",
+            "streams KiB/conn",
+        ],
+        summary,
+    )
+    return 1 if failed else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description="Fan-out to N streams sockets (lines injected by the API) beside sechat's fan-out, same run.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000], help="socket counts N")
+    parser.add_argument("--posts", type=int, default=50, help="measured posts M per phase")
+    parser.add_argument("--offered-rate", type=float, default=250_000, help="saturating: deliveries/s offered")
+    parser.add_argument("--paced-rate", type=float, default=40_000, help="paced: deliveries/s offered (0: skip)")
+    parser.add_argument("--listeners", type=int, default=8, help="users the sechat sockets sign in as")
+    parser.add_argument("--concurrency", type=int, default=100, help="socket handshakes in flight at once")
+    parser.add_argument("--connect-timeout", type=float, default=60, help="seconds (+ N/100) to open N sockets")
+    parser.add_argument("--run-timeout", type=float, default=90, help="seconds to wait for all deliveries")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=(os.cpu_count() or 1) >= 2,
+        help="pin the server to CPU 0 and the client process to CPU 1",
+    )
+    args = parser.parse_args()
+    args.server_cpus, args.client_cpus = ({0}, {1}) if args.pin else (None, None)
+    started = time.perf_counter()
+    limit = raise_nofile_limit()
+    with tempfile.TemporaryDirectory(prefix="hubbub-bench-streams-") as tmp:
+        data_dir = Path(tmp) / "data"
+        env = bench_env(
+            message_rate_burst=10**9,
+            message_rate_per_second=10**9,
+            ws_max_connections_per_ip=10**6,
+            ws_token_ttl_seconds=24 * 3600,
+            ws_tokens_per_user=10**6,
+        )
+        setup_server = HubbubServer(data_dir, env)
+        names = ["poster", *(f"listener{i:02d}" for i in range(args.listeners))]
+        print(f"# setting up: {len(names)} users and a room via the CLI; RLIMIT_NOFILE {limit}", flush=True)
+        setup_server.create_users(names)
+        setup = {
+            "room": setup_server.create_room("streams fan-out"),
+            "poster": "poster@bench.invalid",
+            "listeners": [f"{name}@bench.invalid" for name in names[1:]],
+        }
+        code = run_uvloop(bench(args, data_dir, env, setup))
+    print(f"# wall time {time.perf_counter() - started:.1f} s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
