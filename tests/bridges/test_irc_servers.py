@@ -59,6 +59,13 @@ class Bridged:
             if frame["type"] in ("text", "emote"):
                 return frame
 
+    async def network_line_or(self, kind: str) -> dict[str, Any]:
+        """The next frame of type ``kind`` (network lines before it are kept for ``network_line``)."""
+        while (frame := await receive(self.socket))["type"] != kind:
+            if frame["type"] in ("text", "emote"):
+                self.stash.append(frame)
+        return frame
+
     async def write(self, text: str, kind: str = "text") -> None:
         await send(self.socket, type=kind, account_id=self.account_id, cur_stream_account_id=self.account_id, text=text)
 
@@ -371,5 +378,33 @@ async def test_a_kicked_bridge_rejoins(tmp_path: Path, make_node: NodeFactory) -
         b.far.say(CHANNEL, "welcome back")
         assert (await b.network_line())["text"] == "welcome back"
         await b.settle()
+    finally:
+        await server.stop()
+
+
+async def test_another_account_writes_into_the_streams_channel_shown_once(
+    tmp_path: Path, make_node: NodeFactory
+) -> None:
+    """multistreamer's extra writer: John's second account speaks in the stream account's channel; the
+    writer reads nothing, the stream's reader sees the line on IRC, so it is shown exactly once."""
+    server = await _start_server("ngircd", tmp_path / "irc")
+    try:
+        b = await _bridge(make_node, server)
+        body = {"network": "irc", "name": "second", "settings": _settings(server, nick="johnny", channel="#other")}
+        second = (await b.john.ok("POST", "/api/v1/account", body))["account"]
+        await send(b.socket, type="writer", account_id=second["id"], cur_stream_account_id=b.account_id)
+        assert await b.network_line_or("writerresult") == {
+            "type": "writerresult",
+            "account_id": second["id"],
+            "cur_stream_account_id": b.account_id,
+        }
+        bridges = b.node.runtime.bridges
+        assert bridges is not None
+        await eventually(lambda: any(w.ready for w in bridges.writers.values()))
+        await send(b.socket, type="text", account_id=second["id"], cur_stream_account_id=b.account_id, text="hi")
+        assert await b.far.hear() == ("text", "johnny", "hi")  # in the stream's channel, not #other
+        line = await b.network_line()
+        assert (line["text"], line["from"]["name"], line["account_id"]) == ("hi", "johnny", b.account_id)
+        await b.settle()  # and not a second time
     finally:
         await server.stop()
