@@ -21,6 +21,8 @@ import pytest
 from hubbub.bridges.base import IncomingLine
 from hubbub.bridges.irc import IrcBridge, IrcError
 from hubbub.core.irc_accounts import TWITCH_SERVER, TWITCH_TLS_PORT, twitch_settings
+from tests.conftest import NodeFactory
+from tests.dialects.streams.helpers import receive, send, streams_user
 from tests.fakes import TIMEOUT, eventually
 
 
@@ -158,3 +160,38 @@ async def test_an_anonymous_twitch_login_reads_and_refuses_to_write(twitch: Fake
             await bridge.write("text", "hi")
     finally:
         await bridge.close()
+
+
+async def test_a_twitch_stream_end_to_end(twitch: FakeTwitch, make_node: NodeFactory) -> None:
+    node = await make_node()
+    john = await streams_user(node, "John")
+    settings = {"channel": "show", "nick": "streamerbob", "password": "abc123", "server": "127.0.0.1",
+                "port": str(twitch.port), "tls": "false", "flood_rate": "50"}  # fmt: skip
+    account = (await john.ok("POST", "/api/v1/account", {"network": "twitch", "name": "show", "settings": settings}))[
+        "account"
+    ]
+    assert "password" not in account["settings"]
+    stream = (await john.ok("POST", "/api/v1/stream", {"name": "Show", "accounts": [{"id": account["id"]}]}))["stream"]
+    await john.ok("PATCH", f"/api/v1/stream/{stream['id']}", {"data_pushing": True})
+    bridges = node.runtime.bridges
+    assert bridges is not None
+    await eventually(lambda: any(r.ready for r in bridges.runners.values()))
+    socket = await john.socket(stream["id"])
+    await send(socket, type="status")
+    status = await receive(socket)
+    entry = status["accounts"][str(account["id"])]
+    assert entry["network"] == {"name": "twitch", "displayName": "Twitch"} and entry["ready"] is True
+
+    twitch.send(
+        "@display-name=Viewer_One;id=a-1;user-id=146521877 :viewer_one!viewer_one@viewer_one.tmi.twitch.tv "
+        "PRIVMSG #show :here's a message from twitch Kappa"
+    )
+    line = await receive(socket)
+    assert line["type"] == "text" and line["network"] == "twitch" and line["account_id"] == account["id"]
+    assert line["from"] == {"name": "Viewer_One", "id": "146521877"}  # Twitch ids stay strings (§B.4)
+
+    await send(socket, type="text", account_id=account["id"], cur_stream_account_id=account["id"], text="thanks!")
+    echo = await receive(socket)  # Twitch sends nothing back: the bridge's local echo, once
+    assert (echo["text"], echo["from"], echo["network"]) == ("thanks!", {"name": "StreamerBob", "id": "4242"}, "twitch")
+    await eventually(lambda: any(x.command == "PRIVMSG" for x in twitch.received))
+    assert [x.params for x in twitch.received if x.command == "PRIVMSG"] == [["#show", "thanks!"]]
