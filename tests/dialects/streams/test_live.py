@@ -379,3 +379,14 @@ async def test_writerresult_goes_to_the_asking_user_only(node: Node) -> None:  #
     assert await receive(theirs) == {"type": "writerresult", "account_id": bobs, "cur_stream_account_id": target}
     assert set(bridges.writers) == {(stream_id, target, other), (stream_id, target, bobs)}
     await nothing_more(mine, john, stream_id)  # John never saw Bob's result
+
+
+async def test_a_sockets_lines_keep_their_order(node: Node) -> None:
+    john = await streams_user(node, "John")
+    stream_id = await _stream(john)
+    socket = await john.socket(stream_id)
+    for index in range(8):  # as fast as the client can send them, before the socket is even set up
+        await send(
+            socket, type="text" if index % 2 else "emote", account_id=0, cur_stream_account_id=0, text=f"line {index}"
+        )
+    assert [(await receive(socket))["text"] for _ in range(8)] == [f"line {index}" for index in range(8)]
