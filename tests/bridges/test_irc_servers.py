@@ -318,6 +318,8 @@ async def test_an_ordinary_room_is_bridged_both_ways_without_loops(tmp_path: Pat
         bob = await streams_user(node, "Bob")
         status, refused = await bob.call("POST", f"/api/v1/room/{room}/bridge", {"accounts": [{"id": account["id"]}]})
         assert (status, refused) == (400, {"error": "Only an owner of the room can bridge it"})
+        huge = await john.call("POST", f"/api/v1/room/{room}/bridge", {"accounts": [{"id": 1 << 70}]})
+        assert huge == (400, {"error": "unauthorized to use that account"})
         answer = await john.ok("POST", f"/api/v1/room/{room}/bridge", {"accounts": [{"id": account["id"]}]})
         assert [a["id"] for a in answer["accounts"]] == [account["id"]]
         assert "password" not in answer["accounts"][0]["settings"]

@@ -41,6 +41,7 @@ from hubbub.store.base import ReadTx, WriteTx
 __all__ = ["ROOM_BRIDGE_KEY", "ROOM_NETWORKS", "RoomBridges", "is_room_bridge", "relay_email", "relay_text"]
 
 ROOM_BRIDGE_KEY = "room-bridge-"
+ID_LIMIT = 1 << 63
 ROOM_NETWORKS = frozenset({"irc", "twitch"})
 RELAY_NAME_MAX = 30
 NOT_ROOM_OWNER = "Only an owner of the room can bridge it"
@@ -92,6 +93,8 @@ class RoomBridges:
             BadRequest: An account that is not the actor's, or of a network rooms are not bridged to.
         """
         ids = list(dict.fromkeys(account_ids))
+        if any(not 0 < i < ID_LIMIT for i in ids):
+            raise BadRequest(ACCOUNT_NOT_USABLE)  # no account has such an id (and no database column holds it)
         accounts = await self._check(actor_id, room_id, ids)
         relays = {account.id: await self._relay_user(account) for account in accounts}
         del relays  # made before the unit of work: a password hash is no work for a transaction
