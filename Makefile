@@ -19,6 +19,11 @@ REDIS_SERVER := /usr/bin/redis-server
 # The IRC gateway's tests script Debian's WeeChat (headless, driven through its fifo plugin).
 WEECHAT := /usr/bin/weechat-headless
 WEECHAT_FIFO := /usr/lib/x86_64-linux-gnu/weechat/plugins/fifo.so
+# The IRC bridge tests run real IRC servers from Debian: ngircd (classic) and InspIRCd linked
+# to atheme-services (IRCv3 tags and SASL); openssl makes their throw-away TLS certificate.
+NGIRCD := /usr/sbin/ngircd
+INSPIRCD := /usr/sbin/inspircd
+ATHEME := /usr/bin/atheme-services
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit clean
@@ -26,7 +31,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: $(RUN_STAMP)
 	$(BIN)/hubbub serve
 
-test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(NGINX_RTMP) $(FFMPEG) $(REDIS_SERVER) $(WEECHAT) $(WEECHAT_FIFO)
+test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(NGINX_RTMP) $(FFMPEG) $(REDIS_SERVER) $(WEECHAT) $(WEECHAT_FIFO) \
+	$(NGIRCD) $(INSPIRCD) $(ATHEME)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -72,6 +78,18 @@ $(REDIS_SERVER):
 $(WEECHAT) $(WEECHAT_FIFO):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends weechat-headless weechat-plugins
+
+$(NGIRCD):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ngircd openssl
+
+$(INSPIRCD):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends inspircd
+
+$(ATHEME):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends atheme-services
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -16,6 +16,11 @@ It is also the stream chat's ``Writers``. A writer runs on the node whose socket
 it and only writes (no reader, so nothing is read twice): a ``writer`` request makes one
 for (stream, target account, from account) while the stream is live, and the line goes
 out through it. The network shows the line back to the one reader, wherever it runs.
+
+Bridged ordinary rooms (service/room_bridges.py) are streams too, with two differences:
+what a reader reads is posted as a message of the account's relay user, and every
+message posted in the room by anyone else is written out through the room's readers
+on this node (``<name> text``); relay users' posts never are, so nothing loops.
 """
 
 from __future__ import annotations
@@ -25,14 +30,18 @@ import contextlib
 import json
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Final
 
 from hubbub.bridges.base import Backoff, Bridge, BridgeRunner, IncomingLine
 from hubbub.bridges.hubbub import HubbubBridge, HubbubSettings
-from hubbub.core.events import EventType
+from hubbub.bridges.irc import IrcBridge, irc_bridge
+from hubbub.core.events import Event, EventType
+from hubbub.core.ids import RoomId, UserId
 from hubbub.core.streams import NetworkAccount, Stream
 from hubbub.fanout.sequencer import Batch
+from hubbub.service.room_bridges import ROOM_NETWORKS, is_room_bridge, relay_text
 from hubbub.service.service import Service
 from hubbub.service.stream_chat import WriteRequest
 from hubbub.store.base import ReadTx
@@ -57,11 +66,12 @@ def _hubbub(account: NetworkAccount, target: NetworkAccount) -> Bridge:
     return HubbubBridge(HubbubSettings(merged))
 
 
-NETWORK_BRIDGES: Final[Mapping[str, BridgeFactory]] = {"hubbub": _hubbub}
+NETWORK_BRIDGES: Final[Mapping[str, BridgeFactory]] = {"hubbub": _hubbub, "irc": irc_bridge, "twitch": irc_bridge}
 
 _STREAM_EVENTS: Final = frozenset({EventType.STREAM_CHANGED, EventType.STREAM_DELETED})
 LEASE_SECONDS: Final = 30  # a reader's lease lasts this long without renewal ...
 RENEW_SECONDS: Final = 10.0  # ... and is renewed this often
+OUTGOING: Final = 1024  # room messages waiting to be written to bridged channels; past it the oldest go
 Key = tuple[int, int, int]  # (stream id, target account id, from account id)
 
 
@@ -81,6 +91,11 @@ class BridgeManager:
         self._accounts: dict[Key, NetworkAccount] = {}  # each runner's target account
         self._wanted: dict[Key, NetworkAccount] = {}  # readers this node runs when it holds their lease
         self._pending: set[int] = set()
+        # Bridged ordinary rooms: room -> its stream, each account's relay user (whose posts are
+        # never written back out), and the messages waiting to be written out.
+        self._rooms: dict[RoomId, int] = {}
+        self._relays: dict[int, UserId] = {}
+        self._outgoing: deque[tuple[int, int, str]] = deque(maxlen=OUTGOING)  # (stream, message, author)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.node = secrets.token_hex(8)  # this process, as lease holder
@@ -116,13 +131,27 @@ class BridgeManager:
             await self._stop_writer(key)
 
     def deliver(self, batch: Batch) -> int:
-        """Hub ``Fanout``: note the streams whose bridges may have to change."""
+        """Hub ``Fanout``: note the streams whose bridges may have to change, and the messages posted in
+        bridged rooms (by anyone but a relay user) to write out."""
         for event in batch:
             if event.type in _STREAM_EVENTS and event.data:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     self._pending.add(int(json.loads(event.data)["id"]))
                     self._wake.set()
+            elif self._writes_out(event):
+                assert event.room_id is not None and event.message_id is not None
+                self._outgoing.append((self._rooms[event.room_id], int(event.message_id), event.user_name or "?"))
+                self._wake.set()
         return 0
+
+    def _writes_out(self, event: Event) -> bool:
+        """A message posted in a bridged room by someone other than a relay user."""
+        return (
+            event.type is EventType.MESSAGE_POSTED
+            and event.room_id in self._rooms
+            and event.message_id is not None
+            and event.user_id not in self._relays.values()
+        )
 
     async def _run(self) -> None:
         while True:
@@ -134,16 +163,39 @@ class BridgeManager:
                     await self._reconcile(stream_id)
                 except Exception:
                     log.exception("bridges of stream %d could not be updated", stream_id)
+            while self._outgoing:
+                stream_id, message_id, author = self._outgoing.popleft()
+                try:
+                    await self._write_out(stream_id, message_id, author)
+                except Exception:
+                    log.exception("a message of stream %d could not be written out", stream_id)
+
+    async def _write_out(self, stream_id: int, message_id: int, author: str) -> None:
+        """A message posted in a bridged room, to each of its channels (read here) as ``<author> text``."""
+        source = await self._service.room_bridges.message_source(message_id)
+        if source is None:
+            return
+        text = "\n".join(f"<{author}> {line}" for line in source.splitlines() if line.strip())
+        for key, runner in self._readers.items():
+            if key[0] == stream_id:
+                runner.write("text", text)
 
     async def _reconcile(self, stream_id: int) -> None:
-        def read(tx: ReadTx) -> tuple[bool, dict[int, NetworkAccount]]:
+        def read(tx: ReadTx) -> tuple[Stream | None, dict[int, NetworkAccount]]:
             stream = tx.stream(stream_id)
             if stream is None:
-                return False, {}
-            return stream.state.live, tx.network_accounts_by_id(tx.stream_account_ids(stream_id))
+                return None, {}
+            return stream, tx.network_accounts_by_id(tx.stream_account_ids(stream_id))
 
-        live, accounts = await self._service.context.store.read(read)
+        stream, accounts = await self._service.context.store.read(read)
+        live = stream is not None and stream.state.live
         wanted = {aid: acc for aid, acc in accounts.items() if acc.network in self._factories} if live else {}
+        if stream is not None and is_room_bridge(stream):
+            wanted = {aid: acc for aid, acc in wanted.items() if acc.network in ROOM_NETWORKS}
+            await self._note_room(stream, wanted)
+        else:
+            for room_id in [r for r, s in self._rooms.items() if s == stream_id]:
+                del self._rooms[room_id]
         for key in [k for k in self._readers if k[0] == stream_id]:
             if wanted.get(key[1]) != self._accounts[key]:
                 await self._stop_reader(key)
@@ -160,6 +212,20 @@ class BridgeManager:
                 _lease(key), self.node, LEASE_SECONDS
             ):
                 await self._start_reader(key, account)
+
+    async def _note_room(self, stream: Stream, wanted: Mapping[int, NetworkAccount]) -> None:
+        if not wanted:
+            self._rooms.pop(stream.room_id, None)
+            return
+        for account_id in wanted:
+            if account_id not in self._relays:
+                relay = await self._service.room_bridges.relay_user(account_id)
+                if relay is not None:
+                    self._relays[account_id] = relay.id
+        self._rooms[stream.room_id] = stream.id
+
+    def _room_of(self, stream_id: int) -> RoomId | None:
+        return next((room for room, stream in self._rooms.items() if stream == stream_id), None)
 
     async def _start_reader(self, key: Key, account: NetworkAccount) -> None:
         try:
@@ -192,6 +258,14 @@ class BridgeManager:
     def _launch(self, key: Key, account: NetworkAccount, target: NetworkAccount, *, reader: bool) -> BridgeRunner:
         bridge = self._factories[target.network](account, target)
         stream_id = key[0]
+        room = self._room_of(stream_id) is not None
+        if room and isinstance(bridge, IrcBridge):
+            bridge.echo = False  # what a bridged room writes out is its own message already
+
+        async def room_sink(line: IncomingLine) -> None:
+            relay, room_id = self._relays.get(target.id), self._room_of(stream_id)
+            if relay is not None and room_id is not None:
+                await self._service.messages.post(relay, room_id, relay_text(line.kind, line.from_name, line.text))
 
         async def sink(line: IncomingLine) -> None:
             await self._service.stream_chat.from_network(
@@ -206,7 +280,7 @@ class BridgeManager:
 
         runner = BridgeRunner(
             bridge,
-            sink if reader else None,
+            (room_sink if room else sink) if reader else None,
             name=f"{target.network}:{stream_id}:{target.id}:{account.id}",
             backoff=self._backoff,
         )
@@ -251,5 +325,8 @@ class BridgeManager:
         return runner is not None and runner.write(request.kind, request.text)
 
     def ready(self, stream_id: int, account_id: int) -> bool:
+        """Whether the account's reader here is connected; True where none runs here (a network hubbub
+        does not bridge, an account without settings, or a reader another node holds the lease of),
+        as multistreamer reported every attached account."""
         runner = self._readers.get((stream_id, account_id, account_id))
-        return runner is not None and runner.ready
+        return runner is None or runner.ready

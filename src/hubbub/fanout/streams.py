@@ -138,8 +138,13 @@ class StreamFanout:
         if data is None:
             return 0
         last_id = EventId(event.id)
-        for sub in list(targets):
-            sub.send(data, last_id)
+        # No copy of the set: a send never changes it (a connection that closes is forgotten later,
+        # ``Connection.close``), and this loop is the cost of every line, once per socket.
+        for sub in targets:
+            if sub.handover is None:
+                sub.connection.send(data)
+            else:
+                sub.send(data, last_id)
         return len(targets)
 
     def _deliver_change(self, event: Event, room_id: RoomId) -> int:

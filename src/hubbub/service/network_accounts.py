@@ -10,6 +10,7 @@ import json
 from dataclasses import replace
 
 from hubbub.core.ids import UserId
+from hubbub.core.irc_accounts import check as check_network_settings
 from hubbub.core.rules import ensure_not_suspended
 from hubbub.core.streams import ACCOUNT_NAME_MAX, NETWORKS, NetworkAccount
 from hubbub.errors import BadRequest
@@ -35,6 +36,7 @@ class NetworkAccounts:
         clean = clean_name(name, ACCOUNT_NAME_MAX)
         url = _clean_url(http_url)
         text = _settings_text(settings)
+        check_network_settings(network, json.loads(text), name=clean)  # refused now, not when it goes live
 
         def work(tx: WriteTx, changes: Changes, now: int) -> NetworkAccount:
             owner = load_user(tx, owner_id)
@@ -68,6 +70,7 @@ class NetworkAccounts:
                 http_url=account.http_url if url is None else url,
                 settings=account.settings if text is None else text,
             )
+            check_network_settings(updated.network, json.loads(updated.settings), name=updated.name)
             tx.update_network_account(updated)
             for stream in tx.streams_by_id(tx.streams_of_account(account_id)).values():
                 changes.append(stream_changed(stream, tx, actor_id, "update", now))

@@ -20,6 +20,7 @@ from hubbub.service.network_accounts import NetworkAccounts
 from hubbub.service.presence import PresenceService
 from hubbub.service.queries import Queries
 from hubbub.service.ratelimit import Limits, LoginLimits, MemoryLimits, RateLimiter
+from hubbub.service.room_bridges import RoomBridges
 from hubbub.service.rooms import Rooms
 from hubbub.service.socket_tokens import SocketTokens
 from hubbub.service.stream_chat import StreamChat
@@ -85,6 +86,7 @@ class Service:
         self.network_accounts = NetworkAccounts(self.context)
         self.stream_chat = StreamChat(self.context, self.messages)
         self.channels = Channels(self.context)  # what the IRC gateway lists and shows
+        self.room_bridges = RoomBridges(self.context, self.accounts)
 
     @property
     def settings(self) -> Settings:

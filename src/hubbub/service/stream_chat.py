@@ -73,7 +73,7 @@ class Writers(Protocol):
         ...
 
     def ready(self, stream_id: int, account_id: int) -> bool:
-        """Whether the bridge for the stream's account is connected and reading."""
+        """Whether the bridge for the stream's account is connected and reading (True where none runs)."""
         ...
 
 
@@ -272,6 +272,10 @@ class StreamChat:
 
     def write(self, request: WriteRequest) -> bool:
         return self.writers is not None and self.writers.write(request)
+
+    def bridge_ready(self, stream_id: int, account_id: int) -> bool:
+        """What a status frame says of an attached account: its bridge's connection, True where none runs."""
+        return self.writers is None or self.writers.ready(stream_id, account_id)
 
     async def inject(self, actor_id: UserId, stream_id: int, body: object) -> None:
         """``POST /api/v1/stream/:id/msg``: a frame from a bridge or bot, shown as sent (§B.7).

@@ -25,6 +25,7 @@ from hubbub.dialects.sechat.http import SERVICE, expected_fkey, viewer
 from hubbub.errors import NotFound
 from hubbub.web.account_pages import account_routes
 from hubbub.web.auth_pages import auth_routes
+from hubbub.web.bridge_pages import bridge_routes
 from hubbub.web.rendering import TEMPLATES, ago, not_found, redirect, render, templates
 from hubbub.web.room_pages import room_routes
 from hubbub.web.setup_pages import setup_routes
@@ -182,6 +183,7 @@ def page_routes() -> list[web.RouteDef]:
         *auth_routes(),
         *setup_routes(),
         *account_routes(),
+        *bridge_routes(),
         *room_routes(),
         web.get(r"/rooms/{room_id:\d+}", room_page),
         web.get(r"/rooms/{room_id:\d+}/", room_page),

@@ -349,3 +349,44 @@ async def test_the_stream_is_one_conversation_with_its_room(node: Node) -> None:
     # A line the room's rules refuse (over 500 characters on one line) is dropped; the socket stays.
     await send(socket, type="text", account_id=0, cur_stream_account_id=0, text="x" * 501)
     await nothing_more(socket, john, stream["id"])
+
+
+async def test_writerresult_goes_to_the_asking_user_only(node: Node) -> None:  # B.12 #8
+    john = await streams_user(node, "John")
+    bob = await streams_user(node, "Bob")
+    # A hubbub-network account whose server is not there: its bridges retry in the background.
+    settings = {"base_url": "http://127.0.0.1:9", "room_id": "1", "email": "x@example.org", "password": "x"}
+    target = (await john.ok("POST", "/api/v1/account", {"network": "hubbub", "name": "far", "settings": settings}))[
+        "account"
+    ]["id"]
+    other = (await john.ok("POST", "/api/v1/account", {"network": "hubbub", "name": "alt", "settings": settings}))[
+        "account"
+    ]["id"]
+    bobs = (await bob.ok("POST", "/api/v1/account", {"network": "hubbub", "name": "bobs", "settings": settings}))[
+        "account"
+    ]["id"]
+    stream_id = await _stream(
+        john, accounts=[{"id": target}], shares=[{"chat_level": 2, "metadata_level": 0, "user": {"id": bob.id}}]
+    )
+    await john.ok("PATCH", f"/api/v1/stream/{stream_id}", {"data_pushing": True})
+    mine, theirs = await john.socket(stream_id), await bob.socket(stream_id)
+    bridges = node.runtime.bridges
+    assert bridges is not None
+    await send(theirs, type="writer", account_id=other, cur_stream_account_id=target)  # John's account: refused
+    await send(mine, type="writer", account_id=other, cur_stream_account_id=target)
+    assert await receive(mine) == {"type": "writerresult", "account_id": other, "cur_stream_account_id": target}
+    await send(theirs, type="writer", account_id=bobs, cur_stream_account_id=target)  # Bob's own: his result
+    assert await receive(theirs) == {"type": "writerresult", "account_id": bobs, "cur_stream_account_id": target}
+    assert set(bridges.writers) == {(stream_id, target, other), (stream_id, target, bobs)}
+    await nothing_more(mine, john, stream_id)  # John never saw Bob's result
+
+
+async def test_a_sockets_lines_keep_their_order(node: Node) -> None:
+    john = await streams_user(node, "John")
+    stream_id = await _stream(john)
+    socket = await john.socket(stream_id)
+    for index in range(8):  # as fast as the client can send them, before the socket is even set up
+        await send(
+            socket, type="text" if index % 2 else "emote", account_id=0, cur_stream_account_id=0, text=f"line {index}"
+        )
+    assert [(await receive(socket))["text"] for _ in range(8)] == [f"line {index}" for index in range(8)]

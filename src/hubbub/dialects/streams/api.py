@@ -20,7 +20,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from hubbub.core import jsontext
-from hubbub.core.ids import UserId
+from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import User
 from hubbub.core.streams import ChatLevel
 from hubbub.dialects.sechat.http import SERVICE, client_address, read_body
@@ -228,6 +228,27 @@ async def delete_account(request: web.Request, service: Service, me: User) -> we
     return web.json_response({"status": "success"})
 
 
+def _room_id(request: web.Request) -> RoomId:
+    text = request.match_info.get("id", "")
+    if not text.isdigit() or len(text) > 18:
+        raise NotFound("There is no such room")
+    return RoomId(int(text))
+
+
+@_authed
+async def room_bridge(request: web.Request, service: Service, me: User) -> web.Response:
+    """``GET``/``POST /api/v1/room/:id/bridge``: the IRC/Twitch accounts an ordinary room is bridged to
+    (hubbub's; docs/irc-bridging.md). POST ``{"accounts": [{"id": …}]}`` replaces them; ``[]`` unbridges."""
+    room_id = _room_id(request)
+    if request.method == "POST":
+        ids = _account_ids(_object(await _json_body(request, exact_type=True)).get("accounts"))
+        if ids is None:
+            raise BadRequest('accounts must be a list of {"id": ...}')
+        await service.room_bridges.attach(me.id, room_id, ids)
+    accounts = await service.room_bridges.accounts(me.id, room_id)
+    return web.json_response({"accounts": [account_json(a) for a in accounts]})
+
+
 @_authed
 async def list_streams(request: web.Request, service: Service, me: User) -> web.Response:
     return web.json_response({"streams": [stream_json(v) for v in await service.streams.views(me.id)]})
@@ -339,5 +360,7 @@ def streams_api_routes() -> list[web.RouteDef]:
         web.patch(f"{PREFIX}/stream/{{id}}", patch_stream),
         web.delete(f"{PREFIX}/stream/{{id}}", delete_stream),
         web.post(f"{PREFIX}/stream/{{id}}/msg", post_message),
+        web.get(f"{PREFIX}/room/{{id}}/bridge", room_bridge),
+        web.post(f"{PREFIX}/room/{{id}}/bridge", room_bridge),
         web.post("/rtmp/{event:on_publish|on_publish_done}", rtmp_callback),
     ]

@@ -162,6 +162,7 @@ class AccountInfo:
     name: str
     network: str
     http_url: str | None = None
+    ready: bool = True  # False while the account's bridge is not connected (bridges/; True without one)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,7 +238,7 @@ def status_frame(
             networks.add(account.network)
             entry: dict[str, Any] = {
                 "name": account.name,
-                "ready": True,
+                "ready": account.ready,
                 "live": True,
                 "writable": network(account.network).writable and chat_level is ChatLevel.WRITE,
             }

@@ -141,6 +141,23 @@ _ERRORS: Final = {
 _ID: Final = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
 
 
+_BRIDGED: Final = {
+    "type": "object",
+    "required": ["accounts"],
+    "properties": {"accounts": {"type": "array", "items": {"$ref": "#/components/schemas/Account"}}},
+}
+_BRIDGE_BODY: Final = {
+    "type": "object",
+    "required": ["accounts"],
+    "properties": {
+        "accounts": {
+            "type": "array",
+            "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}},
+        }
+    },
+}
+
+
 def _op(
     summary: str, ok: dict[str, Any], *, body: dict[str, Any] | None = None, path_id: bool = False
 ) -> dict[str, Any]:
@@ -227,6 +244,12 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/stream/{id}/msg": {
                 "post": _op("inject a chat message", ok_status, body=_MESSAGE_BODY, path_id=True),
+            },
+            "/api/v1/room/{id}/bridge": {
+                "get": _op("the accounts an ordinary room is bridged to", _BRIDGED, path_id=True),
+                "post": _op(
+                    "bridge a room to these accounts ([] unbridges)", _BRIDGED, body=_BRIDGE_BODY, path_id=True
+                ),
             },
         },
     }

@@ -68,7 +68,7 @@ log = logging.getLogger("hubbub.streams")
 _GRANT: Final = "streams_grant"
 _OPENED_AT: Final = "streams_opened_at"
 _REFUSED: Final = Refusal(403, codec.NOT_AUTHORIZED, {"Content-Type": "text/plain"})
-MAX_IN_FLIGHT: Final = 8  # client frames being handled at once per socket; more are dropped
+MAX_WAITING: Final = 8  # client frames waiting to be handled per socket (in order); more are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +94,9 @@ class StreamSockets:
         access.add_listener(self)
         self.directory = StreamDirectory()
         self._subscribers: dict[Connection, StreamSubscriber] = {}
-        self._in_flight: dict[Connection, int] = {}
-        self._early: dict[Connection, list[ClientFrame]] = {}  # frames that came while the socket was set up
+        # Each socket's frames, handled one after another in the order sent (also while it is set up).
+        self._inbox: dict[Connection, asyncio.Queue[ClientFrame]] = {}
+        self._workers: dict[Connection, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_gauge = metrics.CONNECTIONS.labels(dialect="streams")
 
@@ -259,13 +260,14 @@ class StreamSockets:
             return False
         self._subscribers[connection] = subscriber
         self._fanout.add(subscriber)
-        for frame in self._early.pop(connection, ()):
-            self._handle_soon(subscriber, frame)
+        self._workers[connection] = asyncio.create_task(self._work(subscriber, self._inbox_of(connection)))
         return True
 
     def closed(self, connection: Connection) -> None:
-        self._in_flight.pop(connection, None)
-        self._early.pop(connection, None)
+        self._inbox.pop(connection, None)
+        worker = self._workers.pop(connection, None)
+        if worker is not None:
+            worker.cancel()
         self._open_gauge.dec()
         subscriber = self._subscribers.pop(connection, None)
         if subscriber is not None:
@@ -278,34 +280,31 @@ class StreamSockets:
         if frame is None:
             log.debug("ignoring a frame from %s that is no known streams message", connection.remote)
             return
-        subscriber = self._subscribers.get(connection)
-        if subscriber is None:
-            # Still being set up: the bundled client sends {"type":"status"} the moment it opens.
-            early = self._early.setdefault(connection, [])
-            if len(early) < MAX_IN_FLIGHT:
-                early.append(frame)
+        if connection.closed:
             return
-        self._handle_soon(subscriber, frame)
-
-    def _handle_soon(self, subscriber: StreamSubscriber, frame: ClientFrame) -> None:
-        connection = subscriber.connection
-        busy = self._in_flight.get(connection, 0)
-        if busy >= MAX_IN_FLIGHT:
-            return  # a client flooding requests loses the extra ones, never the server its memory
-        self._in_flight[connection] = busy + 1
-        self._spawn(self._handle(subscriber, frame))
-
-    async def _handle(self, subscriber: StreamSubscriber, frame: ClientFrame) -> None:
-        connection = subscriber.connection
         try:
-            await self._dispatch(subscriber, frame)
-        except RemoteError as error:
-            log.debug("a %s frame from %s was refused: %s", frame.type, connection.remote, error)
-        except Exception:
-            log.exception("handling a %s frame from %s failed", frame.type, connection.remote)
-        finally:
-            if connection in self._in_flight:
-                self._in_flight[connection] -= 1
+            # Kept while the socket is still set up too: the bundled client sends {"type":"status"} at once.
+            self._inbox_of(connection).put_nowait(frame)
+        except asyncio.QueueFull:
+            log.debug("dropping a %s frame from %s: %d are waiting", frame.type, connection.remote, MAX_WAITING)
+
+    def _inbox_of(self, connection: Connection) -> asyncio.Queue[ClientFrame]:
+        inbox = self._inbox.get(connection)
+        if inbox is None:
+            inbox = self._inbox[connection] = asyncio.Queue(MAX_WAITING)
+        return inbox
+
+    async def _work(self, subscriber: StreamSubscriber, inbox: asyncio.Queue[ClientFrame]) -> None:
+        """Handle the socket's frames one at a time, so that its lines are posted in the order sent."""
+        connection = subscriber.connection
+        while not connection.closed:
+            frame = await inbox.get()
+            try:
+                await self._dispatch(subscriber, frame)
+            except RemoteError as error:
+                log.debug("a %s frame from %s was refused: %s", frame.type, connection.remote, error)
+            except Exception:
+                log.exception("handling a %s frame from %s failed", frame.type, connection.remote)
 
     async def _dispatch(self, subscriber: StreamSubscriber, frame: ClientFrame) -> None:
         chat = self._service.stream_chat
@@ -318,7 +317,10 @@ class StreamSockets:
                         user_name=view.user.name,
                         state=view.stream.state,
                         chat_level=view.chat_level,
-                        attached=[AccountInfo(a.id, a.name, a.network, a.http_url) for a in view.attached],
+                        attached=[
+                            AccountInfo(a.id, a.name, a.network, a.http_url, ready=chat.bridge_ready(stream_id, a.id))
+                            for a in view.attached
+                        ],
                         own_others=[AccountInfo(a.id, a.name, a.network, a.http_url) for a in view.own_others],
                     )
                 )
@@ -403,5 +405,5 @@ class StreamSockets:
             self.send_pings()
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._workers.values()]:
             task.cancel()
