@@ -49,7 +49,9 @@ _USER_IN_ROOM: Final = (
     " LEFT JOIN users u ON u.id = ?"
     " LEFT JOIN rooms r ON r.id = ?"
     " LEFT JOIN memberships m ON m.room_id = ? AND m.user_id = ?"
-    " LEFT JOIN messages lm ON lm.id = (SELECT MAX(id) FROM messages WHERE user_id = ? AND room_id = ?)"
+    # the id last_message_by finds, by the same walk down messages_user_room
+    " LEFT JOIN messages lm ON lm.id ="
+    " (SELECT id FROM messages WHERE user_id = ? AND room_id = ? ORDER BY id DESC LIMIT 1)"
     " LEFT JOIN room_access a ON a.room_id = ? AND a.user_id = ?"
     " LEFT JOIN kicks k ON k.room_id = ? AND k.user_id = ?"
 )
