@@ -14,21 +14,40 @@
   transport (``Activity``) with two named timeouts (``PresenceTimeouts``); it is shown to
   contacts only (``may_see_presence``).
 
-No I/O here: the service applies these rules inside its transactions.
+The contact rules live in ``core.contacts`` and presence in ``core.presence``; this module
+re-exports their names, so ``core.direct`` is the one place to import the whole vocabulary of
+direct conversations from. No I/O here: the service applies these rules inside its transactions.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from enum import Enum, StrEnum
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
+from hubbub.core.contacts import (
+    CONTACT_ACTIONS,
+    ContactAction,
+    Relation,
+    Stance,
+    apply_contact_action,
+    ensure_may_message,
+    may_see_presence,
+    relation,
+)
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, UserId
-from hubbub.errors import BadRequest, EmptyMessage, LocalError, NotAllowed, NotFound, TooLong
+from hubbub.core.presence import (
+    Activity,
+    Presence,
+    PresenceRecord,
+    PresenceTimeouts,
+    next_presence,
+    presence_due,
+)
+from hubbub.errors import BadRequest, EmptyMessage, LocalError, TooLong
 
 __all__ = [
     "CONTACT_ACTIONS",
@@ -83,134 +102,6 @@ DIRECT_EVENT_TYPES: Final = frozenset(
         EventType.DIRECT_READ,
     }
 )
-
-
-# --- contacts -------------------------------------------------------------------------------
-
-
-class Stance(StrEnum):
-    """What one user holds towards another (no row: nothing)."""
-
-    WANT = "want"  # asks for, or has accepted, the other as a contact
-    BLOCK = "block"  # refuses the other everything
-
-
-class Relation(StrEnum):
-    """How two users stand, seen from one of them."""
-
-    NONE = "none"
-    REQUESTED = "requested"  # I asked; they have not accepted
-    INCOMING = "incoming"  # they asked me
-    CONTACTS = "contacts"
-    BLOCKED = "blocked"  # I block them
-    BLOCKED_BY = "blocked-by"  # they block me (shown to me as "none": a block is not announced)
-    SELF = "self"
-
-
-def relation(mine: Stance | None, theirs: Stance | None, *, same_user: bool = False) -> Relation:
-    """The relation from my stance and theirs: a block by either side wins."""
-    if same_user:
-        return Relation.SELF
-    if mine is Stance.BLOCK:
-        return Relation.BLOCKED
-    if theirs is Stance.BLOCK:
-        return Relation.BLOCKED_BY
-    if mine is Stance.WANT and theirs is Stance.WANT:
-        return Relation.CONTACTS
-    if mine is Stance.WANT:
-        return Relation.REQUESTED
-    if theirs is Stance.WANT:
-        return Relation.INCOMING
-    return Relation.NONE
-
-
-class ContactAction(Enum):
-    REQUEST = "request"  # ask the other (accepts at once if they had asked)
-    ACCEPT = "accept"  # accept their request
-    REMOVE = "remove"  # cancel my request, decline theirs, end the contact, or lift my block
-    BLOCK = "block"
-    LINK = "link"  # an operator makes two users contacts (``hubbub contacts add``)
-
-
-_KEEP: Final = "keep"  # the stance stays as it is
-_Change = Stance | None | str
-_REFUSE_BLOCKED: Final = "You block this user; unblock them first"
-_REFUSE_BLOCKED_BY: Final = "This user cannot be added as a contact"
-_NO_REQUEST: Final = "There is no contact request from this user"
-
-# (action, relation) -> (my new stance, their new stance), or the refusal's message.
-CONTACT_ACTIONS: Final[Mapping[tuple[ContactAction, Relation], tuple[_Change, _Change] | str]] = {
-    (ContactAction.REQUEST, Relation.NONE): (Stance.WANT, _KEEP),
-    (ContactAction.REQUEST, Relation.REQUESTED): (_KEEP, _KEEP),
-    (ContactAction.REQUEST, Relation.INCOMING): (Stance.WANT, _KEEP),
-    (ContactAction.REQUEST, Relation.CONTACTS): (_KEEP, _KEEP),
-    (ContactAction.REQUEST, Relation.BLOCKED): _REFUSE_BLOCKED,
-    (ContactAction.REQUEST, Relation.BLOCKED_BY): _REFUSE_BLOCKED_BY,
-    (ContactAction.ACCEPT, Relation.INCOMING): (Stance.WANT, _KEEP),
-    (ContactAction.ACCEPT, Relation.CONTACTS): (_KEEP, _KEEP),
-    (ContactAction.ACCEPT, Relation.NONE): _NO_REQUEST,
-    (ContactAction.ACCEPT, Relation.REQUESTED): _NO_REQUEST,
-    (ContactAction.ACCEPT, Relation.BLOCKED): _REFUSE_BLOCKED,
-    (ContactAction.ACCEPT, Relation.BLOCKED_BY): _NO_REQUEST,
-    (ContactAction.REMOVE, Relation.NONE): (_KEEP, _KEEP),
-    (ContactAction.REMOVE, Relation.REQUESTED): (None, _KEEP),
-    (ContactAction.REMOVE, Relation.INCOMING): (_KEEP, None),
-    (ContactAction.REMOVE, Relation.CONTACTS): (None, None),
-    (ContactAction.REMOVE, Relation.BLOCKED): (None, _KEEP),
-    (ContactAction.REMOVE, Relation.BLOCKED_BY): (None, _KEEP),
-    (ContactAction.BLOCK, Relation.NONE): (Stance.BLOCK, _KEEP),
-    (ContactAction.BLOCK, Relation.REQUESTED): (Stance.BLOCK, _KEEP),
-    (ContactAction.BLOCK, Relation.INCOMING): (Stance.BLOCK, None),
-    (ContactAction.BLOCK, Relation.CONTACTS): (Stance.BLOCK, None),
-    (ContactAction.BLOCK, Relation.BLOCKED): (_KEEP, _KEEP),
-    (ContactAction.BLOCK, Relation.BLOCKED_BY): (Stance.BLOCK, _KEEP),
-    (ContactAction.LINK, Relation.NONE): (Stance.WANT, Stance.WANT),
-    (ContactAction.LINK, Relation.REQUESTED): (Stance.WANT, Stance.WANT),
-    (ContactAction.LINK, Relation.INCOMING): (Stance.WANT, Stance.WANT),
-    (ContactAction.LINK, Relation.CONTACTS): (_KEEP, _KEEP),
-    (ContactAction.LINK, Relation.BLOCKED): "The first user blocks the second",
-    (ContactAction.LINK, Relation.BLOCKED_BY): "The second user blocks the first",
-}
-
-
-def apply_contact_action(
-    action: ContactAction, mine: Stance | None, theirs: Stance | None, *, same_user: bool = False
-) -> tuple[Stance | None, Stance | None]:
-    """My and their stances after ``action``.
-
-    Raises:
-        BadRequest: A contact action on oneself.
-        NotAllowed: A block stands in the way.
-        NotFound: Accepting a request nobody made.
-    """
-    if same_user:
-        raise BadRequest("You cannot add yourself as a contact")
-    current = relation(mine, theirs)
-    outcome = CONTACT_ACTIONS[(action, current)]
-    if isinstance(outcome, str):
-        if outcome == _NO_REQUEST:
-            raise NotFound(outcome)
-        raise NotAllowed(outcome)
-    new_mine, new_theirs = outcome
-    return (
-        mine if new_mine == _KEEP else Stance(new_mine) if new_mine is not None else None,
-        theirs if new_theirs == _KEEP else Stance(new_theirs) if new_theirs is not None else None,
-    )
-
-
-def ensure_may_message(rel: Relation) -> None:
-    """Direct messages and typing notices go to contacts (and oneself) only; a block wins.
-
-    Raises:
-        NotAllowed: Not contacts, or a block by either side.
-    """
-    if rel not in (Relation.CONTACTS, Relation.SELF):
-        raise NotAllowed("You can only send direct messages to your contacts")
-
-
-def may_see_presence(rel: Relation) -> bool:
-    """Presence is shown to contacts only (and to oneself)."""
-    return rel in (Relation.CONTACTS, Relation.SELF)
 
 
 # --- direct messages ------------------------------------------------------------------------
@@ -375,77 +266,3 @@ class ChannelEntry:
 def retained(*, seq: int, created_at: int, next_seq: int, now: int, keep_entries: int, keep_seconds: int) -> bool:
     """Whether retention keeps an entry: among the newest ``keep_entries`` or younger than ``keep_seconds``."""
     return seq >= next_seq - keep_entries or created_at > now - keep_seconds
-
-
-# --- presence ---------------------------------------------------------------------------------
-
-
-class Presence(StrEnum):
-    ONLINE = "online"
-    IDLE = "idle"
-    OFFLINE = "offline"
-
-
-class Activity(Enum):
-    """What a transport reports about a user."""
-
-    SEEN = "seen"  # a client of theirs is there (a poll, an open socket): online, or idle if inactive
-    ACTIVE = "active"  # they did something (sent, typed, opened a page): online and not idle
-
-
-@dataclass(frozen=True, slots=True)
-class PresenceTimeouts:
-    """The named timeouts presence is computed with (settings ``presence_*``)."""
-
-    seen_seconds: int  # a sighting keeps a user online (or idle) this long
-    idle_seconds: int  # no activity for this long makes an online user idle
-
-    def __post_init__(self) -> None:
-        if self.seen_seconds < 1 or self.idle_seconds < 1:
-            raise ValueError("presence timeouts must be at least one second")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PresenceRecord:
-    """A user's stored presence: ``state`` is what contacts see (offline while invisible)."""
-
-    user_id: UserId
-    state: Presence = Presence.OFFLINE
-    seen_until: int = 0  # Unix seconds: online or idle until then unless seen again
-    active_at: int = 0  # the last activity
-    visible: bool = True
-    changed_at: int = 0
-
-
-def _state_at(record: PresenceRecord, now: int, timeouts: PresenceTimeouts) -> Presence:
-    if not record.visible or record.seen_until <= now:
-        return Presence.OFFLINE
-    if record.active_at <= now - timeouts.idle_seconds:
-        return Presence.IDLE
-    return Presence.ONLINE
-
-
-def next_presence(
-    record: PresenceRecord, now: int, timeouts: PresenceTimeouts, activity: Activity | None = None
-) -> PresenceRecord:
-    """The record after ``activity`` at ``now`` (None: time passing, as the sweep sees it)."""
-    updated = record
-    if activity is not None:
-        updated = replace(updated, seen_until=max(updated.seen_until, now + timeouts.seen_seconds))
-        if activity is Activity.ACTIVE:
-            updated = replace(updated, active_at=max(updated.active_at, now))
-    state = _state_at(updated, now, timeouts)
-    if state is not updated.state:
-        updated = replace(updated, state=state, changed_at=now)
-    return updated
-
-
-def presence_due(record: PresenceRecord, now: int, timeouts: PresenceTimeouts, activity: Activity) -> bool:
-    """Whether ``activity`` must be written: it changes the state, or the stored sighting is past
-    its first half (so a user seen steadily is written about twice per ``seen_seconds``) or an
-    activity is more than a quarter of ``idle_seconds`` old. Everything else is a no-op write."""
-    if next_presence(record, now, timeouts, activity).state is not record.state:
-        return True
-    if record.seen_until - now < timeouts.seen_seconds / 2:
-        return True
-    return activity is Activity.ACTIVE and now - record.active_at > timeouts.idle_seconds / 4

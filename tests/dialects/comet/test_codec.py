@@ -26,8 +26,6 @@ from hubbub.dialects.comet.codec import (
     continue_body,
     entry_object,
     error_body,
-    home_page,
-    login_page,
     msg_body,
     parse_poll_path,
     parse_send,
@@ -36,6 +34,7 @@ from hubbub.dialects.comet.codec import (
     refresh_body,
     success_body,
 )
+from hubbub.dialects.comet.markup import home_page, login_page
 from hubbub.errors import LocalError
 
 ME, FRIEND = UserId(800753867), UserId(596176850)

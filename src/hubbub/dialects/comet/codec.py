@@ -1,15 +1,15 @@
-"""Sans-I/O codec for the comet dialect: 2008 Facebook Chat's long poll, forms and pages.
+"""Sans-I/O codec for the comet dialect: 2008 Facebook Chat's long poll and form posts.
 
 Spec: shared/protocol/comet.md (§C.10 is normative), seed shared/seeds/004_2d9714855db97060.txt;
 decisions in docs/dialects/comet.md. Every JSON body is the 9 bytes ``for (;;);`` followed by
 compact, ASCII-escaped JSON whose keys come in the order the seed shows, ``t`` first. A long
 poll is a read at a cursor on the user's channel (``PollSession``, a state machine as a table);
-a ``msg`` answer carries exactly one entry. No I/O here: routes.py moves the bytes.
+a ``msg`` answer carries exactly one entry. The HTML pages are ``markup.py``'s. No I/O here:
+routes.py moves the bytes.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -43,8 +43,6 @@ __all__ = [
     "continue_body",
     "entry_object",
     "error_body",
-    "home_page",
-    "login_page",
     "msg_body",
     "parse_bool",
     "parse_poll_path",
@@ -371,59 +369,3 @@ def buddy_list_body(
         payload["notifications"] = {"inboxCount": inbox_count}
     payload["time"] = time_ms
     return body(_success(payload))
-
-
-# --- pages --------------------------------------------------------------------------------------
-
-_PAGE: Final = """<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>{title} | hubbub</title></head>
-<body>
-{content}
-</body>
-</html>
-"""
-
-
-def login_page(*, error: str | None = None, email: str = "") -> str:
-    """``/login.php``: its first form posts ``email`` and ``pass`` (§C.8)."""
-    notice = "" if error is None else f'<p class="error">{html.escape(error)}</p>\n'
-    return _PAGE.format(
-        title="Log in",
-        content=(
-            f"<h1>Log in to chat</h1>\n{notice}"
-            '<form method="post" action="/login.php" id="login_form">\n'
-            f'<label>Email <input type="text" name="email" value="{html.escape(email)}"></label>\n'
-            '<label>Password <input type="password" name="pass"></label>\n'
-            '<input type="submit" value="Log in">\n'
-            "</form>"
-        ),
-    )
-
-
-def home_page(*, base_url: str, uid: UserId, name: str, post_form_id: str, title: str = "Home") -> str:
-    """``/home.php`` and ``/presence/popout.php``: every scraping marker of §C.8 verbatim.
-
-    The profile link (coderrr), ``new Presence("<uid>"`` (the 2009 Python client), the channel
-    token after ``js", "`` and ``js","`` (libfacebook, Kopete, coderrr's ``"channel(\\d+)"``) and
-    the ``post_form_id`` input with its attributes in the order the string searches expect. The
-    script is never run (the page policy runs no inline script): clients read it as text.
-    """
-    user = int(uid)
-    return _PAGE.format(
-        title=title,
-        content=(
-            '<div id="nav">'
-            f'<a href="{html.escape(base_url)}/profile.php?id={user}" class="profile_nav_link">Profile</a>'
-            f" {html.escape(name)} | "
-            f'<a href="{html.escape(base_url)}/presence/popout.php">Chat</a></div>\n'
-            f'<input type="hidden" id="post_form_id" name="post_form_id" value="{html.escape(post_form_id)}" />\n'
-            '<script type="text/javascript">\n'
-            f'window.presence = new Presence("{user}", "/static/presence.js", "{CHANNEL}");\n'
-            f'window.presenceChannel = ["presence.js","{CHANNEL}"];\n'
-            "</script>\n"
-            '<form method="post" action="/logout.php"><input type="hidden" name="confirm" value="1">'
-            f'<input type="hidden" name="post_form_id" value="{html.escape(post_form_id)}">'
-            '<input type="submit" value="Log out"></form>'
-        ),
-    )

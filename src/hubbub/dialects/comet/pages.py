@@ -13,7 +13,7 @@ from typing import Final
 
 from aiohttp import web
 
-from hubbub.dialects.comet.codec import home_page, login_page
+from hubbub.dialects.comet.markup import home_page, login_page
 from hubbub.dialects.sechat.http import SERVICE, SESSION_COOKIE, SITE, client_address, read_form, signed_in
 from hubbub.errors import InvalidCredentials, RateLimited, RemoteError
 
