@@ -50,6 +50,7 @@ from fanout import (
     HEADER,
     WARM_SEQ,
     Child,
+    Phase,
     Result,
     _bounded,
     _close_client,
@@ -125,6 +126,13 @@ def _frames_per_delivery(sechat: Result, streams: Result) -> None:
             )
 
 
+def _cpu_per_delivery(phase: Phase) -> float:
+    """Server CPU seconds per delivery: unlike deliveries/s, it hardly moves when other load starves the server."""
+    if not phase.complete or math.isnan(phase.server_cpu):
+        return float("nan")
+    return phase.server_cpu * phase.seconds / phase.delivered
+
+
 def _notes(*results: Result) -> None:
     for result in results:
         for phase in result.phases.values():
@@ -150,6 +158,7 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
             flush=True,
         )
         ratios: list[float] = []
+        cpu_ratios: list[float] = []
         for round_number in range(1, args.rounds + 1):
             # sechat then streams, round after round: a machine that gets busier or quieter meanwhile
             # weighs on both alike, and the median ratio says more than any single run.
@@ -163,6 +172,14 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
             sat_a, sat_b = sechat.phase("saturating"), streams.phase("saturating")
             ratio = sat_b.rate / sat_a.rate if sat_a.complete and sat_b.complete else float("nan")
             print(f"streams / sechat deliveries/s (saturating): {'n/a' if math.isnan(ratio) else f'{ratio:.1%}'}")
+            cpu_a, cpu_b = _cpu_per_delivery(sat_a), _cpu_per_delivery(sat_b)
+            cpu_ratio = cpu_a / cpu_b if cpu_b > 0 else float("nan")
+            if not math.isnan(cpu_ratio):
+                cpu_ratios.append(cpu_ratio)
+                print(
+                    f"server CPU per delivery (saturating): sechat {cpu_a * 1e6:.1f} us, streams {cpu_b * 1e6:.1f} us;"
+                    f" sechat / streams {cpu_ratio:.1%}"
+                )
             if math.isnan(ratio):
                 failed = True
             else:
@@ -179,11 +196,17 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
                     _p50_p99(sechat.phase("paced")),
                     _p50_p99(streams.phase("paced")),
                     f"{sechat.phase('saturating').server_cpu:.0%}/{streams.phase('saturating').server_cpu:.0%}",
+                    f"{_cpu_per_delivery(sat_a) * 1e6:.1f}/{_cpu_per_delivery(sat_b) * 1e6:.1f}",
                 ]
             )
         if ratios:
             median = statistics.median(ratios)
             verdict = "met" if median >= 0.9 else "NOT met"
+            if cpu_ratios:
+                print(
+                    f"N={n}: median efficiency (sechat CPU per delivery / streams CPU per delivery): "
+                    f"{statistics.median(cpu_ratios):.1%}"
+                )
             print(f"N={n}: median streams / sechat over {len(ratios)} rounds: {median:.1%} (target >= 90%: {verdict})")
     print("\n=== summary (deliveries/s and ratio from the saturating phase) ===")
     print_table(
@@ -198,6 +221,7 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
             "sechat paced p50/p99 ms",
             "streams paced p50/p99 ms",
             "server CPU sat (sechat/streams)",
+            "CPU us/delivery (sechat/streams)",
         ],
         summary,
     )

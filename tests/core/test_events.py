@@ -55,6 +55,7 @@ def test_hubbub_own_kinds_never_count_as_chat_events() -> None:
     assert int(EventType.FEED_PUBLISHED) == 1002
     assert (int(EventType.SESSION_ENDED), int(EventType.SESSIONS_REVOKED)) == (1003, 1004)
     own = [t for t in EventType if t not in CHAT_EVENT_TYPES]
+    assert [int(t) for t in own[4:]] == [1101, 1102, 1103, 1104, 1105]  # streams (core/streams.py)
     assert own == [
         EventType.INBOX_CHANGED,
         EventType.FEED_PUBLISHED,
@@ -65,6 +66,11 @@ def test_hubbub_own_kinds_never_count_as_chat_events() -> None:
         EventType.PRESENCE_CHANGED,
         EventType.CONTACT_CHANGED,
         EventType.DIRECT_READ,
+        EventType.STREAM_CHANGED,
+        EventType.STREAM_CHAT,
+        EventType.STREAM_VIEWCOUNT,
+        EventType.ACCESS_TOKEN_RESET,
+        EventType.STREAM_DELETED,
     ]
     assert all(t >= 1000 for t in own)
 
