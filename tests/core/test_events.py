@@ -55,7 +55,8 @@ def test_hubbub_own_kinds_never_count_as_chat_events() -> None:
     assert int(EventType.FEED_PUBLISHED) == 1002
     assert (int(EventType.SESSION_ENDED), int(EventType.SESSIONS_REVOKED)) == (1003, 1004)
     own = [t for t in EventType if t not in CHAT_EVENT_TYPES]
-    assert [int(t) for t in own[4:]] == [1101, 1102, 1103, 1104, 1105]  # streams (core/streams.py)
+    assert [int(t) for t in own[4:9]] == [1005, 1006, 1007, 1008, 1009]  # direct conversations (core/direct.py)
+    assert [int(t) for t in own[9:]] == [1101, 1102, 1103, 1104, 1105]  # streams (core/streams.py)
     assert own == [
         EventType.INBOX_CHANGED,
         EventType.FEED_PUBLISHED,
