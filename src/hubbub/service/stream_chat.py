@@ -99,9 +99,10 @@ def _as_int(value: object, default: int = 0) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | str):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         return None
+    return number if -(2**63) < number < 2**63 else None  # the stores' BIGINT
 
 
 class StreamChat:

@@ -245,3 +245,13 @@ async def test_a_socket_that_stops_reading_is_dropped_and_stalls_nobody(make_nod
         stalled.close()
     assert loaded < 10 * baseline + TIMEOUT, (baseline, loaded)
     assert not reader.closed
+
+
+async def test_ids_beyond_64_bits_are_refused_not_500(node: Node) -> None:
+    john = await streams_user(node, "John")
+    assert await john.call("POST", "/api/v1/stream", {"name": "x", "accounts": [{"id": 2**80}]}) == (
+        400,
+        {"error": "unauthorized to use that account"},
+    )
+    status, _ = await john.call("POST", "/api/v1/stream", {"name": "x", "shares": [{"user": {"id": -(2**70)}}]})
+    assert status == 400

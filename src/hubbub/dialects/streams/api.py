@@ -115,15 +115,20 @@ def _id(request: web.Request) -> int:
     return int(text)
 
 
+def _is_id(value: object) -> bool:
+    """A positive 64-bit id (the stores' BIGINT); anything else names nothing."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 def _account_ids(value: Any) -> list[int] | None:
     if value is None:
         return None
     if not isinstance(value, list):
         raise BadRequest('accounts must be a list of {"id": ...}')
-    ids = []
+    ids: list[int] = []
     for item in value:
         account_id = item.get("id") if isinstance(item, dict) else None
-        if not isinstance(account_id, int) or isinstance(account_id, bool):
+        if not isinstance(account_id, int) or not _is_id(account_id):
             raise BadRequest("unauthorized to use that account")
         ids.append(account_id)
     return ids
@@ -139,7 +144,7 @@ def _shares(value: Any) -> list[ShareRequest] | None:
         try:
             user_id = item["user"]["id"]
             chat, meta = item.get("chat_level", 0), item.get("metadata_level", 0)
-            if any(isinstance(v, bool) or not isinstance(v, int) for v in (user_id, chat, meta)):
+            if not _is_id(user_id) or any(isinstance(v, bool) or not isinstance(v, int) for v in (chat, meta)):
                 raise TypeError
             shares.append(ShareRequest(UserId(user_id), ChatLevel(chat), meta))
         except (KeyError, TypeError, ValueError):
