@@ -22,7 +22,7 @@ from hubbub.core.direct import direct_audience
 from hubbub.core.events import Event
 from hubbub.core.ids import UserId
 
-__all__ = ["ChannelWaiters", "Wake"]
+__all__ = ["ChannelWaiters", "Wake", "woken_within"]
 
 
 class Wake:
@@ -41,14 +41,20 @@ class Wake:
         self._future = self._waiters.current(self._user_id)
 
     async def wait(self, timeout: float) -> bool:
-        if self._future.done():
-            return True
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.shield(self._future)
-        except TimeoutError:
-            return False
+        return await woken_within(self._future, timeout)
+
+
+async def woken_within(future: asyncio.Future[None], timeout: float) -> bool:
+    """True once ``future`` (a wake-up shared by every waiter of one user) is done, False when
+    ``timeout`` passes first; shielded, so one waiter's timeout never cancels the others'."""
+    if future.done():
         return True
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(future)
+    except TimeoutError:
+        return False
+    return True
 
 
 class ChannelWaiters:

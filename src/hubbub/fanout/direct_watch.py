@@ -24,6 +24,7 @@ from hubbub import metrics
 from hubbub.core.direct import direct_audience
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import UserId
+from hubbub.fanout.channels import woken_within
 
 __all__ = ["DirectWake", "DirectWatch"]
 
@@ -39,14 +40,7 @@ class DirectWake:
         self._future = future
 
     async def wait(self, timeout: float) -> bool:
-        if self._future.done():
-            return True
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.shield(self._future)
-        except TimeoutError:
-            return False
-        return True
+        return await woken_within(self._future, timeout)
 
 
 class DirectWatch:

@@ -2,6 +2,8 @@
 // DOM small. The message body is the server's sanitised HTML (record.content) and is
 // the only HTML ever inserted; names, times and labels are set with textContent.
 
+import { element } from "../dom.js";
+
 const MAX_MESSAGES = 400; // DOM cap: beyond this the far end of the list is dropped
 const NEAR_BOTTOM_PX = 120;
 // What Tab reaches inside the current message only; everywhere else these are skipped,
@@ -17,17 +19,6 @@ export function localTime(seconds) {
   const date = new Date(seconds * 1000);
   const clock = clockFormat.format(date);
   return date.toDateString() === new Date().toDateString() ? ["", clock] : [dayFormat.format(date), clock];
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 function actionButton(action, label, text) {

@@ -3,19 +3,9 @@
 // offline, the same as on every other page); anyone else's shows how recently they were here.
 
 import { presenceOf } from "../direct/presence.js";
+import { element } from "../dom.js";
 
 const IDLE_AFTER_SECONDS = 15 * 60; // no sign of life for this long: shown as idle
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 export class People {
   /**

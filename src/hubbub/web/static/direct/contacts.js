@@ -6,6 +6,7 @@
 import { getJson, post } from "../chat/api.js";
 import { feed } from "./feed.js";
 import { mark, presenceOf, setPresence } from "./presence.js";
+import { element } from "../dom.js";
 
 const data = JSON.parse(document.getElementById("direct-data").textContent);
 const list = document.getElementById("contact-list");
@@ -43,17 +44,6 @@ const BUTTONS = {
 function status(text, isError = false) {
   statusLine.textContent = text;
   statusLine.classList.toggle("error", isError);
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 function row(person, relation) {

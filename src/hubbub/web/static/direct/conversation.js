@@ -5,6 +5,7 @@
 import { getJson, post } from "../chat/api.js";
 import { feed } from "./feed.js";
 import { setPresence } from "./presence.js";
+import { element } from "../dom.js";
 
 const data = JSON.parse(document.getElementById("direct-data").textContent);
 const me = data.me;
@@ -43,17 +44,6 @@ function nearBottom() {
 function clock(ms) {
   const when = new Date(ms);
   return `${String(when.getHours()).padStart(2, "0")}:${String(when.getMinutes()).padStart(2, "0")}`;
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 function build(record) {
