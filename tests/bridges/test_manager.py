@@ -58,6 +58,8 @@ async def test_one_reader_per_account_across_nodes_and_failover(node: Node) -> N
         hub.add_fanout(manager)
         await manager.start()
     await eventually(lambda: len(first.runners) + len(second.runners) == 1)
+    # Both nodes have seen the stream go live (the one without the lease waits for it).
+    await eventually(lambda: len(first.wanted) == len(second.wanted) == 1)
     holder, other = (first, second) if first.runners else (second, first)
     await other.renew()
     assert not other.runners  # the lease is held

@@ -109,6 +109,11 @@ class BridgeManager:
     def writers(self) -> dict[Key, BridgeRunner]:
         return dict(self._writers)
 
+    @property
+    def wanted(self) -> frozenset[Key]:
+        """The readers this node has seen it should run (each runs where its lease is held)."""
+        return frozenset(self._wanted)
+
     async def start(self) -> None:
         """Start the readers of the streams live now, then follow the log."""
         streams = await self._service.context.store.read(lambda tx: tx.list_streams())
@@ -228,6 +233,8 @@ class BridgeManager:
         return next((room for room, stream in self._rooms.items() if stream == stream_id), None)
 
     async def _start_reader(self, key: Key, account: NetworkAccount) -> None:
+        if key in self._readers:
+            return  # a renewal and a reconcile both won the lease while the other awaited the store
         try:
             self._readers[key] = self._launch(key, account, account, reader=True)
         except Exception as error:  # the account's settings do not make a bridge: say so, free the lease
