@@ -10,13 +10,11 @@ from the command line's echo, and ``list`` never prints them.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
 import click
 
 from hubbub.cli.options import settings_options
-from hubbub.cli.runner import _load, _remote, _run, _with_service
+from hubbub.cli.runner import call_service
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.irc_accounts import AUTH_MODES
 from hubbub.core.streams import NetworkAccount
@@ -24,18 +22,7 @@ from hubbub.service.service import Service
 
 __all__ = ["bridges"]
 
-T = TypeVar("T")
 SECRET_KEYS = frozenset({"password"})
-
-Runner = Callable[[dict[str, object], Callable[[Service], Awaitable[Any]]], Any]
-
-
-def _runner() -> Runner:
-    def run(flags: dict[str, object], work: Callable[[Service], Awaitable[T]]) -> T:
-        settings = _load(**flags)
-        return _remote(lambda: _run(_with_service(settings, work)))
-
-    return run
 
 
 async def _attach(
@@ -68,7 +55,7 @@ def _create(
             raise
         return account.id, where
 
-    account_id, where = _runner()(flags, work)
+    account_id, where = call_service(flags, work)
     click.echo(f"created {network} account {name!r}{where}")
     click.echo(account_id)
 
@@ -161,7 +148,7 @@ def list_accounts(owner_id: int, **flags: object) -> None:
             lines.append(f"{account.id}\t{account.network}\t{account.name}\t{json.dumps(shown, sort_keys=True)}")
         return lines
 
-    for line in _runner()(dict(flags), work):
+    for line in call_service(dict(flags), work):
         click.echo(line)
 
 
@@ -175,5 +162,5 @@ def remove(owner_id: int, account_id: int, **flags: object) -> None:
     async def work(service: Service) -> None:
         await service.network_accounts.delete_account(UserId(owner_id), account_id)
 
-    _runner()(dict(flags), work)
+    call_service(dict(flags), work)
     click.echo(f"removed account {account_id}")

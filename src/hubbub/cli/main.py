@@ -19,7 +19,7 @@ import click
 
 from hubbub import __version__
 from hubbub.app import Runtime
-from hubbub.cli import bridges, chat, contacts, data
+from hubbub.cli import bridges, chat, contacts, data, streams
 from hubbub.cli.logs import configure_logging
 from hubbub.cli.options import settings_options
 from hubbub.cli.runner import _load, _remote, _run, _with_service
@@ -356,6 +356,7 @@ cli.add_command(contacts.contacts)
 cli.add_command(data.migrate)
 cli.add_command(data.backup)
 cli.add_command(bridges.bridges)
+cli.add_command(streams.streams)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from hubbub.errors import ConfigError, RemoteError
 from hubbub.service.service import Service
 from hubbub.settings import Settings, load_settings
 
-__all__ = ["_load", "_remote", "_run", "_with_service"]
+__all__ = ["_load", "_remote", "_run", "_with_service", "call_service"]
 
 T = TypeVar("T")
 
@@ -61,3 +61,9 @@ def _remote(call: Callable[[], T]) -> T:
         return call()
     except RemoteError as error:
         raise click.ClickException(str(error)) from error
+
+
+def call_service(flags: dict[str, object], work: Callable[[Service], Awaitable[T]]) -> T:
+    """A database command's body: settings from its flags, ``work`` on the service, refusals as errors."""
+    settings = _load(**flags)
+    return _remote(lambda: _run(_with_service(settings, work)))
