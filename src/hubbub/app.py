@@ -228,7 +228,7 @@ class Runtime:
         self.hub.add_fanout(self.stream_sockets)  # its directory first: a socket admitted by it must see its events
         self.hub.add_fanout(self.streams)
         if settings.streams_bridges:
-            self.bridges = BridgeManager(self.service)
+            self.bridges = BridgeManager(self.service, viewcount_every=settings.streams_viewcount_interval)
             self.hub.add_fanout(self.bridges)
             self.service.stream_chat.writers = self.bridges
         if settings.irc_port is not None:

@@ -132,7 +132,8 @@ class Settings:
     streams_ping_interval: float = 30.0  # seconds of inbound silence before a streams socket gets a ping
     streams_max_missed_pings: int = 2  # pings left unanswered (no frame at all) before the socket is closed
     streams_replay_max_bytes: int = 256 * 1024  # chat one streams socket opening may replay from ?since=
-    streams_bridges: bool = True  # run this node's network bridges (one node of a cluster only)
+    streams_bridges: bool = True  # run network bridges here (in a cluster, leases keep one reader per account)
+    streams_viewcount_interval: float = 60.0  # seconds between a bridge's viewer counts (at least 1)
     streams_rtmp_secret: str = ""  # if set, nginx-rtmp callbacks must carry ?secret=<this>
 
     # The IRC gateway (docs/irc.md, "Gateway").

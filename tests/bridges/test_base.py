@@ -34,8 +34,27 @@ class ScriptedBridge:
     async def write(self, kind: str, text: str) -> None:
         self.written.append((kind, text))
 
+    async def viewer_count(self) -> int | None:
+        return None
+
     async def close(self) -> None:
         self.closed += 1
+
+
+class CountingBridge(ScriptedBridge):
+    """Answers viewer counts from a script; a count of -1 stands for a failed read."""
+
+    def __init__(self, counts: list[int | None]) -> None:
+        super().__init__(failures=0)
+        self.counts = counts
+        self.asked = 0
+
+    async def viewer_count(self) -> int | None:
+        self.asked += 1
+        count = self.counts[min(self.asked, len(self.counts)) - 1]
+        if count == -1:
+            raise ConnectionError("the network did not answer")
+        return count
 
 
 def _line(n: int) -> IncomingLine:
@@ -81,3 +100,29 @@ async def test_the_outbox_is_bounded() -> None:
     accepted = [runner.write("text", str(n)) for n in range(OUTBOX + 5)]
     assert accepted.count(True) == OUTBOX and accepted[-1] is False
     await runner.stop()
+
+
+async def test_viewer_counts_are_reported_when_known_and_changed_and_not_for_writers() -> None:
+    bridge = CountingBridge([None, 3, 3, -1, 3, 5, 5])
+    reported: list[int] = []
+
+    async def report(count: int) -> None:
+        reported.append(count)
+
+    async def sink(line: IncomingLine) -> None:
+        pass
+
+    runner = BridgeRunner(bridge, sink, name="t", on_viewcount=report, viewcount_every=0.01)
+    runner.start()
+    await eventually(lambda: bridge.asked >= 7)
+    await runner.stop()
+    assert reported == [3, 5]  # unknown, repeated and failed reads say nothing
+    assert runner.viewer_count == 5
+
+    writer_bridge = CountingBridge([4])
+    writer = BridgeRunner(writer_bridge, None, name="w", on_viewcount=report, viewcount_every=0.01)
+    writer.start()
+    assert await writer.wait_ready(TIMEOUT)
+    await asyncio.sleep(0.05)  # several intervals: a writer-only runner would have asked by now
+    await writer.stop()
+    assert writer_bridge.asked == 0 and reported == [3, 5]

@@ -26,9 +26,11 @@ async def _room_texts(node: Node, room: RoomId) -> list[str]:
     return [m.source for m in messages]
 
 
-async def _relay_setup(make_node: NodeFactory) -> tuple[Node, Node, StreamsUser, int, int, RoomId, Any]:
+async def _relay_setup(
+    make_node: NodeFactory, **a_settings: Any
+) -> tuple[Node, Node, StreamsUser, int, int, RoomId, Any]:
     # Two servers, each with a database of its own (on PostgreSQL runs, B still gets a SQLite file).
-    a, b = await make_node(), await make_node(database="")
+    a, b = await make_node(**a_settings), await make_node(database="")
     relay = await b.user("Relay Bot")
     alice = await b.user("Alice")
     room = await b.room("Stream Chat")
@@ -126,3 +128,21 @@ async def test_the_bridge_stops_when_the_stream_ends(make_node: NodeFactory) -> 
     await b.service.messages.post(UserId(alice.id), room, "nobody relays this")
     await john.ok("POST", f"/api/v1/stream/{stream_id}/msg", {"type": "text", "text": "probe"})
     assert json.dumps((await receive(socket))["text"]) == '"probe"'  # the remote line never came
+
+
+async def test_the_remote_rooms_present_users_are_the_accounts_viewer_count(make_node: NodeFactory) -> None:
+    _, b, john, stream_id, account_id, room, alice = await _relay_setup(make_node, streams_viewcount_interval=1.0)
+    socket = await john.socket(stream_id)
+
+    async def next_count() -> int:
+        while True:
+            frame = await receive(socket)
+            if frame["type"] == "viewcountresult":
+                assert frame["account_id"] == account_id and frame["stream_id"] == stream_id
+                return int(frame["viewer_count"])
+
+    assert await next_count() == 0  # the relay user alone is in B's room, and it does not count itself
+    await b.service.messages.post(UserId(alice.id), room, "I am here")
+    assert await next_count() == 1  # B's room page now shows Alice as present
+    await send(socket, type="viewcount")  # asked for: the last known count, at once
+    assert await next_count() == 1

@@ -5,7 +5,15 @@ from __future__ import annotations
 import irctokens
 import pytest
 
-from hubbub.bridges.irc_codec import LINE_BYTES, TokenBucket, incoming, irc_casefold, privmsg_lines, text_budget
+from hubbub.bridges.irc_codec import (
+    LINE_BYTES,
+    ChannelMembers,
+    TokenBucket,
+    incoming,
+    irc_casefold,
+    privmsg_lines,
+    text_budget,
+)
 from hubbub.core.irc_accounts import check, irc_settings
 from hubbub.errors import BadRequest
 
@@ -136,3 +144,32 @@ def test_bad_twitch_settings_are_refused() -> None:
         check("twitch", {"channel": "#no spaces"})
     with pytest.raises(BadRequest, match="nick"):
         check("twitch", {"channel": "show", "nick": "bad nick", "password": "oauth:x"})
+
+
+def _feed(members: ChannelMembers, raw: str) -> None:
+    line = irctokens.tokenise(raw)
+    members.observe(line.command, line.hostmask.nickname if line.source else "", line.params)
+
+
+def test_channel_members_follow_names_joins_parts_quits_kicks_and_nicks() -> None:
+    members = ChannelMembers("#Show")
+    _feed(members, ":relay!r@h JOIN #show")
+    assert members.count("relay") is None  # not known before the NAMES list has ended
+    _feed(members, ":irc.example 353 relay = #show :relay @Op +voiced ~owner")
+    _feed(members, ":irc.example 353 relay = #other :elsewhere")  # another channel's list
+    _feed(members, ":irc.example 353 relay = #SHOW :%half")
+    assert members.count("relay") is None
+    _feed(members, ":irc.example 366 relay #show :End of /NAMES list.")
+    assert members.count("relay") == 4  # op, voiced, owner, half; not ourselves
+    _feed(members, ":new!n@h JOIN :#show")
+    _feed(members, ":stranger!s@h JOIN #other")
+    assert members.count("RELAY") == 5
+    _feed(members, ":op!o@h PART #show :bye")
+    _feed(members, ":owner!o@h QUIT :gone")
+    _feed(members, ":new!n@h KICK #show voiced :out")
+    assert members.count("relay") == 2  # new, half
+    _feed(members, ":half!h@h NICK whole")
+    _feed(members, ":whole!h@h PART #show")
+    assert members.count("relay") == 1
+    _feed(members, ":relay!r@h NICK relay_")
+    assert members.count("relay_") == 1  # our own new nick is still not a viewer

@@ -127,8 +127,10 @@ async def _far(server: IrcServer, nick: str = "alice") -> FarClient:
     return await FarClient(nick).connect(server.port, CHANNEL, password=password)
 
 
-async def _bridge(make_node: NodeFactory, server: IrcServer, settings: dict[str, str] | None = None) -> Bridged:
-    node = await make_node()
+async def _bridge(
+    make_node: NodeFactory, server: IrcServer, settings: dict[str, str] | None = None, **node_settings: Any
+) -> Bridged:
+    node = await make_node(**node_settings)
     john = await streams_user(node, "John")
     far = await _far(server)
     body = {"network": "irc", "name": "relay", "settings": settings or _settings(server)}
@@ -184,6 +186,24 @@ async def test_both_ways_with_emotes_long_and_multiline_lines(make_node: NodeFac
         pieces.append(text)
     assert len(pieces) >= 4
     assert (await b.network_line())["text"] == words
+    await b.settle()
+
+
+async def test_the_channels_members_are_the_accounts_viewer_count(
+    make_node: NodeFactory, irc_server: IrcServer
+) -> None:
+    b = await _bridge(make_node, irc_server, streams_viewcount_interval=1.0)
+
+    async def next_count() -> int:
+        frame = await b.network_line_or("viewcountresult")
+        assert frame["account_id"] == b.account_id and frame["stream_id"] == b.stream_id
+        return int(frame["viewer_count"])
+
+    assert await next_count() == 1  # alice was there when the bridge joined; the bridge is not a viewer
+    bob = await _far(irc_server, "bob")
+    assert await next_count() == 2
+    bob.close()
+    assert await next_count() == 1
     await b.settle()
 
 

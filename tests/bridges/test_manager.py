@@ -31,6 +31,9 @@ class QuietBridge:
     async def write(self, kind: str, text: str) -> None:
         self.written.append(text)
 
+    async def viewer_count(self) -> int | None:
+        return None
+
     async def close(self) -> None:
         self.closed = True
 

@@ -14,6 +14,7 @@ from hubbub.dialects.sechat.reading import (
     parse_history_time,
     parse_json_string,
     parse_posted,
+    parse_present_users,
     parse_rate_limit,
     parse_refusal,
     parse_socket_url,
@@ -129,6 +130,16 @@ def test_pages_give_the_fkey_and_the_user() -> None:
     assert (page.fkey, page.user_id, page.user_name) == ("abc", 42, "Bot & Co")
     anonymous = parse_chat_page('<span class="topbar-menu-links"><a href="/users/login">log in</a></span>')
     assert (anonymous.fkey, anonymous.user_id, anonymous.user_name) == (None, None, None)
+
+
+def test_a_room_page_gives_its_present_users() -> None:
+    stack_exchange = (
+        '<script>CHAT.RoomUsers.initPresent([\n{id: 17, name: ("Jon"), reputation: 5},'
+        '\n{id:-2, name: ("Feeds"), reputation: 1},\n{id: 17, name: ("Jon")}]);</script>'
+        '<div class="message">{id: 99, not a user}</div>'
+    )
+    assert parse_present_users(stack_exchange) == [17, -2]  # in order, once each, only inside the call
+    assert parse_present_users("<html><body>no users block</body></html>") == []
 
 
 def test_content_as_text() -> None:

@@ -7,13 +7,15 @@ and registers a factory in ``manager.NETWORK_BRIDGES``. The bridge only moves li
 - ``lines()`` yields what the channel says, as ``IncomingLine``s, until the
   connection drops (return or raise; the runner reconnects),
 - ``write(kind, text)`` says something in the channel,
+- ``viewer_count()`` says how many watch or sit in the channel (None: the network does not tell),
 - ``close()`` ends it (idempotent).
 
 ``BridgeRunner`` does everything else once for every network: it reconnects with
 exponential backoff (capped, with jitter), reports ``ready`` while connected, drops a
 line whose ``remote_id`` it has already delivered (a network that replays on
 reconnect must not show a line twice; the memory of ids is bounded), and queues
-writes in a bounded outbox. Lines go to a ``LineSink`` (the manager hands them to
+writes in a bounded outbox; a reader's viewer count is asked for every ``viewcount_every``
+seconds while connected and reported when it changed. Lines go to a ``LineSink`` (the manager hands them to
 ``service.stream_chat.from_network``).
 """
 
@@ -57,10 +59,14 @@ class Bridge(Protocol):
 
     async def write(self, kind: str, text: str) -> None: ...
 
+    async def viewer_count(self) -> int | None: ...
+
     async def close(self) -> None: ...
 
 
 LineSink = Callable[[IncomingLine], Awaitable[None]]
+ViewcountSink = Callable[[int], Awaitable[None]]
+VIEWCOUNT_SECONDS: Final = 60.0  # how often a reader asks its network (multistreamer's Twitch poll)
 
 
 @dataclass(slots=True)
@@ -87,12 +93,17 @@ class BridgeRunner:
         name: str,
         backoff: Backoff | None = None,
         on_ready: Callable[[bool], None] | None = None,
+        on_viewcount: ViewcountSink | None = None,
+        viewcount_every: float = VIEWCOUNT_SECONDS,
     ) -> None:
         self.bridge = bridge
         self.name = name
         self._sink = sink  # None: a writer only (no reader: its lines are not shown twice)
         self._backoff = backoff or Backoff()
         self._on_ready = on_ready
+        self._on_viewcount = on_viewcount
+        self._viewcount_every = viewcount_every
+        self.viewer_count: int | None = None  # the last count reported
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(OUTBOX)
         self._task: asyncio.Task[None] | None = None
@@ -169,7 +180,9 @@ class BridgeRunner:
             attempt = 0
             self.connections += 1
             self._set_ready(True)
-            writer = asyncio.create_task(self._write_loop())
+            helpers = [asyncio.create_task(self._write_loop())]
+            if self._on_viewcount is not None and self._sink is not None:
+                helpers.append(asyncio.create_task(self._viewcount_loop(self._on_viewcount)))
             try:
                 await self._read_loop()
             except asyncio.CancelledError:
@@ -177,9 +190,10 @@ class BridgeRunner:
             except Exception as error:
                 log.warning("bridge %s: connection lost (%s)", self.name, error)
             finally:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await writer
+                for helper in helpers:
+                    helper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await helper
                 self._set_ready(False)
                 with contextlib.suppress(Exception):
                     await self.bridge.close()
@@ -196,6 +210,22 @@ class BridgeRunner:
                 await self._sink(line)
             except Exception:
                 log.exception("bridge %s: a line could not be shown", self.name)
+
+    async def _viewcount_loop(self, report: ViewcountSink) -> None:
+        """Ask soon after connecting (a channel's member list comes just after joining), then every
+        ``viewcount_every`` seconds; report only a known count that changed."""
+        await asyncio.sleep(min(self._viewcount_every, 1.0))
+        while True:
+            try:
+                count = await self.bridge.viewer_count()
+                if count is not None and count != self.viewer_count:
+                    await report(count)
+                    self.viewer_count = count
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("bridge %s: the viewer count could not be read (%s)", self.name, error)
+            await asyncio.sleep(self._viewcount_every)
 
     async def _write_loop(self) -> None:
         while True:

@@ -11,7 +11,8 @@ message becomes a line with the message id as ``remote_id``. Writing posts into 
 room as the account's user; an emote is posted in italics (``*text*``), the way
 multistreamer wrote emotes to YouTube. The remote server shows our own posts back
 like anyone's, so a line written there comes back once, as that network's message,
-and nothing read there is ever written back (no echo loop).
+and nothing read there is ever written back (no echo loop). The account's viewer count is
+how many others the room's page shows as present.
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ class HubbubBridge:
                     from_id=event.user_id,
                     remote_id=str(event.message_id),
                 )
+
+    async def viewer_count(self) -> int | None:
+        """The others the room's page shows as present (the way Stack Exchange clients read it)."""
+        if self._room is None or self._client is None:
+            return None
+        present = await self._room.present_users()
+        return len([user_id for user_id in present if user_id != self._client.user_id])
 
     async def write(self, kind: str, text: str) -> None:
         assert self._room is not None

@@ -47,7 +47,7 @@ from irctokens.line import Line, build
 from irctokens.stateful import StatefulDecoder
 
 from hubbub.bridges.base import IncomingLine
-from hubbub.bridges.irc_codec import TokenBucket, incoming, irc_casefold, privmsg_lines
+from hubbub.bridges.irc_codec import ChannelMembers, TokenBucket, incoming, irc_casefold, privmsg_lines
 from hubbub.core.irc_accounts import IrcSettings, check
 from hubbub.core.streams import NetworkAccount
 from hubbub.errors import ConfigError
@@ -104,6 +104,7 @@ class IrcBridge:
         self._joined_at = 0.0
         self._self_name: str | None = None  # Twitch: our display-name (USERSTATE)
         self._self_id: str | None = None
+        self._members = ChannelMembers(settings.channel)
 
     # connecting
 
@@ -120,6 +121,7 @@ class IrcBridge:
         self._decoder = StatefulDecoder()
         self._pending = []
         self._inbox = asyncio.Queue(INBOX)
+        self._members = ChannelMembers(s.channel)
         self.nick, self.prefix, self.caps = s.nick, s.nick, frozenset()
         async with asyncio.timeout(CONNECT_TIMEOUT):
             self._reader, self._writer = await asyncio.open_connection(
@@ -227,6 +229,7 @@ class IrcBridge:
         want = irc_casefold(s.channel)
         while True:
             line = await self._next_line()
+            self._observe(line)
             if line.command == "JOIN" and line.source and self._is_me(line.hostmask.nickname):
                 if line.params and irc_casefold(line.params[0]) == want:
                     if "!" in line.source:
@@ -290,8 +293,17 @@ class IrcBridge:
         except Exception as error:
             await self._inbox.put(error)  # after the lines before it: the runner then reconnects
 
+    def _observe(self, line: Line) -> None:
+        nick = line.hostmask.nickname if line.source else ""
+        self._members.observe(line.command, nick, line.params)
+
+    async def viewer_count(self) -> int | None:
+        """The others in the channel (IRC); None on Twitch, whose chat does not say who watches."""
+        return None if self.settings.twitch else self._members.count(self.nick)
+
     def _chat(self, line: Line) -> IncomingLine | None:
         s = self.settings
+        self._observe(line)
         if line.command in ("USERSTATE", "GLOBALUSERSTATE"):
             self._note_self(line)
             return None

@@ -13,7 +13,9 @@ Parsing and formatting IRC lines is irctokens' job (``irctokens.tokenise`` /
   mIRC formatting codes are dropped, since the stream shows plain text;
 - ``irc_casefold`` compares nicks and channels the way RFC 1459 servers do;
 - ``TokenBucket`` is the per-connection flood control: ``burst`` lines at once, then
-  ``rate`` lines a second.
+  ``rate`` lines a second;
+- ``ChannelMembers`` follows who is in the bridged channel (NAMES, JOIN, PART, QUIT, KICK,
+  NICK) for the account's viewer count.
 
 No I/O: the clock is passed in.
 """
@@ -26,6 +28,7 @@ from typing import Final
 
 __all__ = [
     "LINE_BYTES",
+    "ChannelMembers",
     "TokenBucket",
     "incoming",
     "irc_casefold",
@@ -149,3 +152,48 @@ class TokenBucket:
         """Spend one line (call when ``wait`` said 0)."""
         self._refill(now)
         self._tokens -= 1
+
+
+# Prefixes a NAMES reply puts before a nick for its channel modes (RFC 2812 §5.1 353 and the
+# common extensions: ~ owner, & admin, @ op, % halfop, + voice).
+_MODE_PREFIXES: Final = "~&@%+"
+
+
+class ChannelMembers:
+    """The nicks in one channel, from the lines the server sends; ``count`` leaves ourselves out.
+
+    Unknown (None) until the first NAMES reply has ended, since before that a count would be a
+    guess; a reconnection starts again from nothing.
+    """
+
+    def __init__(self, channel: str) -> None:
+        self._channel = irc_casefold(channel)
+        self._nicks: set[str] = set()
+        self._listing: set[str] | None = None  # a NAMES reply being read
+        self.known = False
+
+    def count(self, own_nick: str) -> int | None:
+        if not self.known:
+            return None
+        return len(self._nicks - {irc_casefold(own_nick)})
+
+    def observe(self, command: str, nick: str, params: list[str]) -> None:
+        """One line from the server: ``nick`` is its source's nickname ("" for the server's own)."""
+        folded = irc_casefold(nick)
+        if command == "353" and len(params) >= 4 and irc_casefold(params[2]) == self._channel:
+            listing = self._listing if self._listing is not None else set()
+            listing.update(irc_casefold(name.lstrip(_MODE_PREFIXES)) for name in params[3].split() if name)
+            self._listing = listing
+        elif command == "366" and len(params) >= 2 and irc_casefold(params[1]) == self._channel:
+            self._nicks, self._listing, self.known = self._listing or set(), None, True
+        elif command == "JOIN" and params and irc_casefold(params[0]) == self._channel and folded:
+            self._nicks.add(folded)
+        elif command == "PART" and params and irc_casefold(params[0]) == self._channel:
+            self._nicks.discard(folded)
+        elif command == "KICK" and len(params) >= 2 and irc_casefold(params[0]) == self._channel:
+            self._nicks.discard(irc_casefold(params[1]))
+        elif command == "QUIT":
+            self._nicks.discard(folded)
+        elif command == "NICK" and params and folded in self._nicks:
+            self._nicks.discard(folded)
+            self._nicks.add(irc_casefold(params[0]))

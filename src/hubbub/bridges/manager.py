@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from hubbub.bridges.base import Backoff, Bridge, BridgeRunner, IncomingLine
+from hubbub.bridges.base import VIEWCOUNT_SECONDS, Backoff, Bridge, BridgeRunner, IncomingLine
 from hubbub.bridges.hubbub import HubbubBridge, HubbubSettings
 from hubbub.bridges.irc import IrcBridge, irc_bridge
 from hubbub.core.events import Event, EventType
@@ -82,8 +82,10 @@ class BridgeManager:
         *,
         factories: Mapping[str, BridgeFactory] = NETWORK_BRIDGES,
         backoff: Backoff | None = None,
+        viewcount_every: float = VIEWCOUNT_SECONDS,
     ) -> None:
         self._service = service
+        self._viewcount_every = max(1.0, viewcount_every)
         self._factories = factories
         self._backoff = backoff
         self._readers: dict[Key, BridgeRunner] = {}  # (stream, account, account), while this node holds the lease
@@ -285,11 +287,16 @@ class BridgeManager:
                 picture=line.picture,
             )
 
+        async def viewcount(count: int) -> None:
+            await self._service.stream_chat.report_viewcount(stream_id, target.id, count)
+
         runner = BridgeRunner(
             bridge,
             (room_sink if room else sink) if reader else None,
             name=f"{target.network}:{stream_id}:{target.id}:{account.id}",
             backoff=self._backoff,
+            on_viewcount=None if room else viewcount,  # a bridged room has no viewers to count
+            viewcount_every=self._viewcount_every,
         )
         self._accounts[key] = target
         runner.start()

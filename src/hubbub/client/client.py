@@ -29,6 +29,7 @@ from hubbub.dialects.sechat.reading import (
     parse_history_time,
     parse_json_string,
     parse_posted,
+    parse_present_users,
     parse_rate_limit,
     parse_refusal,
 )
@@ -373,6 +374,18 @@ class Room:
 
     async def leave(self) -> None:
         await self.client.post_form(f"/chats/leave/{self.id}", {"quiet": "true"}, action="other")
+
+    async def present_users(self) -> list[int]:
+        """The ids of the users the room's page shows as in the room now (this client's own included).
+
+        Raises:
+            UnexpectedAnswer: The page could not be read (e.g. 404: no such room, or not ours to see).
+        """
+        async with self.client.session.get(f"{self.client.base_url}/rooms/{self.id}") as response:
+            body = await response.text()
+            if response.status != 200:
+                raise UnexpectedAnswer(response.status, body)
+        return [int(user_id) for user_id in parse_present_users(body)]
 
     def events(self, *, since: int | None = None, idle_timeout: float = 45.0) -> EventStream:
         """Live events of this room, each exactly once and in id order, across reconnects.

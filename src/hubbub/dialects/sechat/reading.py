@@ -56,6 +56,7 @@ __all__ = [
     "parse_history_time",
     "parse_json_string",
     "parse_posted",
+    "parse_present_users",
     "parse_rate_limit",
     "parse_refusal",
     "parse_socket_url",
@@ -67,6 +68,10 @@ _RATE_LIMIT: Final = re.compile(r"You can perform this action again in (\d{1,9})
 _KICKED: Final = re.compile(r"you can return in (\d{1,9}) seconds")
 _REPUTATION: Final = re.compile(r"You need (\d{1,9}) reputation points")
 _ROOM_KEY: Final = re.compile(r"r(\d{1,18})")
+# A room page's present users: ``CHAT.RoomUsers.initPresent([{id: 1, name: (...)}, ...])``, read the
+# way the Java clients do (a regex on ``{id: <n>,``), only inside that call.
+_PRESENT_BLOCK: Final = re.compile(r"initPresent\(\[(.*?)\]\);", re.DOTALL)
+_PRESENT_ID: Final = re.compile(r"\{id:\s?(-?\d{1,18}),")
 
 _INT_FIELDS: Final = (
     "user_id",
@@ -350,6 +355,14 @@ def parse_chat_page(html: str) -> ChatPage:
     scanner.feed(_VOID_TAGS.sub(lambda m: m.group(0).rstrip(">").rstrip("/") + "/>", html))
     scanner.close()
     return ChatPage(scanner.fkey, scanner.user_id, scanner.user_name)
+
+
+def parse_present_users(html: str) -> list[UserId]:
+    """The ids of the users a room page (``GET /rooms/{id}``) shows as in the room, in its order."""
+    block = _PRESENT_BLOCK.search(html)
+    if block is None:
+        return []
+    return [UserId(int(found)) for found in dict.fromkeys(_PRESENT_ID.findall(block.group(1)))]
 
 
 class _TextScanner(HTMLParser):
