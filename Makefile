@@ -37,7 +37,7 @@ test: $(TEST_STAMP) $(CHROMIUM) $(NPM) $(NGINX) $(NGINX_RTMP) $(FFMPEG) $(REDIS_
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
