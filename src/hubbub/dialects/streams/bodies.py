@@ -6,8 +6,8 @@ import datetime
 import json
 from typing import Any, Final
 
-from hubbub.core.models import User, slugify
-from hubbub.core.streams import NetworkAccount
+from hubbub.core.models import User
+from hubbub.core.streams import NetworkAccount, account_slug
 from hubbub.service.streams import StreamView
 
 __all__ = ["SECRET_SETTINGS", "account_json", "stream_json", "user_json"]
@@ -39,7 +39,7 @@ def account_json(account: NetworkAccount) -> dict[str, Any]:
         "user_id": int(account.owner_id),
         "network": account.network,
         "name": account.name,
-        "slug": slugify(account.name) or f"account{account.id}",
+        "slug": account_slug(account.name, account.id),
         "http_url": account.http_url,
         "settings": shown,
     }
