@@ -69,6 +69,7 @@ class HookEvent(StrEnum):
 
 
 _EVENT_NAMES: Final = frozenset(e.value for e in HookEvent)
+_TYPE_NAMES: Final = frozenset(t.value for t in HookType)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,10 +141,9 @@ def check_notes(value: object) -> str:
 
 
 def check_type(value: object) -> HookType:
-    try:
-        return HookType(value)
-    except ValueError:
-        raise BadRequest('type must be "discord" or "raw"') from None
+    if not isinstance(value, str) or value not in _TYPE_NAMES:
+        raise BadRequest('type must be "discord" or "raw"')
+    return HookType(value)
 
 
 def check_events(value: object) -> frozenset[HookEvent]:
