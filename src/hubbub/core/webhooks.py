@@ -12,6 +12,7 @@ Pure: no I/O. ``bridges/webhooks.py`` posts the bodies; the service stores the h
 
 from __future__ import annotations
 
+import email.utils
 import json
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,7 @@ __all__ = [
     "NOTES_MAX",
     "URL_MAX",
     "WEBHOOKS_PER_STREAM",
+    "Answer",
     "HookAccount",
     "HookEvent",
     "HookStream",
@@ -36,6 +38,7 @@ __all__ = [
     "Trigger",
     "Webhook",
     "WebhookFields",
+    "answer_of",
     "body_bytes",
     "check_events",
     "check_notes",
@@ -44,6 +47,7 @@ __all__ = [
     "events_from_text",
     "events_text",
     "payload",
+    "retry_after_seconds",
     "trigger_of",
 ]
 
@@ -344,3 +348,37 @@ def payload(
 def body_bytes(body: Mapping[str, Any]) -> bytes:
     """The JSON a hook posts (UTF-8, compact)."""
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# What an answer means (bridges/webhooks.py retries by these)
+
+
+class Answer(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # 5xx, 408, 429 and no answer at all: worth another attempt
+    REFUSED = "refused"  # anything else (4xx, a redirect): another attempt gets the same
+
+
+def answer_of(status: int) -> Answer:
+    if 200 <= status < 300:
+        return Answer.DELIVERED
+    if status >= 500 or status in (408, 429):
+        return Answer.RETRY
+    return Answer.REFUSED
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A ``Retry-After`` header (RFC 9110 §10.2.3: seconds, or an HTTP date) as seconds from ``now``;
+    None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
