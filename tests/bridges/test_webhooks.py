@@ -231,7 +231,9 @@ async def test_a_hanging_or_failing_receiver_does_not_delay_chat(make_node: Node
     # (its timeout is a minute: a delivery waiting on it would take that long) ...
     assert receiver.open_requests == 1 and len(receiver.at("/hang")) == 1
     await receiver.wait_for("/fail", 2)  # ... and the failing one was being retried meanwhile.
-    print(f"chat round: {baseline * 1000:.1f} ms without hooks, {hooked * 1000:.1f} ms with a hanging and a failing one")
+    print(
+        f"chat round: {baseline * 1000:.1f} ms without hooks, {hooked * 1000:.1f} ms with a hanging and a failing one"
+    )
     assert hooked < 5 * baseline + 1.0, (baseline, hooked)
 
 
