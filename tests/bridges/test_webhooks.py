@@ -9,6 +9,7 @@ hubbub's own chat must not fire.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.bridges.webhook_receiver import HANG, Receiver
 from tests.conftest import Node, NodeFactory
 from tests.dialects.streams.helpers import StreamsUser, receive, send, streams_user
 from tests.fakes import TIMEOUT, eventually
+from tests.redis_support import delete_prefix
 
 QUICK = {"webhooks_retry_seconds": 0.01}
 
@@ -312,3 +314,30 @@ async def test_one_node_of_a_cluster_posts_and_another_takes_over(node: Node, re
         assert len(receiver.at("/hook")) == 2  # each call once, not once per node
     finally:
         await second.stop()
+
+
+async def test_two_real_nodes_post_each_call_once(
+    make_node: NodeFactory, receiver: Receiver, postgres_url: str, redis_url: str
+) -> None:
+    """Two nodes on one PostgreSQL database and one Redis bus: both hubs see every event, one posts."""
+    shared = {"database": postgres_url, "bus": redis_url, "redis_prefix": f"hubbub-test-{uuid.uuid4().hex[:12]}:"}
+    a, b = await make_node(**shared), await make_node(**shared)
+    try:
+        john = await streams_user(a, "John")
+        stream_id, account = await _show(john)
+        await _hook(john, stream_id, receiver.url("/hook"), events=["stream:start", "comment:in"])
+        holders = [n.runtime.webhooks is not None and n.runtime.webhooks.holding for n in (a, b)]
+        assert holders == [True, False]
+        await john.ok("PATCH", f"/api/v1/stream/{stream_id}", {"data_pushing": True})
+        # A comment appended on the node that does not post.
+        await b.service.stream_chat.from_network(
+            stream_id, account["id"], kind="text", text="via b", from_name="v", from_id="1"
+        )
+        calls = await receiver.wait_for("/hook", 2)
+        last = await a.service.context.store.read(lambda tx: tx.last_event_id())
+        for node in (a, b):
+            assert node.runtime.hub is not None and await node.runtime.hub.reached(last, TIMEOUT)
+        assert [c.body["hook_type"] for c in calls] == ["stream:start", "comment:in"]
+        assert len(receiver.at("/hook")) == 2
+    finally:
+        delete_prefix(redis_url, shared["redis_prefix"])

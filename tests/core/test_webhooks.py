@@ -119,9 +119,10 @@ def test_types_notes_and_events() -> None:
         HookEvent.COMMENT_IN,
     }
     assert check_events([]) == frozenset()
-    for bad in (["stream:begin"], [{"a": 1}], {"comment:in": "yes"}, {"nope": True}, "comment:in", 3):
+    refused: list[object] = [["stream:begin"], [{"a": 1}], {"comment:in": "yes"}, {"nope": True}, "comment:in", 3]
+    for events in refused:
         with pytest.raises(BadRequest):
-            check_events(bad)
+            check_events(events)
 
 
 def test_fields_are_checked_together_and_none_stays_none() -> None:
