@@ -17,6 +17,7 @@ from typing import Final
 from aiohttp import web
 
 from hubbub.bridges.manager import BridgeManager
+from hubbub.bridges.webhooks import WebhookDelivery
 from hubbub.bus.base import Bus
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.addresses import ClientAddresses, parse_networks
@@ -186,6 +187,7 @@ class Runtime:
     streams: StreamFanout | None = None
     stream_sockets: StreamSockets | None = None
     bridges: BridgeManager | None = None
+    webhooks: WebhookDelivery | None = None
     irc: IrcServer | None = None
     http_port: int = 0
     ws_port: int = 0
@@ -231,6 +233,9 @@ class Runtime:
             self.bridges = BridgeManager(self.service, viewcount_every=settings.streams_viewcount_interval)
             self.hub.add_fanout(self.bridges)
             self.service.stream_chat.writers = self.bridges
+        if settings.webhooks:
+            self.webhooks = WebhookDelivery(self.service)
+            self.hub.add_fanout(self.webhooks)
         if settings.irc_port is not None:
             self.irc = IrcServer(service=self.service, hub=self.hub)
             self.hub.add_fanout(self.irc.delivery)
@@ -240,6 +245,8 @@ class Runtime:
         await self.stream_sockets.load()
         if self.bridges is not None:
             await self.bridges.start()
+        if self.webhooks is not None:
+            await self.webhooks.start()
 
         router = SocketRouter(
             [("/events/", self.sechat_sockets), ("/ws/", self.stream_sockets), ("/", self.realtime_sockets)],
@@ -322,6 +329,8 @@ class Runtime:
             self._runner = None
         if self.bridges is not None:
             await self.bridges.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         for sockets in (self.sechat_sockets, self.realtime_sockets, self.stream_sockets):
             if sockets is not None:
                 await sockets.stop()

@@ -29,6 +29,9 @@ __all__ = [
     "RATE_LIMIT_FALLBACKS",
     "RATE_LIMIT_REFUSALS",
     "STORE_SECONDS",
+    "WEBHOOK_ATTEMPTS",
+    "WEBHOOK_CALLS",
+    "WEBHOOK_QUEUE",
 ]
 
 # Buckets from 100 µs to 10 s: loopback fan-out sits at the low end, a stalled store or bus at the top.
@@ -69,3 +72,10 @@ RATE_LIMIT_FALLBACKS: Final = Counter(
     "hubbub_rate_limit_fallbacks", "Rate-limit checks answered by this node alone because Redis was unreachable"
 )
 LONGPOLL_WAITERS: Final = Gauge("hubbub_longpoll_waiters", "Requests waiting on the hub for an event to be delivered")
+WEBHOOK_CALLS: Final = Counter(
+    "hubbub_webhook_calls",
+    "Stream webhook calls by how they ended: delivered (2xx), failed (given up), dropped (a queue was full)",
+    ["result"],
+)
+WEBHOOK_ATTEMPTS: Final = Counter("hubbub_webhook_attempts", "HTTP requests made to stream webhooks, retries included")
+WEBHOOK_QUEUE: Final = Gauge("hubbub_webhook_queue", "Stream webhook calls waiting on this node")

@@ -135,6 +135,13 @@ class Settings:
     streams_bridges: bool = True  # run network bridges here (in a cluster, leases keep one reader per account)
     streams_viewcount_interval: float = 60.0  # seconds between a bridge's viewer counts (at least 1)
     streams_rtmp_secret: str = ""  # if set, nginx-rtmp callbacks must carry ?secret=<this>
+    webhooks: bool = True  # post stream webhooks from this node (one node of a cluster at a time: a lease)
+    webhooks_timeout: float = 10.0  # seconds one webhook request may take, connecting included
+    webhooks_retries: int = 3  # attempts after the first when a receiver does not answer, answers 5xx or 429
+    webhooks_retry_seconds: float = 1.0  # wait before the first retry; doubles for each further one
+    webhooks_retry_after_max: float = 60.0  # longest wait a 429's Retry-After (or the doubling) gets
+    webhooks_queue_max: int = 1000  # webhook events and calls waiting on a node; past it new ones are dropped
+    webhooks_queue_per_hook: int = 100  # calls waiting for one hook; past it that hook's new ones are dropped
 
     # The IRC gateway (docs/irc.md, "Gateway").
     irc_port: int | None = None  # None = off; 0 picks a free port; 6667 is IRC's, 6697 with TLS

@@ -35,6 +35,7 @@ __all__ = [
     "Stream",
     "StreamShare",
     "access_for_chat_level",
+    "account_slug",
     "chat_level_of",
     "escape_markdown",
     "hash_access_token",
@@ -169,6 +170,11 @@ class StreamShare:
 
 def stream_slug(name: str, stream_id: int) -> str:
     return slugify(name) or f"stream{stream_id}"
+
+
+def account_slug(name: str, account_id: int) -> str:
+    """A network account's slug, as the JSON API and webhook bodies show it."""
+    return slugify(name) or f"account{account_id}"
 
 
 def make_access_token() -> str:

@@ -27,6 +27,7 @@ from hubbub.service.stream_chat import StreamChat
 from hubbub.service.stream_tokens import StreamTokens
 from hubbub.service.streams import Streams
 from hubbub.service.tokens import ApiTokens
+from hubbub.service.webhooks import Webhooks
 from hubbub.settings import Settings
 from hubbub.store.base import Store
 
@@ -82,6 +83,7 @@ class Service:
             limits.limiter("typing", burst=settings.typing_rate_burst, per_second=settings.typing_rate_per_second),
         )
         self.streams = Streams(self.context)
+        self.webhooks = Webhooks(self.context)
         self.stream_tokens = StreamTokens(self.context)
         self.network_accounts = NetworkAccounts(self.context)
         self.stream_chat = StreamChat(self.context, self.messages)

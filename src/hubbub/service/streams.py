@@ -32,11 +32,12 @@ from hubbub.core.streams import (
     chat_level_of,
     stream_slug,
 )
+from hubbub.core.webhooks import Webhook
 from hubbub.errors import BadRequest, NotAllowed, NotFound
 from hubbub.service.context import Changes, Context, load_user, standing_in
 from hubbub.store.base import ReadTx, WriteTx
 
-__all__ = ["ShareRequest", "StreamView", "Streams", "stream_data"]
+__all__ = ["ShareRequest", "StreamView", "Streams", "editable", "stream_changed", "stream_data"]
 
 STREAM_NOT_FOUND = "unauthorized to access that stream"
 STREAM_NOT_USABLE = "unauthorized to use that stream"
@@ -61,6 +62,7 @@ class StreamView:
     share_names: dict[UserId, str]
     chat_level: ChatLevel
     metadata_level: int
+    webhooks: Sequence[Webhook] = ()  # only for those who may edit the stream (metadata level 2)
 
 
 def stream_data(stream: Stream, accounts: Sequence[NetworkAccount], shares: Sequence[StreamShare], kind: str) -> str:
@@ -113,6 +115,24 @@ def levels(tx: ReadTx, stream: Stream, user: User, now: int) -> tuple[ChatLevel,
         return chat, 2
     share = next((s for s in tx.stream_shares(stream.id) if s.user_id == user.id), None)
     return chat, (0 if share is None else share.metadata_level)
+
+
+def editable(tx: ReadTx, actor: User, stream_id: int, now: int, refusal: str) -> Stream:
+    """The stream, if ``actor`` may edit it (metadata level 2).
+
+    Raises:
+        NotFound: No such stream, or none of the actor's business (``unauthorized to use that stream``).
+        NotAllowed: The actor may see it but not edit it (``refusal``).
+    """
+    stream = tx.stream(stream_id)
+    if stream is None:
+        raise NotFound(STREAM_NOT_USABLE)
+    chat, meta = levels(tx, stream, actor, now)
+    if meta < 2:
+        if chat is ChatLevel.NONE and meta == 0:
+            raise NotFound(STREAM_NOT_USABLE)
+        raise NotAllowed(refusal)
+    return stream
 
 
 def clean_name(name: object, limit: int) -> str:
@@ -189,7 +209,7 @@ class Streams:
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Stream:
             actor = load_user(tx, actor_id)
-            stream = self._editable(tx, actor, stream_id, now, STREAM_NOT_EDITABLE)
+            stream = editable(tx, actor, stream_id, now, STREAM_NOT_EDITABLE)
             if clean is not None and clean != stream.name:
                 stream = replace(stream, name=clean, slug=stream_slug(clean, stream.id), updated_at=now)
                 tx.update_stream(stream)
@@ -245,7 +265,7 @@ class Streams:
                 if stream is None:
                     raise NotFound(STREAM_NOT_USABLE)
             else:
-                stream = self._editable(tx, load_user(tx, actor_id), stream_id, now, STREAM_NOT_USABLE)
+                stream = editable(tx, load_user(tx, actor_id), stream_id, now, STREAM_NOT_USABLE)
             old = stream.state
             new = LiveState(
                 data_pulling=old.data_pulling if data_pulling is None else data_pulling,
@@ -272,17 +292,6 @@ class Streams:
             return False
         await self.set_live(None, stream.id, data_incoming=started, data_pushing=started)
         return True
-
-    def _editable(self, tx: ReadTx, actor: User, stream_id: int, now: int, refusal: str) -> Stream:
-        stream = tx.stream(stream_id)
-        if stream is None:
-            raise NotFound(STREAM_NOT_USABLE)
-        chat, meta = levels(tx, stream, actor, now)
-        if meta < 2:
-            if chat is ChatLevel.NONE and meta == 0:
-                raise NotFound(STREAM_NOT_USABLE)
-            raise NotAllowed(refusal)
-        return stream
 
     @staticmethod
     def _apply_accounts(tx: WriteTx, stream: Stream, actor: User, account_ids: Sequence[int] | None) -> None:
@@ -405,4 +414,5 @@ def _view(tx: ReadTx, stream: Stream, viewer: User, now: int) -> StreamView | No
         share_names=names,
         chat_level=chat,
         metadata_level=meta,
+        webhooks=tx.stream_webhooks(stream.id) if meta >= 2 else (),
     )

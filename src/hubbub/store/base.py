@@ -33,6 +33,7 @@ from hubbub.core.models import (
     User,
 )
 from hubbub.core.streams import NetworkAccount, Stream, StreamShare
+from hubbub.core.webhooks import HookEvent, HookType, Webhook
 
 __all__ = ["ReadTx", "Store", "UserInRoom", "WriteTx"]
 
@@ -250,6 +251,10 @@ class ReadTx(Protocol):
         """The last viewer count each of the stream's accounts reported, by account id."""
         ...
 
+    # stream webhooks (core/webhooks.py)
+    def webhook(self, webhook_id: int) -> Webhook | None: ...
+    def stream_webhooks(self, stream_id: int) -> list[Webhook]: ...
+
 
 class WriteTx(ReadTx, Protocol):
     """Queries plus changes; only the service layer receives one."""
@@ -419,7 +424,7 @@ class WriteTx(ReadTx, Protocol):
     ) -> Stream: ...
     def update_stream(self, stream: Stream) -> None: ...
     def delete_stream(self, stream_id: int) -> None:
-        """Remove the stream with its attached accounts, shares and viewer counts (not its room)."""
+        """Remove the stream with its attached accounts, shares, viewer counts and webhooks (not its room)."""
         ...
 
     def insert_network_account(
@@ -437,6 +442,14 @@ class WriteTx(ReadTx, Protocol):
     def set_stream_share(self, share: StreamShare) -> None: ...
     def delete_stream_share(self, stream_id: int, user_id: UserId) -> None: ...
     def set_viewcount(self, stream_id: int, account_id: int, viewer_count: int, now: int) -> None: ...
+    def insert_webhook(
+        self, *, stream_id: int, url: str, notes: str, type: HookType, events: frozenset[HookEvent], now: int
+    ) -> Webhook: ...
+    def update_webhook(self, hook: Webhook) -> None:
+        """Store the hook's url, notes, type, events and ``updated_at``."""
+        ...
+
+    def delete_webhook(self, webhook_id: int) -> None: ...
     def claim_lease(self, name: str, holder: str, now: int, ttl: int) -> bool:
         """Hold (or renew) the lease ``name`` until ``now + ttl``; False while another holder's is unexpired.
 

@@ -6,6 +6,8 @@
 - ``/stream/<id>/chat?token=<token>&widget``: the same chat alone, for an OBS browser
   source (``font_size``, ``hide_irc``, ``hide_pm``, ``from_bottom`` as multistreamer's
   widget configurator offered them); the token in the URL is what the socket uses;
+- ``POST /stream/<id>/webhooks`` and ``POST /stream/<id>/webhooks/<hook>/delete`` (fkey): add or
+  remove a webhook, for those who may edit the stream (the page shows them the hooks and a form);
 - ``POST /users/token/reset`` (fkey): a new streams API token (the old one stops at once).
 
 Both chat pages run ``static/streams.js``, which speaks the streams dialect to
@@ -18,9 +20,11 @@ from typing import Final
 
 from aiohttp import web
 
+from hubbub.core.ids import UserId
 from hubbub.core.streams import ChatLevel, is_access_token
+from hubbub.core.webhooks import HookEvent, HookType
 from hubbub.dialects.sechat.http import SERVICE, check_fkey, expected_fkey, read_form, signed_in
-from hubbub.errors import RemoteError
+from hubbub.errors import InvalidFkey, NotAllowed, NotFound, RemoteError
 from hubbub.web.rendering import redirect, render
 
 __all__ = ["stream_page_routes"]
@@ -66,18 +70,70 @@ async def stream_page(request: web.Request) -> web.Response:
     me = signed_in(request)
     if me is None:
         return redirect(f"/users/login?returnurl=/stream/{request.match_info['stream_id']}")
+    return await _render_stream(request, me.user.id)
+
+
+async def _render_stream(
+    request: web.Request, user_id: UserId, *, status: int = 200, hook_error: str | None = None
+) -> web.Response:
+    service = request.app[SERVICE]
     try:
-        view = await request.app[SERVICE].streams.view(me.user.id, _stream_id(request))
+        view = await service.streams.view(user_id, _stream_id(request))
     except RemoteError:
         return _refused(request)
+    editor = view.metadata_level >= 2
     return render(
         request,
         "stream.html",
+        status,
         title=view.stream.name,
         view=view,
         can_write=view.chat_level is ChatLevel.WRITE,
-        widget_token=await request.app[SERVICE].stream_tokens.token(me.user.id) if view.metadata_level >= 2 else None,
+        widget_token=await service.stream_tokens.token(user_id) if editor else None,
+        editor=editor,
+        fkey=expected_fkey(request),
+        hook_types=[str(t) for t in HookType],
+        hook_events=[str(e) for e in HookEvent],
+        hook_error=hook_error,
     )
+
+
+async def webhook_add(request: web.Request) -> web.Response:
+    """The page's form: url, type, notes and a checkbox per event (none ticked: the hook fires for none)."""
+    return await _change_webhooks(request, remove=None)
+
+
+async def webhook_remove(request: web.Request) -> web.Response:
+    return await _change_webhooks(request, remove=int(request.match_info["hook"]))
+
+
+async def _change_webhooks(request: web.Request, *, remove: int | None) -> web.Response:
+    me = signed_in(request)
+    if me is None:
+        return redirect(f"/users/login?returnurl=/stream/{request.match_info['stream_id']}")
+    service = request.app[SERVICE]
+    stream_id = _stream_id(request)
+    try:
+        form = await read_form(request)
+        check_fkey(request, form)
+        if remove is not None:
+            await service.webhooks.delete(me.user.id, stream_id, remove)
+        else:
+            await service.webhooks.create(
+                me.user.id,
+                stream_id,
+                url=form.get("url", ""),
+                type=form.get("type", ""),
+                notes=form.get("notes", ""),
+                events=[name for name in (str(e) for e in HookEvent) if form.get(f"event.{name}") == "on"],
+            )
+    except NotFound:
+        return _refused(request)
+    except (InvalidFkey, NotAllowed) as error:
+        return render(request, "error.html", 403, title="Not allowed", heading="Not allowed", detail=str(error))
+    except RemoteError as error:  # a bad url, type, notes; too many hooks
+        return await _render_stream(request, me.user.id, status=400, hook_error=str(error))
+    return redirect(f"/stream/{stream_id}#stream-webhooks")
 
 
 async def stream_widget(request: web.Request) -> web.Response:
@@ -125,5 +181,7 @@ def stream_page_routes() -> list[web.RouteDef]:
         web.post("/streams/new", stream_create),
         web.get(r"/stream/{stream_id:\d{1,18}}", stream_page),
         web.get(r"/stream/{stream_id:\d{1,18}}/chat", stream_widget),
+        web.post(r"/stream/{stream_id:\d{1,18}}/webhooks", webhook_add),
+        web.post(r"/stream/{stream_id:\d{1,18}}/webhooks/{hook:\d{1,18}}/delete", webhook_remove),
         web.post("/users/token/reset", token_reset),
     ]

@@ -6,7 +6,8 @@ errors are ``{"error": "..."}``, most with status 400 (the original answered 400
 authorization``, editing a stream without metadata level 2 401 ``unauthorized to edit
 stream``, and a POST whose ``Content-Type`` is not exactly ``application/json`` 400.
 Tokens come in ``Authorization: Bearer <token>`` (or ``Authentication:``, which the wiki
-named). The nginx-rtmp callbacks (``on_publish``, ``on_publish_done``) are here too.
+named). Stream webhooks are managed under ``/api/v1/stream/:id/webhook`` (hubbub's; editors only).
+The nginx-rtmp callbacks (``on_publish``, ``on_publish_done``) are here too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import User
 from hubbub.core.streams import ChatLevel
 from hubbub.dialects.sechat.http import SERVICE, client_address, read_body
-from hubbub.dialects.streams.bodies import account_json, stream_json, user_json
+from hubbub.dialects.streams.bodies import account_json, stream_json, user_json, webhook_json
 from hubbub.dialects.streams.openapi import openapi_document
 from hubbub.errors import (
     BadRequest,
@@ -38,6 +39,7 @@ from hubbub.errors import (
 )
 from hubbub.service.service import Service
 from hubbub.service.streams import STREAM_NOT_EDITABLE, ShareRequest
+from hubbub.service.webhooks import NO_SUCH_WEBHOOK
 
 __all__ = ["streams_api_routes"]
 
@@ -112,6 +114,13 @@ def _id(request: web.Request) -> int:
     text = request.match_info.get("id", "")
     if not text.isdigit() or len(text) > 18:
         raise NotFound("unauthorized to use that stream")
+    return int(text)
+
+
+def _hook_id(request: web.Request) -> int:
+    text = request.match_info.get("hook", "")
+    if not text.isdigit() or len(text) > 18:
+        raise NotFound(NO_SUCH_WEBHOOK)
     return int(text)
 
 
@@ -322,6 +331,36 @@ async def post_message(request: web.Request, service: Service, me: User) -> web.
     return web.json_response({"status": "ok"})
 
 
+@_authed
+async def list_webhooks(request: web.Request, service: Service, me: User) -> web.Response:
+    """``GET /api/v1/stream/:id/webhook`` (hubbub's; multistreamer showed them in the stream object only)."""
+    hooks = await service.webhooks.hooks(me.id, _id(request))
+    return web.json_response({"webhooks": [webhook_json(hook) for hook in hooks]})
+
+
+@_authed
+async def save_webhook(request: web.Request, service: Service, me: User) -> web.Response:
+    """``POST /api/v1/stream/:id/webhook`` (add: ``url`` and ``type`` needed) or ``.../webhook/:hook`` (change).
+
+    The body: ``{"url", "type": "discord"|"raw", "notes", "events"}``, ``events`` a list of names or
+    multistreamer's ``{"stream:start": true, ...}``; a new hook without ``events`` fires for all three.
+    """
+    body = _object(await _json_body(request, exact_type=True))
+    fields = {key: body.get(key) for key in ("url", "type", "notes", "events")}
+    stream_id = _id(request)
+    if "hook" in request.match_info:
+        hook = await service.webhooks.update(me.id, stream_id, _hook_id(request), **fields)
+    else:
+        hook = await service.webhooks.create(me.id, stream_id, **fields)
+    return web.json_response({"webhook": webhook_json(hook)})
+
+
+@_authed
+async def delete_webhook(request: web.Request, service: Service, me: User) -> web.Response:
+    await service.webhooks.delete(me.id, _id(request), _hook_id(request))
+    return web.json_response({"status": "success"})
+
+
 async def rtmp_callback(request: web.Request) -> web.Response:
     """nginx-rtmp's ``on_publish`` / ``on_publish_done``: a form with ``name`` (the stream key).
 
@@ -365,6 +404,10 @@ def streams_api_routes() -> list[web.RouteDef]:
         web.patch(f"{PREFIX}/stream/{{id}}", patch_stream),
         web.delete(f"{PREFIX}/stream/{{id}}", delete_stream),
         web.post(f"{PREFIX}/stream/{{id}}/msg", post_message),
+        web.get(f"{PREFIX}/stream/{{id}}/webhook", list_webhooks),
+        web.post(f"{PREFIX}/stream/{{id}}/webhook", save_webhook),
+        web.post(f"{PREFIX}/stream/{{id}}/webhook/{{hook}}", save_webhook),
+        web.delete(f"{PREFIX}/stream/{{id}}/webhook/{{hook}}", delete_webhook),
         web.get(f"{PREFIX}/room/{{id}}/bridge", room_bridge),
         web.post(f"{PREFIX}/room/{{id}}/bridge", room_bridge),
         web.post("/rtmp/{event:on_publish|on_publish_done}", rtmp_callback),

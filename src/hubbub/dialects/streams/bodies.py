@@ -6,11 +6,12 @@ import datetime
 import json
 from typing import Any, Final
 
-from hubbub.core.models import User, slugify
-from hubbub.core.streams import NetworkAccount
+from hubbub.core.models import User
+from hubbub.core.streams import NetworkAccount, account_slug
+from hubbub.core.webhooks import HookEvent, Webhook
 from hubbub.service.streams import StreamView
 
-__all__ = ["SECRET_SETTINGS", "account_json", "stream_json", "user_json"]
+__all__ = ["SECRET_SETTINGS", "account_json", "stream_json", "user_json", "webhook_json"]
 
 SECRET_SETTINGS: Final = frozenset({"password", "token", "oauth", "secret"})  # never shown back
 
@@ -39,7 +40,7 @@ def account_json(account: NetworkAccount) -> dict[str, Any]:
         "user_id": int(account.owner_id),
         "network": account.network,
         "name": account.name,
-        "slug": slugify(account.name) or f"account{account.id}",
+        "slug": account_slug(account.name, account.id),
         "http_url": account.http_url,
         "settings": shown,
     }
@@ -69,10 +70,24 @@ def stream_json(view: StreamView) -> dict[str, Any]:
             }
             for s in view.shares
         ],
-        "webhooks": [],
+        "webhooks": [webhook_json(hook) for hook in view.webhooks],  # the service gives them to editors only
         "created_at": _time(stream.created_at),
         "updated_at": _time(stream.updated_at),
     }
     if view.metadata_level >= 2:
         body["uuid"] = stream.stream_key  # the RTMP stream key; only for those who may edit the stream
     return body
+
+
+def webhook_json(hook: Webhook) -> dict[str, Any]:
+    """A hook as multistreamer's API showed one: its events as an object of booleans."""
+    return {
+        "id": hook.id,
+        "stream_id": hook.stream_id,
+        "url": hook.url,
+        "notes": hook.notes,
+        "type": str(hook.type),
+        "events": {str(event): event in hook.events for event in HookEvent},
+        "created_at": _time(hook.created_at),
+        "updated_at": _time(hook.updated_at),
+    }

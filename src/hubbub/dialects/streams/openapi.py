@@ -79,9 +79,42 @@ _STREAM: Final = {
         "metadata_level": {"type": "integer"},
         "accounts": {"type": "array", "items": {"$ref": "#/components/schemas/Account"}},
         "shares": {"type": "array", "items": {"$ref": "#/components/schemas/Share"}},
-        "webhooks": {"type": "array"},
+        "webhooks": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}},
         "created_at": {"type": "string"},
         "updated_at": {"type": "string"},
+    },
+}
+_EVENTS: Final = ["stream:start", "stream:end", "comment:in"]
+_WEBHOOK: Final = {
+    "type": "object",
+    "required": ["id", "stream_id", "url", "notes", "type", "events", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "stream_id": {"type": "integer"},
+        "url": {"type": "string"},
+        "notes": {"type": "string"},
+        "type": {"type": "string", "enum": ["discord", "raw"]},
+        "events": {
+            "type": "object",
+            "required": _EVENTS,
+            "properties": {name: {"type": "boolean"} for name in _EVENTS},
+        },
+        "created_at": {"type": "string"},
+        "updated_at": {"type": "string"},
+    },
+}
+_WEBHOOK_BODY: Final = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "maxLength": 2048},
+        "type": {"type": "string", "enum": ["discord", "raw"]},
+        "notes": {"type": "string", "maxLength": 500},
+        "events": {
+            "oneOf": [
+                {"type": "array", "items": {"type": "string", "enum": _EVENTS}},
+                {"type": "object", "additionalProperties": {"type": "boolean"}},
+            ]
+        },
     },
 }
 _STREAM_BODY: Final = {
@@ -139,6 +172,7 @@ _ERRORS: Final = {
     "429": {"description": "rate limited", **_json(_ref("Error"))},
 }
 _ID: Final = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+_HOOK: Final = {"name": "hook", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
 
 
 _BRIDGED: Final = {
@@ -159,7 +193,12 @@ _BRIDGE_BODY: Final = {
 
 
 def _op(
-    summary: str, ok: dict[str, Any], *, body: dict[str, Any] | None = None, path_id: bool = False
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    body: dict[str, Any] | None = None,
+    path_id: bool = False,
+    hook_id: bool = False,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary,
@@ -169,7 +208,7 @@ def _op(
     if body is not None:
         operation["requestBody"] = {"required": True, **_json(body)}
     if path_id:
-        operation["parameters"] = [dict(_ID)]
+        operation["parameters"] = [dict(_ID), *([dict(_HOOK)] if hook_id else [])]
     return operation
 
 
@@ -194,6 +233,7 @@ def openapi_document() -> dict[str, Any]:
                 "Account": _ACCOUNT,
                 "Share": _SHARE,
                 "Stream": _STREAM,
+                "Webhook": _WEBHOOK,
             },
         },
         "paths": {
@@ -244,6 +284,24 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/stream/{id}/msg": {
                 "post": _op("inject a chat message", ok_status, body=_MESSAGE_BODY, path_id=True),
+            },
+            "/api/v1/stream/{id}/webhook": {
+                "get": _op(
+                    "the stream's webhooks (editors)",
+                    _wrapped("webhooks", {"type": "array", "items": _ref("Webhook")}),
+                    path_id=True,
+                ),
+                "post": _op("add a webhook", _wrapped("webhook", _ref("Webhook")), body=_WEBHOOK_BODY, path_id=True),
+            },
+            "/api/v1/stream/{id}/webhook/{hook}": {
+                "post": _op(
+                    "change a webhook",
+                    _wrapped("webhook", _ref("Webhook")),
+                    body=_WEBHOOK_BODY,
+                    path_id=True,
+                    hook_id=True,
+                ),
+                "delete": _op("remove a webhook", ok_status, path_id=True, hook_id=True),
             },
             "/api/v1/room/{id}/bridge": {
                 "get": _op("the accounts an ordinary room is bridged to", _BRIDGED, path_id=True),

@@ -20,12 +20,22 @@ from hubbub.store.sql.rooms import RoomsSql
 from hubbub.store.sql.rows import Cursor, event_from_json, event_to_json
 from hubbub.store.sql.socket_tokens import SocketTokensSql
 from hubbub.store.sql.streams import StreamsSql
+from hubbub.store.sql.webhooks import WebhooksSql
 
 __all__ = ["POSTGRESQL", "SQLITE", "Cursor", "SqlDialect", "SqlTx", "event_from_json", "event_to_json"]
 
 
 class SqlTx(
-    PeopleSql, RoomsSql, MessagesSql, LogSql, ConversationsSql, SocketTokensSql, PostingSql, DirectSql, StreamsSql
+    PeopleSql,
+    RoomsSql,
+    MessagesSql,
+    LogSql,
+    ConversationsSql,
+    SocketTokensSql,
+    PostingSql,
+    DirectSql,
+    StreamsSql,
+    WebhooksSql,
 ):
     """One transaction's queries over a DB-API cursor. Engines open and commit it."""
 

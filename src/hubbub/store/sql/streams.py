@@ -144,7 +144,7 @@ class StreamsSql(SqlBase):
         )
 
     def delete_stream(self, stream_id: int) -> None:
-        for table in ("stream_accounts", "stream_shares", "stream_viewcounts"):
+        for table in ("stream_accounts", "stream_shares", "stream_viewcounts", "stream_webhooks"):
             self._execute(f"DELETE FROM {table} WHERE stream_id = ?", (stream_id,))
         self._execute("DELETE FROM streams WHERE id = ?", (stream_id,))
 
