@@ -22,7 +22,7 @@ from hubbub.bus.base import Bus
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.addresses import ClientAddresses, parse_networks
 from hubbub.core.clock import Clock, SystemClock
-from hubbub.dialects.comet.routes import POLL_PREFIX, comet_routes
+from hubbub.dialects.comet.routes import ENCODED_ANSWERS, POLL_PREFIX, comet_routes
 from hubbub.dialects.irc.server import IrcServer
 from hubbub.dialects.realtime.routes import HUB, RealtimeRenderer, RealtimeSockets, realtime_routes
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
@@ -48,6 +48,7 @@ from hubbub.store.base import Store
 from hubbub.store.measured import MeasuredStore
 from hubbub.web.app import create_app
 from hubbub.web.direct_api import DIRECT_WATCH
+from hubbub.web.poll_connections import PollPort
 from hubbub.web.server import GuardedSite, HttpLimits
 
 __all__ = ["Runtime", "open_bus", "open_limits", "open_store", "sqlite_path"]
@@ -181,6 +182,7 @@ class Runtime:
     topics: TopicFanout | None = None
     access: AccessWatch | None = None
     channel_waiters: ChannelWaiters | None = None
+    poll_port: PollPort | None = None  # the HTTP port's comet poll connections
     direct_watch: DirectWatch | None = None
     sechat_sockets: SechatSockets | None = None
     realtime_sockets: RealtimeSockets | None = None
@@ -276,12 +278,14 @@ class Runtime:
         install_comet(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
+        self.poll_port = PollPort(self.service, self.channel_waiters, app[ENCODED_ANSWERS])
         listener = GuardedSite(
             self._runner,
             settings.host,
             settings.port,
             limits=HttpLimits.from_settings(settings),
             accept=lambda factory, host, port: budget.serve(factory, host, port, name="HTTP"),
+            polls=self.poll_port,
         )
         await listener.start()
         self.http_port = self._runner.addresses[0][1]

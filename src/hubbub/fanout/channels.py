@@ -74,34 +74,42 @@ class ChannelWaiters:
     def count(self, user_id: UserId) -> int:
         return self._counts.get(user_id, 0)
 
-    @contextlib.asynccontextmanager
-    async def register(self, user_id: UserId) -> AsyncIterator[Wake | None]:
-        """Register a waiter for ``user_id`` (None: over a bound; answer at once).
+    def acquire(self, user_id: UserId) -> bool:
+        """Count one more waiter for ``user_id``; False (counting nothing) over a bound: answer at once.
 
-        Register *before* reading the channel: an entry committed after the read is then
-        delivered after the registration and wakes it.
+        Acquire (and take ``current``) *before* reading the channel: an entry committed after
+        the read is then delivered after it and resolves the future.
         """
         if self._waiting >= self._total or self._counts.get(user_id, 0) >= self._per_user:
-            yield None
-            return
+            return False
         self._counts[user_id] = self._counts.get(user_id, 0) + 1
         self._waiting += 1
         metrics.LONGPOLL_WAITERS.inc()
+        return True
+
+    def release(self, user_id: UserId) -> None:
+        """Give back one waiter ``acquire`` counted (exactly once for each)."""
+        metrics.LONGPOLL_WAITERS.dec()
+        self._waiting -= 1
+        left = self._counts[user_id] - 1
+        if left:
+            self._counts[user_id] = left
+            return
+        del self._counts[user_id]
+        current = self._futures.pop(user_id, None)
+        if current is not None and not current.done():
+            current.cancel()
+
+    @contextlib.asynccontextmanager
+    async def register(self, user_id: UserId) -> AsyncIterator[Wake | None]:
+        """``acquire`` for the length of a ``with`` block: a ``Wake``, or None over a bound."""
+        if not self.acquire(user_id):
+            yield None
+            return
         try:
             yield Wake(self, user_id)
         finally:
-            metrics.LONGPOLL_WAITERS.dec()
-            self._waiting -= 1
-            left = self._counts[user_id] - 1
-            if left:
-                self._counts[user_id] = left
-            else:
-                del self._counts[user_id]
-                current = self._futures.get(user_id)
-                if current is not None:
-                    del self._futures[user_id]
-                    if not current.done():
-                        current.cancel()
+            self.release(user_id)
 
     def current(self, user_id: UserId) -> asyncio.Future[None]:
         """The future the next delivery for ``user_id`` resolves (shared by all its waiters)."""

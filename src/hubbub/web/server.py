@@ -35,7 +35,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from aiohttp import web
 
@@ -44,7 +44,18 @@ from hubbub.errors import SlowRequest
 from hubbub.settings import Settings
 from hubbub.web.client_errors import ServerLog
 
-__all__ = ["Accept", "AddressCounts", "GuardedRequestHandler", "GuardedSite", "HttpLimits", "address_key"]
+if TYPE_CHECKING:
+    from hubbub.web.poll_connections import PollPort
+
+__all__ = [
+    "Accept",
+    "AddressCounts",
+    "GuardedRequestHandler",
+    "GuardedSite",
+    "HttpLimits",
+    "address_key",
+    "admit",
+]
 
 log = logging.getLogger("hubbub.http")
 
@@ -136,6 +147,23 @@ class AddressCounts:
         return self._open.get(key, 0)
 
 
+def admit(transport: asyncio.BaseTransport, limits: HttpLimits, counts: AddressCounts) -> tuple[bool, str | None]:
+    """Count a new connection against its address's cap: (admitted, the address key counted).
+
+    A connection over the cap is answered ``503`` and closed here, before anything is read.
+    """
+    peer = transport.get_extra_info("peername")
+    from_proxy = isinstance(peer, tuple) and bool(peer) and str(peer[0]) in limits.uncapped
+    key = None if from_proxy else address_key(peer)
+    if key is not None and not counts.admit(key):
+        # (A cast, not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.)
+        writer = cast(asyncio.WriteTransport, transport)
+        writer.write(TOO_MANY_CONNECTIONS)
+        writer.close()
+        return False, None
+    return True, key
+
+
 class GuardedRequestHandler(web.RequestHandler):
     """aiohttp's connection protocol, plus the head timeout, the body rate and the address cap."""
 
@@ -180,17 +208,13 @@ class GuardedRequestHandler(web.RequestHandler):
     # the connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        from_proxy = isinstance(peer, tuple) and bool(peer) and str(peer[0]) in self._limits.uncapped
-        key = None if from_proxy else address_key(peer)
-        if key is not None and not self._counts.admit(key):
-            # Refused before aiohttp starts: nothing is read, parsed or kept for this connection.
-            # (A cast, not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.)
-            writer = cast(asyncio.WriteTransport, transport)
-            writer.write(TOO_MANY_CONNECTIONS)
-            writer.close()
-            return
-        self._address = key
+        admitted, key = admit(transport, self._limits, self._counts)
+        if admitted:  # else refused before aiohttp starts: nothing is read, parsed or kept for it
+            self.adopt(transport, key)
+
+    def adopt(self, transport: asyncio.BaseTransport, address: str | None) -> None:
+        """Serve a connection admitted already (``address`` counted; this handler releases it)."""
+        self._address = address
         super().connection_made(transport)
         self._start_head_timer()
 
@@ -326,7 +350,7 @@ def _tracking(handler: _RequestHandler) -> _RequestHandler:
 class GuardedSite(web.BaseSite):
     """A TCP site whose connections are ``GuardedRequestHandler``s sharing one ``AddressCounts``."""
 
-    __slots__ = ("_accept", "_bound_port", "_counts", "_host", "_limits", "_port", "_reuse_address")
+    __slots__ = ("_accept", "_bound_port", "_counts", "_host", "_limits", "_polls", "_port", "_reuse_address")
 
     def __init__(
         self,
@@ -337,15 +361,19 @@ class GuardedSite(web.BaseSite):
         limits: HttpLimits,
         reuse_address: bool = True,
         accept: Accept | None = None,
+        polls: PollPort | None = None,
     ) -> None:
         """``accept`` listens and accepts for the site (the process's connection budget, in
-        ``hubbub serve``); by default the event loop does (``loop.create_server``)."""
+        ``hubbub serve``); by default the event loop does (``loop.create_server``). With
+        ``polls``, connections start as ``web.poll_connections.PollConnection``s (comet long
+        polls answered below aiohttp) and are handed to aiohttp at their first other request."""
         super().__init__(runner)
         self._host, self._port = host, port
         self._limits = limits
         self._counts = AddressCounts(limits.max_connections_per_address)
         self._reuse_address = reuse_address
         self._accept = accept
+        self._polls = polls
         self._bound_port: int | None = None
 
     @property
@@ -374,8 +402,20 @@ class GuardedSite(web.BaseSite):
         # a malformed request is the client's doing, one line without a traceback.
         options: dict[str, Any] = {"access_log": None, "logger": ServerLog()}
 
-        def connection() -> GuardedRequestHandler:
+        def guarded() -> GuardedRequestHandler:
             return GuardedRequestHandler(server, loop=loop, limits=self._limits, counts=self._counts, **options)
+
+        def handover(transport: asyncio.Transport, address: str | None) -> asyncio.Protocol:
+            handler = guarded()
+            handler.adopt(transport, address)
+            return handler
+
+        polls = self._polls
+
+        def connection() -> asyncio.Protocol:
+            if polls is None:
+                return guarded()
+            return polls.connection(self._limits, self._counts, handover)
 
         listening: asyncio.AbstractServer
         if self._accept is not None:
@@ -388,3 +428,10 @@ class GuardedSite(web.BaseSite):
         # asyncio.Server and hubbub's Listener have their sockets; AbstractServer does not declare them.
         sockets: Sequence[socket.socket] = getattr(listening, "sockets", ())
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+    async def stop(self) -> None:
+        # Connections still serving polls are unknown to aiohttp's server: close them here, or a
+        # held poll would keep the listener (and the shutdown) waiting for its hold to end.
+        if self._polls is not None:
+            self._polls.close_all()
+        await super().stop()

@@ -9,73 +9,63 @@ error envelope (HTTP 200, as the clients expect) and changes nothing, not even p
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 from multidict import MultiDict
 
-from hubbub.core.direct import Activity, Presence, Relation
-from hubbub.core.ids import UserId
+from hubbub.core.direct import Presence, Relation
 from hubbub.dialects.comet.codec import (
     CONTENT_TYPE,
-    Answer,
     BuddyInfo,
     CometError,
     ErrorCode,
-    PollInput,
-    PollSession,
     buddy_list_body,
     continue_body,
-    entry_object,
     error_body,
-    msg_body,
     parse_bool,
-    parse_poll_path,
     parse_send,
     parse_typing,
     parse_user_id,
     reconnect_body,
-    refresh_body,
     success_body,
 )
 from hubbub.dialects.comet.pages import USER_COOKIE, page_routes
+from hubbub.dialects.comet.polling import ChannelPoll, EncodedAnswers, hold_seconds
 from hubbub.dialects.sechat.http import SERVICE, mark_refused, read_form, signed_in
 from hubbub.errors import BodyTooLarge, ConfigError, NotLoggedIn, RateLimited, RecipientOffline, RemoteError
-from hubbub.fanout.channels import ChannelWaiters
+from hubbub.fanout.channels import ChannelWaiters, woken_within
 from hubbub.service.accounts import SignedIn
 from hubbub.settings import Settings
 
-__all__ = ["CHANNEL_WAITERS", "POLL_PREFIX", "USER_COOKIE", "comet_routes", "hold_seconds"]
+__all__ = [
+    "CHANNEL_WAITERS",
+    "ENCODED_ANSWERS",
+    "POLL_HEADERS",
+    "POLL_PREFIX",
+    "USER_COOKIE",
+    "comet_routes",
+    "hold_seconds",
+]
 
 log = logging.getLogger("hubbub.comet")
 
 CHANNEL_WAITERS: Final = web.AppKey("channel_waiters", ChannelWaiters)
+ENCODED_ANSWERS: Final = web.AppKey("comet_encoded", EncodedAnswers)
 POLL_PREFIX: Final = "/x/"  # answered on any Host (the channel hosts are a wildcard, §C.1)
-MAX_HOLD_SECONDS: Final = 55.0  # NATs drop idle HTTP at 60 s and Miranda gives up at 65 s (§C.3)
 CONNECTION_CHECK_SECONDS: Final = (
     10.0  # a held poll whose client left is let go within this (aiohttp does not cancel it)
 )
-ENCODED_ENTRIES: Final = 4096  # rendered msg answers kept, so that tabs polling one seq share the bytes
-_HEADERS: Final = {"Cache-Control": "no-cache, no-store"}
+POLL_HEADERS: Final = {"Cache-Control": "no-cache, no-store"}
 _OFFLINE_POLICIES: Final = frozenset({"error", "deliver"})
 
 FormHandler = Callable[[web.Request, SignedIn, MultiDict[str]], Awaitable[bytes]]
 
 
 def _javascript(data: bytes) -> web.Response:
-    return web.Response(body=data, content_type=CONTENT_TYPE, charset="utf-8", headers=_HEADERS)
-
-
-def hold_seconds(settings: Settings) -> float:
-    """How long this poll is held (§C.10 item 4): uniform in the configured range, never over 55 s."""
-    low = min(settings.comet_poll_timeout_min, MAX_HOLD_SECONDS)
-    high = min(max(settings.comet_poll_timeout_max, low), MAX_HOLD_SECONDS)
-    return random.uniform(low, high)
+    return web.Response(body=data, content_type=CONTENT_TYPE, charset="utf-8", headers=POLL_HEADERS)
 
 
 def check_settings(settings: Settings) -> None:
@@ -86,85 +76,31 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("comet_poll_timeout_min and comet_poll_timeout_max must be positive")
 
 
-@dataclass
-class _Encoded:
-    """Rendered ``msg`` answers by (user, seq, typing lapsed): log entries never change."""
-
-    entries: OrderedDict[tuple[int, int, bool], bytes]
-
-    def get(self, key: tuple[int, int, bool]) -> bytes | None:
-        data = self.entries.get(key)
-        if data is not None:
-            self.entries.move_to_end(key)
-        return data
-
-    def put(self, key: tuple[int, int, bool], data: bytes) -> None:
-        self.entries[key] = data
-        while len(self.entries) > ENCODED_ENTRIES:
-            self.entries.popitem(last=False)
-
-
-_ENCODED: Final = web.AppKey("comet_encoded", _Encoded)
-
-
-def _poll_user(request: web.Request, uid: UserId) -> SignedIn | None:
-    """The session, if it is signed in as the path's and the ``c_user`` cookie's user (§C.10 item 1)."""
-    session = signed_in(request)
-    if session is None or session.user.id != uid or parse_user_id(request.cookies.get(USER_COOKIE)) != uid:
-        return None
-    return session
-
-
 async def poll(request: web.Request) -> web.StreamResponse:
-    """``GET /x/<any>/<any>/p_<uid>=<seq>``: refresh, continue, or the one entry at seq."""
-    service = request.app[SERVICE]
-    machine = PollSession()
-    target = parse_poll_path(request.match_info["tail"])
-    session = None if target is None else _poll_user(request, target.uid)
-    if target is None or session is None:
-        machine.step(PollInput.NOT_SIGNED_IN)
-        mark_refused(request)
-        return _javascript(refresh_body())
-    user_id = session.user.id
+    """``GET /x/<any>/<any>/p_<uid>=<seq>``: refresh, continue, or the one entry at seq (``polling``).
+
+    ``hubbub serve`` answers most polls on its own poll connections (``web.poll_connections``);
+    this route serves the rest (a poll that follows another request on a connection, tests).
+    """
+    app = request.app
+    channel = ChannelPoll(app[SERVICE], app[CHANNEL_WAITERS], app[ENCODED_ANSWERS], request.match_info["tail"])
     try:
-        await service.presence.touch(user_id, Activity.ACTIVE if target.active else Activity.SEEN)
-    except Exception:  # presence is best effort; the poll is answered regardless
-        log.exception("could not record presence")
-    deadline = time.monotonic() + hold_seconds(service.settings)
-    async with request.app[CHANNEL_WAITERS].register(user_id) as wake:
-        read = await service.direct.read_channel(user_id, target.seq if target.seq is not None else -1)
-        position = PollSession.classify(target.seq, read.head.first_seq, read.head.next_seq)
-        if position is PollInput.NEXT and wake is None:
-            position = PollInput.NO_ROOM
-        answer = machine.step(position)
-        while answer is Answer.WAIT:
-            assert wake is not None
-            remaining = deadline - time.monotonic()
-            woken = await wake.wait(max(0.0, min(remaining, CONNECTION_CHECK_SECONDS)))
-            if not woken:
-                if remaining <= CONNECTION_CHECK_SECONDS:
-                    answer = machine.step(PollInput.EXPIRED)
-                    break
-                if request.transport is None or request.transport.is_closing():
-                    answer = machine.step(PollInput.GONE)
-                    break
-                continue
-            machine.step(PollInput.WOKEN)
-            wake.rearm()  # before the read: what commits after it wakes the new future
-            read = await service.direct.read_channel(user_id, target.seq if target.seq is not None else -1)
-            answer = machine.step(PollSession.classify(target.seq, read.head.first_seq, read.head.next_seq))
-    if answer is Answer.CONTINUE:
-        return _javascript(continue_body())
-    if answer is Answer.REFRESH_SEQ or read.entry is None:
-        return _javascript(refresh_body(read.head.next_seq))
-    now = service.context.clock.now()
-    key = (int(user_id), read.entry.seq, read.entry.lapsed(now))
-    encoded = request.app[_ENCODED]
-    data = encoded.get(key)
-    if data is None:
-        data = msg_body(user_id, entry_object(read.entry, now))
-        encoded.put(key, data)
-    return _javascript(data)
+        reply = await channel.start(signed_in(request), request.cookies.get(USER_COOKIE))
+        while reply is None:
+            assert channel.future is not None
+            remaining = channel.deadline - time.monotonic()
+            if await woken_within(channel.future, max(0.0, min(remaining, CONNECTION_CHECK_SECONDS))):
+                reply = await channel.woken()
+            elif remaining <= CONNECTION_CHECK_SECONDS:
+                reply = channel.expired()
+            elif request.transport is None or request.transport.is_closing():
+                channel.gone()
+                return _javascript(continue_body())  # nobody reads it
+    finally:
+        channel.close()
+    if reply.refused:
+        mark_refused(request)
+    return _javascript(reply.body)
 
 
 def _error_code(error: RemoteError) -> ErrorCode:
@@ -285,7 +221,7 @@ def comet_routes(
 
     def install(app: web.Application) -> None:
         app[CHANNEL_WAITERS] = waiters
-        app[_ENCODED] = _Encoded(OrderedDict())
+        app[ENCODED_ANSWERS] = EncodedAnswers()
 
     routes = [
         web.get(POLL_PREFIX + "{tail:.*}", poll),

@@ -1,0 +1,371 @@
+"""The HTTP port's connections, as long as they carry comet long polls: answered here, not by aiohttp.
+
+A comet client holds one poll (``GET /x/<any>/<any>/p_<uid>=<seq>``) open all the time, for up
+to 55 s each. Through aiohttp each held poll kept a request object, its headers, a handler task
+and the frames of the middleware chain: about 21 KiB and ~100 objects the garbage collector
+walks on every full collection (bench/longpoll.py). A ``PollConnection`` is the connection's
+protocol from its first byte instead:
+
+- while the connection's requests are polls, each head is parsed by httptools (framed at its
+  blank line: a poll has no body), the ``acct`` session looked up, and the poll driven by
+  ``dialects.comet.polling.ChannelPoll`` — the same rules as aiohttp's route; while it waits it
+  holds no task, only a callback on the user's wake-up future and a timer for its hold;
+- the first request that is anything else hands the connection, with every byte read so far,
+  to a ``GuardedRequestHandler`` (aiohttp) for good; this protocol then only passes the
+  transport's calls through.
+
+The HTTP port's protections hold here too: the per-address connection cap (counted once,
+passed on at the hand-over), the head timeout (408), the keep-alive idle timeout, a bounded head
+(431) and no pipelined bytes beyond one head while a poll is held. Polls are answered on any
+``Host`` (the channel hosts are a wildcard, comet.md §C.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from http.cookies import CookieError, SimpleCookie
+from typing import Final, cast
+from urllib.parse import unquote
+
+import httptools
+
+from hubbub.dialects.comet.codec import CONTENT_TYPE
+from hubbub.dialects.comet.pages import USER_COOKIE
+from hubbub.dialects.comet.polling import ChannelPoll, EncodedAnswers, PollReply
+from hubbub.dialects.comet.routes import POLL_HEADERS, POLL_PREFIX
+from hubbub.dialects.sechat.http import SESSION_COOKIE
+from hubbub.fanout.channels import ChannelWaiters
+from hubbub.service.service import Service
+from hubbub.web.server import AddressCounts, HttpLimits, admit
+
+__all__ = ["MAX_HEAD_BYTES", "PollConnection", "PollPort"]
+
+log = logging.getLogger("hubbub.comet")
+
+MAX_HEAD_BYTES: Final = 16 * 1024  # aiohttp's own limits allow 8 KiB a line; a poll's head is far smaller
+_POLL_START: Final = b"GET " + POLL_PREFIX.encode()
+_BLANK_LINE: Final = b"\r\n\r\n"
+
+
+def _plain(status: str, text: str) -> bytes:
+    body = text.encode()
+    head = f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+    return (head + "Connection: close\r\n\r\n").encode() + body
+
+
+_BAD_REQUEST: Final = _plain("400 Bad Request", "Bad Request: this is not a request a comet poll can be")
+_HEAD_TOO_LARGE: Final = _plain("431 Request Header Fields Too Large", "Request Header Fields Too Large")
+_TIMED_OUT: Final = _plain("408 Request Timeout", "The request head did not arrive in time")
+_SERVER_ERROR: Final = _plain("500 Internal Server Error", "Internal Server Error")
+_POLL_HEAD: Final = "".join(
+    [
+        "HTTP/1.1 200 OK\r\n",
+        f"Content-Type: {CONTENT_TYPE}; charset=utf-8\r\n",
+        *(f"{name}: {value}\r\n" for name, value in POLL_HEADERS.items()),
+        "X-Content-Type-Options: nosniff\r\n",
+    ]
+).encode()
+
+
+def _answer(reply: PollReply, *, keep_alive: bool) -> bytes:
+    tail = b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
+    return b"%sContent-Length: %d\r\n%s%s" % (_POLL_HEAD, len(reply.body), tail, reply.body)
+
+
+class _Head:
+    """One request head, as httptools parses it (its callbacks)."""
+
+    __slots__ = ("body", "cookie", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.cookie = ""
+        self.body = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lowered = name.lower()
+        if lowered == b"cookie":
+            self.cookie = f"{self.cookie}; {value.decode('latin-1')}" if self.cookie else value.decode("latin-1")
+        elif lowered == b"transfer-encoding" or (lowered == b"content-length" and value.strip() != b"0"):
+            self.body = True
+
+
+def _cookies(header: str) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    with contextlib.suppress(CookieError):
+        jar.load(header)
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+class PollPort:
+    """What the poll connections of one HTTP port answer with, and every one of them still open."""
+
+    def __init__(self, service: Service, waiters: ChannelWaiters, encoded: EncodedAnswers) -> None:
+        self.service = service
+        self.waiters = waiters
+        self.encoded = encoded
+        self.open: set[PollConnection] = set()
+
+    def connection(self, limits: HttpLimits, counts: AddressCounts, handover: Handover) -> PollConnection:
+        """The protocol for one accepted connection (``GuardedSite`` asks)."""
+        return PollConnection(self, limits=limits, counts=counts, handover=handover)
+
+    def close_all(self) -> None:
+        """Shutting down: close every connection still serving polls (held ones get no answer)."""
+        for connection in list(self.open):
+            connection.close()
+
+
+# Makes aiohttp's protocol for a connection taken over mid-way: (transport, its counted address).
+Handover = Callable[[asyncio.Transport, "str | None"], asyncio.Protocol]
+
+
+class PollConnection(asyncio.Protocol):
+    """One accepted connection of the HTTP port; see the module docstring."""
+
+    __slots__ = (
+        "_address",
+        "_buffer",
+        "_channel",
+        "_closed",
+        "_counts",
+        "_handover",
+        "_idle",
+        "_inner",
+        "_keep_alive",
+        "_limits",
+        "_port",
+        "_task",
+        "_timer",
+        "transport",
+    )
+
+    def __init__(self, port: PollPort, *, limits: HttpLimits, counts: AddressCounts, handover: Handover) -> None:
+        self._port = port
+        self._limits = limits
+        self._counts = counts
+        self._address: str | None = None  # counted against the per-address cap; passed on at the hand-over
+        self._handover = handover
+        self._idle = False  # between requests, on the keep-alive clock
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._inner: asyncio.Protocol | None = None
+        self._channel: ChannelPoll | None = None  # the poll being answered
+        self._task: asyncio.Task[None] | None = None  # while it reads the store
+        self._timer: asyncio.TimerHandle | None = None  # head, keep-alive or hold, whichever applies
+        self._keep_alive = True
+        self._closed = False
+
+    # the transport's calls
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        admitted, self._address = admit(transport, self._limits, self._counts)
+        if not admitted:
+            self._closed = True  # refused before anything is read
+            return
+        self._port.open.add(self)
+        self._set_timer(self._limits.head_timeout, self._head_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._inner.data_received(data)
+            return
+        self._buffer += data
+        if self._channel is None:
+            self._next_request()
+        elif len(self._buffer) > MAX_HEAD_BYTES:
+            self._fail(_HEAD_TOO_LARGE)  # pipelined bytes behind a held poll, without bound
+
+    def eof_received(self) -> bool | None:
+        if self._inner is not None:
+            return self._inner.eof_received()
+        return None  # the transport closes; a held poll is let go in connection_lost
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
+            return
+        self._closed = True
+        self._port.open.discard(self)
+        self._cancel_timer()
+        channel, self._channel = self._channel, None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()  # it was reading the store for this poll: nobody is left to answer
+        elif channel is not None and channel.future is not None:
+            channel.future.remove_done_callback(self._woken)
+            channel.gone()  # it was held
+        if channel is not None:
+            channel.close()
+        self._release_address()
+
+    def close(self) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.close()
+
+    # requests
+
+    def _next_request(self) -> None:
+        """Serve the next head in the buffer if it is a poll's; hand anything else to aiohttp."""
+        buffer = self._buffer
+        while buffer[:2] == b"\r\n":  # empty lines before a request line begin nothing (RFC 9112 §2.2)
+            del buffer[:2]
+        if not buffer:
+            return
+        if self._idle:
+            self._idle = False
+            self._set_timer(self._limits.head_timeout, self._head_timed_out)  # a head has begun: its own time
+        if not buffer.startswith(_POLL_START[: len(buffer)]):
+            self._hand_over()
+            return
+        end = buffer.find(_BLANK_LINE)
+        if end < 0:
+            if len(buffer) > MAX_HEAD_BYTES:
+                self._fail(_HEAD_TOO_LARGE)
+            return
+        raw = bytes(buffer[: end + len(_BLANK_LINE)])
+        del buffer[: end + len(_BLANK_LINE)]
+        head = _Head()
+        parser = httptools.HttpRequestParser(head)
+        try:
+            parser.feed_data(raw)
+        except httptools.HttpParserUpgrade:
+            self._buffer[:0] = raw  # an upgrade is no poll: aiohttp answers it
+            self._hand_over()
+            return
+        except httptools.HttpParserError:
+            self._fail(_BAD_REQUEST)
+            return
+        if head.body:
+            self._fail(_BAD_REQUEST)  # framed at its blank line, a poll cannot carry a body
+            return
+        self._keep_alive = parser.should_keep_alive()
+        self._cancel_timer()
+        path = unquote(httptools.parse_url(head.url).path.decode("latin-1"))
+        tail = path[len(POLL_PREFIX) :]
+        self._task = asyncio.get_running_loop().create_task(self._start(tail, _cookies(head.cookie)))
+
+    async def _start(self, tail: str, cookies: dict[str, str]) -> None:
+        port = self._port
+        channel = self._channel = ChannelPoll(port.service, port.waiters, port.encoded, tail)
+        try:
+            token = cookies.get(SESSION_COOKIE)
+            session = await port.service.accounts.signed_in(token) if token else None
+            reply = await channel.start(session, cookies.get(USER_COOKIE))
+        except Exception:
+            log.exception("a comet poll failed")
+            self._task = None
+            self._fail(_SERVER_ERROR)
+            return
+        self._task = None
+        self._go_on(reply)
+
+    def _go_on(self, reply: PollReply | None) -> None:
+        channel = self._channel
+        if self._closed or channel is None:
+            return
+        if reply is not None:
+            self._reply(reply)
+            return
+        assert channel.future is not None
+        channel.future.add_done_callback(self._woken)
+        self._set_timer(max(0.0, channel.deadline - time.monotonic()), self._expired)
+
+    def _woken(self, future: asyncio.Future[None]) -> None:
+        if self._closed or self._channel is None:
+            return
+        self._cancel_timer()
+        self._task = asyncio.get_running_loop().create_task(self._after_wake(self._channel))
+
+    async def _after_wake(self, channel: ChannelPoll) -> None:
+        try:
+            reply = await channel.woken()
+        except Exception:
+            log.exception("a comet poll failed")
+            self._task = None
+            self._fail(_SERVER_ERROR)
+            return
+        self._task = None
+        self._go_on(reply)
+
+    def _expired(self) -> None:
+        self._timer = None
+        channel = self._channel
+        if channel is None:
+            return
+        if channel.future is not None:
+            channel.future.remove_done_callback(self._woken)
+        self._reply(channel.expired())
+
+    def _reply(self, reply: PollReply) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+        assert self.transport is not None
+        self.transport.write(_answer(reply, keep_alive=self._keep_alive))
+        if not self._keep_alive:
+            self.transport.close()
+            return
+        self._idle = True
+        self._set_timer(self._limits.keepalive_timeout, self.close)
+        self._next_request()  # a head that came while the poll was held
+
+    # the hand-over and the end
+
+    def _hand_over(self) -> None:
+        """From here on aiohttp serves this connection (with the bytes read so far)."""
+        assert self.transport is not None
+        self._cancel_timer()
+        self._port.open.discard(self)
+        address, self._address = self._address, None
+        inner = self._inner = self._handover(self.transport, address)
+        data, self._buffer = bytes(self._buffer), bytearray()
+        if data:
+            inner.data_received(data)
+
+    def _fail(self, answer: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(answer)
+            self.transport.close()
+
+    def _head_timed_out(self) -> None:
+        self._timer = None
+        if self._buffer.strip(b"\r\n"):
+            self._fail(_TIMED_OUT)  # part of a head came: say why
+        else:
+            self.close()  # nothing came (browsers open spare connections)
+
+    def _release_address(self) -> None:
+        address, self._address = self._address, None
+        if address is not None:
+            self._counts.release(address)
+
+    # the one timer
+
+    def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        """One timer at a time: the head's, the keep-alive idle's or the held poll's. A head or
+        keep-alive limit of 0 is no limit; a hold always ends."""
+        self._cancel_timer()
+        if delay > 0 or callback == self._expired:
+            self._timer = asyncio.get_running_loop().call_later(delay, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
