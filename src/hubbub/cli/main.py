@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import gc
 import signal
 import sys
 from typing import TypeVar
@@ -74,6 +75,11 @@ def serve(**flags: object) -> None:
         except BaseException:
             await runtime.stop()
             raise
+        # What start-up made (modules, templates, the schema) lives as long as the process: kept
+        # out of the collector's full passes, which walk every tracked object each time and
+        # otherwise stall every connection while a node holds many.
+        gc.collect()
+        gc.freeze()
         reporter = asyncio.create_task(report_repeats(), name="hubbub-log-repeats")
         click.echo(f"hubbub {__version__}: http listening on http://{settings.host}:{runtime.http_port}")
         click.echo(f"hubbub: websocket gateway listening on ws://{settings.host}:{runtime.ws_port}")
