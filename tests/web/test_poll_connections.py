@@ -194,10 +194,13 @@ async def test_a_poll_that_is_not_signed_in_is_told_to_refresh(pair: tuple[Polle
     writer.close()
 
 
-async def test_http_1_0_polls_are_answered_and_closed(pair: tuple[Poller, Poller]) -> None:
+@pytest.mark.parametrize(("version", "extra"), [("1.0", ""), ("1.1", "Connection: close\r\n")])
+async def test_polls_that_ask_to_close_are_answered_and_closed(
+    pair: tuple[Poller, Poller], version: str, extra: str
+) -> None:
     _, bob = pair
     reader, writer = await bob.connect()
-    writer.write(bob.head(-1, version="1.0"))
+    writer.write(bob.head(-1, version=version, extra=extra))
     _, headers, body = await _response(reader)
     assert headers["connection"] == "close" and _answer(body)["t"] == "refresh"
     assert await _closed(reader)

@@ -110,6 +110,7 @@ class WebhookDelivery:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.holding = False
+        self._held_before = False
         self.node = secrets.token_hex(8)  # this process, as lease holder
         self.dropped = 0  # events and calls dropped because a queue was full (since start)
 
@@ -159,7 +160,10 @@ class WebhookDelivery:
         """Claim or renew the delivery lease; without it this node queues nothing."""
         held = await self._service.webhooks.claim_delivery(self.node, LEASE_SECONDS)
         if held != self.holding:
-            log.info("webhook delivery %s on this node", "starts" if held else "stops")
+            # Taking the lease at start-up is routine; taking it over, or losing it, is news.
+            level = logging.DEBUG if held and not self._held_before else logging.INFO
+            log.log(level, "webhook delivery %s on this node", "starts" if held else "stops")
+            self._held_before = True
         self.holding = held
 
     async def _renew_forever(self) -> None:

@@ -79,12 +79,19 @@ def _answer(reply: PollReply, *, keep_alive: bool) -> bytes:
 class _Head:
     """One request head, as httptools parses it (its callbacks)."""
 
-    __slots__ = ("body", "cookie", "url")
+    __slots__ = ("body", "cookie", "keep_alive", "parser", "url")
 
     def __init__(self) -> None:
         self.url = b""
         self.cookie = ""
         self.body = False
+        self.keep_alive = False
+        self.parser = httptools.HttpRequestParser(self)
+
+    def on_headers_complete(self) -> None:
+        # Asked here: once the message is complete the parser has begun the next one and forgotten
+        # this one's Connection header.
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -242,9 +249,8 @@ class PollConnection(asyncio.Protocol):
         raw = bytes(buffer[: end + len(_BLANK_LINE)])
         del buffer[: end + len(_BLANK_LINE)]
         head = _Head()
-        parser = httptools.HttpRequestParser(head)
         try:
-            parser.feed_data(raw)
+            head.parser.feed_data(raw)
         except httptools.HttpParserUpgrade:
             self._buffer[:0] = raw  # an upgrade is no poll: aiohttp answers it
             self._hand_over()
@@ -255,7 +261,7 @@ class PollConnection(asyncio.Protocol):
         if head.body:
             self._fail(_BAD_REQUEST)  # framed at its blank line, a poll cannot carry a body
             return
-        self._keep_alive = parser.should_keep_alive()
+        self._keep_alive = head.keep_alive
         self._cancel_timer()
         path = unquote(httptools.parse_url(head.url).path.decode("latin-1"))
         tail = path[len(POLL_PREFIX) :]
