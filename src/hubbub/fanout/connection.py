@@ -9,7 +9,8 @@ a connection whose unsent bytes exceed its limit closes itself with code 1008
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Final, Protocol
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Connection",
     "Handshake",
     "Refusal",
+    "settled_handshake",
 ]
 
 CLOSE_NORMAL: Final = 1000
@@ -40,6 +42,7 @@ CLOSE_FORBIDDEN: Final = 4403
 
 # ``Handshake.extra`` key: the handler's ``authorize`` already ran, before the upgrade was answered.
 AUTHORIZED: Final = "authorized"
+_NOTHING: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,11 @@ class Handshake:
     secure: bool = False
     # What accept() learnt (the user a token names ...), for the handler's later callbacks.
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def settled_handshake(handshake: Handshake) -> Handshake:
+    """``handshake`` without the request's headers, cookies and query (``Connection.settled``)."""
+    return replace(handshake, headers=_NOTHING, cookies=_NOTHING, query=_NOTHING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +100,8 @@ class Connection(Protocol):
         ...
 
     def close(self, code: int, reason: str) -> None: ...
+
+    def settled(self) -> None:
+        """The dialect has read what it needs of the upgrade request (headers, cookies, query):
+        an idle socket need not keep them. ``handshake.path`` and ``handshake.extra`` stay."""
+        ...

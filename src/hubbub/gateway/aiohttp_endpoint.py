@@ -19,7 +19,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
-from hubbub.fanout.connection import CLOSE_POLICY, CLOSE_PROTOCOL_ERROR, CLOSE_TRY_AGAIN, Handshake, Refusal
+from hubbub.fanout.connection import (
+    CLOSE_POLICY,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_TRY_AGAIN,
+    Handshake,
+    Refusal,
+    settled_handshake,
+)
 from hubbub.gateway.mask_check import MaskCheck
 from hubbub.gateway.router import SocketHandler, SocketRouter, collect_headers
 
@@ -62,6 +69,9 @@ class AiohttpConnection:
     @property
     def remote(self) -> str:
         return self._remote
+
+    def settled(self) -> None:
+        self._handshake = settled_handshake(self._handshake)
 
     @property
     def closed(self) -> bool:

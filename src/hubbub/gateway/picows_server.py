@@ -21,6 +21,7 @@ import logging
 import time
 from typing import Any
 
+from multidict import CIMultiDict
 from picows import (
     WSAutoPingStrategy,
     WSCloseCode,
@@ -42,6 +43,7 @@ from hubbub.fanout.connection import (
     CLOSE_TRY_AGAIN,
     Handshake,
     Refusal,
+    settled_handshake,
 )
 from hubbub.gateway.closing import answer_to_close
 from hubbub.gateway.listener import ConnectionBudget, Listener
@@ -51,12 +53,26 @@ __all__ = ["PicowsConnection", "PicowsGateway"]
 
 log = logging.getLogger("hubbub.gateway")
 
+_NO_HEADERS: CIMultiDict[str] = CIMultiDict()  # shared by every settled connection; never written to
 _CLOSE_INVALID_TEXT = 1007
 _CLOSE_UNSUPPORTED = 1003
 
 
 class PicowsConnection(WSListener):
     """One accepted socket: a picows listener and a ``hubbub.fanout.connection.Connection``."""
+
+    __slots__ = (
+        "_admitted",
+        "_closed",
+        "_cut",
+        "_fragments",
+        "_gateway",
+        "_handler",
+        "_handshake",
+        "_last_inbound",
+        "_remote",
+        "_transport",
+    )
 
     def __init__(self, gateway: PicowsGateway, handler: SocketHandler, handshake: Handshake) -> None:
         super().__init__()
@@ -96,6 +112,15 @@ class PicowsConnection(WSListener):
     @property
     def last_inbound(self) -> float:
         return self._last_inbound
+
+    def settled(self) -> None:
+        self._handshake = settled_handshake(self._handshake)
+        transport = self._transport
+        if transport is not None:
+            # picows keeps the upgrade request and its answer for the connection's life; their
+            # headers are read only while the upgrade is made.
+            transport.request.headers = _NO_HEADERS
+            transport.response.headers = _NO_HEADERS
 
     def close(self, code: int, reason: str) -> None:
         if self._closed or self._transport is None:
@@ -214,7 +239,9 @@ class PicowsGateway:
         self._live: set[PicowsConnection] = set()  # every websocket until picows says it is gone
         self._all_gone = asyncio.Event()
         self._all_gone.set()
-        self._picows_log = logging.getLogger("picows.gateway")
+        # An adapter, not the logger: given a Logger, picows makes a child Logger for every
+        # connection (named after its descriptor) and keeps it for the connection's life.
+        self._picows_log = logging.LoggerAdapter(logging.getLogger("picows.gateway"))
 
     def _upgrade(self, request: WSUpgradeRequest) -> PicowsConnection | WSUpgradeResponseWithListener:
         headers = collect_headers(request.headers.items())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -18,7 +18,14 @@ from hubbub.core.ids import EventId, RoomId
 from hubbub.core.models import User
 from hubbub.dialects.sechat.socket import SechatRenderer, SechatSockets
 from hubbub.fanout.access import AccessWatch
-from hubbub.fanout.connection import AUTHORIZED, CLOSE_FORBIDDEN, CLOSE_INTERNAL_ERROR, CLOSE_TRY_AGAIN, Handshake
+from hubbub.fanout.connection import (
+    AUTHORIZED,
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_TRY_AGAIN,
+    Handshake,
+    settled_handshake,
+)
 from hubbub.fanout.hub import Hub
 from hubbub.fanout.rooms import RoomFanout
 from hubbub.service.accounts import SignedIn
@@ -39,6 +46,9 @@ class FakeConnection:
 
     def close(self, code: int, reason: str) -> None:
         self.closed, self.close_reason = True, (code, reason)
+
+    def settled(self) -> None:
+        self.handshake = settled_handshake(self.handshake)
 
 
 @dataclass
@@ -99,6 +109,27 @@ async def test_a_room_left_while_the_socket_opened_is_not_carried(service: Servi
     await _open(setup, connection)
     [subscriber] = setup.rooms.subscribers_of(setup.user.id)
     assert subscriber.rooms == {first.id, third.id} and not connection.closed
+
+
+async def test_a_live_socket_keeps_its_grant_not_the_upgrade_request_and_still_closes_on_logout(
+    service: Service,
+) -> None:
+    setup = await _setup(service)
+    room = await service.rooms.create_room("Den")
+    await service.rooms.join(setup.user.id, room.id)
+    connection = await _authorized(setup, room.id)
+    connection.handshake = replace(
+        connection.handshake, headers={"cookie": "acct=x", "user-agent": "a" * 200}, cookies={"acct": "x"}
+    )
+    await _open(setup, connection)
+    handshake = connection.handshake
+    assert (dict(handshake.headers), dict(handshake.cookies), dict(handshake.query)) == ({}, {}, {})
+    assert set(handshake.extra) == {AUTHORIZED, "socket_grant"}  # the token's claims and the opening position are gone
+    # What the grant is still for: a logout closes the live socket.
+    position = await service.queries.last_event_id()
+    await service.accounts.close_session(setup.cookie)
+    await _deliver_since(setup, position)
+    assert connection.close_reason is not None and connection.close_reason[0] == CLOSE_FORBIDDEN
 
 
 async def test_a_logout_while_the_socket_opened_closes_it(service: Service) -> None:

@@ -200,10 +200,12 @@ class RealtimeSockets:
     def _sign_in(self, subscriber: TopicSubscriber) -> None:
         """Sign the socket in as its grant's user, unless an access change since the grant ended its session."""
         connection = subscriber.connection
-        grant = connection.handshake.extra.get(_GRANT)
+        extra = connection.handshake.extra
+        grant = extra.get(_GRANT)
+        by_token = extra.pop(_TOKEN, None) is not None
+        connection.settled()  # the grant (or none: a visitor) is all a live socket needs from here on
         if not isinstance(grant, SocketGrant):
             return  # a visitor
-        by_token = _TOKEN in connection.handshake.extra
         changes = self._access.changes(after=grant.position, user_id=grant.user.id)
         if changes is None:
             connection.close(CLOSE_TRY_AGAIN, "Access changed while the socket opened; connect again")

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Final
 
 from hubbub import metrics
@@ -241,6 +242,11 @@ class SechatSockets:
             connection.close(CLOSE_TRY_AGAIN, f"replay limit reached; reconnect with l={reached}")
             return
         subscriber.go_live()
+        extra.pop(_TOKEN, None)
+        extra.pop("opened_at", None)
+        # The subscriber keeps the rooms (and follows their changes); the grant, the session.
+        extra[_GRANT] = replace(grant, rooms=frozenset())
+        connection.settled()  # the grant is all a live socket needs from here on
         try:
             await self._service.presence.touch(user.id, Activity.SEEN, wait=False)
         except Exception:  # presence is best effort here; the keep-alive round reports again

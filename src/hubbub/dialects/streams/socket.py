@@ -234,6 +234,8 @@ class StreamSockets:
             connection.close(CLOSE_TRY_AGAIN, f"replay limit reached; reconnect with since={reached}")
             return
         subscriber.go_live()
+        handshake.extra.pop(_OPENED_AT, None)
+        connection.settled()  # the grant is all a live socket needs from here on
 
     def _register(self, subscriber: StreamSubscriber, grant: _Grant) -> bool:
         """Join the fan-out unless a change delivered since the checks took the stream away. Inside ``Hub.join``."""
