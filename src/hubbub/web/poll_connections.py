@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -49,6 +50,9 @@ log = logging.getLogger("hubbub.comet")
 MAX_HEAD_BYTES: Final = 16 * 1024  # aiohttp's own limits allow 8 KiB a line; a poll's head is far smaller
 _POLL_START: Final = b"GET " + POLL_PREFIX.encode()
 _BLANK_LINE: Final = b"\r\n\r\n"
+# The context a held poll's callbacks run in: hubbub sets no context variables, and a copy of the
+# current context for each callback would be one more object per held poll for the collector.
+_NO_CONTEXT: Final = contextvars.Context()
 
 
 def _plain(status: str, text: str) -> bytes:
@@ -247,7 +251,10 @@ class PollConnection(asyncio.Protocol):
                 self._fail(_HEAD_TOO_LARGE)
             return
         raw = bytes(buffer[: end + len(_BLANK_LINE)])
-        del buffer[: end + len(_BLANK_LINE)]
+        if len(buffer) == len(raw):
+            self._buffer = bytearray()  # not the emptied one: it keeps its allocation for the poll's life
+        else:
+            del buffer[: end + len(_BLANK_LINE)]
         head = _Head()
         try:
             head.parser.feed_data(raw)
@@ -290,7 +297,7 @@ class PollConnection(asyncio.Protocol):
             self._reply(reply)
             return
         assert channel.future is not None
-        channel.future.add_done_callback(self._woken)
+        channel.future.add_done_callback(self._woken, context=_NO_CONTEXT)
         self._set_timer(max(0.0, channel.deadline - time.monotonic()), self._expired)
 
     def _woken(self, future: asyncio.Future[None]) -> None:
@@ -369,7 +376,7 @@ class PollConnection(asyncio.Protocol):
         keep-alive limit of 0 is no limit; a hold always ends."""
         self._cancel_timer()
         if delay > 0 or callback == self._expired:
-            self._timer = asyncio.get_running_loop().call_later(delay, callback)
+            self._timer = asyncio.get_running_loop().call_later(delay, callback, context=_NO_CONTEXT)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -145,6 +145,8 @@ TRANSITIONS: Final[Mapping[tuple[PollState, PollInput], tuple[PollState, Answer]
 class PollSession:
     """One long-poll request's progress through ``TRANSITIONS``."""
 
+    __slots__ = ("state",)
+
     def __init__(self) -> None:
         self.state = PollState.START
 
