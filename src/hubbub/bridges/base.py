@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-__all__ = ["Backoff", "Bridge", "BridgeRunner", "IncomingLine", "LineSink"]
+__all__ = ["Backoff", "Bridge", "BridgeRunner", "IncomingLine", "LineSink", "renew_forever"]
 
 log = logging.getLogger("hubbub.bridges")
 
@@ -234,3 +234,14 @@ class BridgeRunner:
                 await self.bridge.write(kind, text)
             except Exception as error:
                 log.warning("bridge %s: writing failed (%s); the line is dropped", self.name, error)
+
+
+async def renew_forever(renew: Callable[[], Awaitable[None]], seconds: float, what: str) -> None:
+    """Call ``renew`` every ``seconds`` until cancelled (a lease's keeper); a failure is logged and
+    the next round tries again (the store may be away for a moment)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await renew()
+        except Exception:
+            log.exception("renewing %s failed", what)

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from hubbub.bridges.base import VIEWCOUNT_SECONDS, Backoff, Bridge, BridgeRunner, IncomingLine
+from hubbub.bridges.base import VIEWCOUNT_SECONDS, Backoff, Bridge, BridgeRunner, IncomingLine, renew_forever
 from hubbub.bridges.hubbub import HubbubBridge, HubbubSettings
 from hubbub.bridges.irc import IrcBridge, irc_bridge
 from hubbub.core.events import Event, EventType
@@ -123,7 +123,7 @@ class BridgeManager:
         self._wake.set()
         self._tasks = [
             asyncio.create_task(self._run(), name="hubbub-bridges"),
-            asyncio.create_task(self._renew_forever(), name="hubbub-bridge-leases"),
+            asyncio.create_task(renew_forever(self.renew, RENEW_SECONDS, "bridge leases"), name="hubbub-bridge-leases"),
         ]
 
     async def stop(self) -> None:
@@ -255,14 +255,6 @@ class BridgeManager:
             elif not held and key in self._readers:
                 log.warning("bridge %s: another node holds its lease now; stopping it here", key)
                 await self._stop_reader(key, release=False)
-
-    async def _renew_forever(self) -> None:
-        while True:
-            await asyncio.sleep(RENEW_SECONDS)
-            try:
-                await self.renew()
-            except Exception:
-                log.exception("renewing bridge leases failed")
 
     def _launch(self, key: Key, account: NetworkAccount, target: NetworkAccount, *, reader: bool) -> BridgeRunner:
         bridge = self._factories[target.network](account, target)

@@ -46,7 +46,7 @@ from typing import Final
 import aiohttp
 
 from hubbub import metrics
-from hubbub.bridges.base import Backoff
+from hubbub.bridges.base import Backoff, renew_forever
 from hubbub.core.events import EventType
 from hubbub.core.webhooks import (
     Answer,
@@ -130,7 +130,9 @@ class WebhookDelivery:
         await self.renew()
         self._tasks = [
             asyncio.create_task(self._resolve_forever(), name="hubbub-webhooks"),
-            asyncio.create_task(self._renew_forever(), name="hubbub-webhooks-lease"),
+            asyncio.create_task(
+                renew_forever(self.renew, RENEW_SECONDS, "the webhook delivery lease"), name="hubbub-webhooks-lease"
+            ),
         ]
 
     async def stop(self) -> None:
@@ -165,14 +167,6 @@ class WebhookDelivery:
             log.log(level, "webhook delivery %s on this node", "starts" if held else "stops")
             self._held_before = True
         self.holding = held
-
-    async def _renew_forever(self) -> None:
-        while True:
-            await asyncio.sleep(RENEW_SECONDS)
-            try:
-                await self.renew()
-            except Exception:
-                log.exception("renewing the webhook delivery lease failed")
 
     # step 1: the hub
 

@@ -27,9 +27,9 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from http.cookies import CookieError, SimpleCookie
-from typing import Final, cast
+from typing import Any, Final, cast
 from urllib.parse import unquote
 
 import httptools
@@ -277,10 +277,18 @@ class PollConnection(asyncio.Protocol):
     async def _start(self, tail: str, cookies: dict[str, str]) -> None:
         port = self._port
         channel = self._channel = ChannelPoll(port.service, port.waiters, port.encoded, tail)
-        try:
+
+        async def first() -> PollReply | None:
             token = cookies.get(SESSION_COOKIE)
             session = await port.service.accounts.signed_in(token) if token else None
-            reply = await channel.start(session, cookies.get(USER_COOKIE))
+            return await channel.start(session, cookies.get(USER_COOKIE))
+
+        await self._step(first())
+
+    async def _step(self, step: Coroutine[Any, Any, PollReply | None]) -> None:
+        """Run one step of the poll (its first read, or the read after a wake-up), then go on."""
+        try:
+            reply = await step
         except Exception:
             log.exception("a comet poll failed")
             self._task = None
@@ -301,21 +309,11 @@ class PollConnection(asyncio.Protocol):
         self._set_timer(max(0.0, channel.deadline - time.monotonic()), self._expired)
 
     def _woken(self, future: asyncio.Future[None]) -> None:
-        if self._closed or self._channel is None:
+        channel = self._channel
+        if self._closed or channel is None:
             return
         self._cancel_timer()
-        self._task = asyncio.get_running_loop().create_task(self._after_wake(self._channel))
-
-    async def _after_wake(self, channel: ChannelPoll) -> None:
-        try:
-            reply = await channel.woken()
-        except Exception:
-            log.exception("a comet poll failed")
-            self._task = None
-            self._fail(_SERVER_ERROR)
-            return
-        self._task = None
-        self._go_on(reply)
+        self._task = asyncio.get_running_loop().create_task(self._step(channel.woken()))
 
     def _expired(self) -> None:
         self._timer = None
