@@ -161,6 +161,20 @@ async def test_a_head_split_byte_by_byte_and_a_pipelined_request_behind_a_held_p
     writer.close()
 
 
+async def test_a_request_written_right_behind_a_poll_waits_for_it(pair: tuple[Poller, Poller]) -> None:
+    alice, bob = pair
+    reader, writer = await bob.connect()
+    writer.write(bob.head(0))
+    await writer.drain()
+    writer.write(bob.head(-1))  # a second poll, pipelined in a segment of its own
+    await eventually(lambda: _waiting(bob.node) == 1)  # one poll held, the other behind it
+    await alice.chat.send_message(bob.uid, "for the first poll")
+    assert _answer((await _response(reader))[2])["t"] == "msg"
+    assert _answer((await _response(reader))[2]) == {"t": "refresh", "seq": 1}  # then the second, in order
+    assert _waiting(bob.node) == 0
+    writer.close()
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [

@@ -272,11 +272,13 @@ class PollConnection(asyncio.Protocol):
         self._cancel_timer()
         path = unquote(httptools.parse_url(head.url).path.decode("latin-1"))
         tail = path[len(POLL_PREFIX) :]
-        self._task = asyncio.get_running_loop().create_task(self._start(tail, _cookies(head.cookie)))
-
-    async def _start(self, tail: str, cookies: dict[str, str]) -> None:
         port = self._port
+        # Taken now, not in the task: bytes that arrive before it runs must wait behind this poll.
         channel = self._channel = ChannelPoll(port.service, port.waiters, port.encoded, tail)
+        self._task = asyncio.get_running_loop().create_task(self._start(channel, _cookies(head.cookie)))
+
+    async def _start(self, channel: ChannelPoll, cookies: dict[str, str]) -> None:
+        port = self._port
 
         async def first() -> PollReply | None:
             token = cookies.get(SESSION_COOKIE)
