@@ -45,7 +45,6 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import os
-import re
 import sys
 import tempfile
 import time
@@ -55,11 +54,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_connect, ws_create_server
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from _common import (
     ChatClient,
     HubbubServer,
+    ReferenceControlClient,
     bench_env,
     clock,
     cpu_seconds_of,
@@ -69,11 +69,11 @@ from _common import (
     pin_process,
     print_table,
     raise_nofile_limit,
+    reference_process,
     rss_kib_of,
     run_uvloop,
 )
 
-MARK = re.compile(rb"bench-s(\d{6})-e")  # in every message text: bench-s<seq>-e
 MARKER = b"bench-s"
 MARKER_DIGITS_AT, MARKER_DIGITS_END = len(MARKER), len(MARKER) + 6
 WARM_SEQ = 900_000  # warm-up messages count from here; measured ones from 0
@@ -215,87 +215,6 @@ def client_process(conn: Conn, cpus: set[int] | None) -> None:
     if cpus:
         os.sched_setaffinity(0, cpus)
     run_uvloop(_client_main(conn))
-
-
-# ----------------------------------------------------------------------------------------------
-# The reference: a bare picows broadcast server in its own process.
-
-
-class _Broadcaster:
-    def __init__(self) -> None:
-        self.subscribers: set[WSTransport] = set()
-        self.template = b""
-
-    def trigger(self, seq: int) -> None:
-        data = MARK.sub(b"bench-s%06d-e" % seq, self.template, count=1)
-        for transport in self.subscribers:
-            transport.send(WSMsgType.TEXT, data)
-
-
-class _RefSubscriber(WSListener):
-    def __init__(self, hub: _Broadcaster) -> None:
-        super().__init__()
-        self.hub = hub
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.hub.subscribers.add(transport)
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.hub.subscribers.discard(transport)
-
-
-class _RefControl(WSListener):
-    """``T<bytes>`` sets the frame, ``S<seq>`` broadcasts it, ``C`` answers ``C<subscribers>``."""
-
-    def __init__(self, hub: _Broadcaster) -> None:
-        super().__init__()
-        self.hub = hub
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        payload = frame.get_payload_as_bytes()
-        if frame.msg_type is not WSMsgType.BINARY or not payload:
-            return
-        kind, body = payload[:1], payload[1:]
-        if kind == b"T":
-            self.hub.template = body
-            transport.send(WSMsgType.BINARY, b"T")
-        elif kind == b"S":
-            self.hub.trigger(int(body))
-        elif kind == b"C":
-            transport.send(WSMsgType.BINARY, b"C%d" % len(self.hub.subscribers))
-
-
-async def _reference_main(conn: Conn) -> None:
-    hub = _Broadcaster()
-
-    def listener(request: WSUpgradeRequest) -> WSListener:
-        return _RefControl(hub) if request.path == b"/control" else _RefSubscriber(hub)
-
-    # The options hubbub's gateway uses (hubbub/gateway/picows_server.py), so only the work per frame differs.
-    server = await ws_create_server(
-        listener, "127.0.0.1", 0, websocket_handshake_timeout=10, enable_auto_pong=True, read_buffer_init_size=1024
-    )
-    conn.send(server.sockets[0].getsockname()[1])
-    await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # any message: stop
-    server.close()
-    for transport in list(hub.subscribers):
-        transport.disconnect(graceful=False)
-
-
-def reference_process(conn: Conn, cpus: set[int] | None) -> None:
-    raise_nofile_limit()
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    run_uvloop(_reference_main(conn))
-
-
-class _ControlClient(WSListener):
-    def __init__(self) -> None:
-        super().__init__()
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        self.replies.put_nowait(frame.get_payload_as_bytes())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -562,8 +481,8 @@ async def run_reference(args: argparse.Namespace, template: bytes) -> Result:
     control: WSTransport | None = None
     try:
         port = await reference.recv(30)
-        control, listener = await ws_connect(_ControlClient, f"ws://127.0.0.1:{port}/control")
-        assert isinstance(listener, _ControlClient)
+        control, listener = await ws_connect(ReferenceControlClient, f"ws://127.0.0.1:{port}/control")
+        assert isinstance(listener, ReferenceControlClient)
 
         async def ask(message: bytes) -> bytes:
             assert control is not None
