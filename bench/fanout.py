@@ -102,6 +102,23 @@ class _Received:
         self.event_frames = self.other_frames = 0
 
 
+def record_deliveries(received: _Received, payload: bytes, now: float) -> bool:
+    """Count one received frame (or response) at ``now``; False when it carries no message marker."""
+    at = payload.find(MARKER)
+    if at < 0:
+        received.other_frames += 1
+        return False
+    received.event_frames += 1
+    while at >= 0:  # one marker per message event; a frame may carry several
+        seq = int(payload[at + MARKER_DIGITS_AT : at + MARKER_DIGITS_END])
+        received.seqs.append(seq)
+        received.times.append(now)
+        if seq >= WARM_SEQ and received.template is None:
+            received.template = payload
+        at = payload.find(MARKER, at + MARKER_DIGITS_END)
+    return True
+
+
 class _SocketListener(WSListener):
     def __init__(self, received: _Received) -> None:
         super().__init__()
@@ -112,24 +129,9 @@ class _SocketListener(WSListener):
         # Kept lean: this runs once per delivered frame, and the client must not be the bottleneck.
         if frame.msg_type is not WSMsgType.TEXT:
             return
-        now = clock()
-        received = self.received
-        payload = frame.get_payload_as_bytes()
-        at = payload.find(MARKER)
-        if at < 0:
-            received.other_frames += 1
-            return
-        received.event_frames += 1
-        if not self.got_event:
+        if record_deliveries(self.received, frame.get_payload_as_bytes(), clock()) and not self.got_event:
             self.got_event = True
-            received.subscribed += 1
-        while at >= 0:  # one marker per message event; a frame may carry several
-            seq = int(payload[at + MARKER_DIGITS_AT : at + MARKER_DIGITS_END])
-            received.seqs.append(seq)
-            received.times.append(now)
-            if seq >= WARM_SEQ and received.template is None:
-                received.template = payload
-            at = payload.find(MARKER, at + MARKER_DIGITS_END)
+            self.received.subscribed += 1
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.received.disconnected += 1
@@ -173,14 +175,20 @@ def _count(received: _Received, attribute: str) -> int:
     return len(received.seqs) if attribute == "deliveries" else int(getattr(received, attribute))
 
 
-async def _client_main(conn: Conn) -> None:
+# Opens receivers: (received, transports, urls=, count=, concurrency=, timeout=) -> the "connect" answer.
+# Each transport it appends has ``disconnect(graceful=False)``, which "close" calls.
+Connect = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def client_main(conn: Conn, connect: Connect = _connect_all) -> None:
+    """The client process's command loop; ``connect`` decides what a receiver is (picows sockets by default)."""
     loop = asyncio.get_running_loop()
     received = _Received()
-    transports: list[WSTransport] = []
+    transports: list[Any] = []
     while True:
         command, options = await loop.run_in_executor(None, conn.recv)
         if command == "connect":
-            conn.send(await _connect_all(received, transports, **options))
+            conn.send(await connect(received, transports, **options))
         elif command == "wait":  # until an attribute reaches a target, or timeout
             attribute, target = options["attribute"], options["target"]
             deadline = time.monotonic() + options["timeout"]
@@ -214,7 +222,7 @@ def client_process(conn: Conn, cpus: set[int] | None) -> None:
     raise_nofile_limit()
     if cpus:
         os.sched_setaffinity(0, cpus)
-    run_uvloop(_client_main(conn))
+    run_uvloop(client_main(conn))
 
 
 # ----------------------------------------------------------------------------------------------
