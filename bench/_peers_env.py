@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -83,9 +84,20 @@ def _run(argv: Sequence[str], *, cwd: Path, timeout: float, what: str, env: Mapp
     except subprocess.TimeoutExpired as error:
         raise PeerUnavailable(f"{what}: no result within {timeout:.0f} s (no network?)") from error
     if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-8:])
-        raise PeerUnavailable(f"{what} failed (exit {result.returncode}):\n{tail}")
+        raise PeerUnavailable(f"{what} failed (exit {result.returncode}): {_reason(result.stderr or result.stdout)}")
     return result.stdout
+
+
+_TELLING = re.compile(r"^(ERROR:|npm error (code|errno|network|request|syscall)\b)")
+_UNREACHABLE = re.compile(r"Connection refused|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|Name or service|timed out")
+
+
+def _reason(output: str) -> str:
+    """The lines of an installer's output that say why it failed, not its whole log."""
+    lines = output.strip().splitlines()
+    telling = [line.strip() for line in lines if _TELLING.match(line.strip())][:4] or lines[-4:]
+    hint = "the registry could not be reached (no network?): " if _UNREACHABLE.search(output) else ""
+    return hint + " | ".join(telling)
 
 
 def installed(directory: Path) -> dict[str, Any] | None:

@@ -36,10 +36,6 @@ def _pct(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.0%}"
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:70] if text.strip() else "failed"
-
-
 def print_posting(args: argparse.Namespace, results: Sequence[Posting]) -> bool:
     print(f"\n=== posting: {args.users} clients, each waiting for its answer; {args.messages} posts per system ===")
     hubbub = results[0].phase
@@ -49,7 +45,7 @@ def print_posting(args: argparse.Namespace, results: Sequence[Posting]) -> bool:
         phase = result.phase
         if phase is None:
             failed = True
-            rows.append([result.system, result.version, "FAILED", *["-"] * 9, _first_line(result.failure)])
+            rows.append([result.system, result.version, "FAILED", *["-"] * 8, "see the note below"])
             notes.append(f"{result.system}: {result.failure}")
             continue
         window = phase.seconds or float("nan")
@@ -158,11 +154,12 @@ def print_summary(sizes: Sequence[list[Any]]) -> None:
         for _, result in results:
             saturating, paced = result.phase("saturating"), result.phase("paced")
             bound = saturating.client_cpu >= CLIENT_BOUND
+            status = "incomplete" if result.phases else "FAILED"
             rows.append(
                 [
                     str(n),
                     result.server,
-                    _rate(saturating.rate, bound) if saturating.complete else "incomplete",
+                    _rate(saturating.rate, bound) if saturating.complete else status,
                     _ratio(saturating.rate, hub.phase("saturating").rate, bound) if saturating.complete else "-",
                     fmt_ms(percentile(paced.latencies, 0.99)) if paced.complete else "-",
                     _ratio(percentile(paced.latencies, 0.99), percentile(hub.phase("paced").latencies, 0.99))

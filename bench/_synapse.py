@@ -18,6 +18,7 @@ never send, so N receivers have N devices, spread over a few users like fanout.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -351,7 +352,8 @@ def sync_client_process(conn: Any, cpus: set[int] | None) -> None:
     raise_nofile_limit()
     if cpus:
         os.sched_setaffinity(0, cpus)
-    run_uvloop(_sync_client_main(conn))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches this process too; the bench reports it
+        run_uvloop(_sync_client_main(conn))
 
 
 async def _sync_client_main(conn: Any) -> None:
