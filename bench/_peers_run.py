@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,26 @@ from fanout import Result
 __all__ = ["Posting", "fanout_all", "fanout_hubbub_setup", "posting_hubbub", "posting_peer"]
 
 _HUBBUB_LIMITS = {"message_rate_burst": 10**9, "message_rate_per_second": 10**9}
+
+
+def _hubbub_version() -> str:
+    """The commit measured (with + when the work tree has changes), for the tables' version column."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "this tree"
+    return commit.stdout.strip() or "this tree"
+
+
+HUBBUB_VERSION = _hubbub_version()
 
 
 @dataclass
@@ -75,9 +96,9 @@ async def posting_hubbub(args: argparse.Namespace, run_dir: Path) -> Posting:
         for j in range(args.warmup):
             await asyncio.gather(*(post(i, j, "warm-up") for i in range(len(clients))))
         phase = await post_messages.run_phase("hubbub", server, len(clients), per, post, args.timeout)
-        return Posting("hubbub", "this tree", phase, per * args.users)
+        return Posting("hubbub", HUBBUB_VERSION, phase, per * args.users)
     except (RuntimeError, OSError, TimeoutError) as error:
-        return Posting("hubbub", "this tree", None, per * args.users, f"{type(error).__name__}: {error}")
+        return Posting("hubbub", HUBBUB_VERSION, None, per * args.users, f"{type(error).__name__}: {error}")
     finally:
         for client in clients:
             await client.close()
@@ -180,7 +201,7 @@ async def fanout_all(
     hub = await fanout._bounded(
         fanout.run_hubbub(args, setup["data_dir"], setup["env"], setup), args, Result("hubbub", n)
     )
-    results.append(("this tree", hub))
+    results.append((HUBBUB_VERSION, hub))
     print("# fan-out: bare picows", flush=True)
     if hub.template is None:
         ref = Result("bare picows", n, notes=["no hubbub frame captured, so the reference has none to send"])
@@ -194,13 +215,14 @@ async def fanout_all(
             results.append(("-", Result(peer.split(" ", 1)[0], n, notes=[peer])))
             continue
         print(f"# fan-out: {peer.name}", flush=True)
-        # Synapse answers each receiver's first /sync one by one: give it the time that takes.
-        own = argparse.Namespace(**{**vars(args), "connect_timeout": args.connect_timeout + n / 20})
-        run = (
-            _fanout_synapse(own, peer, processes)
-            if isinstance(peer, Synapse)
-            else _fanout_socketio(own, peer, run_dir, processes)
-        )
+        if isinstance(peer, Synapse):
+            # Synapse answers receivers' /syncs one by one (a few thousand a second): N/20 s more
+            # to start them and to deliver each phase, else N = 5000 could not finish.
+            extra = {"connect_timeout": args.connect_timeout + n / 20, "run_timeout": args.run_timeout + n / 20}
+            own = argparse.Namespace(**{**vars(args), **extra})
+            run = _fanout_synapse(own, peer, processes)
+        else:
+            own, run = args, _fanout_socketio(args, peer, run_dir, processes)
         results.append((peer.version, await fanout._bounded(run, own, Result(peer.name, n))))
     return results
 
