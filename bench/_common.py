@@ -1,4 +1,5 @@
-"""What the benchmarks share: a real ``hubbub serve`` in a subprocess, signed-in HTTP clients, statistics.
+"""What the benchmarks share: a real ``hubbub serve`` in a subprocess, signed-in HTTP clients, statistics,
+and the bare picows broadcast server that fan-out benches measure beside hubbub.
 
 Everything here talks to 127.0.0.1 only. ``HubbubServer`` owns its process and log
 files; the caller owns the data directory (a ``tempfile.TemporaryDirectory``), so
@@ -11,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import math
+import multiprocessing.connection
 import os
 import re
 import resource
@@ -23,12 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
 
 __all__ = [
     "CLOCK",
+    "MARK",
     "PASSWORD",
     "ChatClient",
     "HubbubServer",
+    "ReferenceControlClient",
     "bench_env",
     "clock",
     "cpu_seconds_of",
@@ -38,11 +43,13 @@ __all__ = [
     "pin_process",
     "print_table",
     "raise_nofile_limit",
+    "reference_process",
     "rss_kib_of",
     "run_uvloop",
 ]
 
 PASSWORD = "bench-password-123"
+MARK = re.compile(rb"bench-s(\d{6})-e")  # in every measured message text: bench-s<seq>-e
 PYTHON = sys.executable
 _FKEY = re.compile(r'<input[^>]*id="fkey"[^>]*value="([^"]+)"')
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -297,3 +304,87 @@ def run_uvloop(coroutine: Any) -> Any:
         return asyncio.run(coroutine)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coroutine)
+
+
+# ----------------------------------------------------------------------------------------------
+# The reference: a bare picows broadcast server in its own process (fanout.py and peers.py measure it).
+
+
+class _Broadcaster:
+    def __init__(self) -> None:
+        self.subscribers: set[WSTransport] = set()
+        self.template = b""
+
+    def trigger(self, seq: int) -> None:
+        data = MARK.sub(b"bench-s%06d-e" % seq, self.template, count=1)
+        for transport in self.subscribers:
+            transport.send(WSMsgType.TEXT, data)
+
+
+class _RefSubscriber(WSListener):
+    def __init__(self, hub: _Broadcaster) -> None:
+        super().__init__()
+        self.hub = hub
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.hub.subscribers.add(transport)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.hub.subscribers.discard(transport)
+
+
+class _RefControl(WSListener):
+    """``T<bytes>`` sets the frame, ``S<seq>`` broadcasts it, ``C`` answers ``C<subscribers>``."""
+
+    def __init__(self, hub: _Broadcaster) -> None:
+        super().__init__()
+        self.hub = hub
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        payload = frame.get_payload_as_bytes()
+        if frame.msg_type is not WSMsgType.BINARY or not payload:
+            return
+        kind, body = payload[:1], payload[1:]
+        if kind == b"T":
+            self.hub.template = body
+            transport.send(WSMsgType.BINARY, b"T")
+        elif kind == b"S":
+            self.hub.trigger(int(body))
+        elif kind == b"C":
+            transport.send(WSMsgType.BINARY, b"C%d" % len(self.hub.subscribers))
+
+
+async def _reference_main(conn: multiprocessing.connection.Connection) -> None:
+    hub = _Broadcaster()
+
+    def listener(request: WSUpgradeRequest) -> WSListener:
+        return _RefControl(hub) if request.path == b"/control" else _RefSubscriber(hub)
+
+    # The options hubbub's gateway uses (hubbub/gateway/picows_server.py), so only the work per frame differs.
+    server = await ws_create_server(
+        listener, "127.0.0.1", 0, websocket_handshake_timeout=10, enable_auto_pong=True, read_buffer_init_size=1024
+    )
+    conn.send(server.sockets[0].getsockname()[1])
+    await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # any message: stop
+    server.close()
+    for transport in list(hub.subscribers):
+        transport.disconnect(graceful=False)
+
+
+def reference_process(conn: multiprocessing.connection.Connection, cpus: set[int] | None) -> None:
+    """The reference server's process: sends its port on ``conn``, stops on any message from it."""
+    raise_nofile_limit()
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    run_uvloop(_reference_main(conn))
+
+
+class ReferenceControlClient(WSListener):
+    """The orchestrator's end of the reference's ``/control`` socket: its replies in a queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self.replies.put_nowait(frame.get_payload_as_bytes())

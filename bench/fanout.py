@@ -45,7 +45,6 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import os
-import re
 import sys
 import tempfile
 import time
@@ -55,11 +54,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_connect, ws_create_server
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from _common import (
     ChatClient,
     HubbubServer,
+    ReferenceControlClient,
     bench_env,
     clock,
     cpu_seconds_of,
@@ -69,11 +69,11 @@ from _common import (
     pin_process,
     print_table,
     raise_nofile_limit,
+    reference_process,
     rss_kib_of,
     run_uvloop,
 )
 
-MARK = re.compile(rb"bench-s(\d{6})-e")  # in every message text: bench-s<seq>-e
 MARKER = b"bench-s"
 MARKER_DIGITS_AT, MARKER_DIGITS_END = len(MARKER), len(MARKER) + 6
 WARM_SEQ = 900_000  # warm-up messages count from here; measured ones from 0
@@ -102,6 +102,23 @@ class _Received:
         self.event_frames = self.other_frames = 0
 
 
+def record_deliveries(received: _Received, payload: bytes, now: float) -> bool:
+    """Count one received frame (or response) at ``now``; False when it carries no message marker."""
+    at = payload.find(MARKER)
+    if at < 0:
+        received.other_frames += 1
+        return False
+    received.event_frames += 1
+    while at >= 0:  # one marker per message event; a frame may carry several
+        seq = int(payload[at + MARKER_DIGITS_AT : at + MARKER_DIGITS_END])
+        received.seqs.append(seq)
+        received.times.append(now)
+        if seq >= WARM_SEQ and received.template is None:
+            received.template = payload
+        at = payload.find(MARKER, at + MARKER_DIGITS_END)
+    return True
+
+
 class _SocketListener(WSListener):
     def __init__(self, received: _Received) -> None:
         super().__init__()
@@ -112,24 +129,9 @@ class _SocketListener(WSListener):
         # Kept lean: this runs once per delivered frame, and the client must not be the bottleneck.
         if frame.msg_type is not WSMsgType.TEXT:
             return
-        now = clock()
-        received = self.received
-        payload = frame.get_payload_as_bytes()
-        at = payload.find(MARKER)
-        if at < 0:
-            received.other_frames += 1
-            return
-        received.event_frames += 1
-        if not self.got_event:
+        if record_deliveries(self.received, frame.get_payload_as_bytes(), clock()) and not self.got_event:
             self.got_event = True
-            received.subscribed += 1
-        while at >= 0:  # one marker per message event; a frame may carry several
-            seq = int(payload[at + MARKER_DIGITS_AT : at + MARKER_DIGITS_END])
-            received.seqs.append(seq)
-            received.times.append(now)
-            if seq >= WARM_SEQ and received.template is None:
-                received.template = payload
-            at = payload.find(MARKER, at + MARKER_DIGITS_END)
+            self.received.subscribed += 1
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.received.disconnected += 1
@@ -173,14 +175,20 @@ def _count(received: _Received, attribute: str) -> int:
     return len(received.seqs) if attribute == "deliveries" else int(getattr(received, attribute))
 
 
-async def _client_main(conn: Conn) -> None:
+# Opens receivers: (received, transports, urls=, count=, concurrency=, timeout=) -> the "connect" answer.
+# Each transport it appends has ``disconnect(graceful=False)``, which "close" calls.
+Connect = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def client_main(conn: Conn, connect: Connect = _connect_all) -> None:
+    """The client process's command loop; ``connect`` decides what a receiver is (picows sockets by default)."""
     loop = asyncio.get_running_loop()
     received = _Received()
-    transports: list[WSTransport] = []
+    transports: list[Any] = []
     while True:
         command, options = await loop.run_in_executor(None, conn.recv)
         if command == "connect":
-            conn.send(await _connect_all(received, transports, **options))
+            conn.send(await connect(received, transports, **options))
         elif command == "wait":  # until an attribute reaches a target, or timeout
             attribute, target = options["attribute"], options["target"]
             deadline = time.monotonic() + options["timeout"]
@@ -214,88 +222,7 @@ def client_process(conn: Conn, cpus: set[int] | None) -> None:
     raise_nofile_limit()
     if cpus:
         os.sched_setaffinity(0, cpus)
-    run_uvloop(_client_main(conn))
-
-
-# ----------------------------------------------------------------------------------------------
-# The reference: a bare picows broadcast server in its own process.
-
-
-class _Broadcaster:
-    def __init__(self) -> None:
-        self.subscribers: set[WSTransport] = set()
-        self.template = b""
-
-    def trigger(self, seq: int) -> None:
-        data = MARK.sub(b"bench-s%06d-e" % seq, self.template, count=1)
-        for transport in self.subscribers:
-            transport.send(WSMsgType.TEXT, data)
-
-
-class _RefSubscriber(WSListener):
-    def __init__(self, hub: _Broadcaster) -> None:
-        super().__init__()
-        self.hub = hub
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.hub.subscribers.add(transport)
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.hub.subscribers.discard(transport)
-
-
-class _RefControl(WSListener):
-    """``T<bytes>`` sets the frame, ``S<seq>`` broadcasts it, ``C`` answers ``C<subscribers>``."""
-
-    def __init__(self, hub: _Broadcaster) -> None:
-        super().__init__()
-        self.hub = hub
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        payload = frame.get_payload_as_bytes()
-        if frame.msg_type is not WSMsgType.BINARY or not payload:
-            return
-        kind, body = payload[:1], payload[1:]
-        if kind == b"T":
-            self.hub.template = body
-            transport.send(WSMsgType.BINARY, b"T")
-        elif kind == b"S":
-            self.hub.trigger(int(body))
-        elif kind == b"C":
-            transport.send(WSMsgType.BINARY, b"C%d" % len(self.hub.subscribers))
-
-
-async def _reference_main(conn: Conn) -> None:
-    hub = _Broadcaster()
-
-    def listener(request: WSUpgradeRequest) -> WSListener:
-        return _RefControl(hub) if request.path == b"/control" else _RefSubscriber(hub)
-
-    # The options hubbub's gateway uses (hubbub/gateway/picows_server.py), so only the work per frame differs.
-    server = await ws_create_server(
-        listener, "127.0.0.1", 0, websocket_handshake_timeout=10, enable_auto_pong=True, read_buffer_init_size=1024
-    )
-    conn.send(server.sockets[0].getsockname()[1])
-    await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # any message: stop
-    server.close()
-    for transport in list(hub.subscribers):
-        transport.disconnect(graceful=False)
-
-
-def reference_process(conn: Conn, cpus: set[int] | None) -> None:
-    raise_nofile_limit()
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    run_uvloop(_reference_main(conn))
-
-
-class _ControlClient(WSListener):
-    def __init__(self) -> None:
-        super().__init__()
-        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        self.replies.put_nowait(frame.get_payload_as_bytes())
+    run_uvloop(client_main(conn))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -562,8 +489,8 @@ async def run_reference(args: argparse.Namespace, template: bytes) -> Result:
     control: WSTransport | None = None
     try:
         port = await reference.recv(30)
-        control, listener = await ws_connect(_ControlClient, f"ws://127.0.0.1:{port}/control")
-        assert isinstance(listener, _ControlClient)
+        control, listener = await ws_connect(ReferenceControlClient, f"ws://127.0.0.1:{port}/control")
+        assert isinstance(listener, ReferenceControlClient)
 
         async def ask(message: bytes) -> bytes:
             assert control is not None
