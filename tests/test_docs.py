@@ -48,3 +48,19 @@ def test_the_deployment_guide_shows_the_nginx_and_systemd_files_the_project_ship
     text = (DOCS / "deployment.md").read_text()
     for shipped in ("examples/nginx/hubbub.conf", "examples/systemd/hubbub.service"):
         assert (DOCS.parent / shipped).read_text() in text, f"docs/deployment.md does not show {shipped} as it is"
+
+
+def test_no_file_keeps_a_merge_conflict() -> None:
+    """A conflict resolved by committing both sides with git's markers still in them (it happened once)."""
+    root = DOCS.parent
+    suffixes = {".md", ".py", ".js", ".html", ".css", ".sql", ".toml", ".cfg", ".txt", ".yml", ".yaml"}
+    marked = []
+    for path in [root / "Makefile", *root.glob("*.md")] + [
+        p for top in ("src", "tests", "bench", "docs", ".ci") for p in (root / top).rglob("*") if p.suffix in suffixes
+    ]:
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "=======":
+                marked.append(f"{path.relative_to(root)}:{number}")
+    assert marked == []
