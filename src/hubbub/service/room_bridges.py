@@ -35,7 +35,7 @@ from hubbub.core.streams import LiveState, NetworkAccount, Stream, escape_markdo
 from hubbub.errors import BadRequest, NotAllowed
 from hubbub.service.accounts import Accounts
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
-from hubbub.service.streams import stream_data
+from hubbub.service.streams import stream_changed
 from hubbub.store.base import ReadTx, WriteTx
 
 __all__ = ["ROOM_BRIDGE_KEY", "ROOM_NETWORKS", "RoomBridges", "is_room_bridge", "relay_email", "relay_text"]
@@ -61,22 +61,6 @@ def relay_text(kind: str, nick: str, text: str) -> str:
     if kind == "emote":
         return f"*{escape_markdown(nick)} {escape_markdown(text)}*"
     return f"**{escape_markdown(nick)}**: {escape_markdown(text)}"
-
-
-def _changed(tx: ReadTx, stream: Stream, actor: UserId, kind: str, now: int) -> NewEvent:
-    return NewEvent(
-        type=EventType.STREAM_CHANGED,
-        time_stamp=now,
-        room_id=stream.room_id,
-        room_name=stream.name,
-        user_id=actor,
-        data=stream_data(
-            stream,
-            list(tx.network_accounts_by_id(tx.stream_account_ids(stream.id)).values()),
-            tx.stream_shares(stream.id),
-            kind,
-        ),
-    )
 
 
 class RoomBridges:
@@ -135,7 +119,7 @@ class RoomBridges:
                 )
                 tx.update_stream(stream)
             tx.set_stream_accounts(stream.id, ids)
-            changes.append(_changed(tx, stream, actor.id, "start", now))
+            changes.append(stream_changed(stream, tx, actor.id, "start", now))
             return stream
 
         return await self._ctx.apply(work)
