@@ -327,24 +327,13 @@ async def _connect_syncs(
                     if response.status != 200:
                         raise RuntimeError(f"HTTP {response.status} {str(answer)[:100]}")
             except Exception as error:  # any failure to start a receiver is counted and reported
-                kind = f"{type(error).__name__}: {str(error)[:100]}"
-                errors[kind] = errors.get(kind, 0) + 1
+                fanout.count_error(errors, error)
                 return
         receiver = _SyncReceiver()
         receiver.task = asyncio.create_task(poll_forever(receiver, url, headers, str(answer["next_batch"])))
         transports.append(receiver)
 
-    began = clock()
-    tasks = [asyncio.create_task(one(i)) for i in range(count)]
-    try:
-        async with asyncio.timeout(timeout):
-            await asyncio.gather(*tasks)
-    except TimeoutError:
-        errors["timed out"] = count - len(transports)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return {"connected": len(transports), "errors": errors, "seconds": clock() - began}
+    return await fanout.open_all(count, one, transports, errors, timeout)
 
 
 def sync_client_process(conn: Any, cpus: set[int] | None) -> None:

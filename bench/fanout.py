@@ -153,22 +153,35 @@ async def _connect_all(
                     websocket_handshake_timeout=30,
                 )
             except Exception as error:  # any failure to connect is counted and reported
-                kind = f"{type(error).__name__}: {str(error)[:100]}"
-                errors[kind] = errors.get(kind, 0) + 1
+                count_error(errors, error)
                 return
             transports.append(transport)
 
-    began = time.perf_counter()
+    return await open_all(count, one, transports, errors, timeout)
+
+
+def count_error(errors: dict[str, int], error: Exception) -> None:
+    """Count a failed connection under its kind (type and the start of its message)."""
+    kind = f"{type(error).__name__}: {str(error)[:100]}"
+    errors[kind] = errors.get(kind, 0) + 1
+
+
+async def open_all(
+    count: int, one: Callable[[int], Awaitable[None]], opened: list[Any], errors: dict[str, int], timeout: float
+) -> dict[str, Any]:
+    """Run ``one(i)`` for every ``i < count`` (each appends to ``opened`` or counts an error) within
+    ``timeout``; the client's answer to ``connect``: how many opened, the errors, how long it took."""
+    began = clock()
     tasks = [asyncio.create_task(one(i)) for i in range(count)]
     try:
         async with asyncio.timeout(timeout):
             await asyncio.gather(*tasks)
     except TimeoutError:
-        errors["timed out"] = count - len(transports)
+        errors["timed out"] = count - len(opened)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return {"connected": len(transports), "errors": errors, "seconds": time.perf_counter() - began}
+    return {"connected": len(opened), "errors": errors, "seconds": clock() - began}
 
 
 def _count(received: _Received, attribute: str) -> int:
