@@ -99,7 +99,7 @@ class Context:
         def unit(tx: WriteTx) -> T:
             changes = Changes(tx)
             result = work(tx, changes, now)
-            collected.extend(changes.events)
+            collected[:] = changes.events  # a group that failed is run again: its first run's events went with it
             return result
 
         result = await self.store.write(unit, prefetch=prefetch)

@@ -104,6 +104,8 @@ class _PostgresWriteSession:
     units' statements for the rest of the transaction and reconnects after it (a fresh set).
     """
 
+    reads_ahead = True
+
     def __init__(self, url: str) -> None:
         self._url = url
         self._connection: psycopg.Connection[Any] | None = None
@@ -127,7 +129,7 @@ class _PostgresWriteSession:
         counters = self._connection.cursor()
         counters.execute(COUNTERS)
         self._cursor = cursor
-        return SqlTx(cursor, POSTGRESQL, counters=counters)
+        return SqlTx(cursor, POSTGRESQL, counters=counters, side=self._connection.cursor())
 
     def _send(self, sql: str) -> None:
         assert self._cursor is not None
@@ -152,6 +154,22 @@ class _PostgresWriteSession:
     def release(self) -> None:
         self._send("RELEASE SAVEPOINT unit")
         self._sync()
+
+    def send_release(self) -> None:
+        self._send("RELEASE SAVEPOINT unit")
+
+    def check(self) -> None:
+        self._sync()
+
+    def retryable(self, error: BaseException) -> bool:
+        connection = self._connection
+        return (
+            isinstance(error, psycopg.Error)
+            and not isinstance(error, psycopg.OperationalError)
+            and connection is not None
+            and not connection.closed
+            and not connection.broken
+        )
 
     def release_unconfirmed(self) -> None:
         assert self._connection is not None

@@ -77,6 +77,8 @@ class _Connections:
 class _SqliteWriteSession:
     """Write transactions on the writer thread's connection (``BEGIN IMMEDIATE`` takes the file's write lock)."""
 
+    reads_ahead = False  # in-process: a read costs no round trip, so each unit reads as it runs
+
     def __init__(self, connections: _Connections) -> None:
         self._connections = connections
         self._cursor: sqlite3.Cursor | None = None
@@ -102,6 +104,15 @@ class _SqliteWriteSession:
 
     def confirm(self) -> None:
         pass
+
+    def send_release(self) -> None:
+        self.release()
+
+    def check(self) -> None:
+        """Nothing to wait for: SQLite runs each statement as it is sent."""
+
+    def retryable(self, error: BaseException) -> bool:
+        return False
 
     def rollback_to(self) -> None:
         self._run("ROLLBACK TO unit")

@@ -53,6 +53,10 @@ class UnitRefused(Exception):
 class WriteSession(Protocol):
     """One engine's write transactions, used only from the writer thread."""
 
+    # Whether a group's reads go ahead together and its units run without waiting for the
+    # server (``send_release``, ``check``, ``retryable``): PostgreSQL's, where a wait is a round trip.
+    reads_ahead: bool
+
     def begin(self) -> SqlTx:
         """Open the connection if needed, start a write transaction, take the write lock."""
         ...
@@ -72,6 +76,22 @@ class WriteSession(Protocol):
 
         After ``UnitRefused`` nothing sent after that unit's statements ran, and ``rollback_to``
         undoes the unit. Any other error means the transaction failed.
+        """
+        ...
+
+    def send_release(self) -> None:
+        """End the unit's savepoint without waiting: whether its statements succeeded shows at ``check`` or commit."""
+        ...
+
+    def check(self) -> None:
+        """Wait for everything sent; raise the first error any of it met."""
+        ...
+
+    def retryable(self, error: BaseException) -> bool:
+        """Whether the transaction that ``error`` ended surely committed nothing and can run again.
+
+        A statement that failed (the server then skips the rest, COMMIT included) is; a
+        connection lost on the way, after which the commit may or may not have happened, is not.
         """
         ...
 
@@ -171,6 +191,16 @@ def commit_group(
     """
     outcomes: list[Outcome]
     try:
+        if len(units) > 1 and session.reads_ahead:
+            try:
+                return _read_ahead_and_run(session, units, prefetches or [None] * len(units))
+            except Exception as error:
+                retry = session.retryable(error)
+                session.abort()
+                if not retry:
+                    raise
+                # a statement failed: nothing of the group committed; run it again a unit at a time,
+                # which finds the unit that failed and fails it alone
         tx = session.begin()
         if len(units) == 1:  # nobody else waiting: no savepoint needed (and nothing to send ahead)
             try:
@@ -233,4 +263,37 @@ def _each_in_its_savepoint(
                 unconfirmed = (ids, result)
             else:
                 outcomes.append((True, result))
+    return outcomes
+
+
+def _read_ahead_and_run(
+    session: WriteSession, units: list[Callable[[SqlTx], Any]], prefetches: list[Prefetch | None]
+) -> list[Outcome]:
+    """Run a group with its reads sent ahead together and no wait between units: one wait to start, one to commit.
+
+    Each unit still has its savepoint, so one that raises is undone alone. A statement that
+    fails makes the server skip everything after it: that surfaces here as an error (at the
+    latest from the commit), and ``commit_group`` runs the group again the careful way.
+    """
+    tx = session.begin()
+    tx.read_group_ahead(prefetches)
+    outcomes: list[Outcome] = []
+    for work in units:
+        ids = tx.id_mark()
+        session.savepoint()
+        try:
+            result = work(tx)
+        except BaseException as error:  # the unit failed: undo it alone, if nothing else failed
+            if session.retryable(error):
+                raise  # a statement failed, the unit's or one sent before it: the group runs again
+            session.check()  # raises if one failed unseen: the same
+            session.rollback_to()
+            tx.id_restore(ids)
+            tx.drop_group_reads()  # what it wrote there went with it
+            outcomes.append((False, error))
+        else:
+            session.send_release()
+            outcomes.append((True, result))
+    tx.flush_ids()
+    session.commit()
     return outcomes

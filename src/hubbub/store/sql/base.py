@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from hubbub.core.ids import RoomId, UserId
+from hubbub.core.models import Room
 from hubbub.errors import LocalError
 from hubbub.store.sql.dialect import SqlDialect
+from hubbub.store.sql.group_reads import GroupReads, writes_a_read_table
 from hubbub.store.sql.rows import Cursor
 
 COUNTERS: Final = "SELECT name, value FROM counters"
@@ -23,22 +26,45 @@ COUNTERS: Final = "SELECT name, value FROM counters"
 class SqlBase:
     """Executes adapted SQL on one transaction's cursor."""
 
-    def __init__(self, cursor: Cursor, dialect: SqlDialect, *, counters: Cursor | None = None) -> None:
-        """``counters``: a cursor on which the engine already sent ``COUNTERS`` (under the write lock)."""
+    def __init__(
+        self, cursor: Cursor, dialect: SqlDialect, *, counters: Cursor | None = None, side: Cursor | None = None
+    ) -> None:
+        """``counters``: a cursor on which the engine already sent ``COUNTERS`` (under the write lock);
+        ``side``: one for a query sent ahead whose answer is read later (``read_group_ahead``)."""
         self._cursor = cursor
+        self._side = side
         self._dialect = dialect
         self._counters_sent = counters
         self._counters: dict[str, int] | None = None  # read on first use
         self._changed: frozenset[str] = frozenset()  # counters to write back
         self._prefetched: tuple[object, ...] | None = None  # the query sent ahead, its answer not yet read
+        self._group: GroupReads | None = None  # what the writer's group read together (group_reads.py)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         """Run a statement. Its results are there once fetched; a statement nobody fetches from
         may be sent without waiting (PostgreSQL pipelines writes), and an error it causes is then
         raised by a later statement or at the end of the unit of work (store/writer.py)."""
         self._prefetched = None  # the cursor's answer is this statement's now
+        if self._group is not None and writes_a_read_table(sql):
+            self._group = None
         self._cursor.execute(self._dialect.adapt(sql), tuple(params))
         return self._cursor
+
+    def drop_group_reads(self) -> None:
+        """Forget what the group read together (a unit that changed it was rolled back)."""
+        self._group = None
+
+    def _group_wrote_room(self, room: Room) -> None:
+        if self._group is not None:
+            self._group.wrote_room(room)
+
+    def _group_wrote_user(self, user_id: UserId) -> None:
+        if self._group is not None:
+            self._group.wrote_user(user_id)
+
+    def _group_wrote_user_in_room(self, user_id: UserId, room_id: RoomId) -> None:
+        if self._group is not None:
+            self._group.wrote_user_in_room(user_id, room_id)
 
     def _send_ahead(self, key: tuple[object, ...], sql: str, params: Sequence[Any]) -> None:
         """Send a unit's first query before the unit runs (``store/writer.py``); pipelining engines only.

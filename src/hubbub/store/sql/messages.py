@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final
 
 from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import Message, Revision
 from hubbub.store.sql.base import SqlBase
+from hubbub.store.sql.group_reads import MAINTAINED
 from hubbub.store.sql.rows import LIKE_SPECIAL, MESSAGE_COLUMNS, message_from_row
+
+# Keeps the writer's group reads true itself (group_reads.py).
+_INSERT_MESSAGE: Final = (
+    "INSERT INTO messages (id, room_id, user_id, source, content, posted_at, parent_id, show_parent)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+MAINTAINED.add(_INSERT_MESSAGE)
 
 
 class MessagesSql(SqlBase):
@@ -100,9 +109,9 @@ class MessagesSql(SqlBase):
             parent_id=parent_id,
             show_parent=show_parent,
         )
+        self._group_wrote_user_in_room(user_id, room_id)
         self._execute(
-            "INSERT INTO messages (id, room_id, user_id, source, content, posted_at, parent_id, show_parent)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_MESSAGE,
             (message.id, room_id, user_id, source, content, posted_at, parent_id, show_parent),
         )
         return message

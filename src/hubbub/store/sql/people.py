@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final
 
 from hubbub.core.ids import UserId
 from hubbub.core.models import ApiToken, LoginSession, User
 from hubbub.errors import Conflict
 from hubbub.store.sql.base import SqlBase
+from hubbub.store.sql.group_reads import MAINTAINED
 from hubbub.store.sql.rows import USER_COLUMNS, user_from_row
+
+# Keeps the writer's group reads true itself (group_reads.py).
+_UPDATE_USER: Final = (
+    "UPDATE users SET name = ?, email = ?, reputation = ?, is_moderator = ?, suspended_until = ?,"
+    " about = ?, last_seen = ?, last_post = ? WHERE id = ?"
+)
+MAINTAINED.add(_UPDATE_USER)
 
 
 class PeopleSql(SqlBase):
@@ -80,9 +89,9 @@ class PeopleSql(SqlBase):
         return user
 
     def update_user(self, user: User) -> None:
+        self._group_wrote_user(user.id)
         self._execute(
-            "UPDATE users SET name = ?, email = ?, reputation = ?, is_moderator = ?, suspended_until = ?,"
-            " about = ?, last_seen = ?, last_post = ? WHERE id = ?",
+            _UPDATE_USER,
             (
                 user.name,
                 user.email,

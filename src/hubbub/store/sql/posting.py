@@ -9,12 +9,14 @@ message reads back as NULLs instead of dropping the row.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel, Kick
 from hubbub.store.base import UserInRoom
 from hubbub.store.sql.base import SqlBase
+from hubbub.store.sql.group_reads import GroupReads
 from hubbub.store.sql.rows import (
     MEMBERSHIP_COLUMNS,
     MESSAGE_COLUMNS,
@@ -57,6 +59,21 @@ _USER_IN_ROOM: Final = (
 )
 
 
+# Every pair of a group at once (group_reads.py), PostgreSQL only: one statement text for any
+# number of pairs, as ``dialect.member_of`` does for ids.
+_USERS_IN_ROOMS: Final = (
+    f"SELECT base.uid, base.rid, {_SELECTED}, a.level, k.kick_count, k.until"
+    " FROM unnest(?::bigint[], ?::bigint[]) AS base (uid, rid)"
+    " LEFT JOIN users u ON u.id = base.uid"
+    " LEFT JOIN rooms r ON r.id = base.rid"
+    " LEFT JOIN memberships m ON m.room_id = base.rid AND m.user_id = base.uid"
+    " LEFT JOIN messages lm ON lm.id ="
+    " (SELECT id FROM messages WHERE user_id = base.uid AND room_id = base.rid ORDER BY id DESC LIMIT 1)"
+    " LEFT JOIN room_access a ON a.room_id = base.rid AND a.user_id = base.uid"
+    " LEFT JOIN kicks k ON k.room_id = base.rid AND k.user_id = base.uid"
+)
+
+
 def _part(row: Any, alias: str) -> Any | None:
     """The columns of one joined table, or None where the join found no row (its key is NULL)."""
     part = row[_SLICES[alias]]
@@ -68,20 +85,51 @@ def _params(user_id: UserId, room_id: RoomId) -> tuple[int, ...]:
 
 
 class PostingSql(SqlBase):
+    _collected: list[tuple[UserId, RoomId]] | None = None  # pairs asked for while the group is read
+
     def prefetch_user_in_room(self, user_id: UserId, room_id: RoomId) -> None:
+        if self._collected is not None:
+            self._collected.append((user_id, room_id))
+            return
         self._send_ahead(("user_in_room", user_id, room_id), _USER_IN_ROOM, _params(user_id, room_id))
 
+    def read_group_ahead(self, prefetches: Sequence[Callable[[Any], None] | None]) -> None:
+        """Send one query for the ``user_in_room`` rows that ``prefetches`` (the group's units') ask for.
+
+        Only where the engine gave the transaction a cursor of its own for it (``side``, PostgreSQL's:
+        a round trip is what this saves); the rows are then kept true by the group's own
+        writes (group_reads.py). The query goes out at once and is read when a unit first needs it.
+        """
+        self._collected = []
+        try:
+            for prefetch in prefetches:
+                if prefetch is not None:
+                    prefetch(self)
+            pairs = list(dict.fromkeys(self._collected))
+        finally:
+            self._collected = None
+        if not pairs or self._side is None:
+            return
+        params = ([user for user, _ in pairs], [room for _, room in pairs])
+        self._side.execute(self._dialect.adapt(_USERS_IN_ROOMS), params)
+        self._group = GroupReads(self._side, pairs)
+
     def user_in_room(self, user_id: UserId, room_id: RoomId) -> UserInRoom:
-        sent = self._take_prefetched(("user_in_room", user_id, room_id))
-        row = sent.fetchone() if sent is not None else self._one(_USER_IN_ROOM, _params(user_id, room_id))
+        row = self._group.row(user_id, room_id) if self._group is not None else None
+        if row is None:
+            sent = self._take_prefetched(("user_in_room", user_id, room_id))
+            row = sent.fetchone() if sent is not None else self._one(_USER_IN_ROOM, _params(user_id, room_id))
         user, room, membership, last = (_part(row, alias) for alias in ("u", "r", "m", "lm"))
         level, kick_count, kick_until = row[_GRANT], row[_GRANT + 1], row[_GRANT + 2]
         kick = (
             None if kick_count is None else Kick(room_id=room_id, user_id=user_id, count=kick_count, until=kick_until)
         )
+        read_room = None if room is None else room_from_row(room)
+        if read_room is not None and self._group is not None:
+            read_room = self._group.room(read_room)
         return UserInRoom(
             user=None if user is None else user_from_row(user),
-            room=None if room is None else room_from_row(room),
+            room=read_room,
             level=None if level is None else AccessLevel(level),
             kick=kick,
             membership=None if membership is None else membership_from_row(membership),

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Final
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel, Kick, Membership, Room, RoomAccess
 from hubbub.store.sql.base import SqlBase
+from hubbub.store.sql.group_reads import MAINTAINED
 from hubbub.store.sql.rows import MEMBERSHIP_COLUMNS, ROOM_COLUMNS, membership_from_row, room_from_row
+
+# Both keep the writer's group reads true themselves (group_reads.py).
+_UPDATE_ROOM: Final = (
+    "UPDATE rooms SET name = ?, description = ?, tags = ?, access = ?, last_activity = ?,"
+    " message_count = ? WHERE id = ?"
+)
+_SET_MEMBERSHIP: Final = (
+    f"INSERT INTO memberships ({MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (room_id, user_id) DO UPDATE SET present = excluded.present,"
+    " joined_at = excluded.joined_at, last_seen = excluded.last_seen, last_post = excluded.last_post"
+)
+MAINTAINED.update((_UPDATE_ROOM, _SET_MEMBERSHIP))
 
 
 class RoomsSql(SqlBase):
@@ -54,9 +68,9 @@ class RoomsSql(SqlBase):
         return room
 
     def update_room(self, room: Room) -> None:
+        self._group_wrote_room(room)
         self._execute(
-            "UPDATE rooms SET name = ?, description = ?, tags = ?, access = ?, last_activity = ?,"
-            " message_count = ? WHERE id = ?",
+            _UPDATE_ROOM,
             (
                 room.name,
                 room.description,
@@ -127,10 +141,9 @@ class RoomsSql(SqlBase):
         return [RoomId(row[0]) for row in rows]
 
     def set_membership(self, membership: Membership) -> None:
+        self._group_wrote_user_in_room(membership.user_id, membership.room_id)
         self._execute(
-            f"INSERT INTO memberships ({MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (room_id, user_id) DO UPDATE SET present = excluded.present,"
-            " joined_at = excluded.joined_at, last_seen = excluded.last_seen, last_post = excluded.last_post",
+            _SET_MEMBERSHIP,
             (
                 membership.room_id,
                 membership.user_id,
