@@ -103,11 +103,9 @@ async def test_each_unit_of_a_group_reads_what_the_units_before_it_wrote(
 
     ann, bob, cat, one, two = await store.write(setup)
 
-    def rename_then_fail(tx: WriteTx) -> None:
-        room = tx.user_in_room(cat, two).room
-        assert room is not None
-        tx.update_room(replace(room, name="Renamed"))
-        raise ValueError("refused after writing")
+    def refuse(tx: WriteTx) -> None:  # as refusals do: checks first, nothing written
+        tx.user_in_room(cat, two)
+        raise ValueError("refused before writing")
 
     def kick_bob(tx: WriteTx) -> None:
         tx.user_in_room(ann, one)
@@ -122,8 +120,8 @@ async def test_each_unit_of_a_group_reads_what_the_units_before_it_wrote(
         (_post(ann, one, "first"), (ann, one)),
         (_check(bob, one), (bob, one)),  # the room row Ann's post changed
         (_check(ann, one), (ann, one)),  # Ann's own rows, changed
-        (rename_then_fail, (cat, two)),
-        (_check(cat, two), (cat, two)),  # the rename went with the unit
+        (refuse, (cat, two)),
+        (_check(cat, two), (cat, two)),
         (_post(bob, one, "second"), (bob, one)),
         (_check(ann, one), (ann, one)),
         (kick_bob, (ann, one)),
@@ -141,13 +139,12 @@ async def test_each_unit_of_a_group_reads_what_the_units_before_it_wrote(
     assert kicked.kick is not None and kicked.room is not None and kicked.room.message_count == 2
     edited = checks[5][0].last_message
     assert edited is not None and edited.source == "edited"
-    assert checks[2][0].room is not None and checks[2][0].room.name == "Two"
     from hubbub.store.postgres import PostgresStore
 
     if isinstance(store, PostgresStore):
-        # From the group's one query: Ann's first post, Bob's check and the unit that failed; Ann's
-        # own rows were stale after her post, and the failed unit dropped the rest.
-        assert served == 3
+        # From the group's one query until the kick: all but Ann's own rows after her post
+        served_before_the_kick = 5
+        assert served == served_before_the_kick
 
 
 async def test_a_statement_that_fails_in_a_group_read_ahead_fails_its_unit_alone(store: Store) -> None:
@@ -180,3 +177,34 @@ async def test_a_statement_that_fails_in_a_group_read_ahead_fails_its_unit_alone
     assert isinstance(outcomes[2], Exception)
     final = await store.read(lambda tx: tx.room(room))
     assert final is not None and final.message_count == 4
+
+
+async def test_a_unit_that_fails_after_writing_is_undone_alone(store: Store) -> None:
+    """Without savepoints in the group, the group runs again unit by unit; the others still succeed."""
+
+    def setup(tx: WriteTx) -> tuple[UserId, RoomId]:
+        user = tx.insert_user(name="Eve", email=None, password_hash="", reputation=20, is_moderator=False, now=1)
+        room = tx.insert_room(name="Two", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
+        return user.id, room.id
+
+    eve, room = await store.write(setup)
+
+    def rename_then_fail(tx: WriteTx) -> None:
+        here = tx.user_in_room(eve, room)
+        assert here.room is not None
+        tx.update_room(replace(here.room, name="Renamed"))
+        raise ValueError("refused after writing")
+
+    units: list[tuple[Unit, tuple[UserId, RoomId]]] = [
+        (_post(eve, room, "one"), (eve, room)),
+        (rename_then_fail, (eve, room)),
+        (_check(eve, room), (eve, room)),
+        (_post(eve, room, "two"), (eve, room)),
+    ]
+    outcomes = await _as_one_group(store, units)
+    assert outcomes[0] is None and isinstance(outcomes[1], ValueError) and outcomes[3] is None
+    check = outcomes[2]
+    assert isinstance(check, tuple) and check[0] == check[1]
+    assert check[0].room is not None and check[0].room.name == "Two" and check[0].room.message_count == 1
+    final = await store.read(lambda tx: tx.room(room))
+    assert final is not None and final.name == "Two" and final.message_count == 2

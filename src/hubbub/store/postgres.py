@@ -155,12 +155,6 @@ class _PostgresWriteSession:
         self._send("RELEASE SAVEPOINT unit")
         self._sync()
 
-    def send_release(self) -> None:
-        self._send("RELEASE SAVEPOINT unit")
-
-    def check(self) -> None:
-        self._sync()
-
     def retryable(self, error: BaseException) -> bool:
         connection = self._connection
         return (

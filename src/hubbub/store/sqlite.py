@@ -105,12 +105,6 @@ class _SqliteWriteSession:
     def confirm(self) -> None:
         pass
 
-    def send_release(self) -> None:
-        self.release()
-
-    def check(self) -> None:
-        """Nothing to wait for: SQLite runs each statement as it is sent."""
-
     def retryable(self, error: BaseException) -> bool:
         return False
 

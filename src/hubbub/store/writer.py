@@ -54,7 +54,7 @@ class WriteSession(Protocol):
     """One engine's write transactions, used only from the writer thread."""
 
     # Whether a group's reads go ahead together and its units run without waiting for the
-    # server (``send_release``, ``check``, ``retryable``): PostgreSQL's, where a wait is a round trip.
+    # server, or savepoints (``_read_ahead_and_run``): PostgreSQL's, where a wait is a round trip.
     reads_ahead: bool
 
     def begin(self) -> SqlTx:
@@ -77,14 +77,6 @@ class WriteSession(Protocol):
         After ``UnitRefused`` nothing sent after that unit's statements ran, and ``rollback_to``
         undoes the unit. Any other error means the transaction failed.
         """
-        ...
-
-    def send_release(self) -> None:
-        """End the unit's savepoint without waiting: whether its statements succeeded shows at ``check`` or commit."""
-        ...
-
-    def check(self) -> None:
-        """Wait for everything sent; raise the first error any of it met."""
         ...
 
     def retryable(self, error: BaseException) -> bool:
@@ -195,12 +187,12 @@ def commit_group(
             try:
                 return _read_ahead_and_run(session, units, prefetches or [None] * len(units))
             except Exception as error:
-                retry = session.retryable(error)
+                retry = isinstance(error, _RunAgain) or session.retryable(error)
                 session.abort()
                 if not retry:
                     raise
-                # a statement failed: nothing of the group committed; run it again a unit at a time,
-                # which finds the unit that failed and fails it alone
+                # nothing of the group committed: run it again a unit at a time, in savepoints,
+                # which fails the unit that failed alone
         tx = session.begin()
         if len(units) == 1:  # nobody else waiting: no savepoint needed (and nothing to send ahead)
             try:
@@ -266,33 +258,36 @@ def _each_in_its_savepoint(
     return outcomes
 
 
+class _RunAgain(Exception):
+    """A unit of a group run without savepoints failed after it wrote: only a rollback of the group undoes it."""
+
+
 def _read_ahead_and_run(
     session: WriteSession, units: list[Callable[[SqlTx], Any]], prefetches: list[Prefetch | None]
 ) -> list[Outcome]:
     """Run a group with its reads sent ahead together and no wait between units: one wait to start, one to commit.
 
-    Each unit still has its savepoint, so one that raises is undone alone. A statement that
-    fails makes the server skip everything after it: that surfaces here as an error (at the
-    latest from the commit), and ``commit_group`` runs the group again the careful way.
+    No savepoints either: a unit that fails before it writes anything (how refusals fail:
+    the checks come first) has nothing to undo, and its ids are taken back. A unit that fails
+    after writing, or a statement that fails (the server then skips everything after it;
+    that shows at the latest at the commit), ends the attempt: ``commit_group`` rolls the
+    group back and runs it again unit by unit, each in its savepoint, so that unit fails alone.
     """
     tx = session.begin()
     tx.read_group_ahead(prefetches)
     outcomes: list[Outcome] = []
     for work in units:
-        ids = tx.id_mark()
-        session.savepoint()
+        ids, writes = tx.id_mark(), tx.writes
         try:
             result = work(tx)
-        except BaseException as error:  # the unit failed: undo it alone, if nothing else failed
+        except Exception as error:
+            if tx.writes != writes:
+                raise _RunAgain(str(error)) from error
             if session.retryable(error):
-                raise  # a statement failed, the unit's or one sent before it: the group runs again
-            session.check()  # raises if one failed unseen: the same
-            session.rollback_to()
+                raise  # a statement failed, the unit's own read or one sent before it
             tx.id_restore(ids)
-            tx.drop_group_reads()  # what it wrote there went with it
             outcomes.append((False, error))
         else:
-            session.send_release()
             outcomes.append((True, result))
     tx.flush_ids()
     session.commit()

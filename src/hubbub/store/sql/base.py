@@ -39,20 +39,19 @@ class SqlBase:
         self._changed: frozenset[str] = frozenset()  # counters to write back
         self._prefetched: tuple[object, ...] | None = None  # the query sent ahead, its answer not yet read
         self._group: GroupReads | None = None  # what the writer's group read together (group_reads.py)
+        self.writes = 0  # statements run that are not plain reads (store/writer.py: is there anything to undo?)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         """Run a statement. Its results are there once fetched; a statement nobody fetches from
         may be sent without waiting (PostgreSQL pipelines writes), and an error it causes is then
         raised by a later statement or at the end of the unit of work (store/writer.py)."""
         self._prefetched = None  # the cursor's answer is this statement's now
-        if self._group is not None and writes_a_read_table(sql):
-            self._group = None
+        if not sql.startswith("SELECT"):
+            self.writes += 1
+            if self._group is not None and writes_a_read_table(sql):
+                self._group = None
         self._cursor.execute(self._dialect.adapt(sql), tuple(params))
         return self._cursor
-
-    def drop_group_reads(self) -> None:
-        """Forget what the group read together (a unit that changed it was rolled back)."""
-        self._group = None
 
     def _group_wrote_room(self, room: Room) -> None:
         if self._group is not None:

@@ -15,8 +15,8 @@ before it changed those rows. So this cache follows the group's own writes:
   cache (``written``): whatever store method a later change adds, the worst it can do is
   cost a round trip, never serve an old row.
 
-A unit that fails is rolled back, and what it changed here goes with it: the writer drops
-the cache rather than undo it (a failed post is rare; a dropped cache only costs waits).
+A unit that fails before writing changed nothing here; one that fails after writing makes
+the writer roll the whole group back and run it again without this cache (store/writer.py).
 """
 
 from __future__ import annotations
