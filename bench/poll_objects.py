@@ -18,9 +18,10 @@ served"). This bench counts both, deterministically:
    rounds 2 and 3 also the objects alive then that did not exist before the round (the earlier
    ones are kept alive while counting, so no id is reused), by type.
 
-Output: tracked objects per held poll (everything since before the first connection, and the
-poll alone on a connection already open), objects each re-poll and each wake-up plus re-poll
-leave alive, and the most common types among them.
+Output: tracked objects per held poll (everything since before the first connection, and held
+over connected and idle), the objects each re-poll and each wake-up plus re-poll leave alive that
+were not there before, and the most common types among them. Only survivors are counted: an
+object that dies young never reaches the old generation a full collection walks.
 
     .venv/bin/python bench/poll_objects.py [--polls 2000] [--hold 10] [--types 12]
 """
@@ -204,7 +205,7 @@ def _report(counts: dict[str, Any], types: int) -> None:
         ["per held poll", "objects"],
         [
             ["all (connection, session, presence, poll)", f"{(counts['held'] - counts['start']) / n:.2f}"],
-            ["held, over connected and idle", f"{(counts['held'] - counts['idle']) / n:.2f}"],
+            ["held, over connected and idle (a keep-alive timer each)", f"{(counts['held'] - counts['idle']) / n:.2f}"],
             ["left alive by a re-poll (after continue)", f"{sum(repoll.values()) / n:.2f}"],
             ["left alive by a wake-up and re-poll", f"{sum(wake.values()) / n:.2f}"],
         ],
