@@ -58,3 +58,41 @@ async def test_waiters_are_bounded_per_user_and_in_total() -> None:
             assert b1 is not None and c1 is None
             assert waiters.waiting == 3
     assert waiters.waiting == 0
+
+
+class Sleeper:
+    """Counts its wake-ups; ``fail`` raises from each."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.woken_times = 0
+        self._fail = fail
+
+    def woken(self) -> None:
+        self.woken_times += 1
+        if self._fail:
+            raise RuntimeError("a sleeper that fails")
+
+
+async def test_sleepers_are_called_once_at_the_next_wake_up_beside_futures() -> None:
+    waiters = ChannelWaiters(per_user=4, total=10)
+    assert waiters.acquire(A) and waiters.acquire(A) and waiters.acquire(A) and waiters.acquire(B)
+    first, second, failing, other = Sleeper(), Sleeper(), Sleeper(fail=True), Sleeper()
+    for sleeper in (failing, first, first, second):  # a second ``sleep`` of one sleeper is one
+        waiters.sleep(A, sleeper)
+    waiters.sleep(B, other)
+    future = waiters.current(A)
+    assert waiters.deliver((_event(EventType.DIRECT_MESSAGE, C, A),)) == 1
+    assert future.done()  # the task's way and the sleepers' at once
+    assert (failing.woken_times, first.woken_times, second.woken_times, other.woken_times) == (1, 1, 1, 0)
+    waiters.deliver((_event(EventType.DIRECT_MESSAGE, C, A, 2),))
+    assert first.woken_times == 1  # once per ``sleep``
+    waiters.sleep(A, first)
+    waiters.sleep(A, second)
+    waiters.unsleep(A, second)
+    waiters.unsleep(A, second)  # no longer there: nothing
+    waiters.unsleep(B, other)
+    assert waiters.deliver((_event(EventType.DIRECT_MESSAGE, A, B, 3),)) == 1  # A's sleeper; B has none
+    assert (first.woken_times, second.woken_times, other.woken_times) == (2, 1, 0)
+    for user in (A, A, A, B):
+        waiters.release(user)
+    assert waiters.waiting == 0

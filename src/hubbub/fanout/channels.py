@@ -6,23 +6,38 @@ direct-conversation event is for (``core.direct.direct_audience``). A waiter nev
 data from here: it re-reads its channel from the store, the source of truth, so a wake-up that
 comes early, late or twice cannot lose or double an entry.
 
-All waiters of one user share one future (a wake-up is one ``set_result``, whatever the number
-of tabs), and the waiter counts are bounded: beyond ``per_user`` or ``total`` ``wait`` refuses
-at once and the caller answers as if the wait had timed out (comet: ``continue``).
+A waiter is told in one of two ways. A task awaits the user's future (``current``): all waiters
+of one user share it, so a wake-up is one ``set_result`` whatever the number of tabs. Code that
+holds no task registers a ``Sleeper`` (``sleep``), called once at the next wake-up: no future,
+no callback object, nothing per wait for the garbage collector but a dict entry
+(``web.poll_connections`` holds thousands of polls this way). The waiter counts are bounded:
+beyond ``per_user`` or ``total`` ``acquire`` refuses at once and the caller answers as if the
+wait had timed out (comet: ``continue``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 from hubbub import metrics
 from hubbub.core.direct import direct_audience
 from hubbub.core.events import Event
 from hubbub.core.ids import UserId
 
-__all__ = ["ChannelWaiters", "Wake", "woken_within"]
+__all__ = ["ChannelWaiters", "Sleeper", "Wake", "woken_within"]
+
+log = logging.getLogger("hubbub.fanout")
+
+
+class Sleeper(Protocol):
+    """What ``ChannelWaiters.sleep`` registers: told once, by a plain call, at the next wake-up."""
+
+    def woken(self) -> None:
+        """Something for the user was delivered (runs inside ``deliver``: must not block or raise)."""
 
 
 class Wake:
@@ -64,6 +79,9 @@ class ChannelWaiters:
         self._per_user = per_user
         self._total = total
         self._futures: dict[UserId, asyncio.Future[None]] = {}
+        # One sleeper as itself, several (tabs) in a list: most users wait once, and a list per
+        # user would be one more object for the collector per held poll.
+        self._sleepers: dict[UserId, Sleeper | list[Sleeper]] = {}
         self._counts: dict[UserId, int] = {}
         self._waiting = 0
 
@@ -96,6 +114,7 @@ class ChannelWaiters:
             self._counts[user_id] = left
             return
         del self._counts[user_id]
+        self._sleepers.pop(user_id, None)  # (each sleeper unsleeps before it releases)
         current = self._futures.pop(user_id, None)
         if current is not None and not current.done():
             current.cancel()
@@ -119,11 +138,42 @@ class ChannelWaiters:
             self._futures[user_id] = future
         return future
 
+    def sleep(self, user_id: UserId, sleeper: Sleeper) -> None:
+        """Call ``sleeper.woken()`` once at the next delivery for ``user_id`` (a task would take
+        ``current`` instead). Like ``current``, register *before* reading the channel."""
+        held = self._sleepers.get(user_id)
+        if held is None:
+            self._sleepers[user_id] = sleeper
+        elif isinstance(held, list):
+            if sleeper not in held:
+                held.append(sleeper)
+        elif held is not sleeper:
+            self._sleepers[user_id] = [held, sleeper]
+
+    def unsleep(self, user_id: UserId, sleeper: Sleeper) -> None:
+        """Forget ``sleeper`` if it is still registered (its wait ended another way)."""
+        held = self._sleepers.get(user_id)
+        if held is sleeper:
+            del self._sleepers[user_id]
+        elif isinstance(held, list) and sleeper in held:
+            held.remove(sleeper)
+            if len(held) == 1:
+                self._sleepers[user_id] = held[0]
+
     def wake(self, user_id: UserId) -> bool:
         future = self._futures.pop(user_id, None)
-        if future is None or future.done():
-            return False
-        future.set_result(None)
+        woken = future is not None and not future.done()
+        if woken:
+            assert future is not None
+            future.set_result(None)
+        held = self._sleepers.pop(user_id, None)
+        if held is None:
+            return woken
+        for sleeper in held if isinstance(held, list) else (held,):
+            try:
+                sleeper.woken()
+            except Exception:  # one sleeper's bug must not keep the others (or the hub) from going on
+                log.exception("a channel waiter failed to wake")
         return True
 
     def deliver(self, batch: Sequence[Event]) -> int:

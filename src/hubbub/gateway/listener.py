@@ -113,37 +113,23 @@ class ConnectionBudget:
         return listener
 
 
-class _Slot:
-    """One connection's place in the budget, given back exactly once, and its protocol once made."""
-
-    __slots__ = ("_budget", "_held", "protocol")
-
-    def __init__(self, budget: ConnectionBudget) -> None:
-        self._budget = budget
-        self._held = True
-        self.protocol: _Counted | None = None
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._budget.give_back()
-
-
 class _Counting:
-    """What both counting wrappers do: hold a connection's budget slot and give it back when the
-    transport is lost, passing every other call on to the protocol inside.
+    """What both counting wrappers do: stand for a connection's place in the budget (the
+    listener's while it counts them) and give it back when the transport is lost, passing every
+    other call on to the protocol inside.
 
     Slotted, and passing each call on: an idle connection keeps its wrapper for its whole life,
-    so it holds four references and nothing else (handing the transport the inner protocol's
-    bound methods instead saved a call per read but cost five method objects per connection).
+    so it holds three references and nothing else (handing the transport the inner protocol's
+    bound methods instead saved a call per read but cost five method objects per connection;
+    a separate object for the budget place was one more, for the garbage collector, per
+    connection).
     """
 
-    __slots__ = ("_listener", "_slot", "inner", "transport")
+    __slots__ = ("_listener", "inner", "transport")
 
-    def __init__(self, inner: asyncio.BaseProtocol, slot: _Slot, listener: Listener) -> None:
+    def __init__(self, inner: asyncio.BaseProtocol, listener: Listener) -> None:
         self.inner = inner
         self.transport: asyncio.BaseTransport | None = None
-        self._slot = slot
         self._listener = listener
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -154,7 +140,7 @@ class _Counting:
         try:
             self.inner.connection_lost(exc)
         finally:
-            self._listener._lost(cast(_Counted, self), self._slot)
+            self._listener._lost(cast(_Counted, self))
 
     def eof_received(self) -> bool | None:
         return cast(asyncio.Protocol, self.inner).eof_received()
@@ -190,10 +176,10 @@ class _CountedBufferedProtocol(_Counting, asyncio.BufferedProtocol):
 _Counted = _CountedProtocol | _CountedBufferedProtocol
 
 
-def _counted(inner: asyncio.BaseProtocol, slot: _Slot, listener: Listener) -> _Counted:
+def _counted(inner: asyncio.BaseProtocol, listener: Listener) -> _Counted:
     if isinstance(inner, asyncio.BufferedProtocol):
-        return _CountedBufferedProtocol(inner, slot, listener)
-    return _CountedProtocol(inner, slot, listener)
+        return _CountedBufferedProtocol(inner, listener)
+    return _CountedProtocol(inner, listener)
 
 
 async def listening_sockets(host: str, port: int) -> list[socket.socket]:
@@ -338,21 +324,20 @@ class Listener(asyncio.AbstractServer):
                 self._stop_reading()
                 self._budget.wait_for_room(self)
                 return
-            slot = _Slot(self._budget)
             try:
                 connection, _ = listening.accept()
             except (BlockingIOError, InterruptedError):
-                slot.release()
+                self._budget.give_back()
                 return
             except ConnectionAbortedError:
-                slot.release()
+                self._budget.give_back()
                 continue
             except OSError as error:
-                slot.release()
+                self._budget.give_back()
                 self._pause_after(error)
                 return
             self._short_reported = False
-            self._serve(connection, slot)
+            self._serve(connection)
 
     def _pause_after(self, error: OSError) -> None:
         """An accept failed for want of resources (or for a reason nobody expects): wait, then retry."""
@@ -371,7 +356,10 @@ class Listener(asyncio.AbstractServer):
             log.error("accepting on the %s port failed: %s", self._name, error)
         self._retry = self._loop.call_later(ACCEPT_RETRY_SECONDS, self.resume)
 
-    def _serve(self, connection: socket.socket, slot: _Slot) -> None:
+    # A connection's place in the budget belongs to its setup (from the accept until the loop asks
+    # for the protocol), then to its wrapper while ``_counted`` holds it: given back exactly once.
+
+    def _serve(self, connection: socket.socket) -> None:
         self._idle.clear()
         try:
             connection.setblocking(False)
@@ -379,35 +367,41 @@ class Listener(asyncio.AbstractServer):
                 connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # the peer is gone already
             connection.close()
-            self._done(slot)
+            self._done()
             return
+        made: list[_Counted] = []  # the wrapper, once the loop asked for it (only for the setup)
         task = self._loop.create_task(
-            self._loop.connect_accepted_socket(lambda: self._wrap(slot), connection),
+            self._loop.connect_accepted_socket(lambda: self._wrap(made), connection),
             name=f"hubbub-accept-{self._name}",
         )
         self._connecting.add(task)
-        task.add_done_callback(lambda done: self._connected(done, connection, slot))
+        task.add_done_callback(lambda done: self._connected(done, connection, made))
 
-    def _wrap(self, slot: _Slot) -> _Counted:
-        protocol = slot.protocol = _counted(self._factory(), slot, self)
+    def _wrap(self, made: list[_Counted]) -> _Counted:
+        protocol = _counted(self._factory(), self)
+        made.append(protocol)
         self._counted.add(protocol)
         return protocol
 
-    def _connected(self, task: asyncio.Task[Any], connection: socket.socket, slot: _Slot) -> None:
+    def _connected(self, task: asyncio.Task[Any], connection: socket.socket, made: list[_Counted]) -> None:
         self._connecting.discard(task)
         failed = task.cancelled() or task.exception() is not None
         if failed:
             # No transport took the socket over (or it was lost while being set up).
-            if slot.protocol is not None:
-                self._counted.discard(slot.protocol)
             connection.close()
-            self._done(slot)
+            if made:
+                self._lost(made[0])
+            else:
+                self._done()
+        elif not self._connecting and not self._counted:
+            self._idle.set()  # (set up, and already lost)
 
-    def _lost(self, protocol: _Counted, slot: _Slot) -> None:
-        self._counted.discard(protocol)
-        self._done(slot)
+    def _lost(self, protocol: _Counted) -> None:
+        if protocol in self._counted:  # not given back yet
+            self._counted.discard(protocol)
+            self._done()
 
-    def _done(self, slot: _Slot) -> None:
-        slot.release()
+    def _done(self) -> None:
+        self._budget.give_back()
         if not self._connecting and not self._counted:
             self._idle.set()

@@ -9,7 +9,9 @@ protocol from its first byte instead:
 - while the connection's requests are polls, each head is parsed by httptools (framed at its
   blank line: a poll has no body), the ``acct`` session looked up, and the poll driven by
   ``dialects.comet.polling.ChannelPoll`` — the same rules as aiohttp's route; while it waits it
-  holds no task, only a callback on the user's wake-up future and a timer for its hold;
+  holds no task, no future and no timer: the connection is registered as its user's sleeper in
+  ``ChannelWaiters`` and held in the port's ``HoldWheel`` (``web.poll_holds``), and the one
+  ``ChannelPoll`` it keeps serves each of its polls in turn;
 - the first request that is anything else hands the connection, with every byte read so far,
   to a ``GuardedRequestHandler`` (aiohttp) for good; this protocol then only passes the
   transport's calls through.
@@ -34,13 +36,14 @@ from urllib.parse import unquote
 
 import httptools
 
-from hubbub.dialects.comet.codec import CONTENT_TYPE
+from hubbub.dialects.comet.codec import CONTENT_TYPE, PollState
 from hubbub.dialects.comet.pages import USER_COOKIE
-from hubbub.dialects.comet.polling import ChannelPoll, EncodedAnswers, PollReply
+from hubbub.dialects.comet.polling import ChannelPoll, EncodedAnswers, PollReply, hold_range
 from hubbub.dialects.comet.routes import POLL_HEADERS, POLL_PREFIX
 from hubbub.dialects.sechat.http import SESSION_COOKIE
 from hubbub.fanout.channels import ChannelWaiters
 from hubbub.service.service import Service
+from hubbub.web.poll_holds import HoldWheel
 from hubbub.web.server import AddressCounts, HttpLimits, admit
 
 __all__ = ["MAX_HEAD_BYTES", "PollConnection", "PollPort"]
@@ -50,8 +53,8 @@ log = logging.getLogger("hubbub.comet")
 MAX_HEAD_BYTES: Final = 16 * 1024  # aiohttp's own limits allow 8 KiB a line; a poll's head is far smaller
 _POLL_START: Final = b"GET " + POLL_PREFIX.encode()
 _BLANK_LINE: Final = b"\r\n\r\n"
-# The context a held poll's callbacks run in: hubbub sets no context variables, and a copy of the
-# current context for each callback would be one more object per held poll for the collector.
+# The context a connection's timer callbacks run in: hubbub sets no context variables, and a copy
+# of the current context for each would be one more object for the collector.
 _NO_CONTEXT: Final = contextvars.Context()
 
 
@@ -123,6 +126,8 @@ class PollPort:
         self.waiters = waiters
         self.encoded = encoded
         self.open: set[PollConnection] = set()
+        self.holds = HoldWheel()
+        self.hold_range = hold_range(service.settings)
 
     def connection(self, limits: HttpLimits, counts: AddressCounts, handover: Handover) -> PollConnection:
         """The protocol for one accepted connection (``GuardedSite`` asks)."""
@@ -132,6 +137,7 @@ class PollPort:
         """Shutting down: close every connection still serving polls (held ones get no answer)."""
         for connection in list(self.open):
             connection.close()
+        self.holds.close()
 
 
 # Makes aiohttp's protocol for a connection taken over mid-way: (transport, its counted address).
@@ -148,11 +154,14 @@ class PollConnection(asyncio.Protocol):
         "_closed",
         "_counts",
         "_handover",
+        "_hold",
         "_idle",
         "_inner",
         "_keep_alive",
         "_limits",
+        "_poll",
         "_port",
+        "_rewoken",
         "_task",
         "_timer",
         "transport",
@@ -169,8 +178,11 @@ class PollConnection(asyncio.Protocol):
         self._buffer = bytearray()
         self._inner: asyncio.Protocol | None = None
         self._channel: ChannelPoll | None = None  # the poll being answered
+        self._poll: ChannelPoll | None = None  # kept between polls, to serve the next one
         self._task: asyncio.Task[None] | None = None  # while it reads the store
-        self._timer: asyncio.TimerHandle | None = None  # head, keep-alive or hold, whichever applies
+        self._rewoken = False  # woken while the task read: read again rather than wait
+        self._hold = 0  # the tick of the port's HoldWheel the poll's hold ends on
+        self._timer: asyncio.TimerHandle | None = None  # head or keep-alive, whichever applies
         self._keep_alive = True
         self._closed = False
 
@@ -219,11 +231,12 @@ class PollConnection(asyncio.Protocol):
         task, self._task = self._task, None
         if task is not None:
             task.cancel()  # it was reading the store for this poll: nobody is left to answer
-        elif channel is not None and channel.future is not None:
-            channel.future.remove_done_callback(self._woken)
+        elif channel is not None and channel.state is PollState.WAITING:
+            self._port.holds.discard(self._hold, self)
             channel.gone()  # it was held
         if channel is not None:
             channel.close()
+        self._poll = None  # (it refers back to this connection, its sleeper)
         self._release_address()
 
     def close(self) -> None:
@@ -273,8 +286,17 @@ class PollConnection(asyncio.Protocol):
         path = unquote(httptools.parse_url(head.url).path.decode("latin-1"))
         tail = path[len(POLL_PREFIX) :]
         port = self._port
+        low, high = port.hold_range
+        now = time.monotonic()
+        self._hold = port.holds.tick_between(now + low, now + high)  # counted from the head's arrival
+        channel = self._poll
+        if channel is None:
+            channel = self._poll = ChannelPoll(port.service, port.waiters, port.encoded, tail, sleeper=self)
+        else:
+            channel.reset(tail)
         # Taken now, not in the task: bytes that arrive before it runs must wait behind this poll.
-        channel = self._channel = ChannelPoll(port.service, port.waiters, port.encoded, tail)
+        self._channel = channel
+        self._rewoken = False
         self._task = asyncio.get_running_loop().create_task(self._start(channel, _cookies(head.cookie)))
 
     async def _start(self, channel: ChannelPoll, cookies: dict[str, str]) -> None:
@@ -305,25 +327,28 @@ class PollConnection(asyncio.Protocol):
             return
         if reply is not None:
             self._reply(reply)
-            return
-        assert channel.future is not None
-        channel.future.add_done_callback(self._woken, context=_NO_CONTEXT)
-        self._set_timer(max(0.0, channel.deadline - time.monotonic()), self._expired)
+        elif self._rewoken:
+            self._rewoken = False  # something was delivered while it read: look again at once
+            self._task = asyncio.get_running_loop().create_task(self._step(channel.woken()))
+        else:
+            self._port.holds.add(self._hold, self)  # (a hold whose end has passed ends at once)
 
-    def _woken(self, future: asyncio.Future[None]) -> None:
+    def woken(self) -> None:
+        """``ChannelWaiters``: something for this poll's user was delivered (once per ``sleep``)."""
         channel = self._channel
         if self._closed or channel is None:
             return
-        self._cancel_timer()
+        if self._task is not None:
+            self._rewoken = True  # the task is reading: it reads again when it is done
+            return
+        self._port.holds.discard(self._hold, self)
         self._task = asyncio.get_running_loop().create_task(self._step(channel.woken()))
 
-    def _expired(self) -> None:
-        self._timer = None
+    def hold_ended(self) -> None:
+        """``HoldWheel``: the held poll's hold is over."""
         channel = self._channel
-        if channel is None:
+        if channel is None or self._task is not None:
             return
-        if channel.future is not None:
-            channel.future.remove_done_callback(self._woken)
         self._reply(channel.expired())
 
     def _reply(self, reply: PollReply) -> None:
@@ -372,10 +397,10 @@ class PollConnection(asyncio.Protocol):
     # the one timer
 
     def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
-        """One timer at a time: the head's, the keep-alive idle's or the held poll's. A head or
-        keep-alive limit of 0 is no limit; a hold always ends."""
+        """One timer at a time: the head's or the keep-alive idle's (a hold ends on the port's
+        ``HoldWheel``). A limit of 0 is no limit."""
         self._cancel_timer()
-        if delay > 0 or callback == self._expired:
+        if delay > 0:
             self._timer = asyncio.get_running_loop().call_later(delay, callback, context=_NO_CONTEXT)
 
     def _cancel_timer(self) -> None:

@@ -5,15 +5,20 @@ task per poll, and the HTTP port's own poll connections (``hubbub.web.poll_conne
 hold none while they wait. Both drive a ``ChannelPoll``:
 
 - ``start(session, c_user)``: sign-in check (§C.10 item 1), a presence sighting, a waiter slot,
-  the first read of the channel. It returns the answer, or None: wait for ``future`` (an entry
-  for this user was delivered) until ``deadline`` (``time.monotonic``).
-- ``woken()`` after the future resolved: re-read; the answer, or None to wait again (for the
-  new ``future``).
+  the first read of the channel. It returns the answer, or None: wait until an entry for this
+  user is delivered (``future`` resolves; or, for a poll made with a ``sleeper``, its
+  ``woken()`` is called) or the hold ends: at ``deadline`` (``time.monotonic``) on aiohttp's
+  route, on the port's hold wheel in the same ``hold_range`` on the poll connections.
+- ``woken()`` after that: re-read; the answer, or None to wait again (for the new ``future``,
+  or the next ``sleeper.woken()``).
 - ``expired()`` once the hold is over: ``continue``; ``gone()`` when the client left.
 - ``close()`` gives the waiter slot back, exactly once, however the poll ended.
+- ``reset(tail)`` then makes the same object the next poll's: a connection that carries polls
+  one after another keeps one ``ChannelPoll`` (each would be one more object to outlive the
+  garbage collector's young generations).
 
-The state machine is the codec's ``PollSession``; answers are bytes, rendered once per
-(user, seq, typing lapsed) and shared by every tab that polls the same entry.
+The state machine is the codec's ``PollSession`` (a ``ChannelPoll`` is one); answers are bytes,
+rendered once per (user, seq, typing lapsed) and shared by every tab that polls the same entry.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from hubbub.dialects.comet.codec import (
     Answer,
     PollInput,
     PollSession,
+    PollState,
     continue_body,
     entry_object,
     msg_body,
@@ -39,13 +45,13 @@ from hubbub.dialects.comet.codec import (
     parse_user_id,
     refresh_body,
 )
-from hubbub.fanout.channels import ChannelWaiters
+from hubbub.fanout.channels import ChannelWaiters, Sleeper
 from hubbub.service.accounts import SignedIn
 from hubbub.service.direct import ChannelRead
 from hubbub.service.service import Service
 from hubbub.settings import Settings
 
-__all__ = ["MAX_HOLD_SECONDS", "ChannelPoll", "EncodedAnswers", "PollReply", "hold_seconds"]
+__all__ = ["MAX_HOLD_SECONDS", "ChannelPoll", "EncodedAnswers", "PollReply", "hold_range", "hold_seconds"]
 
 log = logging.getLogger("hubbub.comet")
 
@@ -53,11 +59,16 @@ MAX_HOLD_SECONDS: Final = 55.0  # NATs drop idle HTTP at 60 s and Miranda gives 
 ENCODED_ENTRIES: Final = 4096  # rendered msg answers kept, so that tabs polling one seq share the bytes
 
 
-def hold_seconds(settings: Settings) -> float:
-    """How long this poll is held (§C.10 item 4): uniform in the configured range, never over 55 s."""
+def hold_range(settings: Settings) -> tuple[float, float]:
+    """The shortest and longest hold (§C.10 item 4): the configured range, never over 55 s."""
     low = min(settings.comet_poll_timeout_min, MAX_HOLD_SECONDS)
     high = min(max(settings.comet_poll_timeout_max, low), MAX_HOLD_SECONDS)
-    return random.uniform(low, high)
+    return low, high
+
+
+def hold_seconds(settings: Settings) -> float:
+    """How long this poll is held: uniform in ``hold_range``."""
+    return random.uniform(*hold_range(settings))
 
 
 class EncodedAnswers:
@@ -89,14 +100,17 @@ class PollReply:
     refused: bool = False
 
 
-class ChannelPoll:
-    """One poll request's progress; see the module docstring for the order of calls."""
+class ChannelPoll(PollSession):
+    """One poll request's progress; see the module docstring for the order of calls.
+
+    With a ``sleeper`` the poll is told of wake-ups by ``sleeper.woken()`` and ``future`` stays
+    None; without one it waits for ``future``.
+    """
 
     __slots__ = (
         "_encoded",
-        "_machine",
         "_service",
-        "_settings",
+        "_sleeper",
         "_tail",
         "_target_seq",
         "_user_id",
@@ -106,20 +120,39 @@ class ChannelPoll:
         "future",
     )
 
-    def __init__(self, service: Service, waiters: ChannelWaiters, encoded: EncodedAnswers, tail: str) -> None:
+    def __init__(
+        self,
+        service: Service,
+        waiters: ChannelWaiters,
+        encoded: EncodedAnswers,
+        tail: str,
+        *,
+        sleeper: Sleeper | None = None,
+    ) -> None:
+        super().__init__()
         self._service = service
         self._waiters = waiters
         self._encoded = encoded
+        self._sleeper = sleeper
         self._tail = tail
-        self._machine = PollSession()
         self._user_id: UserId | None = None
         self._target_seq: int | None = None
         self._waiting = False  # holds a waiter slot
         self.future: asyncio.Future[None] | None = None
         self.deadline = 0.0
 
+    def reset(self, tail: str) -> None:
+        """Make this (closed) poll the next one, for ``tail``, as if just made."""
+        assert not self._waiting, "reset before close"
+        self.state = PollState.START
+        self._tail = tail
+        self._user_id = None
+        self._target_seq = None
+        self.future = None
+        self.deadline = 0.0
+
     async def start(self, session: SignedIn | None, c_user: str | None) -> PollReply | None:
-        """The first answer, or None: wait for ``future`` until ``deadline``."""
+        """The first answer, or None: wait (for ``future``, or ``sleeper.woken()``) until the hold ends."""
         target = parse_poll_path(self._tail)
         signed = (
             target is not None
@@ -128,7 +161,7 @@ class ChannelPoll:
             and parse_user_id(c_user) == target.uid
         )
         if not signed:
-            self._machine.step(PollInput.NOT_SIGNED_IN)
+            self.step(PollInput.NOT_SIGNED_IN)
             return PollReply(refresh_body(), refused=True)
         assert target is not None and session is not None
         user_id = self._user_id = session.user.id
@@ -138,39 +171,47 @@ class ChannelPoll:
         except Exception:  # presence is best effort; the poll is answered regardless
             log.exception("could not record presence")
         self.deadline = time.monotonic() + hold_seconds(self._service.settings)
-        # The slot and the future before the read: an entry committed after it wakes this poll.
+        # The slot and the wake-up before the read: an entry committed after it wakes this poll.
         self._waiting = self._waiters.acquire(user_id)
         if self._waiting:
-            self.future = self._waiters.current(user_id)
+            self._arm(user_id)
         read = await self._read()
         position = self._classify(read)
         if position is PollInput.NEXT and not self._waiting:
             position = PollInput.NO_ROOM  # over a waiter bound: answered ``continue`` at once
-        return self._answer(self._machine.step(position), read)
+        return self._answer(self.step(position), read)
 
     async def woken(self) -> PollReply | None:
-        """After ``future`` resolved: the answer, or None to wait again for the new ``future``."""
+        """After a wake-up: the answer, or None to wait again (for the new ``future``)."""
         assert self._user_id is not None
-        self._machine.step(PollInput.WOKEN)
-        self.future = self._waiters.current(self._user_id)  # before the read, as in ``start``
+        self.step(PollInput.WOKEN)
+        self._arm(self._user_id)  # before the read, as in ``start``
         read = await self._read()
-        return self._answer(self._machine.step(self._classify(read)), read)
+        return self._answer(self.step(self._classify(read)), read)
 
     def expired(self) -> PollReply:
-        answer = self._machine.step(PollInput.EXPIRED)
+        answer = self.step(PollInput.EXPIRED)
         assert answer is Answer.CONTINUE
         return PollReply(continue_body())
 
     def gone(self) -> None:
         """The client left while the poll was held: nothing is answered."""
-        self._machine.step(PollInput.GONE)
+        self.step(PollInput.GONE)
 
     def close(self) -> None:
         if self._waiting:
             self._waiting = False
             assert self._user_id is not None
+            if self._sleeper is not None:
+                self._waiters.unsleep(self._user_id, self._sleeper)
             self._waiters.release(self._user_id)
         self.future = None
+
+    def _arm(self, user_id: UserId) -> None:
+        if self._sleeper is None:
+            self.future = self._waiters.current(user_id)
+        else:
+            self._waiters.sleep(user_id, self._sleeper)
 
     async def _read(self) -> ChannelRead:
         assert self._user_id is not None
@@ -178,7 +219,7 @@ class ChannelPoll:
         return await self._service.direct.read_channel(self._user_id, seq if seq is not None else -1)
 
     def _classify(self, read: ChannelRead) -> PollInput:
-        return PollSession.classify(self._target_seq, read.head.first_seq, read.head.next_seq)
+        return self.classify(self._target_seq, read.head.first_seq, read.head.next_seq)
 
     def _answer(self, answer: Answer, read: ChannelRead) -> PollReply | None:
         if answer is Answer.WAIT:
