@@ -208,3 +208,31 @@ async def test_a_unit_that_fails_after_writing_is_undone_alone(store: Store) -> 
     assert check[0].room is not None and check[0].room.name == "Two" and check[0].room.message_count == 1
     final = await store.read(lambda tx: tx.room(room))
     assert final is not None and final.name == "Two" and final.message_count == 2
+
+
+class _Interrupted(BaseException):
+    """Not an ``Exception``: what an interrupted unit of work might raise."""
+
+
+async def test_a_unit_that_raises_a_base_exception_in_a_group_fails_alone(store: Store) -> None:
+    def setup(tx: WriteTx) -> tuple[UserId, RoomId]:
+        user = tx.insert_user(name="Fay", email=None, password_hash="", reputation=20, is_moderator=False, now=1)
+        room = tx.insert_room(name="R", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
+        return user.id, room.id
+
+    fay, room = await store.write(setup)
+
+    def interrupted(tx: WriteTx) -> None:
+        tx.user_in_room(fay, room)
+        raise _Interrupted()
+
+    units: list[tuple[Unit, tuple[UserId, RoomId]]] = [
+        (_post(fay, room, "one"), (fay, room)),
+        (interrupted, (fay, room)),
+        (_post(fay, room, "two"), (fay, room)),
+    ]
+    outcomes = await _as_one_group(store, units)
+    assert outcomes[0] is None and isinstance(outcomes[1], _Interrupted) and outcomes[2] is None
+    final = await store.read(lambda tx: tx.room(room))
+    assert final is not None and final.message_count == 2
+    assert await store.write(lambda tx: tx.user_in_room(fay, room).membership is not None)

@@ -280,9 +280,9 @@ def _read_ahead_and_run(
         ids, writes = tx.id_mark(), tx.writes
         try:
             result = work(tx)
-        except Exception as error:
-            if tx.writes != writes:
-                raise _RunAgain(str(error)) from error
+        except BaseException as error:
+            if tx.writes != writes or not isinstance(error, Exception):
+                raise _RunAgain(str(error)) from error  # in savepoints, it fails alone (whatever it raised)
             if session.retryable(error):
                 raise  # a statement failed, the unit's own read or one sent before it
             tx.id_restore(ids)
