@@ -36,7 +36,7 @@ class Settings:
     port: int = 8080  # HTTP: pages, form API, long-poll; 0 picks a free port
     ws_port: int = 8081  # websocket gateway; 0 picks a free port
     database: str = ""  # "" = hubbub.sqlite3 in data_dir, sqlite:///path/to/file, or postgresql://...
-    postgres_read_connections: int = 4  # per node: pooled connections (and threads) for reads
+    postgres_read_connections: int = 4  # per node: reader threads, one connection each
     bus: str = "memory:"  # memory: (in-process; one node) or redis://host:6379/0 (one node of several)
     redis_prefix: str = "hubbub:"  # every Redis key and channel starts with this; one per deployment
     bus_reconnect_seconds: float = 1.0  # Redis lost: retry this often, reading the store meanwhile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,30 @@ async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
 
 def _append(tx: WriteTx) -> int:
     return tx.append(NewEvent(type=EventType.MESSAGE_POSTED, time_stamp=1, room_id=RoomId(1))).id
+
+
+def _backends(url: str, sql: str = "SELECT pid, state, backend_xmin IS NULL FROM pg_stat_activity") -> list[Any]:
+    """The rows of ``sql`` over this database's hubbub-reader backends."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        return admin.execute(
+            f"{sql} WHERE application_name = 'hubbub-reader' AND datname = current_database()"
+        ).fetchall()
+
+
+def _eventually(check: Any, seconds: float = 10.0) -> bool:
+    """Whether ``check()`` holds within ``seconds`` (the server notices a closed session on its own time)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _fails_in_python(tx: Any) -> None:
+    raise LookupError("the unit's own bug")
 
 
 def _terminate(url: str, application_name: str) -> int:
@@ -64,6 +89,28 @@ async def test_readers_recover_after_their_connections_are_killed(store: Postgre
     assert seen[-1] == 1  # the pool replaced the dead connections
 
 
+async def test_a_read_whose_backend_dies_under_it_fails_alone(store: PostgresStore) -> None:
+    import psycopg
+
+    await store.write(_append)
+    for _ in range(3):  # more than the readers' connections
+        with pytest.raises(psycopg.OperationalError):
+            await store.read(lambda tx: tx._all("SELECT pg_terminate_backend(pg_backend_pid()), pg_sleep(1)"))
+        assert await store.read(lambda tx: tx.last_event_id()) == 1
+
+
+async def test_a_read_whose_connection_died_while_idle_runs_on_a_new_one(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    assert await store.read(lambda tx: tx.last_event_id()) == 0
+    killed = {pid for pid, *_ in _backends(postgres_url)}
+    assert _terminate(postgres_url, "hubbub-reader") == 2
+    assert _eventually(lambda: not killed & {pid for pid, *_ in _backends(postgres_url)})
+    # Nothing was in flight: no read fails, whichever thread (and so connection) it lands on.
+    assert [await store.read(lambda tx: tx.last_event_id()) for _ in range(6)] == [0] * 6
+    assert len({pid for pid, *_ in _backends(postgres_url)} - killed) >= 1
+
+
 async def test_a_read_the_database_refuses_leaves_its_connection_usable(store: PostgresStore) -> None:
     import psycopg
 
@@ -73,6 +120,78 @@ async def test_a_read_the_database_refuses_leaves_its_connection_usable(store: P
         with pytest.raises(KeyError):
             await store.read(lambda tx: {}["the unit's own bug"])
     assert await store.read(lambda tx: tx.last_event_id()) == 0
+
+
+async def test_a_unit_that_fails_in_python_mid_read_leaves_its_connection_usable(store: PostgresStore) -> None:
+    await store.write(_append)
+
+    def fetched_then_raises(tx: Any) -> None:
+        assert tx.last_event_id() == 1
+        raise LookupError("the unit's own bug, after a query")
+
+    def sent_then_raises(tx: Any) -> None:
+        tx._execute("SELECT pg_sleep(0.01)")  # its answer never read
+        raise LookupError("the unit's own bug, its query unanswered")
+
+    for _ in range(3):  # more than the readers' connections
+        for unit in (fetched_then_raises, sent_then_raises):
+            with pytest.raises(LookupError):
+                await store.read(unit)
+            assert await store.read(lambda tx: tx.last_event_id()) == 1
+
+
+async def test_a_unit_that_leaves_an_answer_unread_gets_its_own_error(store: PostgresStore) -> None:
+    import psycopg
+
+    def refused_unread(tx: Any) -> str:
+        tx._execute("SELECT * FROM no_such_table")  # sent, never fetched
+        return "no error seen"
+
+    def answered_unread(tx: Any) -> str:
+        tx._execute("SELECT 1")
+        return "unread"
+
+    for _ in range(3):
+        # Its error is this unit's, not the next one's.
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            await store.read(refused_unread)
+        assert await store.read(lambda tx: tx.last_event_id()) == 0
+        assert await store.read(answered_unread) == "unread"
+        assert await store.read(lambda tx: 0) == 0  # no statement at all
+        assert await store.read(lambda tx: tx.last_event_id()) == 0
+
+
+async def test_reads_at_once_each_get_their_own_answers(store: PostgresStore) -> None:
+    # A read's ROLLBACK is answered while the next read on its connection is being sent: that
+    # answer must not be taken for the next unit's (the unit's cursor is not the one ROLLBACK uses).
+    import asyncio
+
+    from hubbub.core.ids import UserId
+
+    await store.write(_append)
+    reads = [store.read(lambda tx: (tx.last_event_id(), tx.user(UserId(1)))) for _ in range(400)]
+    assert set(await asyncio.gather(*reads)) == {(1, None)}
+
+
+async def test_a_reader_is_idle_between_reads_and_holds_no_snapshot(store: PostgresStore, postgres_url: str) -> None:
+    # The ROLLBACK and the sync that end a read are sent without waiting for their answers: they
+    # must still have reached the server, or the idle-in-transaction timeout would end the session.
+    for _ in range(4):
+        await store.read(lambda tx: tx.last_event_id())
+    assert _eventually(lambda: {(state, no_xmin) for _, state, no_xmin in _backends(postgres_url)} == {("idle", True)})
+
+
+async def test_closing_the_store_leaves_no_reader_connections(postgres_url: str) -> None:
+    before = {pid for pid, *_ in _backends(postgres_url)}
+    engine = PostgresStore.open(postgres_url, read_connections=3)
+    for _ in range(6):
+        await engine.read(lambda tx: tx.last_event_id())
+    with pytest.raises(LookupError):
+        await engine.read(_fails_in_python)
+    ours = {pid for pid, *_ in _backends(postgres_url)} - before
+    assert len(ours) == 3  # one per reader thread, opened with the store
+    await engine.close()
+    assert _eventually(lambda: not ours & {pid for pid, *_ in _backends(postgres_url)})
 
 
 def test_an_unreachable_server_is_a_config_error_without_the_password() -> None:

@@ -14,15 +14,17 @@ connections on the event loop, above all while the loop is busy.
   serialises them: event ids stay dense and become visible strictly in commit
   order, and the units (written for a serial writer) never race each other.
   docs/design/ordering.md gives the argument.
-- Reads: ``read_connections`` pooled connections (psycopg_pool, which replaces
-  broken ones), each unit in one ``REPEATABLE READ READ ONLY`` transaction: one
-  snapshot, which never blocks or is blocked by the writers.
+- Reads: ``read_connections`` reader threads, each with a connection of its own kept
+  in pipeline mode (``_Reader``, reopened after it breaks), each unit in one
+  ``REPEATABLE READ READ ONLY`` transaction: one snapshot, which never blocks or is
+  blocked by the writers, and one wait for the server per unit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +32,6 @@ from typing import Any, Final, TypeVar
 
 import psycopg
 from psycopg.types.numeric import Int8Dumper
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from hubbub.errors import ConfigError
 from hubbub.store.base import ReadTx, Store, WriteTx
@@ -228,26 +229,162 @@ class _PostgresWriteSession:
             self._connection = None
 
 
+class _Reader:
+    """One reader thread's connection, in pipeline mode for its whole life; reopened after it breaks.
+
+    A unit costs one wait for the server: ``BEGIN`` goes out with the unit's first query,
+    whose fetch waits, and ``ROLLBACK`` and a sync go out after the unit without waiting.
+    Their answers are read with the next unit's first answer (or never: nothing is done
+    with them). The sync ends the unit's segment of the pipeline, so the server is idle
+    between units and an error in one unit cannot make the server skip the next one.
+
+    That is sound only if everything the unit sent has been answered by the time it
+    returns; otherwise an error a statement caused would be raised to the next unit's
+    caller. A unit that leaves an answer unread therefore waits for the end of its
+    transaction (the old way: one more wait), and so does a unit that fails, which also
+    rolls back outside the pipeline if its ``ROLLBACK`` was skipped after a refused
+    statement. Whatever is left in doubt after that (a broken connection, a state other
+    than idle) closes the connection; the next unit opens a new one.
+
+    ``BEGIN`` and ``ROLLBACK`` go on a cursor of their own: psycopg attaches an answer to the
+    cursor that sent its statement whenever it arrives, and the last unit's ``ROLLBACK`` is
+    often answered while the next unit's query is being sent, which on a shared cursor
+    would stand in for that query's answer.
+
+    Only the owning thread uses it, except ``close``, which runs after the threads ended.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: psycopg.Connection[Any] | None = None
+        self._pipeline: psycopg.Pipeline | None = None
+        self._stack: contextlib.ExitStack | None = None  # holds the pipeline open
+        self._cursor: psycopg.Cursor[Any] | None = None  # the units'
+        self._control: psycopg.Cursor[Any] | None = None  # BEGIN and ROLLBACK (class docstring)
+
+    def connect(self) -> None:
+        """Open the connection now, if it is not open (else the first unit opens it)."""
+        if self._connection is None or self._connection.closed:
+            self._open()
+
+    def _open(self) -> None:
+        self.close()
+        connection = connect(self._url, application_name="hubbub-reader")
+        try:
+            self._enter_pipeline(connection)
+        except psycopg.Error:
+            connection.close()
+            raise
+        self._connection = connection
+        self._cursor = connection.cursor()
+        self._control = connection.cursor()
+
+    def _enter_pipeline(self, connection: psycopg.Connection[Any]) -> None:
+        stack = contextlib.ExitStack()
+        self._pipeline = stack.enter_context(connection.pipeline())
+        self._stack = stack
+
+    def _begin(self) -> None:
+        if self._connection is None or self._connection.closed:  # a broken connection is closed too
+            self._open()
+        assert self._control is not None
+        try:
+            self._control.execute(_BEGIN_READ, prepare=False)
+        except psycopg.OperationalError:
+            # Nothing but the connection's end can fail here (the last unit's answers are never
+            # errors): it broke while idle, and this unit has not run yet, so a new connection
+            # serves it. A pool hands its dead connections out first; a reader thread may meet
+            # its own only much later, and that read must not be the one to fail.
+            self._open()
+            assert self._control is not None
+            self._control.execute(_BEGIN_READ, prepare=False)
+
+    def run(self, work: Callable[[SqlTx], T]) -> T:
+        """Run ``work`` in a read-only snapshot of its own; its errors are raised to this caller only."""
+        try:
+            self._begin()
+            cursor, control, pipeline = self._cursor, self._control, self._pipeline
+            assert cursor is not None and control is not None and pipeline is not None
+            result = work(SqlTx(cursor, POSTGRESQL))
+            if pipeline.result_queue:  # a statement of the unit not answered yet: its error is the unit's
+                control.execute("ROLLBACK", prepare=False)
+                pipeline.sync()
+                return result
+        except BaseException:
+            self._recover()
+            raise
+        self._end_without_waiting(control, pipeline)
+        return result
+
+    def _end_without_waiting(self, control: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        connection = control.connection
+        try:
+            control.execute("ROLLBACK", prepare=False)
+            # Pipeline.sync() would wait for the answers; psycopg has no public call that only
+            # sends a sync, so this does what sync() does up to the wait (tests/store/test_postgres.py
+            # checks the server is idle after a read).
+            with connection.lock:
+                pipeline._enqueue_sync()
+                connection.wait(pipeline._communicate_gen())
+        except psycopg.Error:
+            # Everything the unit read was answered already, so its result stands; only the
+            # connection is in doubt (it broke): the next unit opens a new one.
+            self.close()
+
+    def _recover(self) -> None:
+        """After a failed unit: end its transaction and keep the connection, or close it."""
+        connection, control, stack = self._connection, self._control, self._stack
+        if connection is None or control is None or stack is None or connection.closed:
+            self.close()
+            return
+        self._stack = self._pipeline = None
+        try:
+            # Errors here are the unit's own, raised to it already (or a pending answer of its refused
+            # statement, which psycopg may raise while sending the ROLLBACK, sent all the same).
+            with contextlib.suppress(psycopg.Error):
+                control.execute("ROLLBACK", prepare=False)  # skipped by the server after a refused statement
+            with contextlib.suppress(psycopg.Error):
+                stack.close()  # leaves pipeline mode: a sync, then waits for every answer
+            if connection.closed or connection.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF:
+                self.close()
+                return
+            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                connection.execute("ROLLBACK")
+            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.close()
+                return
+            self._enter_pipeline(connection)
+        except psycopg.Error:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection (without reading what is left in the pipeline: nothing is pending)."""
+        connection, stack = self._connection, self._stack
+        self._connection = self._cursor = self._control = self._pipeline = self._stack = None
+        if connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                connection.close()
+        if stack is not None:
+            # Leave pipeline mode on the closed connection: no round trip, and nothing left for the
+            # garbage collector, whose exit of the pipeline would log an error.
+            with contextlib.suppress(psycopg.Error):
+                stack.close()
+
+
 class PostgresStore:
     """A ``Store`` over one PostgreSQL database, shared with the other nodes."""
 
     def __init__(self, url: str, *, read_connections: int = 4) -> None:
         self._url = url
-        self._pool = ConnectionPool(
-            url,
-            min_size=read_connections,
-            max_size=read_connections,
-            kwargs={
-                "autocommit": True,
-                "application_name": "hubbub-reader",
-                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-            },
-            configure=_configure,
-            name="hubbub-readers",
-            open=False,
-        )
+        # One reader per thread; a thread takes one from the spares when it starts (``_bind_reader``).
+        self._all_readers = [_Reader(url) for _ in range(read_connections)]
+        self._spare_readers = list(self._all_readers)
+        self._readers_lock = threading.Lock()
+        self._local = threading.local()
         self._writer = GroupWriter(_PostgresWriteSession(url), max_group=MAX_GROUP, thread_name="hubbub-pg-writer")
-        self._readers = ThreadPoolExecutor(read_connections, thread_name_prefix="hubbub-pg-reader")
+        self._readers = ThreadPoolExecutor(
+            read_connections, thread_name_prefix="hubbub-pg-reader", initializer=self._bind_reader
+        )
 
     @classmethod
     def open(cls, url: str, *, read_connections: int = 4) -> PostgresStore:
@@ -262,26 +399,23 @@ class PostgresStore:
         except psycopg.OperationalError as error:
             raise ConfigError(f"cannot use the database {redacted(url)}: {_first_line(error)}") from error
         try:
-            store._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
-        except PoolTimeout as error:
+            for reader in store._all_readers:  # all of them now, as a pool would: a bad URL fails here
+                reader.connect()
+        except psycopg.OperationalError as error:
             store.close_blocking()
             raise ConfigError(f"cannot open connections to {redacted(url)}: {_first_line(error)}") from error
         return store
 
+    def _bind_reader(self) -> None:
+        with self._readers_lock:
+            if not self._spare_readers:  # not expected: the executor starts one thread per reader at most
+                self._all_readers.append(_Reader(self._url))
+                self._spare_readers.append(self._all_readers[-1])
+            self._local.reader = self._spare_readers.pop()
+
     def _read(self, work: Callable[[SqlTx], T]) -> T:
-        with self._pool.connection() as connection:
-            try:
-                with connection.pipeline():  # BEGIN goes out with the first query, ROLLBACK needs no wait of its own
-                    cursor = connection.cursor()
-                    cursor.execute(_BEGIN_READ)
-                    try:
-                        return work(SqlTx(cursor, POSTGRESQL))
-                    finally:
-                        if not connection.broken:
-                            cursor.execute("ROLLBACK")  # nothing to keep: reads only
-            finally:
-                if not connection.broken and connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    connection.execute("ROLLBACK")  # the unit failed before ours was sent
+        reader: _Reader = self._local.reader
+        return reader.run(work)
 
     async def read(self, work: Callable[[ReadTx], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -304,8 +438,9 @@ class PostgresStore:
     def close_blocking(self) -> None:
         self._writer.close()
         self._readers.shutdown(wait=True)
-        with contextlib.suppress(psycopg.Error):
-            self._pool.close()
+        with self._readers_lock:
+            for reader in self._all_readers:
+                reader.close()
 
 
 _: type[Store] = PostgresStore
