@@ -9,8 +9,9 @@ For each server, in this order:
    (``GET /x/0/false/p_<uid>=<seq>`` with the user's cookies). Once the server's
    ``hubbub_longpoll_waiters`` gauge shows all W waiting, its VmRSS minus the VmRSS before the
    clients connected, divided by W, is the memory per waiting poll.
-2. Then the sender (this process) posts ``--rate`` direct messages per second (open loop) for
-   ``--seconds`` through ``/ajax/chat/send.php``, each to a different user drawn at random; every
+2. After ``--warmup`` seconds of unmeasured messages (the sender's connections opened, its first
+   sends served), the sender (this process) posts ``--rate`` direct messages per second (open
+   loop) for ``--seconds`` through ``/ajax/chat/send.php``, each to a different user drawn at random; every
    text is the send time on ``CLOCK_MONOTONIC`` (one system-wide clock on Linux, _common.CLOCK),
    and the client whose poll it answers records receive time minus send time. The client then
    polls the next seq, as a real client does.
@@ -63,6 +64,7 @@ from _common import (
 )
 
 HOLD_SECONDS = 55.0
+WARMUP_MARK = "w"  # starts the text of a warm-up message, which the clients do not time
 _WAITERS_GAUGE = re.compile(r"^hubbub_longpoll_waiters (\S+)$", re.M)
 
 
@@ -98,7 +100,9 @@ async def _hold_polls(spec: dict[str, Any]) -> dict[str, Any]:
                 if answer["t"] == "refresh" and "seq" in answer:
                     seq = int(answer["seq"])
                 elif answer["t"] == "msg":
-                    latencies.append(received - float(answer["ms"][0]["msg"]["text"]))
+                    text = answer["ms"][0]["msg"]["text"]
+                    if not text.startswith(WARMUP_MARK):
+                        latencies.append(received - float(text))
                     seq += 1
                 elif answer["t"] == "continue":
                     counts["continues"] += 1
@@ -317,10 +321,10 @@ def _measure(
             targets = random.sample([u for u, _ in listeners], min(len(listeners), args.rate * args.seconds))
             errors = 0
 
-            async def send(index: int, to: int) -> None:
+            async def send(index: int, to: int, mark: str = "") -> None:
                 nonlocal errors
                 form = {
-                    "msg_text": f"{clock():.6f}",
+                    "msg_text": f"{mark}{clock():.6f}",
                     "msg_id": str(index + 1),
                     "to": str(to),
                     "client_time": str(int(time.time() * 1000)),
@@ -330,6 +334,14 @@ def _measure(
                     if json.loads((await response.text())[9:]).get("error") != 0:
                         errors += 1
 
+            # Warm-up, not measured: the sender opens its connections and the server serves its first
+            # sends (measured without it, the first sends after the ramp took up to 170 ms).
+            measured = set(targets)
+            warm = [u for u, _ in listeners if u not in measured][: int(args.rate * args.warmup)]
+            for index, to in enumerate(warm):
+                await asyncio.sleep(1 / args.rate)
+                await send(len(targets) + index, to, WARMUP_MARK)
+            await asyncio.sleep(0.5)
             begin = time.monotonic()
             sends = []
             for index, to in enumerate(targets):
@@ -372,6 +384,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="client processes holding them")
     parser.add_argument("--rate", type=int, default=100, help="direct messages per second")
     parser.add_argument("--seconds", type=int, default=10, help="how long messages are sent")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured messages first")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=(os.cpu_count() or 1) >= 2)
     parser.add_argument("--client", nargs=2, type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--reference-server", action="store_true", help=argparse.SUPPRESS)
