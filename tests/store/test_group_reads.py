@@ -58,6 +58,15 @@ def _post(user_id: UserId, room_id: RoomId, text: str) -> Unit:
     return work
 
 
+async def _user_and_room(store: Store, user: str, room: str) -> tuple[UserId, RoomId]:
+    def setup(tx: WriteTx) -> tuple[UserId, RoomId]:
+        made = tx.insert_user(name=user, email=None, password_hash="", reputation=20, is_moderator=False, now=1)
+        where = tx.insert_room(name=room, description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
+        return made.id, where.id
+
+    return await store.write(setup)
+
+
 async def _as_one_group(store: Store, units: list[tuple[Unit, tuple[UserId, RoomId]]]) -> list[object]:
     started = threading.Event()
 
@@ -150,13 +159,8 @@ async def test_each_unit_of_a_group_reads_what_the_units_before_it_wrote(
 async def test_a_statement_that_fails_in_a_group_read_ahead_fails_its_unit_alone(store: Store) -> None:
     """The group runs without waits; a refused statement surfaces at its end, and the group runs again."""
 
-    def setup(tx: WriteTx) -> tuple[UserId, RoomId]:
-        user = tx.insert_user(name="Dee", email=None, password_hash="", reputation=20, is_moderator=False, now=1)
-        room = tx.insert_room(name="R", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
-        tx.add_star(MessageId(1), user.id, 1)
-        return user.id, room.id
-
-    dee, room = await store.write(setup)
+    dee, room = await _user_and_room(store, "Dee", "R")
+    await store.write(lambda tx: tx.add_star(MessageId(1), dee, 1))
 
     def star_again(tx: WriteTx) -> None:
         here = tx.user_in_room(dee, room)
@@ -182,12 +186,7 @@ async def test_a_statement_that_fails_in_a_group_read_ahead_fails_its_unit_alone
 async def test_a_unit_that_fails_after_writing_is_undone_alone(store: Store) -> None:
     """Without savepoints in the group, the group runs again unit by unit; the others still succeed."""
 
-    def setup(tx: WriteTx) -> tuple[UserId, RoomId]:
-        user = tx.insert_user(name="Eve", email=None, password_hash="", reputation=20, is_moderator=False, now=1)
-        room = tx.insert_room(name="Two", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
-        return user.id, room.id
-
-    eve, room = await store.write(setup)
+    eve, room = await _user_and_room(store, "Eve", "Two")
 
     def rename_then_fail(tx: WriteTx) -> None:
         here = tx.user_in_room(eve, room)
@@ -215,12 +214,7 @@ class _Interrupted(BaseException):
 
 
 async def test_a_unit_that_raises_a_base_exception_in_a_group_fails_alone(store: Store) -> None:
-    def setup(tx: WriteTx) -> tuple[UserId, RoomId]:
-        user = tx.insert_user(name="Fay", email=None, password_hash="", reputation=20, is_moderator=False, now=1)
-        room = tx.insert_room(name="R", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
-        return user.id, room.id
-
-    fay, room = await store.write(setup)
+    fay, room = await _user_and_room(store, "Fay", "R")
 
     def interrupted(tx: WriteTx) -> None:
         tx.user_in_room(fay, room)
