@@ -40,8 +40,8 @@ MAINTAINED: set[str] = set()
 
 
 def writes_a_read_table(sql: str) -> bool:
-    """Whether ``sql`` may change a row ``user_in_room`` reads (any statement but a plain read may)."""
-    if sql in MAINTAINED or sql.lstrip()[:6].upper() == "SELECT":
+    """Whether ``sql``, a statement other than a plain ``SELECT``, may change a row ``user_in_room`` reads."""
+    if sql in MAINTAINED:
         return False
     target = _TARGET.match(sql)
     return target is None or target.group(1).lower() in READ_TABLES

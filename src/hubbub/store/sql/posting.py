@@ -116,6 +116,7 @@ class PostingSql(SqlBase):
 
     def user_in_room(self, user_id: UserId, room_id: RoomId) -> UserInRoom:
         row = self._group.row(user_id, room_id) if self._group is not None else None
+        cached = row is not None  # as the group's start read it: the group's room writes go on top
         if row is None:
             sent = self._take_prefetched(("user_in_room", user_id, room_id))
             row = sent.fetchone() if sent is not None else self._one(_USER_IN_ROOM, _params(user_id, room_id))
@@ -125,7 +126,7 @@ class PostingSql(SqlBase):
             None if kick_count is None else Kick(room_id=room_id, user_id=user_id, count=kick_count, until=kick_until)
         )
         read_room = None if room is None else room_from_row(room)
-        if read_room is not None and self._group is not None:
+        if cached and read_room is not None and self._group is not None:
             read_room = self._group.room(read_room)
         return UserInRoom(
             user=None if user is None else user_from_row(user),
