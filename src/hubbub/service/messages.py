@@ -21,12 +21,8 @@ from dataclasses import dataclass, replace
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import MessageId, RoomId, UserId
-from hubbub.core.markup import RenderedBody, render_body
-from hubbub.core.mentions import mentioned, ping_handle, ping_tokens
 from hubbub.core.models import Message, Revision, Room, User
 from hubbub.core.rules import (
-    can_be_pinged,
-    can_read,
     check_message_text,
     ensure_can_delete,
     ensure_can_edit,
@@ -35,9 +31,9 @@ from hubbub.core.rules import (
     ensure_can_post,
     ensure_can_read,
     ensure_can_star,
-    parse_reply,
 )
 from hubbub.errors import BadRequest, LimitReached, RemoteError
+from hubbub.service import message_text
 from hubbub.service.context import (
     Changes,
     Context,
@@ -46,12 +42,11 @@ from hubbub.service.context import (
     load_user,
     load_user_in_room,
     message_event,
-    pingable_members,
     standing_here,
     standing_in,
 )
 from hubbub.service.rooms import enter_room_from
-from hubbub.store.base import ReadTx, WriteTx
+from hubbub.store.base import WriteTx
 
 __all__ = ["Messages", "Posted"]
 
@@ -63,77 +58,6 @@ class Posted:
     """The outcome of a post: the new message, or None when it repeated the author's last one."""
 
     message: Message | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Rendered:
-    content: str
-    parent: Message | None
-    parent_author: User | None
-    pinged: list[UserId]
-
-
-@dataclass(frozen=True, slots=True)
-class _Body:
-    """A message body with what its text alone decides: its HTML without a reply lead, and its ping tokens."""
-
-    text: str
-    html: RenderedBody
-    pings: frozenset[str]
-
-
-def _body(text: str) -> _Body:
-    return _Body(text, render_body(text), ping_tokens(text))
-
-
-@dataclass(frozen=True, slots=True)
-class _Draft:
-    """A text worked out as far as it can be without the database: its reply parent's id and its body.
-
-    A post drafts its text before its write transaction, so the markdown pass and the ping
-    scan run outside the serial writer; only what needs the database (is the parent there and
-    readable, who can be pinged) is decided inside.
-    """
-
-    text: str
-    parent_id: MessageId | None
-    reply: _Body  # what a reply shows: the text without its ``:<id>`` prefix (the text itself without one)
-
-    def plain(self) -> _Body:
-        """The body when no parent is shown: the whole text (rendered here only if a prefix made it differ)."""
-        return self.reply if self.reply.text == self.text else _body(self.text)
-
-
-def _draft(text: str, parent_id: MessageId | None) -> _Draft:
-    body = text
-    if parent_id is None:
-        parent_id, body = parse_reply(text)
-    return _Draft(text, parent_id, _body(body))
-
-
-def _render(tx: ReadTx, room: Room, author: User, draft: _Draft, pingable_since: int, now: int) -> _Rendered:
-    """Work out a message's reply parent, pings and HTML (shared by post and edit).
-
-    A reply notifies the parent's author, and a ping its user, only where
-    ``rules.can_be_pinged`` lets them read ``room``: the notice carries the full text.
-    """
-    parent = tx.message(draft.parent_id) if draft.parent_id is not None else None
-    if parent is not None:
-        parent_room = tx.room(parent.room_id)
-        if parent_room is None or not can_read(standing_in(tx, parent_room, author, now), parent_room):
-            parent = None
-    body = draft.reply if parent is not None else draft.plain()
-    parent_author = tx.user(parent.user_id) if parent is not None else None
-    handle = ping_handle(parent_author.name) if parent_author is not None else None
-    if parent_author is not None and not can_be_pinged(standing_in(tx, room, parent_author, now), room):
-        parent_author = None  # still a reply (its @handle stays), but no 18 for someone who may not read it
-    pinged: list[UserId] = []
-    if body.pings:  # most messages ping nobody: skip loading the room's recent members for them
-        candidates = [
-            (user.id, user.name) for _, user in pingable_members(tx, room, pingable_since, now) if user.id != author.id
-        ]
-        pinged = mentioned(body.pings, candidates)
-    return _Rendered(body.html.content(handle), parent, parent_author, pinged)
 
 
 def _notify(
@@ -185,14 +109,14 @@ class Messages:
         ticket = await self._ctx.message_limiter.acquire(f"user:{actor_id}")
         # Drafted here, not in the unit: the writer is serial. A text too long to post is not
         # rendered (the unit refuses it, after the checks that come first).
-        early = _draft(text, parent_id) if len(text) <= settings.max_message_chars else None
+        early = message_text.draft(text, parent_id) if len(text) <= settings.max_message_chars else None
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Posted:
             # One query for what the checks read (six rows on the writer, which is serial).
             author, room, here = load_user_in_room(tx, actor_id, room_id)
             ensure_can_post(standing_here(author, here, now), room, now)
             check_message_text(text, max_chars=settings.max_message_chars)
-            draft = early or _draft(text, parent_id)
+            drafted = early or message_text.draft(text, parent_id)
             last = here.last_message
             if (
                 last is not None
@@ -201,7 +125,7 @@ class Messages:
                 and now - last.posted_at <= settings.duplicate_window_seconds
             ):
                 return Posted(None)
-            rendered = _render(tx, room, author, draft, self._pingable_since(now), now)
+            rendered = message_text.render(tx, room, author, drafted, self._pingable_since(now), now)
             reply_to = rendered.parent
             thread_parent = reply_to.id if reply_to is not None else None
             if reply_to is None and len(rendered.pinged) == 1:
@@ -279,8 +203,10 @@ class Messages:
             room = load_room(tx, message.room_id)
             author = load_user(tx, message.user_id)
             pingable_since = self._pingable_since(now)
-            before = _render(tx, room, author, _draft(message.source, None), pingable_since, now)
-            rendered = _render(tx, room, author, _draft(text, None), pingable_since, now)
+            before = message_text.render(
+                tx, room, author, message_text.draft(message.source, None), pingable_since, now
+            )
+            rendered = message_text.render(tx, room, author, message_text.draft(text, None), pingable_since, now)
             edited = replace(
                 message,
                 source=text,
