@@ -21,6 +21,13 @@ failed, nothing after them ran: that unit is rolled back alone, and the next uni
 savepoint and prefetch are sent again. The prefetch runs exactly where the unit's
 own query would have run (after the units before it, inside its savepoint), so it
 reads what the unit would have read.
+
+Where a wait is a round trip (``WriteSession.reads_ahead``: PostgreSQL), a group of
+several units first runs another way (``_read_ahead_and_run``): the prefetches of all
+its units go out as one query right after the lock (store/sql/group_reads.py keeps
+their rows true), and the units run without savepoints or waits. Only when that
+attempt fails in a way a savepoint would have contained (a unit failing after it wrote,
+a refused statement) does the group run again as above.
 """
 
 from __future__ import annotations
@@ -177,9 +184,10 @@ def commit_group(
     units: list[Callable[[SqlTx], Any]],
     prefetches: list[Prefetch | None] | None = None,
 ) -> list[Outcome]:
-    """Run ``units`` in one transaction, each in its own savepoint; one outcome per unit, in order.
+    """Run ``units`` in one transaction, each failing alone; one outcome per unit, in order.
 
     ``prefetches`` (one per unit, or none at all) are the units' first queries, sent ahead.
+    Each unit has its own savepoint, except in a first attempt read ahead (module docstring).
     """
     outcomes: list[Outcome]
     try:
