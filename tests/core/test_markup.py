@@ -10,6 +10,7 @@ reaches a browser.
 from __future__ import annotations
 
 import html
+import random
 import re
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
@@ -521,3 +522,94 @@ def test_emote_text_is_the_text_of_wholly_italic_content() -> None:
     assert emote_text(render_message("*waves* and more")) is None
     assert emote_text(render_message("*a* *b*")) is None
     assert emote_text(render_message("plain")) is None
+
+
+# Pieces that plain chat lines are made of, and pieces that come close to markup.
+_PLAIN_PIECES = [
+    "word",
+    "Fox",
+    "42",
+    " ",
+    "  ",
+    ",",
+    ".",
+    ";",
+    "!",
+    "?",
+    "(",
+    ")",
+    "'",
+    '"',
+    "-",
+    "--",
+    "/",
+    "@",
+    "#",
+    "+",
+    "=",
+    "%",
+    "$",
+    "~",
+    "^",
+    "{",
+    "}",
+    "|",
+    "<",
+    ">",
+    "é",
+    "日本",
+    "🙂",
+    ":",
+    "a.b",
+    "x.org",
+]
+_NEAR_MARKUP = [
+    "*",
+    "_",
+    "`",
+    "[",
+    "]",
+    "\\",
+    "&",
+    "&amp;",
+    "---",
+    "//",
+    "http://a.io",
+    "https://b.io/p",
+    "ftp://c.io",
+    "mailto:",
+    "MAILTO:d@e.io",
+    "ma\u0131lto:f@g.io",
+    "MA\u0130LTO:h@i.io",
+    "\u017fx",
+    "\xa0",
+    "\u200b",
+    "\t",
+    "\x00",
+    "\x7f",
+    "\u2028",
+    "[tag:x]",
+    "**b**",
+    "_i_",
+    ":123",
+    "www.j.io",
+    "k@l.io",
+    "e\u0301",
+]
+
+
+def test_a_plain_line_renders_exactly_as_the_parser_would() -> None:
+    """The shortcut for lines no rule can act on gives the parser's bytes, for lines near markup too."""
+    from hubbub.core.markup import _is_plain, _parse_inline, _render_inline
+
+    rng = random.Random(20261201)
+    plain_seen = 0
+    for _ in range(4000):
+        pieces = _PLAIN_PIECES + (_NEAR_MARKUP if rng.random() < 0.5 else [])
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        assert _render_inline(text) == _parse_inline(text), text
+        plain_seen += _is_plain(text)
+    assert plain_seen > 1500  # the shortcut is really taken
+    assert _is_plain("POST message 7 from client 3, run 1: the quick brown fox jumps over the lazy dog")
+    for text in ("a *b*", "see http://a.io", "mailto:x@y.io", "MA\u0130LTO:x@y.io", "a\xa0b", "//a.io", "x---y---"):
+        assert not _is_plain(text), text

@@ -169,8 +169,30 @@ def _quote_marks_as_entities(sanitised: str) -> str:
     return "".join(pieces)
 
 
-def _render_inline(text: str) -> str:
+# Where one of the enabled inline rules can begin: emphasis, code, links and tag badges,
+# escapes, entities, strike-through, and the protocol-relative "//" of a link.
+_MARKUP_START = re.compile(r"[*_`\[\]\\&]|---|//")
+
+
+def _is_plain(text: str) -> bool:
+    """Whether no rule of the parser can act on ``text``, so that it renders as itself, escaped.
+
+    Most chat lines are plain, and the parser and the sanitiser cost far more than escaping.
+    Non-printable characters are left to them (nh3 writes a no-break space as ``&nbsp;``).
+    A ``:`` can begin a ``mailto:`` link; linkify's case-blind match of it also takes some
+    non-ASCII letters (``ı`` for ``i``), so a line with a colon must be ASCII to be plain.
+    """
+    if not text.isprintable() or _MARKUP_START.search(text):
+        return False
+    return ":" not in text or (text.isascii() and "mailto:" not in text.lower())
+
+
+def _parse_inline(text: str) -> str:
     return _quote_marks_as_entities(_cleaner().clean(_parser().renderInline(text)))
+
+
+def _render_inline(text: str) -> str:
+    return _escape_text(text) if _is_plain(text) else _parse_inline(text)
 
 
 def _is_fixed_width(lines: list[str]) -> bool:
