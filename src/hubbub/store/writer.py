@@ -22,12 +22,13 @@ savepoint and prefetch are sent again. The prefetch runs exactly where the unit'
 own query would have run (after the units before it, inside its savepoint), so it
 reads what the unit would have read.
 
-Where a wait is a round trip (``WriteSession.reads_ahead``: PostgreSQL), a group of
-several units first runs another way (``_read_ahead_and_run``): the prefetches of all
-its units go out as one query right after the lock (store/sql/group_reads.py keeps
-their rows true), and the units run without savepoints or waits. Only when that
-attempt fails in a way a savepoint would have contained (a unit failing after it wrote,
-a refused statement) does the group run again as above.
+A group of several units first runs another way (``_run_without_savepoints``): the
+units run back to back with no savepoint, which would cost two statements per unit.
+Where a wait is a round trip (``WriteSession.reads_ahead``: PostgreSQL), the prefetches
+of all its units also go out as one query right after the lock (store/sql/group_reads.py
+keeps their rows true), so the units run without waits. Only when that attempt fails in
+a way a savepoint would have contained (a unit failing after it wrote, a refused
+statement) does the group run again as above.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ class UnitRefused(Exception):
 class WriteSession(Protocol):
     """One engine's write transactions, used only from the writer thread."""
 
-    # Whether a group's reads go ahead together and its units run without waiting for the
-    # server, or savepoints (``_read_ahead_and_run``): PostgreSQL's, where a wait is a round trip.
+    # Whether a group's first queries go ahead together, so that its units run without waiting
+    # for the server (``_run_without_savepoints``): PostgreSQL's, where a wait is a round trip.
     reads_ahead: bool
 
     def begin(self) -> SqlTx:
@@ -127,6 +128,11 @@ def _settle(future: asyncio.Future[Any], outcome: Outcome) -> None:
         future.set_exception(value)
 
 
+def _settle_all(settled: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
+
+
 class GroupWriter:
     """Runs units of work on one writer thread, committing whatever queued up together."""
 
@@ -174,9 +180,14 @@ class GroupWriter:
                 outcomes = commit_group(self._session, [q.work for q in group], [q.prefetch for q in group])
             except BaseException as error:  # never leave callers waiting on a writer that stopped
                 outcomes = [(False, error)] * len(group)
+            # One wake-up per event loop for the whole group, not one per unit: each is a
+            # write to the loop's wake-up pipe and a turn of the loop.
+            answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
             for queued, outcome in zip(group, outcomes, strict=True):
+                answers.setdefault(queued.loop, []).append((queued.future, outcome))
+            for loop, settled in answers.items():
                 with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
-                    queued.loop.call_soon_threadsafe(_settle, queued.future, outcome)
+                    loop.call_soon_threadsafe(_settle_all, settled)
 
 
 def commit_group(
@@ -187,13 +198,14 @@ def commit_group(
     """Run ``units`` in one transaction, each failing alone; one outcome per unit, in order.
 
     ``prefetches`` (one per unit, or none at all) are the units' first queries, sent ahead.
-    Each unit has its own savepoint, except in a first attempt read ahead (module docstring).
+    A group's first attempt has no savepoints; only a failure a savepoint would have contained
+    makes it run again with one per unit (module docstring).
     """
     outcomes: list[Outcome]
     try:
-        if len(units) > 1 and session.reads_ahead:
+        if len(units) > 1:
             try:
-                return _read_ahead_and_run(session, units, prefetches or [None] * len(units))
+                return _run_without_savepoints(session, units, prefetches or [None] * len(units))
             except Exception as error:
                 retry = isinstance(error, _RunAgain) or session.retryable(error)
                 session.abort()
@@ -270,19 +282,20 @@ class _RunAgain(Exception):
     """A unit of a group run without savepoints failed after it wrote: only a rollback of the group undoes it."""
 
 
-def _read_ahead_and_run(
+def _run_without_savepoints(
     session: WriteSession, units: list[Callable[[SqlTx], Any]], prefetches: list[Prefetch | None]
 ) -> list[Outcome]:
-    """Run a group with its reads sent ahead together and no wait between units: one wait to start, one to commit.
+    """Run a group's units back to back in one transaction; where reads go ahead, with one wait to start, one to commit.
 
-    No savepoints either: a unit that fails before it writes anything (how refusals fail:
+    No savepoints: a unit that fails before it writes anything (how refusals fail:
     the checks come first) has nothing to undo, and its ids are taken back. A unit that fails
     after writing, or a statement that fails (the server then skips everything after it;
     that shows at the latest at the commit), ends the attempt: ``commit_group`` rolls the
     group back and runs it again unit by unit, each in its savepoint, so that unit fails alone.
     """
     tx = session.begin()
-    tx.read_group_ahead(prefetches)
+    if session.reads_ahead:
+        tx.read_group_ahead(prefetches)
     outcomes: list[Outcome] = []
     for work in units:
         ids, writes = tx.id_mark(), tx.writes
