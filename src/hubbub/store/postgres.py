@@ -27,7 +27,6 @@ import contextlib
 import threading
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 import psycopg
@@ -36,6 +35,7 @@ from psycopg.types.numeric import Int8Dumper
 from hubbub.errors import ConfigError
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate_postgresql
+from hubbub.store.reader_threads import ReaderThreads
 from hubbub.store.sql import POSTGRESQL, SqlTx
 from hubbub.store.sql.base import COUNTERS
 from hubbub.store.writer import GroupWriter, UnitRefused
@@ -382,8 +382,8 @@ class PostgresStore:
         self._readers_lock = threading.Lock()
         self._local = threading.local()
         self._writer = GroupWriter(_PostgresWriteSession(url), max_group=MAX_GROUP, thread_name="hubbub-pg-writer")
-        self._readers = ThreadPoolExecutor(
-            read_connections, thread_name_prefix="hubbub-pg-reader", initializer=self._bind_reader
+        self._readers = ReaderThreads(
+            read_connections, self._read, thread_name="hubbub-pg-reader", initializer=self._bind_reader
         )
 
     @classmethod
@@ -408,7 +408,7 @@ class PostgresStore:
 
     def _bind_reader(self) -> None:
         with self._readers_lock:
-            if not self._spare_readers:  # not expected: the executor starts one thread per reader at most
+            if not self._spare_readers:  # not expected: there is one thread per reader
                 self._all_readers.append(_Reader(self._url))
                 self._spare_readers.append(self._all_readers[-1])
             self._local.reader = self._spare_readers.pop()
@@ -418,8 +418,7 @@ class PostgresStore:
         return reader.run(work)
 
     async def read(self, work: Callable[[ReadTx], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._read, work)
+        return await self._readers.run(work)
 
     async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
         return await self._writer.write(work, prefetch)
@@ -429,7 +428,7 @@ class PostgresStore:
         return self._writer.write_blocking(work)
 
     def read_blocking(self, work: Callable[[ReadTx], T]) -> T:
-        return self._readers.submit(self._read, work).result()
+        return self._readers.run_blocking(work)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -437,7 +436,7 @@ class PostgresStore:
 
     def close_blocking(self) -> None:
         self._writer.close()
-        self._readers.shutdown(wait=True)
+        self._readers.close()
         with self._readers_lock:
             for reader in self._all_readers:
                 reader.close()

@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -24,6 +23,7 @@ from typing import Final, TypeVar
 from hubbub.errors import ConfigError
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate
+from hubbub.store.reader_threads import ReaderThreads
 from hubbub.store.sql import SQLITE, SqlTx
 from hubbub.store.writer import GroupWriter
 
@@ -145,7 +145,7 @@ class SqliteStore:
         self._writer = GroupWriter(
             _SqliteWriteSession(self._connections), max_group=MAX_GROUP, thread_name="hubbub-sqlite-writer"
         )
-        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="hubbub-sqlite-reader")
+        self._readers = ReaderThreads(readers, self._read, thread_name="hubbub-sqlite-reader")
 
     @property
     def path(self) -> Path:
@@ -175,8 +175,7 @@ class SqliteStore:
             cursor.execute("ROLLBACK")  # nothing to keep: reads only
 
     async def read(self, work: Callable[[ReadTx], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._read, work)
+        return await self._readers.run(work)
 
     async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
         return await self._writer.write(work, prefetch)
@@ -186,7 +185,7 @@ class SqliteStore:
         return self._writer.write_blocking(work)
 
     def read_blocking(self, work: Callable[[ReadTx], T]) -> T:
-        return self._readers.submit(self._read, work).result()
+        return self._readers.run_blocking(work)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -194,7 +193,7 @@ class SqliteStore:
 
     def close_blocking(self) -> None:
         self._writer.close()
-        self._readers.shutdown(wait=True)
+        self._readers.close()
         self._connections.close()
 
 
