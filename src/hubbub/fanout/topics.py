@@ -93,6 +93,8 @@ class TopicFanout:
 
     def deliver(self, batch: Batch) -> int:
         writes = 0
+        if not self._by_topic:  # nobody follows any topic: nothing to render
+            return writes
         for event in batch:
             for item in self._renderer.items(event):
                 subscribers = self._by_topic.get(item.topic)
