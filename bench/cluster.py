@@ -54,6 +54,7 @@ def start_nodes(directory: Path, count: int, **settings: object) -> list[HubbubS
         message_rate_per_second=10_000_000,
         ws_max_connections_per_ip=1_000_000,
         ws_token_ttl_seconds=3600,
+        ws_tokens_per_user=1_000_000,  # every socket opens a URL of its own, asked for up front
         duplicate_window_seconds=0,
         **settings,
     )
