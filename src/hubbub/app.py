@@ -76,7 +76,7 @@ def open_store(settings: Settings) -> Store:
     if path is not None:
         from hubbub.store.sqlite import SqliteStore
 
-        return SqliteStore.open(path)
+        return SqliteStore.open(path, synchronous=settings.sqlite_synchronous)
     scheme = settings.database.partition(":")[0]
     if scheme in ("postgresql", "postgres"):
         try:

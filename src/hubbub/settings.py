@@ -18,7 +18,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from hubbub.errors import ConfigError
 
@@ -26,6 +26,11 @@ __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
 ENV_PREFIX: Final = "HUBBUB_"
 DEFAULT_DATA_DIR: Final = Path("hubbub-data")
+
+
+# How SQLite commits (docs/configuration.md): "normal" writes each commit to the WAL file and
+# flushes it to the disk at checkpoints; "full" waits for the disk at every commit.
+SqliteSynchronous = Literal["normal", "full"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +41,9 @@ class Settings:
     port: int = 8080  # HTTP: pages, form API, long-poll; 0 picks a free port
     ws_port: int = 8081  # websocket gateway; 0 picks a free port
     database: str = ""  # "" = hubbub.sqlite3 in data_dir, sqlite:///path/to/file, or postgresql://...
+    sqlite_synchronous: SqliteSynchronous = (
+        "normal"  # "normal": a commit survives a crash of hubbub; "full": of the machine too
+    )
     postgres_read_connections: int = 4  # per node: reader threads, one connection each
     bus: str = "memory:"  # memory: (in-process; one node) or redis://host:6379/0 (one node of several)
     redis_prefix: str = "hubbub:"  # every Redis key and channel starts with this; one per deployment
@@ -183,6 +191,11 @@ def _coerce(name: str, hint: Any, raw: object) -> object:
             return raw
     except ValueError:
         raise ConfigError(f"{name}: expected {hint.__name__}, got {raw!r}") from None
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if raw not in choices:
+            raise ConfigError(f"{name}: expected {' or '.join(map(str, choices))}, got {raw!r}")
+        return raw
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         if raw is None or raw == "":
             return None

@@ -356,3 +356,11 @@ def test_the_first_run_link_names_where_people_open_hubbub(
 ) -> None:
     settings = dataclasses.replace(Settings(data_dir=tmp_path), **overrides)
     assert f"        {link}\n" in _first_run_message(settings, 8080, "TOKEN")
+
+
+def test_an_unknown_sqlite_synchronous_mode_is_a_usage_error_and_makes_no_database(tmp_path: Path) -> None:
+    (tmp_path / "hubbub.toml").write_text('sqlite_synchronous = "fast"\n')
+    result = _invoke("rooms", "list", data_dir=tmp_path)
+    assert result.exit_code == 2
+    assert "sqlite_synchronous: expected normal or full, got 'fast'" in result.output
+    assert not (tmp_path / "hubbub.sqlite3").exists()

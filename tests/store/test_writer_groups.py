@@ -45,7 +45,7 @@ def _refused_after_writing(tx: SqlTx) -> None:
 def session(tmp_path: Path) -> tuple[_SqliteWriteSession, list[str]]:
     path = tmp_path / "groups.sqlite3"
     SqliteStore.open(path).close_blocking()
-    connections = _Connections(path)
+    connections = _Connections(path, "normal")
     statements: list[str] = []
     connections.get().set_trace_callback(statements.append)  # this thread's connection is the writer's
     return _SqliteWriteSession(connections), statements

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from hubbub.errors import ConfigError
+from hubbub.settings import SqliteSynchronous
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate
 from hubbub.store.reader_threads import ReaderThreads
@@ -35,11 +36,16 @@ BUSY_TIMEOUT_MS: Final = 10_000  # how long a writer waits for another process's
 MAX_GROUP: Final = 64  # units of work committed together at most
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection to the file set up as hubbub's queries expect (autocommit; transactions are explicit)."""
+def connect(path: Path, *, synchronous: SqliteSynchronous = "normal") -> sqlite3.Connection:
+    """A connection to the file set up as hubbub's queries expect (autocommit; transactions are explicit).
+
+    ``synchronous``: with ``normal`` a commit is written to the WAL file but flushed to the disk
+    only at checkpoints, so a power loss can undo the last commits (never reorder them); with
+    ``full`` every commit waits for the disk (docs/configuration.md).
+    """
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     # SQLite's own lower() folds ASCII only; search must fold like PostgreSQL's (dialect.py).
     connection.create_function(SQLITE.lower, 1, _lower, deterministic=True)
     return connection
@@ -52,8 +58,9 @@ def _lower(text: str | None) -> str | None:
 class _Connections:
     """One connection per thread, all closed together."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: SqliteSynchronous) -> None:
         self._path = path
+        self._synchronous = synchronous
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
@@ -61,7 +68,7 @@ class _Connections:
     def get(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = connect(self._path)
+            connection = connect(self._path, synchronous=self._synchronous)
             self._local.connection = connection
             with self._lock:
                 self._all.append(connection)
@@ -139,9 +146,9 @@ class _SqliteWriteSession:
 class SqliteStore:
     """A ``Store`` over one SQLite file."""
 
-    def __init__(self, path: Path, *, readers: int = 2) -> None:
+    def __init__(self, path: Path, *, readers: int = 2, synchronous: SqliteSynchronous = "normal") -> None:
         self._path = path
-        self._connections = _Connections(path)
+        self._connections = _Connections(path, synchronous)
         self._writer = GroupWriter(
             _SqliteWriteSession(self._connections), max_group=MAX_GROUP, thread_name="hubbub-sqlite-writer"
         )
@@ -152,7 +159,7 @@ class SqliteStore:
         return self._path
 
     @classmethod
-    def open(cls, path: Path, *, readers: int = 2) -> SqliteStore:
+    def open(cls, path: Path, *, readers: int = 2, synchronous: SqliteSynchronous = "normal") -> SqliteStore:
         """Create the file and its directory if needed and bring the schema up to date."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path = path.resolve()
@@ -164,7 +171,7 @@ class SqliteStore:
         finally:
             bootstrap.close()
         migrate(f"sqlite:///{path}")
-        return cls(path, readers=readers)
+        return cls(path, readers=readers, synchronous=synchronous)
 
     def _read(self, work: Callable[[SqlTx], T]) -> T:
         cursor = self._connections.cursor()
