@@ -41,9 +41,7 @@ class Settings:
     port: int = 8080  # HTTP: pages, form API, long-poll; 0 picks a free port
     ws_port: int = 8081  # websocket gateway; 0 picks a free port
     database: str = ""  # "" = hubbub.sqlite3 in data_dir, sqlite:///path/to/file, or postgresql://...
-    sqlite_synchronous: SqliteSynchronous = (
-        "normal"  # "normal": a commit survives a crash of hubbub; "full": of the machine too
-    )
+    sqlite_synchronous: SqliteSynchronous = "normal"  # or "full": each commit waits for the disk
     postgres_read_connections: int = 4  # per node: reader threads, one connection each
     bus: str = "memory:"  # memory: (in-process; one node) or redis://host:6379/0 (one node of several)
     redis_prefix: str = "hubbub:"  # every Redis key and channel starts with this; one per deployment
