@@ -119,6 +119,11 @@ class _PostgresWriteSession:
     def begin(self) -> SqlTx:
         if self._connection is None or self._connection.closed or self._connection.broken:
             self._connection = connect(self._url, application_name="hubbub-writer")
+            # The writer runs a few statement shapes, all looked up by key, thousands of times,
+            # while it holds the cluster-wide lock. Left to choose, the server re-plans the group
+            # read (a join of seven tables) at every run, which took 4x as long as running it
+            # (docs/design/postgres.md): plan each statement once, at its first run.
+            self._connection.execute("SET plan_cache_mode = force_generic_plan")
         stack = contextlib.ExitStack()
         self._syncer = stack.enter_context(self._connection.pipeline())
         self._pipeline = stack
