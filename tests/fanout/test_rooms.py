@@ -63,7 +63,7 @@ def _event(event_id: int, kind: EventType, room: int, *, user: int = 1, target: 
 
 def _subscribe(fanout: RoomFanout, user: User, *rooms: int) -> RecordingConnection:
     connection = RecordingConnection()
-    fanout.add(RoomSubscriber(connection, user, {RoomId(r) for r in rooms}))
+    fanout.add(RoomSubscriber(connection, user, frozenset(RoomId(r) for r in rooms)))
     return connection
 
 
@@ -144,6 +144,21 @@ def test_entering_and_leaving_change_the_rooms_a_socket_carries() -> None:
     assert fanout.room_subscribers(RoomId(2)) == 0
 
 
+def test_a_view_of_a_sockets_rooms_stays_as_it_was_taken() -> None:
+    # The sechat socket replays history over the rooms it had when it joined, while the
+    # fan-out already follows its user's entering and leaving (dialects/sechat/socket.py).
+    fanout = RoomFanout(SechatRenderer())
+    subscriber = RoomSubscriber(RecordingConnection(), _user(5), frozenset({RoomId(1)}))
+    fanout.add(subscriber)
+    view = subscriber.rooms
+    fanout.follow(subscriber, RoomId(2))
+    fanout.deliver((_event(1, EventType.USER_ENTERED, 3, user=5),))
+    fanout.unfollow(subscriber, RoomId(1))
+    assert view == {RoomId(1)}
+    assert subscriber.rooms == {RoomId(2), RoomId(3)}
+    assert fanout.room_subscribers(RoomId(1)) == 0 and fanout.room_subscribers(RoomId(3)) == 1
+
+
 def test_hubbub_internal_events_never_reach_the_wire() -> None:
     fanout = RoomFanout(SechatRenderer())
     socket = _subscribe(fanout, _user(5), 1)
@@ -155,7 +170,7 @@ def test_live_frames_wait_for_the_replay_then_go_out_in_order() -> None:
     fanout = RoomFanout(SechatRenderer())
     connection = RecordingConnection()
     handover = Handover(max_bytes=64 * 1024)
-    subscriber = RoomSubscriber(connection, _user(5), {RoomId(1)}, handover=handover)
+    subscriber = RoomSubscriber(connection, _user(5), frozenset({RoomId(1)}), handover=handover)
     handover.live_from = EventId(4)
     fanout.add(subscriber)
     fanout.deliver((_event(5, EventType.MESSAGE_POSTED, 1),))
@@ -170,7 +185,9 @@ def test_a_socket_whose_held_frames_outgrow_the_bound_is_closed() -> None:
     fanout = RoomFanout(SechatRenderer())
     connection = RecordingConnection()
     one_frame = len(SechatRenderer().render({RoomId(1): [_event(1, EventType.MESSAGE_POSTED, 1)]}, EventId(1)))
-    subscriber = RoomSubscriber(connection, _user(5), {RoomId(1)}, handover=Handover(max_bytes=2 * one_frame))
+    subscriber = RoomSubscriber(
+        connection, _user(5), frozenset({RoomId(1)}), handover=Handover(max_bytes=2 * one_frame)
+    )
     fanout.add(subscriber)
     for event_id in (1, 2):
         fanout.deliver((_event(event_id, EventType.MESSAGE_POSTED, 1),))
@@ -194,7 +211,7 @@ def test_a_ping_in_a_room_the_target_left_is_filed_under_its_room_too() -> None:
 def test_removed_sockets_get_nothing() -> None:
     fanout = RoomFanout(SechatRenderer())
     connection = RecordingConnection()
-    subscriber = RoomSubscriber(connection, _user(5), {RoomId(1)})
+    subscriber = RoomSubscriber(connection, _user(5), frozenset({RoomId(1)}))
     fanout.add(subscriber)
     fanout.remove(subscriber)
     fanout.deliver((_event(1, EventType.MESSAGE_POSTED, 1),))
@@ -205,7 +222,7 @@ def test_following_and_unfollowing_one_socket_leaves_the_users_others_alone() ->
     """What a socket being set up applies for the access changes it missed (fanout.access)."""
     fanout = RoomFanout(SechatRenderer())
     user = _user(5)
-    setting_up, other = RoomSubscriber(RecordingConnection(), user, {RoomId(1)}), _subscribe(fanout, user, 1)
+    setting_up, other = RoomSubscriber(RecordingConnection(), user, frozenset({RoomId(1)})), _subscribe(fanout, user, 1)
     fanout.add(setting_up)
     assert len(fanout.subscribers_of(user.id)) == 2 and fanout.subscribers_of(UserId(6)) == []
     fanout.unfollow(setting_up, RoomId(1))

@@ -47,7 +47,9 @@ class RoomRenderer(Protocol):
 class RoomSubscriber:
     connection: Connection
     user: User
-    rooms: set[RoomId] = field(default_factory=set)
+    # Replaced, never changed in place: the socket shares its grant's set instead of copying it,
+    # and a view taken from it stays as it was.
+    rooms: frozenset[RoomId] = frozenset()
     last_sent: float = field(default_factory=time.monotonic)
     # While the socket replays history, live frames wait here (``fanout.handover``); None once live.
     handover: Handover | None = None
@@ -100,12 +102,12 @@ class RoomFanout:
 
     def follow(self, subscriber: RoomSubscriber, room_id: RoomId) -> None:
         """``subscriber`` carries ``room_id`` from now on."""
-        subscriber.rooms.add(room_id)
+        subscriber.rooms = subscriber.rooms | {room_id}
         self._by_room.setdefault(room_id, set()).add(subscriber)
 
     def unfollow(self, subscriber: RoomSubscriber, room_id: RoomId) -> None:
         """``subscriber`` stops carrying ``room_id`` now."""
-        subscriber.rooms.discard(room_id)
+        subscriber.rooms = subscriber.rooms - {room_id}
         self._discard(self._by_room, room_id, subscriber)
 
     def add(self, subscriber: RoomSubscriber) -> None:
@@ -128,12 +130,12 @@ class RoomFanout:
 
     def _enter(self, user_id: UserId, room_id: RoomId) -> None:
         for sub in self._by_user.get(user_id, ()):
-            sub.rooms.add(room_id)
+            sub.rooms = sub.rooms | {room_id}
             self._by_room.setdefault(room_id, set()).add(sub)
 
     def _leave(self, user_id: UserId, room_id: RoomId) -> None:
         for sub in list(self._by_user.get(user_id, ())):
-            sub.rooms.discard(room_id)
+            sub.rooms = sub.rooms - {room_id}
             self._discard(self._by_room, room_id, sub)
 
     def deliver(self, batch: Batch) -> int:

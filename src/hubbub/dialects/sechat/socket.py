@@ -51,6 +51,8 @@ log = logging.getLogger("hubbub.sechat")
 # Handshake.extra keys: the token read at the upgrade, and what opening it granted.
 _TOKEN: Final = "socket_token"
 _GRANT: Final = "socket_grant"
+# What a live socket's grant keeps of its rooms (the subscriber follows them): one set for all.
+_NO_ROOMS: Final[frozenset[RoomId]] = frozenset()
 SESSION_ENDED_REASON: Final = "This login session has ended; log in again and ask /ws-auth for a new URL"
 _SESSION_KINDS: Final = frozenset({AccessChangeKind.SESSION_ENDED, AccessChangeKind.SESSIONS_REVOKED})
 
@@ -206,7 +208,7 @@ class SechatSockets:
         if connection.closed:
             return
         handover = Handover(max_bytes=settings.ws_send_buffer_bytes)
-        subscriber = RoomSubscriber(connection, user, set(grant.rooms), handover=handover)
+        subscriber = RoomSubscriber(connection, user, grant.rooms, handover=handover)
         registered = False
 
         def subscribe() -> None:
@@ -216,7 +218,7 @@ class SechatSockets:
         handover.live_from = live_from = self._hub.join(subscribe)
         if not registered:
             return
-        view = frozenset(subscriber.rooms)
+        view = subscriber.rooms  # as it stood when the socket joined
 
         async def read(after: EventId, through: EventId) -> ReplayPage:
             page = await queries.view_after(user, view, after, through=through, limit=settings.poll_max_events)
@@ -245,7 +247,7 @@ class SechatSockets:
         extra.pop(_TOKEN, None)
         extra.pop("opened_at", None)
         # The subscriber keeps the rooms (and follows their changes); the grant, the session.
-        extra[_GRANT] = replace(grant, rooms=frozenset())
+        extra[_GRANT] = replace(grant, rooms=_NO_ROOMS)
         connection.settled()  # the grant is all a live socket needs from here on
         try:
             await self._service.presence.touch(user.id, Activity.SEEN, wait=False)
@@ -270,7 +272,7 @@ class SechatSockets:
         for subscriber in list(self._subscribers.values()):
             if subscriber.handover is not None or now - subscriber.last_sent < idle_seconds:
                 continue
-            rooms = frozenset(subscriber.rooms)
+            rooms = subscriber.rooms
             data = cache.get(rooms)
             if data is None:
                 data = cache[rooms] = self._renderer.render({room: () for room in sorted(rooms)}, cursor)
