@@ -118,12 +118,7 @@ class _PostgresWriteSession:
 
     def begin(self) -> SqlTx:
         if self._connection is None or self._connection.closed or self._connection.broken:
-            self._connection = connect(self._url, application_name="hubbub-writer")
-            # The writer runs a few statement shapes, all looked up by key, thousands of times,
-            # while it holds the cluster-wide lock. Left to choose, the server re-plans the group
-            # read (a join of seven tables) at every run, which took 4x as long as running it
-            # (docs/design/postgres.md): plan each statement once, at its first run.
-            self._connection.execute("SET plan_cache_mode = force_generic_plan")
+            self._connection = self._connect()
         stack = contextlib.ExitStack()
         self._syncer = stack.enter_context(self._connection.pipeline())
         self._pipeline = stack
@@ -136,6 +131,19 @@ class _PostgresWriteSession:
         counters.execute(COUNTERS)
         self._cursor = cursor
         return SqlTx(cursor, POSTGRESQL, counters=counters, side=self._connection.cursor())
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        connection = connect(self._url, application_name="hubbub-writer")
+        try:
+            # The writer runs a few statement shapes, each looked up by key, thousands of times,
+            # while it holds the cluster-wide lock. Left to choose, the server re-planned the group
+            # read (a join of seven tables) at every run, which made it 4 to 6 times as slow
+            # (docs/design/postgres.md): plan each statement once, at its first run.
+            connection.execute("SET plan_cache_mode = force_generic_plan")
+        except psycopg.Error:
+            connection.close()
+            raise
+        return connection
 
     def _send(self, sql: str) -> None:
         assert self._cursor is not None
