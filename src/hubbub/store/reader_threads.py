@@ -105,11 +105,9 @@ class ReaderThreads:
                 value, succeeded = runner(work), True
             except BaseException as error:  # the caller gets it, whatever it is; the thread goes on
                 value, succeeded = error, False
-            if loop is not None:
+            if loop is None:  # run_blocking's: its caller waits on this future itself
+                _settle(future, succeeded, value)
+            else:
                 with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
                     loop.call_soon_threadsafe(_settle, future, succeeded, value)
-            elif succeeded:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
             del job, work, future, value  # hold nothing of a finished read while waiting for the next
