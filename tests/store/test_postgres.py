@@ -216,3 +216,63 @@ async def test_the_writer_plans_each_statement_once(store: PostgresStore) -> Non
     prepared = await store.write(plans)
     assert any("INSERT INTO events" in statement for statement, _, _ in prepared)
     assert [(statement, custom) for statement, _, custom in prepared if custom] == []
+
+
+async def test_a_refusal_that_arrives_while_the_next_unit_is_sent_fails_only_its_unit(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # psycopg reads whatever answers have come in each time it sends: the server's refusal of a
+    # unit released unconfirmed can surface while the next unit's SAVEPOINT and prefetch go out,
+    # not only at the wait after them. Here every answer is made to arrive first (CI saw it by chance).
+    import asyncio
+    import select
+    import threading
+
+    import psycopg
+
+    from hubbub.core.ids import MessageId, UserId
+    from hubbub.store import postgres
+
+    def setup(tx: WriteTx) -> UserId:
+        user = tx.insert_user(name="Jon", email=None, password_hash="", reputation=1, is_moderator=False, now=1)
+        tx.add_star(MessageId(1), user.id, 1)
+        return user.id
+
+    user_id = await store.write(setup)
+    release_unconfirmed = postgres._PostgresWriteSession.release_unconfirmed
+
+    def answered_before_the_next_unit(session: Any) -> None:
+        release_unconfirmed(session)
+        connection = session._connection
+        connection.pgconn.send_flush_request()  # the server sends every answer so far at once
+        connection.pgconn.flush()
+        select.select([connection.fileno()], [], [], 5.0)
+
+    monkeypatch.setattr(postgres._PostgresWriteSession, "release_unconfirmed", answered_before_the_next_unit)
+    started = threading.Event()
+
+    def hold(tx: WriteTx) -> None:  # keeps the writer busy until every other unit has queued behind it
+        started.set()
+        time.sleep(0.3)
+
+    def prefetch(tx: Any) -> None:
+        tx.prefetch_user_in_room(user_id, RoomId(1))
+
+    def appends(refuse: bool) -> Any:
+        def work(tx: WriteTx) -> int:
+            tx.user_in_room(user_id, RoomId(1))
+            event_id = _append(tx)
+            if refuse:
+                tx.add_star(MessageId(1), user_id, 2)  # the primary key refuses it, after the unit returned
+            return event_id
+
+        return work
+
+    holding = asyncio.ensure_future(store.write(hold))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    units = [appends(False), appends(True), appends(False), appends(True), appends(False)]
+    outcomes = await asyncio.gather(*(store.write(u, prefetch=prefetch) for u in units), return_exceptions=True)
+    await holding
+    assert [type(outcome) for outcome in outcomes[1::2]] == [psycopg.errors.UniqueViolation] * 2
+    assert outcomes[0::2] == [1, 2, 3]
+    assert await store.read(lambda tx: tx.last_event_id()) == 3

@@ -95,7 +95,9 @@ class _PostgresWriteSession:
     INSERT, UPDATE) is sent without waiting for the server; a fetch, the end of a unit
     (``release``) and ``commit`` wait for everything sent so far. An error is therefore
     raised at the latest by the ``release`` of the unit that caused it, so it is still
-    that unit alone that fails.
+    that unit alone that fails. It can also be raised sooner: psycopg reads the answers
+    already in whenever it sends, so a unit released unconfirmed can be refused while the
+    next unit's start is being sent, which ``confirm`` counts as that unit's refusal.
 
     A failed statement makes the server skip everything sent after it up to the next sync,
     PREPAREs too, while psycopg counts a statement as prepared once it has sent the PREPARE:
@@ -184,16 +186,27 @@ class _PostgresWriteSession:
         self._released = self._connection.cursor()
         self._released.execute("RELEASE SAVEPOINT unit", prepare=False)
 
-    def confirm(self) -> None:
+    def confirm(self, send_next: Callable[[], None]) -> None:
         released, self._released = self._released, None
+        failure: psycopg.Error | None = None
+        try:
+            send_next()
+        except psycopg.Error as error:
+            # psycopg reads the answers already in each time it sends: a statement sent earlier
+            # failed, and the server skips everything after it up to the sync below.
+            self._stop_preparing()
+            failure = error
         try:
             self._sync()
         except psycopg.Error as error:
-            # psycopg attaches an answer to its cursor only if the statement succeeded: no answer
-            # to the RELEASE means it was skipped, after a statement of the unit failed.
-            if released is not None and released.pgresult is None:
-                raise UnitRefused(error) from error
-            raise
+            failure = failure or error
+        if failure is None:
+            return
+        # psycopg attaches an answer to its cursor only if the statement succeeded: no answer
+        # to the RELEASE means it was skipped, after a statement of the unit failed.
+        if released is not None and released.pgresult is None:
+            raise UnitRefused(failure) from failure
+        raise failure
 
     def rollback_to(self) -> None:
         with contextlib.suppress(psycopg.Error):  # the unit's own failure, already raised to it

@@ -119,8 +119,8 @@ class _SqliteWriteSession:
     def release_unconfirmed(self) -> None:
         self.release()  # SQLite answers at once: a statement that failed has raised already
 
-    def confirm(self) -> None:
-        pass
+    def confirm(self, send_next: Callable[[], None]) -> None:
+        send_next()  # the released unit's statements were answered (and any refusal raised) already
 
     def retryable(self, error: BaseException) -> bool:
         return False

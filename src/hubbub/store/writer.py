@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -79,10 +80,13 @@ class WriteSession(Protocol):
         """``release`` without waiting to learn whether the unit's statements succeeded; ``confirm`` tells."""
         ...
 
-    def confirm(self) -> None:
-        """Wait for everything sent; raise ``UnitRefused`` if the unit last released unconfirmed failed.
+    def confirm(self, send_next: Callable[[], None]) -> None:
+        """Send the next unit's start (``send_next``), then wait for everything sent; raise
+        ``UnitRefused`` if the unit last released unconfirmed failed.
 
-        After ``UnitRefused`` nothing sent after that unit's statements ran, and ``rollback_to``
+        The refusal may come in while ``send_next`` is still sending (a pipelined driver reads
+        the answers that are in whenever it sends); it is that unit's all the same. After
+        ``UnitRefused`` nothing sent after that unit's statements ran, and ``rollback_to``
         undoes the unit. Any other error means the transaction failed.
         """
         ...
@@ -245,12 +249,13 @@ def _each_in_its_savepoint(
             prefetch(tx)
 
     for index, (work, prefetch) in enumerate(zip(units, prefetches, strict=True)):
-        start(prefetch)
-        if unconfirmed is not None:  # the previous unit's end went out with this unit's start
+        if unconfirmed is None:
+            start(prefetch)
+        else:  # the previous unit's end goes out with this unit's start
             ids, result = unconfirmed
             unconfirmed = None
             try:
-                session.confirm()
+                session.confirm(functools.partial(start, prefetch))
             except UnitRefused as refused:  # undo it alone; this unit's start was skipped with it
                 session.rollback_to()
                 tx.id_restore(ids)
