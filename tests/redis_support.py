@@ -26,6 +26,7 @@ import redis
 from redis.asyncio import Redis
 
 from tests.fakes import TIMEOUT
+from tests.ports import free_port
 
 SHARED_REDIS = ("127.0.0.1", 6379)
 HOW_TO_START = (
@@ -81,12 +82,6 @@ async def kill_clients(url: str, name: str) -> int:
         return len(ids)
     finally:
         await client.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrivateRedis:

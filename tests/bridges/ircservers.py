@@ -18,7 +18,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import textwrap
 from collections.abc import Callable
@@ -30,16 +29,12 @@ import irc.client
 import irc.client_aio
 import pytest
 
+from tests.ports import free_port
+
 NGIRCD: Final = "/usr/sbin/ngircd"
 INSPIRCD: Final = "/usr/sbin/inspircd"
 ATHEME: Final = "/usr/bin/atheme-services"
 START_TIMEOUT: Final = 40.0  # generous: two cores shared with other work
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def need(binary: str, package: str) -> None:

@@ -25,7 +25,8 @@ from hubbub.store.base import WriteTx
 from hubbub.store.sqlite import SqliteStore
 from tests.bus.test_contract import batch, receive
 from tests.fakes import TIMEOUT, eventually
-from tests.redis_support import PrivateRedis, free_port, kill_clients
+from tests.ports import free_port
+from tests.redis_support import PrivateRedis, kill_clients
 
 
 async def connect(url: str, prefix: str) -> RedisBus:

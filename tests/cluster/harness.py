@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from tests.fakes import TIMEOUT
-from tests.redis_support import free_port
+from tests.ports import free_port
 
 HUBBUB: Final = Path(sys.executable).with_name("hubbub")
 NGINX_TEMPLATE: Final = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "hubbub.conf"

@@ -25,6 +25,7 @@ import websocket
 
 from tests.e2e.conftest import PASSWORD, _cli, serving
 from tests.fakes import TIMEOUT
+from tests.ports import free_port
 from tests.postgres_server import skip_or_fail
 
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -49,12 +50,6 @@ rtmp {{
 """
 
 
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _tools() -> tuple[str, str]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     ffmpeg = shutil.which("ffmpeg")
@@ -66,7 +61,7 @@ def _tools() -> tuple[str, str]:
 
 @contextlib.contextmanager
 def _nginx(binary: str, directory: Path, http_port: int) -> Iterator[int]:
-    rtmp_port = _free_port()
+    rtmp_port = free_port()
     directory.mkdir(exist_ok=True)
     conf = directory / "nginx.conf"
     conf.write_text(_NGINX_CONF.format(module=RTMP_MODULE, dir=directory, rtmp_port=rtmp_port, http_port=http_port))
