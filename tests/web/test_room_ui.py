@@ -691,6 +691,26 @@ async def test_keyboard_only_send_and_phone_width(node: Node) -> None:
         assert phone.errors == []
 
 
+async def test_mention_completion_recovers_from_a_failed_name_list_without_another_keystroke(node: Node) -> None:
+    async with _two_people(node) as (alice, bob):
+        await bob.say("hello")
+        await expect(alice.message("hello")).to_have_count(1)
+        refused: list[str] = []
+
+        async def fail_once(route: Route) -> None:
+            if refused:
+                await route.continue_()
+            else:
+                refused.append(route.request.url)
+                await route.fulfill(status=503, body="busy")
+
+        await alice.page.route(re.compile(r"/rooms/pingable/\d+$"), fail_once)
+        await alice.input.fill("thanks @B")  # one input event: one ask for the names, refused
+        await expect(alice.page.get_by_role("option", name="@Bob")).to_be_visible()
+        assert len(refused) == 1
+        alice.errors[:] = [error for error in alice.errors if not error.startswith("503 ")]  # the refusal above
+
+
 async def test_room_screenshot(node: Node, tmp_path: Path) -> None:
     """A populated room, as in the README; written to docs/screenshots/ with HUBBUB_SCREENSHOTS=1."""
     async with _two_people(node, description="Release planning and the odd cup of tea") as (alice, bob):

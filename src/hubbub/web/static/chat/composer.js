@@ -4,6 +4,7 @@
 import { getJson, getText, post } from "./api.js";
 
 const PINGABLE_TTL_MS = 60_000;
+const PINGABLE_RETRY_MS = 1_000;
 
 export class Composer {
   /**
@@ -22,6 +23,7 @@ export class Composer {
     this.sending = false;
     this.pingable = null;
     this.pingableAt = 0;
+    this.pingableRetry = null; // timer that asks again after a failed fetch
     this.choices = [];
     this.active = -1;
     this.input.setAttribute("aria-autocomplete", "list");
@@ -161,10 +163,23 @@ export class Composer {
         this.pingable = rows.map((row) => String(row[1]));
         this.pingableAt = Date.now();
       } catch (error) {
+        // Completion must not wait for the next keystroke to recover from one failed request.
         this.pingable = this.pingable || [];
+        this.suggestAgainSoon();
       }
     }
     return this.pingable;
+  }
+
+  suggestAgainSoon() {
+    if (this.pingableRetry === null) {
+      this.pingableRetry = setTimeout(() => {
+        this.pingableRetry = null;
+        if (document.activeElement === this.input) {
+          this.suggest();
+        }
+      }, PINGABLE_RETRY_MS);
+    }
   }
 
   /** The "@abc" just before the caret, if any. */
@@ -182,7 +197,11 @@ export class Composer {
       return;
     }
     const prefix = typed.prefix.toLowerCase();
+    const asked = this.input.value;
     const names = await this.names();
+    if (this.input.value !== asked) {
+      return; // typed on meanwhile: the suggestion for what is there now is on its way
+    }
     const handles = names
       .map((name) => name.replace(/\s+/g, ""))
       .filter((handle) => handle.toLowerCase().startsWith(prefix) && handle.toLowerCase() !== prefix);
