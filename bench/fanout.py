@@ -86,7 +86,7 @@ Conn = multiprocessing.connection.Connection
 # The client process: N sockets, one callback per frame, receive times in compact arrays.
 
 
-class _Received:
+class Received:
     def __init__(self) -> None:
         self.seqs = array("i")
         self.times = array("d")
@@ -102,7 +102,7 @@ class _Received:
         self.event_frames = self.other_frames = 0
 
 
-def record_deliveries(received: _Received, payload: bytes, now: float) -> bool:
+def record_deliveries(received: Received, payload: bytes, now: float) -> bool:
     """Count one received frame (or response) at ``now``; False when it carries no message marker."""
     at = payload.find(MARKER)
     if at < 0:
@@ -119,8 +119,8 @@ def record_deliveries(received: _Received, payload: bytes, now: float) -> bool:
     return True
 
 
-class _SocketListener(WSListener):
-    def __init__(self, received: _Received) -> None:
+class SocketListener(WSListener):
+    def __init__(self, received: Received) -> None:
         super().__init__()
         self.received = received
         self.got_event = False
@@ -137,8 +137,14 @@ class _SocketListener(WSListener):
         self.received.disconnected += 1
 
 
-async def _connect_all(
-    received: _Received, transports: list[WSTransport], urls: list[str], count: int, concurrency: int, timeout: float
+async def connect_sockets(
+    received: Received,
+    transports: list[WSTransport],
+    urls: list[str],
+    count: int,
+    concurrency: int,
+    timeout: float,
+    listener: Callable[[Received], WSListener] = SocketListener,
 ) -> dict[str, Any]:
     semaphore = asyncio.Semaphore(concurrency)
     errors: dict[str, int] = {}
@@ -147,7 +153,7 @@ async def _connect_all(
         async with semaphore:
             try:
                 transport, _ = await ws_connect(
-                    lambda: _SocketListener(received),
+                    lambda: listener(received),
                     urls[index % len(urls)],
                     read_buffer_init_size=2048,
                     websocket_handshake_timeout=30,
@@ -184,7 +190,7 @@ async def open_all(
     return {"connected": len(opened), "errors": errors, "seconds": clock() - began}
 
 
-def _count(received: _Received, attribute: str) -> int:
+def _count(received: Received, attribute: str) -> int:
     return len(received.seqs) if attribute == "deliveries" else int(getattr(received, attribute))
 
 
@@ -193,10 +199,10 @@ def _count(received: _Received, attribute: str) -> int:
 Connect = Callable[..., Awaitable[dict[str, Any]]]
 
 
-async def client_main(conn: Conn, connect: Connect = _connect_all) -> None:
+async def client_main(conn: Conn, connect: Connect = connect_sockets) -> None:
     """The client process's command loop; ``connect`` decides what a receiver is (picows sockets by default)."""
     loop = asyncio.get_running_loop()
-    received = _Received()
+    received = Received()
     transports: list[Any] = []
     while True:
         command, options = await loop.run_in_executor(None, conn.recv)

@@ -1,21 +1,27 @@
-"""Stream fan-out: N streams-dialect sockets on one stream, lines injected through the JSON API,
-beside the sechat fan-out of ``fanout.py`` on the same number of sockets, in the same run.
+"""Dialect fan-out: N sockets of another dialect beside the sechat fan-out of ``fanout.py``, on
+the same number of sockets, in the same run. ``--dialect`` picks the other one:
 
 1. **sechat**: exactly ``fanout.py``'s hubbub run (its own ``hubbub serve``): N event
    sockets on one room, one poster posting M messages through the form API.
-2. **streams**: a fresh ``hubbub serve`` over the same data; the poster's streams token
-   (``GET /api/v1/auth``) and one stream (``POST /api/v1/stream``); N sockets on
+2. **streams** (the default): a fresh ``hubbub serve`` over the same data; the poster's streams
+   token (``GET /api/v1/auth``) and one stream (``POST /api/v1/stream``); N sockets on
    ``ws://.../ws/<stream>?token=<token>`` (gateway port), M lines injected with
    ``POST /api/v1/stream/<id>/msg``. Each line is one ``STREAM_CHAT`` event, encoded once
    by ``fanout/streams.py`` and written to every socket.
+   **realtime**: a fresh ``hubbub serve``; N anonymous sockets on the realtime feed (``/`` on the
+   gateway port), each subscribed to one topic by sending its name; M payloads published
+   into it with ``POST /api/v1/publish`` (a ``publish`` token from ``hubbub tokens create``).
+   Each is one topic event, framed once and written to every subscriber.
 
 Both use ``fanout.py``'s client process (picows + uvloop, pinned to CPU 1 with the server on
 CPU 0), its two phases (saturating: deliveries/s at capacity; paced: latency below it) and its
 counting: deliveries/s = lines received by all sockets / (last receive - first post); latency
-percentiles over every delivery. The ratio streams/sechat of saturating deliveries/s says
-whether the streams dialect rides the same encode-once path as sechat (target >= 0.9).
+percentiles over every delivery. The ratio other/sechat of saturating deliveries/s says
+whether that dialect rides the same encode-once path as sechat (target >= 0.9). Each run also
+prints the server's RSS per idle socket (VmRSS growth while the N sockets opened and warmed up,
+divided by N).
 
-    .venv/bin/python bench/streams.py [--sizes 2000] [--posts 50]
+    .venv/bin/python bench/streams.py [--sizes 2000] [--posts 50] [--dialect realtime]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
 import math
 import os
 import statistics
@@ -33,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from picows import WSMsgType, WSTransport
 
 import fanout
 from _common import (
@@ -52,6 +60,7 @@ from fanout import (
     Child,
     Phase,
     Result,
+    SocketListener,
     _bounded,
     _close_client,
     _connect_and_warm,
@@ -59,7 +68,9 @@ from fanout import (
     _message,
     _p50_p99,
     _rows,
+    client_main,
     client_process,
+    connect_sockets,
 )
 
 
@@ -116,14 +127,86 @@ async def run_streams(args: argparse.Namespace, data_dir: Path, env: dict[str, s
     return result
 
 
-def _frames_per_delivery(sechat: Result, streams: Result) -> None:
+REALTIME_TOPIC = "bench-fanout"
+
+
+class _TopicListener(SocketListener):
+    """A realtime-feed socket: subscribes to the bench's topic as soon as it is open."""
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        transport.send(WSMsgType.TEXT, REALTIME_TOPIC.encode())
+
+
+def _realtime_client_process(conn: Any, cpus: set[int] | None) -> None:
+    raise_nofile_limit()
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    run_uvloop(client_main(conn, functools.partial(connect_sockets, listener=_TopicListener)))
+
+
+async def run_realtime(args: argparse.Namespace, data_dir: Path, env: dict[str, str], setup: dict[str, Any]) -> Result:
+    """N anonymous realtime-feed sockets on one topic; payloads published through ``POST /api/v1/publish``."""
+    n = args.n
+    result = Result("realtime", n)
+    server = HubbubServer(data_dir, env)
+    client: Child | None = None
+    http: aiohttp.ClientSession | None = None
+    try:
+        server.start()
+        if args.server_cpus:
+            pin_process(server.pid, args.server_cpus)
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.posts + 8))
+        auth = {"Authorization": f"Bearer {setup['publish_token']}"}
+        run_tag = f"{time.time_ns() % 10**9:09d}"
+        publish = f"{server.base_url}/api/v1/publish"
+
+        async def post(seq: int) -> None:
+            assert http is not None
+            body = {"topic": REALTIME_TOPIC, "data": {"text": _message(seq, run_tag)}}
+            async with http.post(publish, json=body, headers=auth) as answer:
+                if answer.status != 200:
+                    raise RuntimeError(f"HTTP {answer.status} {await answer.text()}")
+                await answer.read()
+
+        await post(WARM_SEQ - 1)
+        await asyncio.sleep(0.5)
+        rss0 = rss_kib_of(server.pid)
+        client = Child(_realtime_client_process, args.client_cpus)
+        urls = [f"ws://127.0.0.1:{server.ws_port}/"]
+        if await _connect_and_warm(result, client, urls, args, post, server.pid, rss0):
+            await _measure_all(result, client, server.pid, args, post)
+    except (TimeoutError, RuntimeError, OSError, aiohttp.ClientError) as error:
+        result.notes.append(f"aborted: {type(error).__name__}: {error}")
+    finally:
+        await _close_client(client)
+        if http is not None:
+            await http.close()
+        if not server.alive() and server.process is not None:
+            result.notes.append(f"hubbub serve died: {server.stderr_tail()}")
+        server.stop()
+        tail = server.stderr_tail(15)
+        if "Traceback" in tail or "ERROR" in tail:
+            result.notes.append(f"server stderr:\n{tail}")
+    return result
+
+
+DIALECTS = {"streams": run_streams, "realtime": run_realtime}
+
+
+def _frames_per_delivery(sechat: Result, other: Result) -> None:
     for name in ("saturating", "paced"):
-        a, b = sechat.phase(name), streams.phase(name)
+        a, b = sechat.phase(name), other.phase(name)
         if a.delivered and b.delivered:
             print(
                 f"{name}: frames received per delivery: sechat {a.event_frames / a.delivered:.2f}, "
-                f"streams {b.event_frames / b.delivered:.2f}"
+                f"{other.server} {b.event_frames / b.delivered:.2f}"
             )
+
+
+def _idle_memory(*results: Result) -> None:
+    print(
+        "idle memory: " + "; ".join(f"{r.server} {r.rss_per_conn / 1024:.1f} KiB/conn" for r in results if r.connected)
+    )
 
 
 def _cpu_per_delivery(phase: Phase) -> float:
@@ -146,7 +229,10 @@ def _notes(*results: Result) -> None:
 
 async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], setup: dict[str, Any]) -> int:
     pinning = f"server on CPU {args.server_cpus}, client on CPU {args.client_cpus}" if args.pin else "no CPU pinning"
-    print(f"# {os.cpu_count()} CPUs; {pinning}; {args.posts} posts per phase; {args.rounds} rounds, alternating")
+    print(
+        f"# {os.cpu_count()} CPUs; {pinning}; {args.posts} posts per phase; {args.rounds} rounds,"
+        f" sechat and {args.dialect} alternating"
+    )
     summary = []
     failed = False
     for n in args.sizes:
@@ -160,25 +246,27 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
         ratios: list[float] = []
         cpu_ratios: list[float] = []
         for round_number in range(1, args.rounds + 1):
-            # sechat then streams, round after round: a machine that gets busier or quieter meanwhile
+            # sechat then the other, round after round: a machine that gets busier or quieter meanwhile
             # weighs on both alike, and the median ratio says more than any single run.
             sechat = await _bounded(fanout.run_hubbub(args, data_dir, env, setup), args, Result("hubbub", n))
             sechat.server = "sechat"
-            streams = await _bounded(run_streams(args, data_dir, env, setup), args, Result("streams", n))
+            other = await _bounded(DIALECTS[args.dialect](args, data_dir, env, setup), args, Result(args.dialect, n))
             print(f"--- round {round_number}")
-            print_table(HEADER, _rows(sechat) + _rows(streams))
-            _frames_per_delivery(sechat, streams)
-            _notes(sechat, streams)
-            sat_a, sat_b = sechat.phase("saturating"), streams.phase("saturating")
+            print_table(HEADER, _rows(sechat) + _rows(other))
+            _frames_per_delivery(sechat, other)
+            _idle_memory(sechat, other)
+            _notes(sechat, other)
+            sat_a, sat_b = sechat.phase("saturating"), other.phase("saturating")
             ratio = sat_b.rate / sat_a.rate if sat_a.complete and sat_b.complete else float("nan")
-            print(f"streams / sechat deliveries/s (saturating): {'n/a' if math.isnan(ratio) else f'{ratio:.1%}'}")
+            shown = "n/a" if math.isnan(ratio) else f"{ratio:.1%}"
+            print(f"{args.dialect} / sechat deliveries/s (saturating): {shown}")
             cpu_a, cpu_b = _cpu_per_delivery(sat_a), _cpu_per_delivery(sat_b)
             cpu_ratio = cpu_a / cpu_b if cpu_b > 0 else float("nan")
             if not math.isnan(cpu_ratio):
                 cpu_ratios.append(cpu_ratio)
                 print(
-                    f"server CPU per delivery (saturating): sechat {cpu_a * 1e6:.1f} us, streams {cpu_b * 1e6:.1f} us;"
-                    f" sechat / streams {cpu_ratio:.1%}"
+                    f"server CPU per delivery (saturating): sechat {cpu_a * 1e6:.1f} us, {args.dialect}"
+                    f" {cpu_b * 1e6:.1f} us; sechat / {args.dialect} {cpu_ratio:.1%}"
                 )
             if math.isnan(ratio):
                 failed = True
@@ -194,9 +282,10 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
                     _p50_p99(sat_a),
                     _p50_p99(sat_b),
                     _p50_p99(sechat.phase("paced")),
-                    _p50_p99(streams.phase("paced")),
-                    f"{sechat.phase('saturating').server_cpu:.0%}/{streams.phase('saturating').server_cpu:.0%}",
+                    _p50_p99(other.phase("paced")),
+                    f"{sechat.phase('saturating').server_cpu:.0%}/{other.phase('saturating').server_cpu:.0%}",
                     f"{_cpu_per_delivery(sat_a) * 1e6:.1f}/{_cpu_per_delivery(sat_b) * 1e6:.1f}",
+                    f"{sechat.rss_per_conn / 1024:.1f}/{other.rss_per_conn / 1024:.1f}",
                 ]
             )
         if ratios:
@@ -204,24 +293,28 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
             verdict = "met" if median >= 0.9 else "NOT met"
             if cpu_ratios:
                 print(
-                    f"N={n}: median efficiency (sechat CPU per delivery / streams CPU per delivery): "
+                    f"N={n}: median efficiency (sechat CPU per delivery / {args.dialect} CPU per delivery): "
                     f"{statistics.median(cpu_ratios):.1%}"
                 )
-            print(f"N={n}: median streams / sechat over {len(ratios)} rounds: {median:.1%} (target >= 90%: {verdict})")
+            print(
+                f"N={n}: median {args.dialect} / sechat over {len(ratios)} rounds: {median:.1%}"
+                f" (target >= 90%: {verdict})"
+            )
     print("\n=== summary (deliveries/s and ratio from the saturating phase) ===")
     print_table(
         [
             "N",
             "round",
             "sechat deliv/s",
-            "streams deliv/s",
+            f"{args.dialect} deliv/s",
             "ratio",
             "sechat sat p50/p99 ms",
-            "streams sat p50/p99 ms",
+            f"{args.dialect} sat p50/p99 ms",
             "sechat paced p50/p99 ms",
-            "streams paced p50/p99 ms",
-            "server CPU sat (sechat/streams)",
-            "CPU us/delivery (sechat/streams)",
+            f"{args.dialect} paced p50/p99 ms",
+            f"server CPU sat (sechat/{args.dialect})",
+            f"CPU us/delivery (sechat/{args.dialect})",
+            f"idle KiB/conn (sechat/{args.dialect})",
         ],
         summary,
     )
@@ -230,12 +323,13 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
 
 def main() -> int:
     parser = argparse.ArgumentParser(
-        description="Fan-out to N streams sockets (lines injected by the API) beside sechat's fan-out, same run.",
+        description="Fan-out to N sockets of another dialect (streams or realtime) beside sechat's, same run.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--dialect", choices=sorted(DIALECTS), default="streams", help="the dialect beside sechat")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000], help="socket counts N")
     parser.add_argument("--posts", type=int, default=50, help="measured posts M per phase")
-    parser.add_argument("--rounds", type=int, default=3, help="sechat-then-streams runs per size (median ratio)")
+    parser.add_argument("--rounds", type=int, default=3, help="sechat-then-other runs per size (median ratio)")
     parser.add_argument("--offered-rate", type=float, default=250_000, help="saturating: deliveries/s offered")
     parser.add_argument("--paced-rate", type=float, default=40_000, help="paced: deliveries/s offered (0: skip)")
     parser.add_argument("--listeners", type=int, default=8, help="users the sechat sockets sign in as")
@@ -260,6 +354,10 @@ def main() -> int:
             ws_max_connections_per_ip=10**6,
             ws_token_ttl_seconds=24 * 3600,
             ws_tokens_per_user=10**6,
+            # The default keeps 1/8 of the descriptors back (fanout.py says why it lifts this).
+            max_connections=min(limit - 256, max(args.sizes) + 128),
+            # The bench's sockets never answer a heartbeat: keep them open for the whole run.
+            realtime_hb_interval=3600,
         )
         setup_server = HubbubServer(data_dir, env)
         names = ["poster", *(f"listener{i:02d}" for i in range(args.listeners))]
@@ -269,6 +367,7 @@ def main() -> int:
             "room": setup_server.create_room("streams fan-out"),
             "poster": "poster@bench.invalid",
             "listeners": [f"{name}@bench.invalid" for name in names[1:]],
+            "publish_token": setup_server.cli("tokens", "create", "--name", "bench", "--scope", "publish"),
         }
         code = run_uvloop(bench(args, data_dir, env, setup))
     print(f"# wall time {time.perf_counter() - started:.1f} s")
