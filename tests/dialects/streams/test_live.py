@@ -16,7 +16,7 @@ from tests.dialects.streams.helpers import (
     socket_url,
     streams_user,
 )
-from tests.fakes import TIMEOUT
+from tests.fakes import TIMEOUT, eventually
 
 
 async def _stream(owner: StreamsUser, name: str = "Show", **body: object) -> int:
@@ -390,3 +390,19 @@ async def test_a_sockets_lines_keep_their_order(node: Node) -> None:
             socket, type="text" if index % 2 else "emote", account_id=0, cur_stream_account_id=0, text=f"line {index}"
         )
     assert [(await receive(socket))["text"] for _ in range(8)] == [f"line {index}" for index in range(8)]
+
+
+async def test_an_idle_socket_holds_no_inbox_or_worker_and_its_next_frames_still_keep_their_order(node: Node) -> None:
+    # An inbox queue and a task waiting on it would be about 4 KiB of every idle socket's memory:
+    # they exist only while the socket has frames to handle (bench/streams.py measures the rest).
+    streams = node.runtime.stream_sockets
+    assert streams is not None
+    john = await streams_user(node, "John")
+    stream_id = await _stream(john)
+    socket = await john.socket(stream_id)
+    for burst in range(3):
+        for index in range(6):
+            await send(socket, type="text", account_id=0, cur_stream_account_id=0, text=f"line {burst}.{index}")
+        assert [(await receive(socket))["text"] for _ in range(6)] == [f"line {burst}.{index}" for index in range(6)]
+        await eventually(lambda: not streams._workers and not streams._inbox)
+    assert streams.open_sockets == 1
