@@ -42,7 +42,9 @@ from _common import (
     HubbubServer,
     bench_env,
     clock,
+    die_with_parent,
     fmt_ms,
+    max_connections_for,
     percentile,
     pin_process,
     print_table,
@@ -96,6 +98,7 @@ async def _hold_polls(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _client_main(spec_path: Path, out_path: Path) -> None:
+    die_with_parent()
     spec = json.loads(spec_path.read_text())
     out_path.write_text(json.dumps(run_uvloop(_hold_polls(spec))))
 
@@ -208,7 +211,13 @@ def _measure(name: str, base: str, pid: int, listeners: list[tuple[int, str]], s
             await asyncio.sleep(2.0)
             return ramp, rss_after, len(targets), errors
 
-    ramp, rss_after, sent, send_errors = run_uvloop(drive())
+    try:
+        ramp, rss_after, sent, send_errors = run_uvloop(drive())
+    except BaseException:
+        for process in clients:
+            process.kill()
+            process.wait(10)
+        raise
     for process in clients:
         process.terminate()
     latencies: list[float] = []
@@ -250,6 +259,7 @@ def main() -> None:
             direct_poll_hold_seconds=HOLD_SECONDS,
             direct_poll_max_waiters=args.waiters + 100,
             http_max_connections_per_ip=0,
+            max_connections=max_connections_for(args.waiters),
             message_rate_burst=1_000_000,
             message_rate_per_second=1_000_000,
         )

@@ -50,6 +50,7 @@ from _common import (
     print_table,
     raise_nofile_limit,
     run_uvloop,
+    start_child,
 )
 
 MARKER = b"bench-s"
@@ -232,9 +233,7 @@ async def _client_main(conn: Conn) -> None:
 
 
 def client_process(conn: Conn, cpus: set[int] | None) -> None:
-    raise_nofile_limit()
-    if cpus:
-        os.sched_setaffinity(0, cpus)
+    start_child(cpus)
     run_uvloop(_client_main(conn))
 
 

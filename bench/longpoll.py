@@ -54,7 +54,9 @@ from _common import (
     HubbubServer,
     bench_env,
     clock,
+    die_with_parent,
     fmt_ms,
+    max_connections_for,
     percentile,
     pin_process,
     print_table,
@@ -119,6 +121,7 @@ async def _hold_polls(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _client_main(spec_path: Path, out_path: Path) -> None:
+    die_with_parent()
     spec = json.loads(spec_path.read_text())
     out_path.write_text(json.dumps(run_uvloop(_hold_polls(spec))))
 
@@ -353,7 +356,13 @@ def _measure(
             await asyncio.sleep(2.0)  # the last answers reach their clients
             return ramp, rss_after, len(targets), errors
 
-    ramp, rss_after, sent, send_errors = run_uvloop(drive())
+    try:
+        ramp, rss_after, sent, send_errors = run_uvloop(drive())
+    except BaseException:
+        for process in clients:
+            process.kill()
+            process.wait(10)
+        raise
     for process in clients:
         process.terminate()
     latencies: list[float] = []
@@ -408,6 +417,7 @@ def main() -> None:
             comet_max_waiters=args.waiters + 100,
             comet_offline_policy="deliver",
             http_max_connections_per_ip=0,
+            max_connections=max_connections_for(args.waiters),
             message_rate_burst=1_000_000,
             message_rate_per_second=1_000_000,
         )

@@ -48,17 +48,18 @@ from _common import (
     HubbubServer,
     bench_env,
     fmt_rate,
+    max_connections_for,
     pin_process,
     print_table,
     raise_nofile_limit,
     rss_kib_of,
     run_uvloop,
+    start_child,
 )
 from fanout import (
     HEADER,
     WARM_SEQ,
     Child,
-    Phase,
     Result,
     SocketListener,
     _bounded,
@@ -71,6 +72,7 @@ from fanout import (
     client_main,
     client_process,
     connect_sockets,
+    cpu_per_delivery,
 )
 
 
@@ -138,9 +140,7 @@ class _TopicListener(SocketListener):
 
 
 def _realtime_client_process(conn: Any, cpus: set[int] | None) -> None:
-    raise_nofile_limit()
-    if cpus:
-        os.sched_setaffinity(0, cpus)
+    start_child(cpus)
     run_uvloop(client_main(conn, functools.partial(connect_sockets, listener=_TopicListener)))
 
 
@@ -209,13 +209,6 @@ def _idle_memory(*results: Result) -> None:
     )
 
 
-def _cpu_per_delivery(phase: Phase) -> float:
-    """Server CPU seconds per delivery: unlike deliveries/s, it hardly moves when other load starves the server."""
-    if not phase.complete or math.isnan(phase.server_cpu):
-        return float("nan")
-    return phase.server_cpu * phase.seconds / phase.delivered
-
-
 def _notes(*results: Result) -> None:
     for result in results:
         for phase in result.phases.values():
@@ -260,7 +253,7 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
             ratio = sat_b.rate / sat_a.rate if sat_a.complete and sat_b.complete else float("nan")
             shown = "n/a" if math.isnan(ratio) else f"{ratio:.1%}"
             print(f"{args.dialect} / sechat deliveries/s (saturating): {shown}")
-            cpu_a, cpu_b = _cpu_per_delivery(sat_a), _cpu_per_delivery(sat_b)
+            cpu_a, cpu_b = cpu_per_delivery(sat_a), cpu_per_delivery(sat_b)
             cpu_ratio = cpu_a / cpu_b if cpu_b > 0 else float("nan")
             if not math.isnan(cpu_ratio):
                 cpu_ratios.append(cpu_ratio)
@@ -284,7 +277,7 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
                     _p50_p99(sechat.phase("paced")),
                     _p50_p99(other.phase("paced")),
                     f"{sechat.phase('saturating').server_cpu:.0%}/{other.phase('saturating').server_cpu:.0%}",
-                    f"{_cpu_per_delivery(sat_a) * 1e6:.1f}/{_cpu_per_delivery(sat_b) * 1e6:.1f}",
+                    f"{cpu_per_delivery(sat_a) * 1e6:.1f}/{cpu_per_delivery(sat_b) * 1e6:.1f}",
                     f"{sechat.rss_per_conn / 1024:.1f}/{other.rss_per_conn / 1024:.1f}",
                 ]
             )
@@ -354,8 +347,7 @@ def main() -> int:
             ws_max_connections_per_ip=10**6,
             ws_token_ttl_seconds=24 * 3600,
             ws_tokens_per_user=10**6,
-            # The default keeps 1/8 of the descriptors back (fanout.py says why it lifts this).
-            max_connections=min(limit - 256, max(args.sizes) + 128),
+            max_connections=max_connections_for(max(args.sizes)),
             # The bench's sockets never answer a heartbeat: keep them open for the whole run.
             realtime_hb_interval=3600,
         )
