@@ -62,6 +62,7 @@ from _common import (
     print_table,
     raise_nofile_limit,
     rss_kib_of,
+    run_then_stop,
     run_uvloop,
 )
 
@@ -78,6 +79,12 @@ async def _hold_polls(spec: dict[str, Any]) -> dict[str, Any]:
     base = spec["base"]
     latencies: list[float] = []
     counts = {"errors": 0, "continues": 0}
+    kinds: dict[str, int] = {}  # what went wrong, by kind (the start of the error's text)
+
+    def failed(kind: str) -> None:
+        counts["errors"] += 1
+        kinds[kind] = kinds.get(kind, 0) + 1
+
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     connector = aiohttp.TCPConnector(limit=0)
@@ -93,8 +100,8 @@ async def _hold_polls(spec: dict[str, Any]) -> dict[str, Any]:
                 try:
                     async with session.get(f"{base}/x/0/false/p_{uid}={seq}", headers=headers) as response:
                         text = await response.text()
-                except (aiohttp.ClientError, TimeoutError):
-                    counts["errors"] += 1
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    failed(f"{type(error).__name__}: {str(error)[:80]}")
                     await asyncio.sleep(0.5)
                     continue
                 received = clock()
@@ -109,7 +116,7 @@ async def _hold_polls(spec: dict[str, Any]) -> dict[str, Any]:
                 elif answer["t"] == "continue":
                     counts["continues"] += 1
                 else:
-                    counts["errors"] += 1
+                    failed(f"answer {text[:80]}")
                     await asyncio.sleep(0.5)
 
         tasks = [asyncio.create_task(poll(uid, token)) for uid, token in spec["users"]]
@@ -117,7 +124,7 @@ async def _hold_polls(spec: dict[str, Any]) -> dict[str, Any]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return {"latencies": latencies, **counts}
+    return {"latencies": latencies, **counts, "kinds": kinds}
 
 
 def _client_main(spec_path: Path, out_path: Path) -> None:
@@ -218,6 +225,7 @@ class Result:
     latencies: list[float]
     client_errors: int
     continues: int  # polls that ran their full hold while the run lasted (re-polled, as clients do)
+    error_kinds: dict[str, int]  # the clients' errors by kind
 
     @property
     def kib_per_waiter(self) -> float:
@@ -356,23 +364,18 @@ def _measure(
             await asyncio.sleep(2.0)  # the last answers reach their clients
             return ramp, rss_after, len(targets), errors
 
-    try:
-        ramp, rss_after, sent, send_errors = run_uvloop(drive())
-    except BaseException:
-        for process in clients:
-            process.kill()
-            process.wait(10)
-        raise
-    for process in clients:
-        process.terminate()
+    ramp, rss_after, sent, send_errors = run_then_stop(drive(), clients)
     latencies: list[float] = []
     client_errors = continues = 0
+    kinds: dict[str, int] = {}
     for index, process in enumerate(clients):
         process.wait(60)
         out = json.loads((work / f"out{index}.json").read_text())
         latencies.extend(out["latencies"])
         client_errors += out["errors"]
         continues += out["continues"]
+        for kind, count in out["kinds"].items():
+            kinds[kind] = kinds.get(kind, 0) + count
     return Result(
         name=name,
         waiters=len(listeners),
@@ -384,6 +387,7 @@ def _measure(
         latencies=sorted(latencies),
         client_errors=client_errors,
         continues=continues,
+        error_kinds=kinds,
     )
 
 
@@ -470,6 +474,9 @@ def main() -> None:
         ],
         rows,
     )
+    for r in results:
+        for kind, count in sorted(r.error_kinds.items(), key=lambda item: -item[1])[:5]:
+            print(f"  client errors ({r.name}): {count} x {kind}")
     hub, ref = results
     print(
         f"hubbub/reference: memory per waiting poll {hub.kib_per_waiter / max(ref.kib_per_waiter, 1e-9):.2f}x, "
