@@ -47,6 +47,7 @@ __all__ = [
     "raise_nofile_limit",
     "reference_process",
     "rss_kib_of",
+    "run_then_stop",
     "run_uvloop",
     "start_child",
 ]
@@ -101,6 +102,21 @@ def start_child(cpus: set[int] | None) -> None:
     raise_nofile_limit()
     if cpus:
         os.sched_setaffinity(0, cpus)
+
+
+def run_then_stop(coroutine: Any, clients: Sequence[subprocess.Popen[bytes]]) -> Any:
+    """Run ``coroutine`` (``run_uvloop``), then ask the client processes to stop (SIGTERM: they write
+    their results); if it failed, kill them instead and raise."""
+    try:
+        answer = run_uvloop(coroutine)
+    except BaseException:
+        for process in clients:
+            process.kill()
+            process.wait(10)
+        raise
+    for process in clients:
+        process.terminate()
+    return answer
 
 
 def max_connections_for(count: int) -> int:

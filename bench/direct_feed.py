@@ -50,6 +50,7 @@ from _common import (
     print_table,
     raise_nofile_limit,
     rss_kib_of,
+    run_then_stop,
     run_uvloop,
 )
 from longpoll import Result, _prepare_hubbub, _waiting
@@ -211,15 +212,7 @@ def _measure(name: str, base: str, pid: int, listeners: list[tuple[int, str]], s
             await asyncio.sleep(2.0)
             return ramp, rss_after, len(targets), errors
 
-    try:
-        ramp, rss_after, sent, send_errors = run_uvloop(drive())
-    except BaseException:
-        for process in clients:
-            process.kill()
-            process.wait(10)
-        raise
-    for process in clients:
-        process.terminate()
+    ramp, rss_after, sent, send_errors = run_then_stop(drive(), clients)
     latencies: list[float] = []
     client_errors = empty = 0
     for index, process in enumerate(clients):

@@ -491,13 +491,18 @@ async def run_hubbub(args: argparse.Namespace, data_dir: Path, env: dict[str, st
         await _close_client(client)
         for c in clients:
             await c.close()
-        if not server.alive() and server.process is not None:
-            result.notes.append(f"hubbub serve died: {server.stderr_tail()}")
-        server.stop()
-        tail = server.stderr_tail(15)
-        if "Traceback" in tail or "ERROR" in tail:
-            result.notes.append(f"server stderr:\n{tail}")
+        stop_server(server, result)
     return result
+
+
+def stop_server(server: HubbubServer, result: Result) -> None:
+    """Stop ``hubbub serve``; notes on ``result`` whether it died before, and any error it logged."""
+    if not server.alive() and server.process is not None:
+        result.notes.append(f"hubbub serve died: {server.stderr_tail()}")
+    server.stop()
+    tail = server.stderr_tail(15)
+    if "Traceback" in tail or "ERROR" in tail:
+        result.notes.append(f"server stderr:\n{tail}")
 
 
 async def run_reference(args: argparse.Namespace, template: bytes) -> Result:

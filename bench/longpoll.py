@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +225,7 @@ class Result:
     latencies: list[float]
     client_errors: int
     continues: int  # polls that ran their full hold while the run lasted (re-polled, as clients do)
-    error_kinds: dict[str, int]  # the clients' errors by kind
+    error_kinds: dict[str, int] = field(default_factory=dict)  # the clients' errors by kind
 
     @property
     def kib_per_waiter(self) -> float:

@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,30 @@ from fanout import (
     client_process,
     connect_sockets,
     cpu_per_delivery,
+    stop_server,
 )
 
+# What a dialect's run needs once its server is up: how to post message number ``seq``, the socket
+# URLs (shared out over N sockets) and the client process that opens them.
+Prepared = tuple[Callable[[int], Awaitable[None]], list[str], Callable[..., None]]
 
-async def run_streams(args: argparse.Namespace, data_dir: Path, env: dict[str, str], setup: dict[str, Any]) -> Result:
-    """N streams sockets on one stream; lines injected through ``POST /api/v1/stream/<id>/msg``."""
-    n = args.n
-    result = Result("streams", n)
+
+async def _post_json(http: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]) -> None:
+    async with http.post(url, json=body, headers=headers) as answer:
+        if answer.status != 200:
+            raise RuntimeError(f"HTTP {answer.status} {await answer.text()}")
+        await answer.read()
+
+
+async def _run_dialect(
+    name: str,
+    args: argparse.Namespace,
+    data_dir: Path,
+    env: dict[str, str],
+    prepare: Callable[[aiohttp.ClientSession, HubbubServer, str], Awaitable[Prepared]],
+) -> Result:
+    """A fresh ``hubbub serve``; ``prepare`` sets the dialect up; then N sockets, warm-up and both phases."""
+    result = Result(name, args.n)
     server = HubbubServer(data_dir, env)
     client: Child | None = None
     http: aiohttp.ClientSession | None = None
@@ -88,30 +106,11 @@ async def run_streams(args: argparse.Namespace, data_dir: Path, env: dict[str, s
         if args.server_cpus:
             pin_process(server.pid, args.server_cpus)
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.posts + 8))
-        basic = base64.b64encode(f"{setup['poster']}:{PASSWORD}".encode()).decode()
-        async with http.get(f"{server.base_url}/api/v1/auth", headers={"Authorization": f"Basic {basic}"}) as answer:
-            token = (await answer.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        async with http.post(
-            f"{server.base_url}/api/v1/stream", json={"name": f"streams fan-out {n}"}, headers=auth
-        ) as answer:
-            stream_id = (await answer.json())["stream"]["id"]
-        run_tag = f"{time.time_ns() % 10**9:09d}"
-        inject = f"{server.base_url}/api/v1/stream/{stream_id}/msg"
-
-        async def post(seq: int) -> None:
-            assert http is not None
-            body = {"type": "text", "text": _message(seq, run_tag), "network": "loadtest"}
-            async with http.post(inject, json=body, headers=auth) as answer:
-                if answer.status != 200:
-                    raise RuntimeError(f"HTTP {answer.status} {await answer.text()}")
-                await answer.read()
-
+        post, urls, client_target = await prepare(http, server, f"{time.time_ns() % 10**9:09d}")
         await post(WARM_SEQ - 1)
         await asyncio.sleep(0.5)
         rss0 = rss_kib_of(server.pid)
-        client = Child(client_process, args.client_cpus)
-        urls = [f"ws://127.0.0.1:{server.ws_port}/ws/{stream_id}?token={token}"]
+        client = Child(client_target, args.client_cpus)
         if await _connect_and_warm(result, client, urls, args, post, server.pid, rss0):
             await _measure_all(result, client, server.pid, args, post)
     except (TimeoutError, RuntimeError, OSError, aiohttp.ClientError) as error:
@@ -120,13 +119,31 @@ async def run_streams(args: argparse.Namespace, data_dir: Path, env: dict[str, s
         await _close_client(client)
         if http is not None:
             await http.close()
-        if not server.alive() and server.process is not None:
-            result.notes.append(f"hubbub serve died: {server.stderr_tail()}")
-        server.stop()
-        tail = server.stderr_tail(15)
-        if "Traceback" in tail or "ERROR" in tail:
-            result.notes.append(f"server stderr:\n{tail}")
+        stop_server(server, result)
     return result
+
+
+async def run_streams(args: argparse.Namespace, data_dir: Path, env: dict[str, str], setup: dict[str, Any]) -> Result:
+    """N streams sockets on one stream; lines injected through ``POST /api/v1/stream/<id>/msg``."""
+
+    async def prepare(http: aiohttp.ClientSession, server: HubbubServer, run_tag: str) -> Prepared:
+        basic = base64.b64encode(f"{setup['poster']}:{PASSWORD}".encode()).decode()
+        async with http.get(f"{server.base_url}/api/v1/auth", headers={"Authorization": f"Basic {basic}"}) as answer:
+            token = (await answer.json())["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.post(
+            f"{server.base_url}/api/v1/stream", json={"name": f"streams fan-out {args.n}"}, headers=auth
+        ) as answer:
+            stream_id = (await answer.json())["stream"]["id"]
+        inject = f"{server.base_url}/api/v1/stream/{stream_id}/msg"
+
+        async def post(seq: int) -> None:
+            line = {"type": "text", "text": _message(seq, run_tag), "network": "loadtest"}
+            await _post_json(http, inject, line, auth)
+
+        return post, [f"ws://127.0.0.1:{server.ws_port}/ws/{stream_id}?token={token}"], client_process
+
+    return await _run_dialect("streams", args, data_dir, env, prepare)
 
 
 REALTIME_TOPIC = "bench-fanout"
@@ -146,48 +163,17 @@ def _realtime_client_process(conn: Any, cpus: set[int] | None) -> None:
 
 async def run_realtime(args: argparse.Namespace, data_dir: Path, env: dict[str, str], setup: dict[str, Any]) -> Result:
     """N anonymous realtime-feed sockets on one topic; payloads published through ``POST /api/v1/publish``."""
-    n = args.n
-    result = Result("realtime", n)
-    server = HubbubServer(data_dir, env)
-    client: Child | None = None
-    http: aiohttp.ClientSession | None = None
-    try:
-        server.start()
-        if args.server_cpus:
-            pin_process(server.pid, args.server_cpus)
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.posts + 8))
+
+    async def prepare(http: aiohttp.ClientSession, server: HubbubServer, run_tag: str) -> Prepared:
         auth = {"Authorization": f"Bearer {setup['publish_token']}"}
-        run_tag = f"{time.time_ns() % 10**9:09d}"
         publish = f"{server.base_url}/api/v1/publish"
 
         async def post(seq: int) -> None:
-            assert http is not None
-            body = {"topic": REALTIME_TOPIC, "data": {"text": _message(seq, run_tag)}}
-            async with http.post(publish, json=body, headers=auth) as answer:
-                if answer.status != 200:
-                    raise RuntimeError(f"HTTP {answer.status} {await answer.text()}")
-                await answer.read()
+            await _post_json(http, publish, {"topic": REALTIME_TOPIC, "data": {"text": _message(seq, run_tag)}}, auth)
 
-        await post(WARM_SEQ - 1)
-        await asyncio.sleep(0.5)
-        rss0 = rss_kib_of(server.pid)
-        client = Child(_realtime_client_process, args.client_cpus)
-        urls = [f"ws://127.0.0.1:{server.ws_port}/"]
-        if await _connect_and_warm(result, client, urls, args, post, server.pid, rss0):
-            await _measure_all(result, client, server.pid, args, post)
-    except (TimeoutError, RuntimeError, OSError, aiohttp.ClientError) as error:
-        result.notes.append(f"aborted: {type(error).__name__}: {error}")
-    finally:
-        await _close_client(client)
-        if http is not None:
-            await http.close()
-        if not server.alive() and server.process is not None:
-            result.notes.append(f"hubbub serve died: {server.stderr_tail()}")
-        server.stop()
-        tail = server.stderr_tail(15)
-        if "Traceback" in tail or "ERROR" in tail:
-            result.notes.append(f"server stderr:\n{tail}")
-    return result
+        return post, [f"ws://127.0.0.1:{server.ws_port}/"], _realtime_client_process
+
+    return await _run_dialect("realtime", args, data_dir, env, prepare)
 
 
 DIALECTS = {"streams": run_streams, "realtime": run_realtime}
