@@ -422,6 +422,10 @@ def main() -> None:
             comet_offline_policy="deliver",
             http_max_connections_per_ip=0,
             max_connections=max_connections_for(args.waiters),
+            # The client processes share one core while they open thousands of polls: at 18,000
+            # some wrote their first request more than the default 10 s after connecting, and the
+            # server closed those connections as too slow to send a head (the clients re-polled).
+            http_head_timeout=120,
             message_rate_burst=1_000_000,
             message_rate_per_second=1_000_000,
         )
