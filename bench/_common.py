@@ -40,6 +40,7 @@ __all__ = [
     "die_with_parent",
     "fmt_ms",
     "fmt_rate",
+    "held_polls_settings",
     "max_connections_for",
     "percentile",
     "pin_process",
@@ -126,6 +127,20 @@ def max_connections_for(count: int) -> int:
     19,000 connections a bench may hold; its server opens only a few files besides them.
     """
     return min(raise_nofile_limit() - 256, count + 128)
+
+
+def held_polls_settings(count: int) -> dict[str, object]:
+    """Settings for a server that must hold ``count`` long polls from the benches' client processes.
+
+    The client processes share one core while they open thousands of polls: at 18,000 some
+    wrote their first request more than the default 10 s after connecting, and the server closed
+    those connections as too slow to send a head (the clients logged it and polled again).
+    """
+    return {
+        "http_max_connections_per_ip": 0,
+        "max_connections": max_connections_for(count),
+        "http_head_timeout": 120,
+    }
 
 
 def bench_env(**settings: object) -> dict[str, str]:

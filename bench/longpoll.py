@@ -56,7 +56,7 @@ from _common import (
     clock,
     die_with_parent,
     fmt_ms,
-    max_connections_for,
+    held_polls_settings,
     percentile,
     pin_process,
     print_table,
@@ -420,12 +420,7 @@ def main() -> None:
             comet_poll_timeout_max=HOLD_SECONDS,
             comet_max_waiters=args.waiters + 100,
             comet_offline_policy="deliver",
-            http_max_connections_per_ip=0,
-            max_connections=max_connections_for(args.waiters),
-            # The client processes share one core while they open thousands of polls: at 18,000
-            # some wrote their first request more than the default 10 s after connecting, and the
-            # server closed those connections as too slow to send a head (the clients re-polled).
-            http_head_timeout=120,
+            **held_polls_settings(args.waiters),
             message_rate_burst=1_000_000,
             message_rate_per_second=1_000_000,
         )
