@@ -711,6 +711,31 @@ async def test_mention_completion_recovers_from_a_failed_name_list_without_anoth
         alice.errors[:] = [error for error in alice.errors if not error.startswith("503 ")]  # the refusal above
 
 
+async def test_a_name_list_drawn_just_after_focus_returns_stays_open(node: Node) -> None:
+    # A click on a message's button takes focus away; typing "@B" straight after brings it back,
+    # and the names (already known) are drawn before the close that leaving the box scheduled.
+    async with _two_people(node) as (alice, bob):
+        await bob.say("hello")
+        await expect(alice.message("hello")).to_have_count(1)
+        await alice.input.fill("thanks @B")
+        await expect(alice.page.get_by_role("option", name="@Bob")).to_be_visible()
+        still_open = await alice.page.evaluate(
+            """async () => {
+                const input = document.getElementById("input");
+                input.blur();
+                input.focus();
+                input.value = "thanks @Bo";
+                input.setSelectionRange(input.value.length, input.value.length);
+                input.dispatchEvent(new Event("input"));
+                // timers run in deadline order: the close scheduled by blur (150 ms) runs first
+                await new Promise((resolve) => setTimeout(resolve, 300));
+                return !document.getElementById(input.getAttribute("aria-controls")).hidden;
+            }"""
+        )
+        assert still_open
+        await expect(alice.page.get_by_role("option", name="@Bob")).to_be_visible()
+
+
 async def test_room_screenshot(node: Node, tmp_path: Path) -> None:
     """A populated room, as in the README; written to docs/screenshots/ with HUBBUB_SCREENSHOTS=1."""
     async with _two_people(node, description="Release planning and the odd cup of tea") as (alice, bob):

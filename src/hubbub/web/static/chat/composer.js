@@ -37,7 +37,15 @@ export class Composer {
     });
     this.input.addEventListener("keydown", (event) => this.keydown(event));
     this.input.addEventListener("input", () => this.suggest());
-    this.input.addEventListener("blur", () => setTimeout(() => this.closeList(), 150));
+    // Focus that comes straight back (a click on a message's button, then typing again) must
+    // not close the list the returning keystrokes drew.
+    this.input.addEventListener("blur", () =>
+      setTimeout(() => {
+        if (document.activeElement !== this.input) {
+          this.closeList();
+        }
+      }, 150),
+    );
     this.mentionList.addEventListener("mousedown", (event) => {
       const option = event.target.closest("[role=option]");
       if (option) {
