@@ -8,7 +8,7 @@ with savepoints from the start: the others commit, the failing one leaves nothin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ import pytest
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import RoomId
 from hubbub.store.sql import SqlTx
-from hubbub.store.sqlite import SqliteStore, _Connections, _SqliteWriteSession
+from hubbub.store.sqlite import SqliteStore, _Connections, _SqliteWriteSession, connect
+from hubbub.store.sqlite_checkpoints import Checkpointer
 from hubbub.store.writer import commit_group
 
 Unit = Callable[[SqlTx], Any]
@@ -42,13 +43,18 @@ def _refused_after_writing(tx: SqlTx) -> None:
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> tuple[_SqliteWriteSession, list[str]]:
+def session(tmp_path: Path) -> Iterator[tuple[_SqliteWriteSession, list[str]]]:
     path = tmp_path / "groups.sqlite3"
     SqliteStore.open(path).close_blocking()
     connections = _Connections(path, "normal")
     statements: list[str] = []
     connections.get().set_trace_callback(statements.append)  # this thread's connection is the writer's
-    return _SqliteWriteSession(connections), statements
+    checkpoints = Checkpointer(path, connect)
+    try:
+        yield _SqliteWriteSession(connections, checkpoints), statements
+    finally:
+        checkpoints.close()
+        connections.close()
 
 
 def _rooms_logged(session: _SqliteWriteSession) -> list[tuple[int, int | None]]:

@@ -26,6 +26,7 @@ from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate
 from hubbub.store.reader_threads import ReaderThreads
 from hubbub.store.sql import SQLITE, SqlTx
+from hubbub.store.sqlite_checkpoints import Checkpointer
 from hubbub.store.writer import GroupWriter
 
 __all__ = ["BackupReport", "SqliteStore", "backup", "connect"]
@@ -92,16 +93,24 @@ class _Connections:
 
 
 class _SqliteWriteSession:
-    """Write transactions on the writer thread's connection (``BEGIN IMMEDIATE`` takes the file's write lock)."""
+    """Write transactions on the writer thread's connection (``BEGIN IMMEDIATE`` takes the file's write lock).
+
+    Its commits never checkpoint: ``checkpoints`` does that on its own thread (store/sqlite_checkpoints.py).
+    """
 
     reads_ahead = False  # in-process: a read costs no round trip, so each unit reads as it runs
 
-    def __init__(self, connections: _Connections) -> None:
+    def __init__(self, connections: _Connections, checkpoints: Checkpointer) -> None:
         self._connections = connections
+        self._checkpoints = checkpoints
         self._cursor: sqlite3.Cursor | None = None
+        self._autocheckpoint_off = False
 
     def begin(self) -> SqlTx:
         cursor = self._connections.cursor()
+        if not self._autocheckpoint_off:
+            cursor.execute("PRAGMA wal_autocheckpoint = 0")
+            self._autocheckpoint_off = True
         cursor.execute("BEGIN IMMEDIATE")
         self._cursor = cursor
         return SqlTx(cursor, SQLITE)
@@ -132,6 +141,7 @@ class _SqliteWriteSession:
     def commit(self) -> None:
         self._run("COMMIT")
         self._cursor = None
+        self._checkpoints.committed()
 
     def abort(self) -> None:
         self._cursor = None
@@ -149,8 +159,11 @@ class SqliteStore:
     def __init__(self, path: Path, *, readers: int = 2, synchronous: SqliteSynchronous = "normal") -> None:
         self._path = path
         self._connections = _Connections(path, synchronous)
+        self._checkpoints = Checkpointer(path, lambda at: connect(at, synchronous=synchronous))
         self._writer = GroupWriter(
-            _SqliteWriteSession(self._connections), max_group=MAX_GROUP, thread_name="hubbub-sqlite-writer"
+            _SqliteWriteSession(self._connections, self._checkpoints),
+            max_group=MAX_GROUP,
+            thread_name="hubbub-sqlite-writer",
         )
         self._readers = ReaderThreads(readers, self._read, thread_name="hubbub-sqlite-reader")
 
@@ -198,8 +211,13 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.close_blocking)
 
+    @property
+    def checkpoints(self) -> Checkpointer:
+        return self._checkpoints
+
     def close_blocking(self) -> None:
         self._writer.close()
+        self._checkpoints.close()
         self._readers.close()
         self._connections.close()
 
