@@ -316,6 +316,30 @@ async def test_three_topics_in_one_burst_all_deliver_and_nothing_answers(
         assert await next_item(ws) == (topics[2], QUESTION)
 
 
+async def test_items_of_every_frame_length_arrive_whole_to_every_socket(
+    node: Node, port: str, anonymous: Browser, publisher: Publisher
+) -> None:
+    """Items whose frames use each of RFC 6455's three payload lengths (7, 16 and 64 bits: an item
+    of quotes, which the second encoding escapes, passes 65,535 bytes) reach two sockets intact."""
+    topic = "1-questions-newest"
+    items: list[object] = [{"i": 1}, {"text": "x" * 300}, [""] * 20_000]
+    async with (
+        feed(anonymous.session, feed_url(node, port)) as first,
+        feed(anonymous.session, feed_url(node, port)) as second,
+    ):
+        for ws in (first, second):
+            await ws.send_str(topic)
+        await subscribed(node, topic, count=2)
+        lengths = []
+        for item in items:
+            assert await publisher.publish(topic, item) == 2
+            for ws in (first, second):
+                text = await next_text(ws)
+                assert text == wire(topic, item)
+            lengths.append(len(text.encode()))
+        assert lengths[0] < 126 <= lengths[1] < 1 << 16 <= lengths[2]
+
+
 async def test_unsubscribe_stops_delivery_and_resubscribe_works(
     node: Node, port: str, anonymous: Browser, publisher: Publisher
 ) -> None:
