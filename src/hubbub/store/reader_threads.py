@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from hubbub.store.answers import settle
 from hubbub.store.sql import SqlTx
 
 __all__ = ["ReaderThreads"]
@@ -23,15 +24,6 @@ __all__ = ["ReaderThreads"]
 T = TypeVar("T")
 Work = Callable[[SqlTx], Any]
 _Job = tuple[Work, "asyncio.Future[Any] | Future[Any]", "asyncio.AbstractEventLoop | None"]
-
-
-def _settle(future: asyncio.Future[Any] | Future[Any], succeeded: bool, value: Any) -> None:
-    if future.done():  # the caller was cancelled; the read is simply dropped
-        return
-    if succeeded:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
 
 
 class ReaderThreads:
@@ -106,8 +98,8 @@ class ReaderThreads:
             except BaseException as error:  # the caller gets it, whatever it is; the thread goes on
                 value, succeeded = error, False
             if loop is None:  # run_blocking's: its caller waits on this future itself
-                _settle(future, succeeded, value)
+                settle(future, succeeded, value)
             else:
                 with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
-                    loop.call_soon_threadsafe(_settle, future, succeeded, value)
+                    loop.call_soon_threadsafe(settle, future, succeeded, value)
             del job, work, future, value  # hold nothing of a finished read while waiting for the next

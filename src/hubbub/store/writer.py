@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from hubbub.store.answers import settle
 from hubbub.store.sql import SqlTx
 
 __all__ = ["GroupWriter", "Prefetch", "UnitRefused", "WriteSession", "commit_group"]
@@ -122,19 +123,9 @@ class _Queued:
     loop: asyncio.AbstractEventLoop
 
 
-def _settle(future: asyncio.Future[Any], outcome: Outcome) -> None:
-    if future.done():  # the caller was cancelled; the work is done (or not) all the same
-        return
-    succeeded, value = outcome
-    if succeeded:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
-
-
 def _settle_all(settled: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
-    for future, outcome in settled:
-        _settle(future, outcome)
+    for future, (succeeded, value) in settled:
+        settle(future, succeeded, value)
 
 
 class GroupWriter:
