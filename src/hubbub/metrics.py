@@ -28,6 +28,8 @@ __all__ = [
     "LONGPOLL_WAITERS",
     "RATE_LIMIT_FALLBACKS",
     "RATE_LIMIT_REFUSALS",
+    "SQLITE_CHECKPOINT_SECONDS",
+    "SQLITE_WAL_PAGES_LEFT",
     "STORE_SECONDS",
     "WEBHOOK_ATTEMPTS",
     "WEBHOOK_CALLS",
@@ -66,6 +68,15 @@ BUS_CATCH_UPS: Final = Counter(
 )
 BUS_CAUGHT_UP_EVENTS: Final = Counter(
     "hubbub_bus_caught_up_events", "Events the hub delivered from the store after a lag"
+)
+SQLITE_CHECKPOINT_SECONDS: Final = Histogram(
+    "hubbub_sqlite_checkpoint_seconds",
+    "How long the SQLite store's background checkpoints took (copying the WAL into the database, syncing both)",
+    buckets=_SECONDS,
+)
+SQLITE_WAL_PAGES_LEFT: Final = Gauge(
+    "hubbub_sqlite_wal_pages_left",
+    "Pages the last SQLite checkpoint could not copy yet because a reader still used them (0 when it copied all)",
 )
 RATE_LIMIT_REFUSALS: Final = Counter("hubbub_rate_limit_refusals", "Requests refused by a rate limit", ["limit"])
 RATE_LIMIT_FALLBACKS: Final = Counter(

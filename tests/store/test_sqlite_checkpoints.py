@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from hubbub.store.sqlite import SqliteStore, connect
 from hubbub.store.sqlite_checkpoints import Checkpointer
 from tests.fakes import eventually
@@ -92,3 +94,36 @@ def test_a_commit_wakes_the_thread_which_checkpoints_at_most_once_per_interval(t
         checkpoints.close()  # does not wait out the interval either
         writer.close()
     assert not checkpoints._thread.is_alive()
+
+
+def _pages_left() -> float:
+    value = REGISTRY.get_sample_value("hubbub_sqlite_wal_pages_left")
+    assert value is not None
+    return value
+
+
+def test_pages_a_reader_still_needs_are_left_for_later_and_the_gauge_says_how_many(tmp_path: Path) -> None:
+    path = tmp_path / "plain.sqlite3"
+    writer, reader = connect(path), connect(path)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (payload BLOB)")
+    checkpoints = Checkpointer(path, connect, interval=3600)
+    timed_before = REGISTRY.get_sample_value("hubbub_sqlite_checkpoint_seconds_count") or 0
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM t").fetchone()  # a snapshot from before the writes below
+        for _ in range(20):
+            writer.execute("INSERT INTO t VALUES (zeroblob(4096))")
+        frames, copied = checkpoints.checkpoint()
+        assert copied < frames
+        assert _pages_left() == frames - copied
+        reader.execute("ROLLBACK")
+        frames, copied = checkpoints.checkpoint()
+        assert frames == copied
+        assert _pages_left() == 0
+        assert REGISTRY.get_sample_value("hubbub_sqlite_checkpoint_seconds_count") == timed_before + 2
+    finally:
+        checkpoints.close()
+        reader.close()
+        writer.close()

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from hubbub import metrics
+
 __all__ = ["CHECKPOINT_INTERVAL", "Checkpointer"]
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,10 @@ class Checkpointer:
 
     def checkpoint(self) -> tuple[int, int]:
         """One ``PASSIVE`` checkpoint now: (frames in the WAL, frames copied into the database)."""
-        _busy, frames, copied = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with metrics.SQLITE_CHECKPOINT_SECONDS.time():
+            _busy, frames, copied = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints += 1
+        metrics.SQLITE_WAL_PAGES_LEFT.set(max(0, int(frames) - int(copied)))
         return int(frames), int(copied)
 
     def _run(self) -> None:
@@ -71,7 +75,7 @@ class Checkpointer:
             self._committed.clear()
             try:
                 self.checkpoint()
-            except sqlite3.Error:  # the next commit asks again; meanwhile the WAL only grows
+            except Exception:  # the thread must go on: the next commit asks again; meanwhile the WAL only grows
                 log.exception("WAL checkpoint failed")
             if self._stopping.wait(self._interval):
                 return
