@@ -107,6 +107,20 @@ async def test_a_user_holds_a_bounded_number_of_unopened_urls(service: Service) 
                 await service.socket_tokens.claim(claims)
 
 
+async def test_a_node_remembers_the_urls_it_opened_and_refuses_them_again_without_the_store(service: Service) -> None:
+    member = await _user(service, "Member")
+    _, signed = await _signed_in(service, member)
+    room = await service.rooms.create_room("Den")
+    await service.rooms.join(member.id, room.id)
+    tokens = service.socket_tokens
+    first = tokens.read(await tokens.issue(signed, room.id), room.id)
+    second = tokens.read(await tokens.issue(signed, room.id), room.id)
+    assert first is not None and second is not None
+    assert tokens.first_opening(first) is True
+    assert tokens.first_opening(first) is False
+    assert tokens.first_opening(second) is True
+
+
 async def test_every_access_change_revokes_the_urls_it_narrows(service: Service) -> None:
     owner, member, bystander = await _user(service, "Owner"), await _user(service, "Member"), await _user(service, "By")
     moderator = await _user(service, "Moderator", is_moderator=True)
