@@ -62,10 +62,11 @@ class Checkpointer:
     def checkpoint(self) -> tuple[int, int]:
         """One ``PASSIVE`` checkpoint now: (frames in the WAL, frames copied into the database)."""
         with metrics.SQLITE_CHECKPOINT_SECONDS.time():
-            _busy, frames, copied = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            row = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        frames, copied = int(row[1]), int(row[2])  # row[0] is 1 only for the modes that wait for locks
         self.checkpoints += 1
-        metrics.SQLITE_WAL_PAGES_LEFT.set(max(0, int(frames) - int(copied)))
-        return int(frames), int(copied)
+        metrics.SQLITE_WAL_PAGES_LEFT.set(max(0, frames - copied))
+        return frames, copied
 
     def _run(self) -> None:
         while True:
