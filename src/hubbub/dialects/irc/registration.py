@@ -68,12 +68,6 @@ class Registration(Replies):
     def receive_line(self, raw: bytes) -> list[Command]:
         raise NotImplementedError  # IrcSession's: the lines held during a login are replayed through it
 
-    def _need_params(self, line: Line, count: int) -> bool:
-        if len(line.params) < count or not line.params[0]:
-            self._numeric("461", line.command, "Not enough parameters")
-            return False
-        return True
-
     def _on_cap(self, line: Line) -> list[Command]:
         if not self._need_params(line, 1):
             return []

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from irctokens.line import Line
+
 from hubbub.dialects.irc.commands import ChannelMember, ListEntry
 from hubbub.dialects.irc.lines import MAX_LINE_BYTES, render_line
 
@@ -30,6 +32,13 @@ class Replies:
 
     def _numeric(self, code: str, *params: str) -> None:
         self._emit(code, self.nick, *params)
+
+    def _need_params(self, line: Line, count: int) -> bool:
+        """False, after answering 461, if ``line`` has fewer than ``count`` parameters or an empty first one."""
+        if len(line.params) < count or not line.params[0]:
+            self._numeric("461", line.command, "Not enough parameters")
+            return False
+        return True
 
     def error(self, reason: str) -> None:
         """Send ``ERROR`` and mark the session closing (the server closes once it is written)."""
