@@ -18,9 +18,12 @@ Each server is measured in two phases on the same sockets, M posts each:
 - **saturating**: a post every ``N / --offered-rate`` seconds (default 250,000
   deliveries/s offered), more than either server delivers on this 2-core machine (our
   picows spike: 135-156 k/s), so both run at capacity and deliveries/s measures
-  capacity; the posts are still spread over time, not one burst that could be merged
-  into fewer frames. Latency here includes queueing behind earlier posts, so compare
-  the two servers' percentiles with each other, not with a budget.
+  capacity; the posts are still spread over time, not one burst. Latency here includes
+  queueing behind earlier posts, so compare the two servers' percentiles with each
+  other, not with a budget. hubbub sends the posts that committed while it was still
+  delivering an earlier one together, one frame per socket (fanout/hub.py, "coalesce");
+  the reference sends one frame per trigger. "events/frame" shows how much merged, and
+  the frames/s line compares the two servers per frame written.
 - **paced**: a post every ``N / --paced-rate`` seconds (default 40,000 deliveries/s,
   below both capacities): latency of a fan-out that does not wait for earlier ones.
 
@@ -579,6 +582,7 @@ def _rows(result: Result) -> list[list[str]]:
                 fmt_ms(lat[-1] if lat else float("nan")),
                 _pct(phase.server_cpu),
                 _pct(phase.client_cpu),
+                f"{phase.delivered / phase.event_frames:.2f}" if phase.event_frames else "-",
                 str(phase.other_frames),
             ]
         )
@@ -597,6 +601,7 @@ HEADER = [
     "max ms",
     "server CPU",
     "client CPU",
+    "events/frame",
     "other frames",
 ]
 
@@ -648,6 +653,12 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
             verdict = "  (target >= 90% at N=5000: " + ("met" if ratio >= 0.9 else "NOT met") + ")"
         shown = "n/a (a saturating phase did not complete)" if math.isnan(ratio) else f"{ratio:.1%}"
         print(f"hubbub / reference deliveries/s (saturating): {shown}{verdict}")
+        if hub_sat.complete and ref_sat.complete and hub_sat.event_frames and ref_sat.event_frames:
+            hub_frames, ref_frames = hub_sat.event_frames / hub_sat.seconds, ref_sat.event_frames / ref_sat.seconds
+            print(
+                f"frames/s (saturating): hubbub {fmt_rate(hub_frames)}, reference {fmt_rate(ref_frames)};"
+                f" hubbub / reference {hub_frames / ref_frames:.1%}"
+            )
         hub_cpu, ref_cpu = cpu_per_delivery(hub_sat), cpu_per_delivery(ref_sat)
         if not (math.isnan(hub_cpu) or math.isnan(ref_cpu)):
             # What the rate would be were both given a whole core: the same figure, robust to a busy machine.

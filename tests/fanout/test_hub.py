@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.events import Event, EventType, NewEvent
-from hubbub.core.ids import EventId, RoomId
-from hubbub.fanout.hub import Hub
+from hubbub.core.ids import EventId, RoomId, UserId
+from hubbub.fanout.hub import COALESCE_EVENTS, Hub
 from hubbub.fanout.sequencer import Batch
 from hubbub.store.base import WriteTx
 from hubbub.store.sqlite import SqliteStore
@@ -60,7 +61,63 @@ async def test_batches_published_out_of_order_are_delivered_in_order(store: Sqli
     await bus.publish(second)
     await bus.publish(first)
     await eventually(lambda: fanout.ids == [1, 2, 3])
-    assert fanout.batches == [[1, 2], [3]]
+    assert fanout.batches == [[1, 2, 3]]  # both were queued before the hub ran: one delivery
+    await hub.stop()
+
+
+def _delivered_times(fanout: RecordingFanout, count: int) -> bool:
+    return len(fanout.batches) == count
+
+
+async def test_a_batch_that_arrives_alone_is_delivered_alone(store: SqliteStore) -> None:
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    for at in range(3):
+        await bus.publish(await _commit(store, 2, at=at))
+        await eventually(partial(_delivered_times, fanout, at + 1))
+    assert fanout.batches == [[1, 2], [3, 4], [5, 6]]
+    await hub.stop()
+
+
+async def test_batches_queued_behind_a_slow_delivery_go_out_together_in_order_up_to_the_limit(
+    store: SqliteStore,
+) -> None:
+    """A room too large to keep up with a burst: what queued meanwhile goes out in as few
+    deliveries as the limit allows, each ending where a transaction ends, nothing lost or doubled."""
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    burst = [await _commit(store, 2, at=at) for at in range(40)]  # 80 events, 2 per transaction
+    for batch in burst:  # MemoryBus.publish never yields: all 40 queue before the hub runs
+        await bus.publish(batch)
+    await eventually(lambda: len(fanout.ids) == 80)
+    assert fanout.ids == list(range(1, 81))
+    assert [len(batch) for batch in fanout.batches] == [COALESCE_EVENTS, 80 - COALESCE_EVENTS]
+    assert all(batch[-1] % 2 == 0 for batch in fanout.batches)  # no transaction split between deliveries
+    large = await _commit(store, COALESCE_EVENTS + 5, at=50)
+    after = await _commit(store, 1, at=51)
+    await bus.publish(large)
+    await bus.publish(after)
+    await eventually(lambda: len(fanout.ids) == 80 + COALESCE_EVENTS + 6)
+    assert fanout.batches[2:] == [[e.id for e in large], [after[0].id]]  # a large batch is never split
+    await hub.stop()
+
+
+async def test_a_batch_that_changes_reach_is_never_delivered_with_another(store: SqliteStore) -> None:
+    """A fan-out applies a leaving where its batch ends: joined with later batches, whoever left
+    would get what was posted after."""
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+
+    def leave(tx: WriteTx) -> list[Event]:
+        return [tx.append(NewEvent(type=EventType.USER_LEFT, time_stamp=5, room_id=RoomId(1), user_id=UserId(7)))]
+
+    before = [await _commit(store, 1, at=at) for at in range(2)]
+    left = await store.write(leave)
+    after = [await _commit(store, 1, at=at) for at in range(6, 8)]
+    for batch in (*before, left, *after):
+        await bus.publish(batch)
+    await eventually(lambda: len(fanout.ids) == 5)
+    assert fanout.batches == [[1, 2], [3], [4, 5]]
     await hub.stop()
 
 

@@ -6,7 +6,7 @@ import itertools
 
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId
-from hubbub.fanout.sequencer import Sequencer, group_into_batches
+from hubbub.fanout.sequencer import Sequencer, coalesce, group_into_batches
 
 
 def _events(*ids: int, at: int = 100) -> tuple[Event, ...]:
@@ -59,3 +59,22 @@ def test_ids_the_store_never_had_are_skipped() -> None:
 def test_store_events_regroup_by_transaction() -> None:
     events = [*_events(1, 2, at=10), *_events(3, at=11), *_events(5, 6, at=11)]
     assert _ids(group_into_batches(events)) == [[1, 2], [3], [5, 6]]
+
+
+def _always(batch: tuple[Event, ...]) -> bool:
+    return True
+
+
+def test_coalescing_joins_batches_in_order_up_to_the_limit_without_splitting_one() -> None:
+    batches = [_events(1, 2), _events(3), _events(4, 5, 6), _events(7), _events(8, 9, 10, 11, 12)]
+    assert _ids(coalesce(batches, 4, _always)) == [[1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11, 12]]
+    assert _ids(coalesce(batches, 100, _always)) == [list(range(1, 13))]
+    assert _ids(coalesce(batches, 1, _always)) == _ids(batches)
+    assert coalesce([], 4, _always) == []
+
+
+def test_a_batch_that_may_not_be_joined_goes_alone() -> None:
+    alone = _events(3, 4, at=7)
+    batches = [_events(1), _events(2), alone, _events(5), _events(6)]
+    joined = coalesce(batches, 100, lambda batch: batch is not alone)
+    assert _ids(joined) == [[1, 2], [3, 4], [5, 6]]

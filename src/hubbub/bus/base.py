@@ -36,6 +36,10 @@ class Subscription(Protocol):
         """The next published batch, or None when ``timeout`` seconds pass first or the subscription closes."""
         ...
 
+    def ready_batch(self) -> Sequence[Event] | None:
+        """The next batch if one is already here, else None; never waits (the hub takes a backlog at once)."""
+        ...
+
     def close(self) -> None: ...
 
 

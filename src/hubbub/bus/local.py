@@ -58,6 +58,9 @@ class LocalSubscription:
                     await self._wakeup.wait()
             except TimeoutError:
                 return None
+        return self.ready_batch()
+
+    def ready_batch(self) -> Sequence[Event] | None:
         if not self._batches:
             return None
         batch = self._batches.popleft()

@@ -5,6 +5,12 @@ nodes take the same path. The hub puts batches in id order (``Sequencer``),
 reads any gap or lag back from the store, and hands each batch to every dialect's
 ``Fanout``, which renders it once per audience and writes the same bytes to each
 of its connections (shared/DESIGN.md, "encode once, send many").
+
+When deliveries fall behind the commits (a large room under a burst of posts), the
+batches that queued meanwhile go out together: one frame per connection carrying
+them all, in order, instead of one frame each (``coalesce``). A connection's cost
+is mostly per write, so a backlog then shrinks instead of growing. A batch that
+changes someone's reach, or publishes a feed item, still goes alone (``_joinable``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Final, Protocol
 
@@ -22,7 +28,8 @@ from hubbub import metrics
 from hubbub.bus.base import Bus, Subscription
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId
-from hubbub.fanout.sequencer import Batch, Sequencer, group_into_batches
+from hubbub.core.visibility import access_change
+from hubbub.fanout.sequencer import Batch, Sequencer, coalesce, group_into_batches
 from hubbub.store.base import ReadTx, Store
 
 __all__ = ["Fanout", "Hub"]
@@ -32,6 +39,19 @@ log = logging.getLogger("hubbub.hub")
 GAP_WAIT_SECONDS: Final = 0.5  # how long a missing id may stay missing before the store is asked
 CATCH_UP_PAGE: Final = 1000  # events read from the store per query when catching up
 RECENT_REACH: Final = 1024  # feed items whose reach is remembered
+# Events delivered together at most when batches queued up: a writer group's own batch can be
+# this large already, so no frame grows past what one busy commit makes.
+COALESCE_EVENTS: Final = 64
+
+
+def _joinable(batch: Batch) -> bool:
+    """Whether a batch may share a delivery with the batches beside it.
+
+    Not if it changes someone's reach: a fan-out applies such a change where its batch ends
+    (a user who left gets their own 4, then nothing more), so joined, whoever left would get
+    what came after. Nor if it publishes a feed item, whose reach is counted per delivery.
+    """
+    return all(event.type is not EventType.FEED_PUBLISHED and access_change(event) is None for event in batch)
 
 
 def _events_after(since: EventId, tx: ReadTx) -> list[Event]:
@@ -107,9 +127,7 @@ class Hub:
     async def _read_tail(self) -> None:
         events = await self._read_after(self._sequencer.last_released)
         metrics.GAP_FILLS.inc(len(events))
-        arrived = time.monotonic()
-        for batch in group_into_batches(events):
-            self._offer(batch, arrived)
+        self._offer(group_into_batches(events), time.monotonic())
 
     def add_fanout(self, fanout: Fanout) -> None:
         self._fanouts.append(fanout)
@@ -175,16 +193,33 @@ class Hub:
                 if not future.done():
                     future.set_result(writes)
 
-    def _offer(self, batch: Sequence[Event], arrived: float) -> None:
-        released = self._sequencer.offer(batch)
-        if batch and self._sequencer.held:  # waiting for a gap: remember since when, for the lag metric
-            self._arrived.setdefault(batch[0].id, arrived)
+    def _offer(self, batches: Iterable[Sequence[Event]], arrived: float) -> None:
+        released: list[Batch] = []
+        for batch in batches:
+            released.extend(self._sequencer.offer(batch))
+            if batch and self._sequencer.held:  # waiting for a gap: remember since when, for the lag metric
+                self._arrived.setdefault(batch[0].id, arrived)
         self._release(released, arrived)
 
+    def _with_backlog(self, batch: Sequence[Event]) -> list[Sequence[Event]]:
+        """``batch`` and the batches already queued behind it, up to ``COALESCE_EVENTS`` events in all."""
+        assert self._subscription is not None
+        batches = [batch]
+        count = len(batch)
+        while count < COALESCE_EVENTS and (more := self._subscription.ready_batch()) is not None:
+            batches.append(more)
+            count += len(more)
+        return batches
+
     def _release(self, batches: Sequence[Batch], arrived: float) -> None:
-        for batch in batches:
-            self._deliver(batch)
-            metrics.FANOUT_LAG.observe(time.monotonic() - self._arrived.pop(batch[0].id, arrived))
+        lagging = iter(batches)
+        for joined in coalesce(batches, COALESCE_EVENTS, _joinable) if len(batches) > 1 else batches:
+            self._deliver(joined)
+            delivered_at = time.monotonic()
+            for batch in lagging:  # the batches this delivery carried, each timed from its own arrival
+                metrics.FANOUT_LAG.observe(delivered_at - self._arrived.pop(batch[0].id, arrived))
+                if batch[-1].id == joined[-1].id:
+                    break
         if self._arrived and not self._sequencer.held:
             self._arrived.clear()
         if self._reach_waiters:  # also after a gap given up on, which releases no batch
@@ -214,9 +249,7 @@ class Hub:
         metrics.BUS_CAUGHT_UP_EVENTS.inc(len(events))
         if events:
             log.warning("the bus missed events for this node; caught up %d from the store", len(events))
-        arrived = time.monotonic()
-        for batch in group_into_batches(events):
-            self._offer(batch, arrived)
+        self._offer(group_into_batches(events), time.monotonic())
 
     async def _fill_gap(self, since: float) -> None:
         gap = self._sequencer.gap()
@@ -238,7 +271,7 @@ class Hub:
             if self._subscription.lagged:
                 await self._catch_up()
             if batch is not None:
-                self._offer(batch, time.monotonic())
+                self._offer(self._with_backlog(batch), time.monotonic())
             if self._sequencer.gap() is None:
                 gap_since = None
             elif gap_since is None:

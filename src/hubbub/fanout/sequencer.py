@@ -9,12 +9,12 @@ the reading.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from hubbub.core.events import Event
 from hubbub.core.ids import EventId
 
-__all__ = ["Batch", "Sequencer", "group_into_batches"]
+__all__ = ["Batch", "Sequencer", "coalesce", "group_into_batches"]
 
 Batch = tuple[Event, ...]
 
@@ -33,6 +33,26 @@ def group_into_batches(events: Iterable[Event]) -> list[Batch]:
         else:
             batches.append([event])
     return [tuple(batch) for batch in batches]
+
+
+def coalesce(batches: Sequence[Batch], max_events: int, joinable: Callable[[Batch], bool]) -> list[Batch]:
+    """Released batches (consecutive, in order) joined into as few as possible of at most ``max_events``.
+
+    Only ``joinable`` batches are joined, to each other; any other batch goes alone, as does one
+    larger than ``max_events`` (a batch is never split). Joining keeps every event's order and
+    every transaction's events together; it only means fewer frames, each carrying more, when
+    deliveries fall behind the commits.
+    """
+    joined: list[Batch] = []
+    last_joinable = False
+    for batch in batches:
+        this_joinable = joinable(batch)
+        if joined and last_joinable and this_joinable and len(joined[-1]) + len(batch) <= max_events:
+            joined[-1] = joined[-1] + batch
+        else:
+            joined.append(batch)
+            last_joinable = this_joinable
+    return joined
 
 
 class Sequencer:
