@@ -39,10 +39,11 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await engine.close()
 
 
-async def _commit(store: SqliteStore, count: int, at: int = 100) -> list[Event]:
+async def _commit(store: SqliteStore, count: int, at: int = 100, room: int = 1) -> list[Event]:
     def work(tx: WriteTx) -> list[Event]:
         return [
-            tx.append(NewEvent(type=EventType.MESSAGE_POSTED, time_stamp=at, room_id=RoomId(1))) for _ in range(count)
+            tx.append(NewEvent(type=EventType.MESSAGE_POSTED, time_stamp=at, room_id=RoomId(room)))
+            for _ in range(count)
         ]
 
     return await store.write(work)
@@ -99,6 +100,19 @@ async def test_batches_queued_behind_a_slow_delivery_go_out_together_in_order_up
     await bus.publish(after)
     await eventually(lambda: len(fanout.ids) == 80 + COALESCE_EVENTS + 6)
     assert fanout.batches[2:] == [[e.id for e in large], [after[0].id]]  # a large batch is never split
+    await hub.stop()
+
+
+async def test_batches_of_different_rooms_are_never_delivered_together(store: SqliteStore) -> None:
+    """A socket in both rooms gets one frame per room, each under the delivery's last id: joined,
+    room 2's event would come after room 1's later one, under a cursor past both."""
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    batches = [await _commit(store, 1, at=at, room=room) for at, room in enumerate((1, 1, 2, 1, 1))]
+    for batch in batches:
+        await bus.publish(batch)
+    await eventually(lambda: len(fanout.ids) == 5)
+    assert fanout.batches == [[1, 2], [3], [4, 5]]
     await hub.stop()
 
 

@@ -61,8 +61,8 @@ def test_store_events_regroup_by_transaction() -> None:
     assert _ids(group_into_batches(events)) == [[1, 2], [3], [5, 6]]
 
 
-def _always(batch: tuple[Event, ...]) -> bool:
-    return True
+def _always(batch: tuple[Event, ...]) -> int:
+    return 1
 
 
 def test_coalescing_joins_batches_in_order_up_to_the_limit_without_splitting_one() -> None:
@@ -73,8 +73,8 @@ def test_coalescing_joins_batches_in_order_up_to_the_limit_without_splitting_one
     assert coalesce([], 4, _always) == []
 
 
-def test_a_batch_that_may_not_be_joined_goes_alone() -> None:
+def test_only_batches_with_the_same_key_join_and_one_without_goes_alone() -> None:
     alone = _events(3, 4, at=7)
-    batches = [_events(1), _events(2), alone, _events(5), _events(6)]
-    joined = coalesce(batches, 100, lambda batch: batch is not alone)
-    assert _ids(joined) == [[1, 2], [3, 4], [5, 6]]
+    batches = [_events(1), _events(2), alone, _events(5), _events(6), _events(7, at=8), _events(8, at=8)]
+    joined = coalesce(batches, 100, lambda batch: None if batch is alone else batch[0].time_stamp)
+    assert _ids(joined) == [[1, 2], [3, 4], [5, 6], [7, 8]]

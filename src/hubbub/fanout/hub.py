@@ -9,8 +9,8 @@ of its connections (shared/DESIGN.md, "encode once, send many").
 When deliveries fall behind the commits (a large room under a burst of posts), the
 batches that queued meanwhile go out together: one frame per connection carrying
 them all, in order, instead of one frame each (``coalesce``). A connection's cost
-is mostly per write, so a backlog then shrinks instead of growing. A batch that
-changes someone's reach, or publishes a feed item, still goes alone (``_joinable``).
+is mostly per write, so a backlog then shrinks instead of growing. Only batches of
+one room join, and never one that changes someone's reach (``_joining_room``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Final, Protocol
 from hubbub import metrics
 from hubbub.bus.base import Bus, Subscription
 from hubbub.core.events import Event, EventType
-from hubbub.core.ids import EventId
+from hubbub.core.ids import EventId, RoomId
 from hubbub.core.visibility import access_change
 from hubbub.fanout.sequencer import Batch, Sequencer, coalesce, group_into_batches
 from hubbub.store.base import ReadTx, Store
@@ -44,14 +44,23 @@ RECENT_REACH: Final = 1024  # feed items whose reach is remembered
 COALESCE_EVENTS: Final = 64
 
 
-def _joinable(batch: Batch) -> bool:
-    """Whether a batch may share a delivery with the batches beside it.
+def _joining_room(batch: Batch) -> RoomId | None:
+    """The room whose batches this one may share a delivery with, or None for none.
 
-    Not if it changes someone's reach: a fan-out applies such a change where its batch ends
-    (a user who left gets their own 4, then nothing more), so joined, whoever left would get
-    what came after. Nor if it publishes a feed item, whose reach is counted per delivery.
+    Only batches of one room's events join: a socket carrying several rooms gets a frame per
+    room, each with the delivery's last id as its cursor, so joined across rooms it would get
+    a later room's events before an earlier one's, under a cursor past both. Never a batch that
+    changes someone's reach: a fan-out applies such a change where its batch ends (a user who
+    left gets their own 4, then nothing more), so joined, whoever left would get what came
+    after. Nor one that publishes a feed item, whose reach is counted per delivery.
     """
-    return all(event.type is not EventType.FEED_PUBLISHED and access_change(event) is None for event in batch)
+    room = batch[0].room_id
+    if room is None:
+        return None
+    for event in batch:
+        if event.room_id != room or event.type is EventType.FEED_PUBLISHED or access_change(event) is not None:
+            return None
+    return room
 
 
 def _events_after(since: EventId, tx: ReadTx) -> list[Event]:
@@ -213,7 +222,7 @@ class Hub:
 
     def _release(self, batches: Sequence[Batch], arrived: float) -> None:
         lagging = iter(batches)
-        for joined in coalesce(batches, COALESCE_EVENTS, _joinable) if len(batches) > 1 else batches:
+        for joined in coalesce(batches, COALESCE_EVENTS, _joining_room) if len(batches) > 1 else batches:
             self._deliver(joined)
             delivered_at = time.monotonic()
             for batch in lagging:  # the batches this delivery carried, each timed from its own arrival

@@ -9,7 +9,7 @@ the reading.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from hubbub.core.events import Event
 from hubbub.core.ids import EventId
@@ -35,23 +35,23 @@ def group_into_batches(events: Iterable[Event]) -> list[Batch]:
     return [tuple(batch) for batch in batches]
 
 
-def coalesce(batches: Sequence[Batch], max_events: int, joinable: Callable[[Batch], bool]) -> list[Batch]:
+def coalesce(batches: Sequence[Batch], max_events: int, key: Callable[[Batch], Hashable | None]) -> list[Batch]:
     """Released batches (consecutive, in order) joined into as few as possible of at most ``max_events``.
 
-    Only ``joinable`` batches are joined, to each other; any other batch goes alone, as does one
-    larger than ``max_events`` (a batch is never split). Joining keeps every event's order and
-    every transaction's events together; it only means fewer frames, each carrying more, when
-    deliveries fall behind the commits.
+    Consecutive batches join when ``key`` gives them the same value other than None; a batch
+    whose key is None goes alone, as does one larger than ``max_events`` (a batch is never
+    split). Joining keeps every event's order and every transaction's events together; it only
+    means fewer frames, each carrying more, when deliveries fall behind the commits.
     """
     joined: list[Batch] = []
-    last_joinable = False
+    last_key: Hashable | None = None
     for batch in batches:
-        this_joinable = joinable(batch)
-        if joined and last_joinable and this_joinable and len(joined[-1]) + len(batch) <= max_events:
+        this_key = key(batch)
+        if joined and this_key is not None and this_key == last_key and len(joined[-1]) + len(batch) <= max_events:
             joined[-1] = joined[-1] + batch
         else:
             joined.append(batch)
-            last_joinable = this_joinable
+            last_key = this_key
     return joined
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hubbub.core.events import EventType
+from hubbub.core.ids import EventId
 from hubbub.core.models import AccessLevel, RoomAccess, User
 from hubbub.core.streams import ChatLevel
 from hubbub.service.stream_chat import WriteRequest
@@ -128,6 +130,30 @@ async def test_a_mention_without_the_nick_in_it_is_made_a_highlight(irc: Node) -
     await irc.service.messages.post(bob.id, room, "@Ann look")  # pings Ann Lee, but "AnnLee" is not in it
     got = await client.until_command("PRIVMSG")
     assert got[-1].params[-1] == "AnnLee: @Ann look"
+    await client.close()
+
+
+async def test_a_ping_added_by_a_later_edit_does_not_make_the_post_a_highlight(irc: Node) -> None:
+    """The hub may deliver a post and its later edit together: only the post's own pings count."""
+    ann = await irc.user("Ann Lee")
+    bob = await irc.user("Bob")
+    room = await irc.room("Sandbox")
+    client = await _client(irc, ann)
+    await _join(client, "#sandbox")
+    posted = await irc.service.messages.post(bob.id, room, "look")
+    assert posted.message is not None
+    assert (await client.until_command("PRIVMSG"))[-1].params[-1] == "look"
+    await irc.service.messages.edit(bob.id, posted.message.id, "@Ann look")
+    events = await irc.service.context.store.read(lambda tx: tx.events_after(EventId(0), limit=1000))
+    post_and_edit = tuple(e for e in events if e.message_id == posted.message.id)
+    assert [e.type for e in post_and_edit] == [
+        EventType.MESSAGE_POSTED,
+        EventType.USER_MENTIONED,
+        EventType.MESSAGE_EDITED,
+    ]
+    assert irc.runtime.irc is not None
+    assert irc.runtime.irc.delivery.deliver(post_and_edit) == 1  # the two transactions in one delivery
+    assert (await client.until_command("PRIVMSG"))[-1].params[-1] == "look"
     await client.close()
 
 

@@ -141,13 +141,15 @@ class IrcDelivery:
 
     def deliver(self, batch: Batch) -> int:
         writes = 0
+        # A post's pings come just before its 1, in its own transaction; only those make its line a
+        # highlight. An edit's pings of the same message come later (the hub may deliver the two
+        # transactions together), and the edit is not sent over IRC.
         mentioned: dict[int, set[UserId]] = {}
-        for event in batch:
-            if event.type is EventType.USER_MENTIONED and event.message_id is not None and event.target_user_id:
-                mentioned.setdefault(int(event.message_id), set()).add(event.target_user_id)
         for index, event in enumerate(batch):
             kind = event.type
-            if kind is EventType.MESSAGE_POSTED:
+            if kind is EventType.USER_MENTIONED and event.message_id is not None and event.target_user_id:
+                mentioned.setdefault(int(event.message_id), set()).add(event.target_user_id)
+            elif kind is EventType.MESSAGE_POSTED:
                 writes += self._message(event, mentioned.get(int(event.message_id or 0), set()))
             elif kind is EventType.STREAM_CHAT:
                 writes += self._stream_chat(event)
