@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hubbub.core.events import EventType
-from hubbub.core.ids import EventId
+from hubbub.core.ids import EventId, RoomId
 from hubbub.core.models import AccessLevel, RoomAccess, User
 from hubbub.core.streams import ChatLevel
 from hubbub.service.stream_chat import WriteRequest
@@ -121,12 +121,18 @@ async def test_irc_and_web_users_talk_live_with_presence(irc: Node) -> None:
     await client.close()
 
 
-async def test_a_mention_without_the_nick_in_it_is_made_a_highlight(irc: Node) -> None:
+async def _ann_in_sandbox_with_bob(irc: Node) -> tuple[User, RoomId, RawClient]:
+    """Ann Lee on IRC in #sandbox; Bob, who posts there, and the room."""
     ann = await irc.user("Ann Lee")
     bob = await irc.user("Bob")
     room = await irc.room("Sandbox")
     client = await _client(irc, ann)
     await _join(client, "#sandbox")
+    return bob, room, client
+
+
+async def test_a_mention_without_the_nick_in_it_is_made_a_highlight(irc: Node) -> None:
+    bob, room, client = await _ann_in_sandbox_with_bob(irc)
     await irc.service.messages.post(bob.id, room, "@Ann look")  # pings Ann Lee, but "AnnLee" is not in it
     got = await client.until_command("PRIVMSG")
     assert got[-1].params[-1] == "AnnLee: @Ann look"
@@ -135,11 +141,7 @@ async def test_a_mention_without_the_nick_in_it_is_made_a_highlight(irc: Node) -
 
 async def test_a_ping_added_by_a_later_edit_does_not_make_the_post_a_highlight(irc: Node) -> None:
     """The hub may deliver a post and its later edit together: only the post's own pings count."""
-    ann = await irc.user("Ann Lee")
-    bob = await irc.user("Bob")
-    room = await irc.room("Sandbox")
-    client = await _client(irc, ann)
-    await _join(client, "#sandbox")
+    bob, room, client = await _ann_in_sandbox_with_bob(irc)
     posted = await irc.service.messages.post(bob.id, room, "look")
     assert posted.message is not None
     assert (await client.until_command("PRIVMSG"))[-1].params[-1] == "look"
