@@ -12,11 +12,14 @@ import pytest
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import EventId, RoomId, UserId
+from hubbub.dialects.sechat.socket import SechatRenderer
 from hubbub.fanout.hub import COALESCE_EVENTS, Hub
+from hubbub.fanout.rooms import RoomFanout, RoomSubscriber
 from hubbub.fanout.sequencer import Batch
 from hubbub.store.base import WriteTx
 from hubbub.store.sqlite import SqliteStore
 from tests.fakes import TIMEOUT, eventually
+from tests.fanout.test_rooms import RecordingConnection, _user
 
 
 class RecordingFanout:
@@ -156,6 +159,35 @@ async def test_a_lagging_hub_catches_up_from_the_store_without_duplicates(store:
     assert subscription is not None and subscription.lagged
     await eventually(lambda: len(fanout.ids) >= 40)
     assert fanout.ids == list(range(1, 41))
+    await hub.stop()
+
+
+async def test_a_lagging_hub_gives_whoever_left_nothing_posted_after_in_the_same_second(store: SqliteStore) -> None:
+    """Caught up from the store, a leaving and the next post of the same second must not share a delivery."""
+    bus, rooms = MemoryBus(), RoomFanout(SechatRenderer())
+    leaver, stayer = RecordingConnection(), RecordingConnection()
+    rooms.add(RoomSubscriber(leaver, _user(7), frozenset({RoomId(1)})))
+    rooms.add(RoomSubscriber(stayer, _user(8), frozenset({RoomId(1)})))
+    hub = Hub(bus=bus, store=store, fanouts=[rooms], max_pending=3)
+    await hub.start()
+
+    def leave(tx: WriteTx) -> list[Event]:
+        return [tx.append(NewEvent(type=EventType.USER_LEFT, time_stamp=100, room_id=RoomId(1), user_id=UserId(7)))]
+
+    batches = [await _commit(store, 1) for _ in range(6)]
+    batches.append(await store.write(leave))
+    batches.append(await _commit(store, 1))
+    subscription = hub._subscription
+    for batch in batches:  # MemoryBus.publish never yields: the hub lags and reads the store
+        await bus.publish(batch)
+    assert subscription is not None and subscription.lagged
+    await eventually(lambda: hub.last_event_id == 8)
+
+    def ids(connection: RecordingConnection) -> list[int]:
+        return [event["id"] for frame in connection.frames() for event in frame["r1"]["e"]]  # type: ignore[index]
+
+    assert ids(stayer) == list(range(1, 9))
+    assert ids(leaver) == list(range(1, 8))  # up to its own leaving, and not the post after it
     await hub.stop()
 
 

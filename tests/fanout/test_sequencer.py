@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from hubbub.core.events import Event, EventType
-from hubbub.core.ids import EventId
+from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.fanout.sequencer import Sequencer, coalesce, group_into_batches
 
 
@@ -59,6 +59,37 @@ def test_ids_the_store_never_had_are_skipped() -> None:
 def test_store_events_regroup_by_transaction() -> None:
     events = [*_events(1, 2, at=10), *_events(3, at=11), *_events(5, 6, at=11)]
     assert _ids(group_into_batches(events)) == [[1, 2], [3], [5, 6]]
+
+
+def _event(event_id: int, kind: EventType, *, user: int = 1, room: int | None = 1) -> Event:
+    return Event(
+        id=EventId(event_id),
+        type=kind,
+        time_stamp=100,
+        room_id=None if room is None else RoomId(room),
+        user_id=UserId(user),
+        target_user_id=UserId(user) if kind is EventType.SESSION_ENDED else None,
+        content="priv 1 created" if kind is EventType.ACCESS_LEVEL_CHANGED else None,
+    )
+
+
+def test_nothing_posted_after_a_same_second_leaving_or_kick_joins_its_batch() -> None:
+    """A fan-out applies a leaving where its batch ends: joined, the leaver would get the next post."""
+    posted, left, entered = EventType.MESSAGE_POSTED, EventType.USER_LEFT, EventType.USER_ENTERED
+    events = [
+        _event(1, posted),
+        _event(2, left, user=7),
+        _event(3, EventType.ACCESS_LEVEL_CHANGED, user=7),  # the kick's 15 stays with its 4
+        _event(4, posted),
+        _event(5, entered, user=8),  # entering narrows nobody's reach: what follows joins
+        _event(6, posted),
+        _event(7, left, user=8),
+        _event(8, entered, user=9),  # a change after a leaving joins it, the next post does not
+        _event(9, posted),
+        _event(10, EventType.SESSION_ENDED, user=9, room=None),
+        _event(11, posted),
+    ]
+    assert _ids(group_into_batches(events)) == [[1, 2, 3], [4, 5, 6, 7, 8], [9, 10], [11]]
 
 
 def _always(batch: tuple[Event, ...]) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from hubbub.core.events import Event
 from hubbub.core.ids import EventId
+from hubbub.core.visibility import AccessChangeKind, access_change
 
 __all__ = ["Batch", "Sequencer", "coalesce", "group_into_batches"]
 
@@ -24,14 +25,28 @@ def group_into_batches(events: Iterable[Event]) -> list[Batch]:
 
     The store does not record transaction boundaries; events of one transaction
     share their time stamp and are consecutive, which is what clients need
-    (a reply's 18 travelling with its 1).
+    (a reply's 18 travelling with its 1). Two transactions of the same second can
+    therefore join, which is harmless except after a change that narrows someone's
+    reach: a fan-out applies a leaving, a kick or a logout where its batch ends, so
+    whoever left would get what the next transaction posted. A batch therefore ends
+    before the first event after such a change that is no access change itself (the
+    changes of one kick, its 4 and its 15, stay together).
     """
     batches: list[list[Event]] = []
+    narrowed = False  # the open batch holds a change that narrows someone's reach
     for event in events:
-        if batches and batches[-1][-1].id + 1 == event.id and batches[-1][-1].time_stamp == event.time_stamp:
+        change = access_change(event)
+        if (
+            batches
+            and batches[-1][-1].id + 1 == event.id
+            and batches[-1][-1].time_stamp == event.time_stamp
+            and not (narrowed and change is None)
+        ):
             batches[-1].append(event)
         else:
             batches.append([event])
+            narrowed = False
+        narrowed = narrowed or (change is not None and change.kind is not AccessChangeKind.ENTERED)
     return [tuple(batch) for batch in batches]
 
 
