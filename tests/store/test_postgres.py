@@ -10,9 +10,12 @@ import pytest
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import EventId, RoomId
+from hubbub.core.models import RoomAccess
 from hubbub.errors import ConfigError
 from hubbub.store.base import WriteTx
 from hubbub.store.postgres import PostgresStore, redacted
+from hubbub.store.sql import POSTGRESQL
+from hubbub.store.sql.posting import _USERS_IN_ROOMS
 
 
 @pytest.fixture
@@ -216,6 +219,42 @@ async def test_the_writer_plans_each_statement_once(store: PostgresStore) -> Non
     prepared = await store.write(plans)
     assert any("INSERT INTO events" in statement for statement, _, _ in prepared)
     assert [(statement, custom) for statement, _, custom in prepared if custom] == []
+
+
+async def test_the_group_read_looks_every_part_up_by_key_whatever_the_tables_sizes(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    # The writer plans each statement once (the test above). Joined plainly, the group read's plan
+    # made while ``messages`` held a few thousand rows hashed the whole table at every run.
+    import psycopg
+
+    def fill(tx: WriteTx) -> None:
+        users = [
+            tx.insert_user(name=f"u{n}", email=None, password_hash="x", reputation=1, is_moderator=False, now=1)
+            for n in range(20)
+        ]
+        room = tx.insert_room(name="r", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
+        for n in range(4_000):
+            user = users[n % len(users)]
+            tx.insert_message(
+                room_id=room.id,
+                user_id=user.id,
+                source="hi",
+                content="hi",
+                posted_at=n,
+                parent_id=None,
+                show_parent=False,
+            )
+
+    await store.write(fill)
+    group_read = POSTGRESQL.adapt(_USERS_IN_ROOMS).replace("%s", "$1", 1).replace("%s", "$2", 1)
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("SET plan_cache_mode = force_generic_plan")  # as the writer plans
+        connection.execute(f"PREPARE group_read(bigint[], bigint[]) AS {group_read}")
+        plan = "\n".join(
+            row[0] for row in connection.execute("EXPLAIN EXECUTE group_read('{1,2,3,4,5,6}', '{1,1,1,1,1,1}')")
+        )
+    assert "Seq Scan" not in plan and "Hash" not in plan, plan
 
 
 async def test_a_refusal_that_arrives_while_the_next_unit_is_sent_fails_only_its_unit(
