@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +38,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import ChatClient, HubbubServer, bench_env, fmt_ms, fmt_rate, percentile, print_table, raise_nofile_limit
+from _common import (
+    ChatClient,
+    HubbubServer,
+    bench_env,
+    cpu_seconds_of,
+    fmt_ms,
+    fmt_rate,
+    percentile,
+    print_table,
+    raise_nofile_limit,
+)
 from fanout import WARM_SEQ, Child, Phase, Result, _close_client, _connect_and_warm, _measure, _message, client_process
 
 LISTENERS = 8  # users whose /ws-auth URLs the sockets use
@@ -110,20 +121,51 @@ async def posts_per_second(node: HubbubServer, args: argparse.Namespace) -> dict
     try:
         for client in clients:  # warm every session (and the node's caches) once
             await client.post_message(room, f"warm-up {id(client)}")
+        cpu_before = (cpu_seconds_of(node.pid), database_cpu_seconds(), client_cpu_seconds())
         began = time.perf_counter()
         await asyncio.gather(*(post_all(c, i) for i, c in enumerate(clients)))
         seconds = time.perf_counter() - began
+        cpu_after = (cpu_seconds_of(node.pid), database_cpu_seconds(), client_cpu_seconds())
     finally:
         for client in clients:
             await client.close()
     latencies.sort()
+    posts = each * args.posters
+    server_cpu, database_cpu, client_cpu = (
+        (after - before) / posts * 1e6 for before, after in zip(cpu_before, cpu_after, strict=True)
+    )
     return {
-        "posts": each * args.posters,
-        "rate": each * args.posters / seconds,
+        "posts": posts,
+        "rate": posts / seconds,
         "p50": percentile(latencies, 0.5),
         "p99": percentile(latencies, 0.99),
         "failures": failures,
+        "server_cpu": server_cpu,
+        "database_cpu": database_cpu,
+        "client_cpu": client_cpu,
     }
+
+
+def database_cpu_seconds() -> float:
+    """CPU seconds used so far by every PostgreSQL server process on this machine (0 where none runs).
+
+    The server is shared, so this counts whatever else it serves meanwhile: run the bench on a
+    quiet server.
+    """
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if (entry / "comm").read_text(encoding="ascii").strip() == "postgres":
+                total += cpu_seconds_of(int(entry.name))
+    return total
+
+
+def client_cpu_seconds() -> float:
+    """CPU seconds this bench process (the posters) has used so far."""
+    times = os.times()
+    return times.user + times.system
 
 
 def postgres_database(admin_url: str) -> tuple[str, Any] | None:
@@ -326,11 +368,15 @@ def report_posting(posting: list[tuple[str, dict[str, float] | str]]) -> None:
     print("\n1. posts/s through HTTP, one node per store engine")
     rows = []
     rates: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # CPU microseconds per post: hubbub, the database and the posters
+    own: dict[str, float] = {}  # hubbub's alone
     for engine, outcome in posting:
         if isinstance(outcome, str):
-            rows.append([engine, outcome, "", "", "", ""])
+            rows.append([engine, outcome, "", "", "", "", "", "", "", ""])
             continue
         rates[engine] = outcome["rate"]
+        cpu[engine] = outcome["server_cpu"] + outcome["database_cpu"] + outcome["client_cpu"]
+        own[engine] = outcome["server_cpu"]
         rows.append(
             [
                 engine,
@@ -339,11 +385,23 @@ def report_posting(posting: list[tuple[str, dict[str, float] | str]]) -> None:
                 fmt_ms(outcome["p50"]),
                 fmt_ms(outcome["p99"]),
                 f"{outcome['failures']:.0f}",
+                f"{outcome['server_cpu']:,.0f}",
+                f"{outcome['database_cpu']:,.0f}",
+                f"{outcome['client_cpu']:,.0f}",
+                f"{cpu[engine]:,.0f}",
             ]
         )
-    print_table(["store", "posts", "posts/s", "p50 ms", "p99 ms", "failed"], rows)
+    cpu_columns = ["CPU us/post: hubbub", "database", "posters", "all"]
+    print_table(["store", "posts", "posts/s", "p50 ms", "p99 ms", "failed", *cpu_columns], rows)
     if "postgresql" in rates:
         print(f"postgresql / sqlite posts/s: {_ratio(rates['postgresql'], rates['sqlite'])} (target >= 0.80)")
+    if "postgresql" in cpu and "sqlite" in cpu:
+        print(
+            f"sqlite / postgresql CPU per post, all processes: {_ratio(cpu['sqlite'], cpu['postgresql'])};"
+            f" hubbub's own: {_ratio(own['sqlite'], own['postgresql'])}"
+            f" (where posters, hubbub and the database share {os.cpu_count()} cores and keep them busy,"
+            " posts/s follows the first)"
+        )
 
 
 def report_nodes(nodes: dict[str, Result]) -> int:
