@@ -189,6 +189,11 @@ def _frames_per_delivery(sechat: Result, other: Result) -> None:
             )
 
 
+def _frames_per_second(phase: fanout.Phase) -> float:
+    """Event frames received per second in ``phase`` (deliveries/s over the events each frame carried)."""
+    return phase.rate * phase.event_frames / phase.delivered if phase.complete and phase.delivered else 0.0
+
+
 def _idle_memory(*results: Result) -> None:
     print(
         "idle memory: " + "; ".join(f"{r.server} {r.rss_per_conn / 1024:.1f} KiB/conn" for r in results if r.connected)
@@ -224,6 +229,7 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
         )
         ratios: list[float] = []
         cpu_ratios: list[float] = []
+        frame_ratios: list[float] = []  # sechat joins a room's backlog into one frame; a streams frame is one line
         for round_number in range(1, args.rounds + 1):
             # sechat then the other, round after round: a machine that gets busier or quieter meanwhile
             # weighs on both alike, and the median ratio says more than any single run.
@@ -239,6 +245,10 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
             ratio = sat_b.rate / sat_a.rate if sat_a.complete and sat_b.complete else float("nan")
             shown = "n/a" if math.isnan(ratio) else f"{ratio:.1%}"
             print(f"{args.dialect} / sechat deliveries/s (saturating): {shown}")
+            frame_ratio = _frames_per_second(sat_b) / _frames_per_second(sat_a) if _frames_per_second(sat_a) else 0.0
+            if frame_ratio:
+                frame_ratios.append(frame_ratio)
+                print(f"{args.dialect} / sechat frames/s (saturating): {frame_ratio:.1%}")
             cpu_a, cpu_b = cpu_per_delivery(sat_a), cpu_per_delivery(sat_b)
             cpu_ratio = cpu_a / cpu_b if cpu_b > 0 else float("nan")
             if not math.isnan(cpu_ratio):
@@ -279,6 +289,8 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
                 f"N={n}: median {args.dialect} / sechat over {len(ratios)} rounds: {median:.1%}"
                 f" (target >= 90%: {verdict})"
             )
+            if frame_ratios:
+                print(f"N={n}: median {args.dialect} / sechat frames/s: {statistics.median(frame_ratios):.1%}")
     print("\n=== summary (deliveries/s and ratio from the saturating phase) ===")
     print_table(
         [
