@@ -245,10 +245,10 @@ async def bench(args: argparse.Namespace, data_dir: Path, env: dict[str, str], s
             ratio = sat_b.rate / sat_a.rate if sat_a.complete and sat_b.complete else float("nan")
             shown = "n/a" if math.isnan(ratio) else f"{ratio:.1%}"
             print(f"{args.dialect} / sechat deliveries/s (saturating): {shown}")
-            frame_ratio = _frames_per_second(sat_b) / _frames_per_second(sat_a) if _frames_per_second(sat_a) else 0.0
-            if frame_ratio:
-                frame_ratios.append(frame_ratio)
-                print(f"{args.dialect} / sechat frames/s (saturating): {frame_ratio:.1%}")
+            frames_a, frames_b = _frames_per_second(sat_a), _frames_per_second(sat_b)
+            if frames_a and frames_b:
+                frame_ratios.append(frames_b / frames_a)
+                print(f"{args.dialect} / sechat frames/s (saturating): {frames_b / frames_a:.1%}")
             cpu_a, cpu_b = cpu_per_delivery(sat_a), cpu_per_delivery(sat_b)
             cpu_ratio = cpu_a / cpu_b if cpu_b > 0 else float("nan")
             if not math.isnan(cpu_ratio):

@@ -68,7 +68,7 @@ def _event(event_id: int, kind: EventType, *, user: int = 1, room: int | None = 
         time_stamp=100,
         room_id=None if room is None else RoomId(room),
         user_id=UserId(user),
-        target_user_id=UserId(user) if kind is EventType.SESSION_ENDED else None,
+        target_user_id=UserId(user) if kind in (EventType.SESSION_ENDED, EventType.ACCESS_LEVEL_CHANGED) else None,
         content="priv 1 created" if kind is EventType.ACCESS_LEVEL_CHANGED else None,
     )
 
