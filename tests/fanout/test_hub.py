@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from pathlib import Path
 
 import pytest
 
+from hubbub import metrics
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import EventId, RoomId, UserId
@@ -52,6 +53,12 @@ async def _commit(store: SqliteStore, count: int, at: int = 100, room: int = 1) 
     return await store.write(work)
 
 
+async def _publish_at_once(bus: MemoryBus, batches: Sequence[Sequence[Event]]) -> None:
+    """Publish ``batches`` so that all of them are queued before the hub's next turn, as when commits
+    come faster than it delivers: started together, each publish offers its batch before any yields."""
+    await asyncio.gather(*(bus.publish(batch) for batch in batches))
+
+
 async def _hub(store: SqliteStore, bus: MemoryBus, fanout: RecordingFanout, **kwargs: int) -> Hub:
     hub = Hub(bus=bus, store=store, fanouts=[fanout], **kwargs)
     await hub.start()
@@ -66,6 +73,17 @@ async def test_batches_published_out_of_order_are_delivered_in_order(store: Sqli
     await bus.publish(first)
     await eventually(lambda: fanout.ids == [1, 2, 3])
     assert fanout.batches == [[1, 2, 3]]  # both were queued before the hub ran: one delivery
+    await hub.stop()
+
+
+async def test_on_the_in_process_bus_a_batch_is_delivered_before_its_publish_returns(store: SqliteStore) -> None:
+    """The hub's turn comes before the publisher's next step: a post reaches the room's sockets
+    before its author's request is answered, not after that answer is built and written."""
+    bus, fanout = MemoryBus(), RecordingFanout()
+    hub = await _hub(store, bus, fanout)
+    for at in range(3):
+        await bus.publish(await _commit(store, 1, at=at))
+        assert fanout.ids == list(range(1, at + 2))
     await hub.stop()
 
 
@@ -91,8 +109,7 @@ async def test_batches_queued_behind_a_slow_delivery_go_out_together_in_order_up
     bus, fanout = MemoryBus(), RecordingFanout()
     hub = await _hub(store, bus, fanout)
     burst = [await _commit(store, 2, at=at) for at in range(40)]  # 80 events, 2 per transaction
-    for batch in burst:  # MemoryBus.publish never yields: all 40 queue before the hub runs
-        await bus.publish(batch)
+    await _publish_at_once(bus, burst)  # all 40 queue before the hub runs
     await eventually(lambda: len(fanout.ids) == 80)
     assert fanout.ids == list(range(1, 81))
     assert [len(batch) for batch in fanout.batches] == [COALESCE_EVENTS, 80 - COALESCE_EVENTS]
@@ -112,8 +129,7 @@ async def test_batches_of_different_rooms_are_never_delivered_together(store: Sq
     bus, fanout = MemoryBus(), RecordingFanout()
     hub = await _hub(store, bus, fanout)
     batches = [await _commit(store, 1, at=at, room=room) for at, room in enumerate((1, 1, 2, 1, 1))]
-    for batch in batches:
-        await bus.publish(batch)
+    await _publish_at_once(bus, batches)
     await eventually(lambda: len(fanout.ids) == 5)
     assert fanout.batches == [[1, 2], [3], [4, 5]]
     await hub.stop()
@@ -131,8 +147,7 @@ async def test_a_batch_that_changes_reach_is_never_delivered_with_another(store:
     before = [await _commit(store, 1, at=at) for at in range(2)]
     left = await store.write(leave)
     after = [await _commit(store, 1, at=at) for at in range(6, 8)]
-    for batch in (*before, left, *after):
-        await bus.publish(batch)
+    await _publish_at_once(bus, [*before, left, *after])
     await eventually(lambda: len(fanout.ids) == 5)
     assert fanout.batches == [[1, 2], [3], [4, 5]]
     await hub.stop()
@@ -153,10 +168,9 @@ async def test_a_lagging_hub_catches_up_from_the_store_without_duplicates(store:
     bus, fanout = MemoryBus(), RecordingFanout()
     hub = await _hub(store, bus, fanout, max_pending=3)
     batches = [await _commit(store, 2, at=at) for at in range(20)]
-    subscription = hub._subscription
-    for batch in batches:  # MemoryBus.publish never yields: the hub cannot keep up
-        await bus.publish(batch)
-    assert subscription is not None and subscription.lagged
+    catch_ups = metrics.BUS_CATCH_UPS._value.get()
+    await _publish_at_once(bus, batches)  # the hub cannot keep up
+    await eventually(lambda: metrics.BUS_CATCH_UPS._value.get() > catch_ups)
     await eventually(lambda: len(fanout.ids) >= 40)
     assert fanout.ids == list(range(1, 41))
     await hub.stop()
@@ -177,10 +191,9 @@ async def test_a_lagging_hub_gives_whoever_left_nothing_posted_after_in_the_same
     batches = [await _commit(store, 1) for _ in range(6)]
     batches.append(await store.write(leave))
     batches.append(await _commit(store, 1))
-    subscription = hub._subscription
-    for batch in batches:  # MemoryBus.publish never yields: the hub lags and reads the store
-        await bus.publish(batch)
-    assert subscription is not None and subscription.lagged
+    catch_ups = metrics.BUS_CATCH_UPS._value.get()
+    await _publish_at_once(bus, batches)  # the hub lags and reads the store
+    await eventually(lambda: metrics.BUS_CATCH_UPS._value.get() > catch_ups)
     await eventually(lambda: hub.last_event_id == 8)
 
     def ids(connection: RecordingConnection) -> list[int]:

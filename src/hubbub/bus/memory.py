@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from hubbub.bus.base import Bus, Subscription
@@ -18,11 +19,18 @@ class MemoryBus:
         self._subscriptions: list[LocalSubscription] = []
 
     async def publish(self, events: Sequence[Event]) -> None:
+        """Offer the batch to every subscriber, then give them their turn before returning.
+
+        The yield puts a waiting hub ahead of the publisher on the event loop: a post reaches
+        the room's sockets before its author's request is answered, instead of after that
+        answer is built and written (about 0.2 ms at a time, ``bench/fanout.py`` paced).
+        """
         batch = tuple(events)
         if not batch:
             return
         for subscription in list(self._subscriptions):
             subscription.offer(batch)
+        await asyncio.sleep(0)
 
     def subscribe(self, *, max_pending: int) -> LocalSubscription:
         subscription = LocalSubscription(max_pending, self._unsubscribe)
