@@ -232,3 +232,56 @@ def test_following_and_unfollowing_one_socket_leaves_the_users_others_alone() ->
     assert [list(frame) for frame in setting_up.connection.frames()] == [["r2"]]
     assert [list(frame) for frame in other.frames()] == [["r1"]]
     assert fanout.room_subscribers(RoomId(1)) == 1 and fanout.room_subscribers(RoomId(2)) == 1
+
+
+def _ids(connection: RecordingConnection) -> list[int]:
+    return [frame["r1"]["t"] for frame in connection.frames()]  # type: ignore[index]
+
+
+def test_sockets_that_join_or_go_between_deliveries_get_exactly_the_frames_of_their_time_in_the_room() -> None:
+    """The plain path sends from a layout of the room made at its first delivery: every change to
+    the room's sockets in between must show at the next one."""
+    fanout = RoomFanout(SechatRenderer())
+    early = _subscribe(fanout, _user(2), 1)
+    fanout.deliver((_event(1, EventType.MESSAGE_POSTED, 1),))
+    added = _subscribe(fanout, _user(3), 1)
+    follower = RoomSubscriber(RecordingConnection(), _user(4), frozenset({RoomId(2)}))
+    fanout.add(follower)
+    fanout.follow(follower, RoomId(1))
+    _subscribe(fanout, _user(5), 2)
+    fanout.deliver((_event(2, EventType.USER_ENTERED, 1, user=5),))  # user 5's socket now carries room 1
+    replaying = RoomSubscriber(
+        RecordingConnection(), _user(6), frozenset({RoomId(1)}), handover=Handover(max_bytes=64 * 1024)
+    )
+    assert replaying.handover is not None
+    replaying.handover.live_from = EventId(2)
+    fanout.add(replaying)
+    fanout.deliver((_event(3, EventType.MESSAGE_POSTED, 1),))
+    replaying.go_live()
+    fanout.remove(fanout.subscribers_of(UserId(2))[0])
+    fanout.unfollow(follower, RoomId(1))
+    fanout.deliver((_event(4, EventType.MESSAGE_POSTED, 1),))
+    fanout.deliver((_event(5, EventType.USER_LEFT, 1, user=3),))
+    fanout.deliver((_event(6, EventType.MESSAGE_POSTED, 1),))
+    entered = fanout.subscribers_of(UserId(5))[0].connection
+    assert isinstance(follower.connection, RecordingConnection) and isinstance(entered, RecordingConnection)
+    assert isinstance(replaying.connection, RecordingConnection)
+    assert _ids(early) == [1, 2, 3]
+    assert _ids(added) == [2, 3, 4, 5]  # up to its own leaving
+    assert _ids(follower.connection) == [2, 3]
+    assert _ids(entered) == [2, 3, 4, 5, 6]
+    assert _ids(replaying.connection) == [3, 4, 5, 6]  # held, then live: each frame once
+
+
+def test_a_socket_that_got_its_rooms_frame_counts_as_written_to_then() -> None:
+    """What keep-alives go by (``SechatSockets.send_keepalives``): the plain path notes the time per room."""
+    fanout = RoomFanout(SechatRenderer())
+    both = RoomSubscriber(RecordingConnection(), _user(2), frozenset({RoomId(1), RoomId(2)}), last_sent=10.0)
+    quiet = RoomSubscriber(RecordingConnection(), _user(3), frozenset({RoomId(2)}), last_sent=10.0)
+    fanout.add(both)
+    fanout.add(quiet)
+    fanout.deliver((_event(1, EventType.MESSAGE_POSTED, 1),))
+    assert fanout.last_sent(both) > 10.0
+    assert fanout.last_sent(quiet) == 10.0
+    quiet.send(b"{}", EventId(1), now=20.0)  # any other write counts too
+    assert fanout.last_sent(quiet) == 20.0

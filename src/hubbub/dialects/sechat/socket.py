@@ -270,7 +270,7 @@ class SechatSockets:
         cache: dict[frozenset[RoomId], bytes] = {}
         sent = 0
         for subscriber in list(self._subscribers.values()):
-            if subscriber.handover is not None or now - subscriber.last_sent < idle_seconds:
+            if subscriber.handover is not None or now - self._fanout.last_sent(subscriber) < idle_seconds:
                 continue
             rooms = subscriber.rooms
             data = cache.get(rooms)
