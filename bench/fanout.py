@@ -62,6 +62,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 from _common import (
     ChatClient,
     HubbubServer,
+    RawPoster,
     ReferenceControlClient,
     bench_env,
     clock,
@@ -456,6 +457,7 @@ async def run_hubbub(args: argparse.Namespace, data_dir: Path, env: dict[str, st
     server = HubbubServer(data_dir, env)
     client: Child | None = None
     clients: list[ChatClient] = []
+    raw: RawPoster | None = None
     try:
         server.start()
         if args.server_cpus:
@@ -463,6 +465,9 @@ async def run_hubbub(args: argparse.Namespace, data_dir: Path, env: dict[str, st
         poster = ChatClient(server.base_url, limit=args.posts + 8)
         clients.append(poster)
         await poster.login(setup["poster"])
+        if args.poster == "raw":
+            raw = RawPoster(poster)
+        sender: ChatClient | RawPoster = poster if raw is None else raw
         listeners = [ChatClient(server.base_url) for _ in setup["listeners"]]
         clients.extend(listeners)
         await asyncio.gather(*(c.login(email) for c, email in zip(listeners, setup["listeners"], strict=True)))
@@ -478,7 +483,7 @@ async def run_hubbub(args: argparse.Namespace, data_dir: Path, env: dict[str, st
         room = setup["room"]
 
         async def post(seq: int) -> None:
-            status, body = await poster.post_message(room, _message(seq, run_tag))
+            status, body = await sender.post_message(room, _message(seq, run_tag))
             if status != 200 or not isinstance(body, dict) or body.get("id") is None:
                 raise RuntimeError(f"HTTP {status} {body!r}")
 
@@ -492,6 +497,8 @@ async def run_hubbub(args: argparse.Namespace, data_dir: Path, env: dict[str, st
         result.notes.append(f"aborted: {type(error).__name__}: {error}")
     finally:
         await _close_client(client)
+        if raw is not None:
+            await raw.close()
         for c in clients:
             await c.close()
         stop_server(server, result)
@@ -715,6 +722,17 @@ async def _bounded(run: Awaitable[Result], args: argparse.Namespace, fallback: R
         return fallback
 
 
+def add_poster_option(parser: argparse.ArgumentParser) -> None:
+    """``--poster``: how hubbub's posts are sent (``_common.RawPoster``), for every bench running ``run_hubbub``."""
+    parser.add_argument(
+        "--poster",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="hubbub's poster: ready-made HTTP requests (raw), as the reference gets ready-made frames, "
+        "or aiohttp's client, whose own cost (about 0.5 ms a post) then counts in hubbub's latency",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description="Fan-out of one room to N sechat sockets: hubbub vs a bare picows broadcast server (loopback).",
@@ -735,6 +753,7 @@ def main() -> int:
         help="second phase, for latency below capacity: a post every N/paced-rate seconds (0: skip it)",
     )
     parser.add_argument("--listeners", type=int, default=8, help="users the sockets sign in as")
+    add_poster_option(parser)
     parser.add_argument("--concurrency", type=int, default=100, help="socket handshakes in flight at once")
     parser.add_argument("--connect-timeout", type=float, default=60, help="seconds (+ N/100) to open N sockets")
     parser.add_argument("--run-timeout", type=float, default=90, help="seconds to wait for all deliveries")

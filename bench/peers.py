@@ -47,6 +47,7 @@ from _peers_env import PeerUnavailable, Processes, directory_size, install_npm, 
 from _peers_report import print_fanout, print_posting, print_summary
 from _socketio import PACKAGES, SocketIoServer, copy_scripts, require_node
 from _synapse import REQUIREMENT, Synapse
+from fanout import add_poster_option
 
 PEERS = ("synapse", "socketio")
 
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=3, help="posting: unmeasured posts per poster first")
     parser.add_argument("--timeout", type=float, default=300, help="posting: seconds allowed per system")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000], help="fan-out: receiver counts N (e.g. 5000)")
+    add_poster_option(parser)
     parser.add_argument("--posts", type=int, default=50, help="fan-out: posts M per phase")
     parser.add_argument("--offered-rate", type=float, default=250_000, help="saturating: a post every N/rate s")
     parser.add_argument("--paced-rate", type=float, default=40_000, help="paced: a post every N/rate s (0: skip)")

@@ -334,6 +334,8 @@ def main() -> int:
         help="pin the server to CPU 0 and the client process to CPU 1",
     )
     args = parser.parse_args()
+    # Its streams half injects lines through aiohttp's client, so the sechat half posts the same way.
+    args.poster = "aiohttp"
     args.server_cpus, args.client_cpus = ({0}, {1}) if args.pin else (None, None)
     started = time.perf_counter()
     limit = raise_nofile_limit()
