@@ -31,7 +31,7 @@ from hubbub.core.models import (
     SocketToken,
     User,
 )
-from hubbub.errors import Conflict
+from hubbub.errors import Conflict, LocalError
 from hubbub.store.base import ReadTx, Store, WriteTx
 from tests.store.conftest import Opener
 
@@ -309,6 +309,35 @@ async def test_a_session_reads_back_with_its_user_in_one_query(store: Store) -> 
         assert tx.session_and_user("missing") is None
 
     await store.read(check)
+
+
+async def test_a_lookup_reads_what_a_read_does_and_runs_one_statement_only(store: Store) -> None:
+    def work(tx: WriteTx) -> User:
+        user = tx.insert_user(name="Jon", email="j@x.org", password_hash="", reputation=7, is_moderator=False, now=3)
+        tx.insert_session(LoginSession(token_hash="live", user_id=user.id, fkey="f1", created_at=4, expires_at=9))
+        return user
+
+    user = await store.write(work)
+    for _ in range(3):  # more than one reader thread's worth
+        assert await store.lookup(lambda tx: tx.session_and_user("live")) == await store.read(
+            lambda tx: tx.session_and_user("live")
+        )
+        assert await store.lookup(lambda tx: tx.session_and_user("missing")) is None
+        assert await store.lookup(lambda tx: 0) == 0  # no statement at all
+    ran: list[str] = []
+
+    def two_statements(tx: ReadTx) -> None:
+        tx.user(user.id)
+        ran.append("first")
+        tx.user(user.id)  # a second snapshot: refused before it runs
+        ran.append("second")
+
+    for _ in range(3):
+        with pytest.raises(LocalError, match="one statement"):
+            await store.lookup(two_statements)
+        assert await store.lookup(lambda tx: tx.user(user.id)) == user  # the reader goes on
+        assert await store.read(two_statements) is None  # a read may run any number
+    assert ran.count("second") == 3
 
 
 async def test_trimming_sessions_keeps_the_newest_live_ones_of_that_user(store: Store) -> None:

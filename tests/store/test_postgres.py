@@ -164,6 +164,37 @@ async def test_a_unit_that_leaves_an_answer_unread_gets_its_own_error(store: Pos
         assert await store.read(lambda tx: tx.last_event_id()) == 0
 
 
+async def test_a_lookup_runs_outside_any_transaction_and_a_read_inside_its_own(store: PostgresStore) -> None:
+    def isolation(tx: Any) -> str:
+        return str(tx._scalar("SELECT current_setting('transaction_isolation')"))
+
+    for _ in range(3):  # every reader connection, in either order
+        assert await store.lookup(isolation) == "read committed"  # the server's default: no BEGIN was sent
+        assert await store.read(isolation) == "repeatable read"
+
+
+async def test_a_lookup_whose_connection_died_while_idle_runs_on_a_new_one(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    assert await store.lookup(lambda tx: tx.last_event_id()) == 0
+    killed = {pid for pid, *_ in _backends(postgres_url)}
+    assert _terminate(postgres_url, "hubbub-reader") == 2
+    assert _eventually(lambda: not killed & {pid for pid, *_ in _backends(postgres_url)})
+    assert [await store.lookup(lambda tx: tx.last_event_id()) for _ in range(6)] == [0] * 6
+
+
+async def test_a_lookup_the_database_refuses_leaves_its_connection_usable(store: PostgresStore) -> None:
+    import psycopg
+
+    for _ in range(3):
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            await store.lookup(lambda tx: tx._all("SELECT * FROM no_such_table"))
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            await store.lookup(lambda tx: tx._execute("SELECT * FROM no_such_table") and "unread")
+        assert await store.lookup(lambda tx: tx.last_event_id()) == 0
+        assert await store.read(lambda tx: tx.last_event_id()) == 0
+
+
 async def test_reads_at_once_each_get_their_own_answers(store: PostgresStore) -> None:
     # A read's ROLLBACK is answered while the next read on its connection is being sent: that
     # answer must not be taken for the next unit's (the unit's cursor is not the one ROLLBACK uses).
@@ -181,6 +212,7 @@ async def test_a_reader_is_idle_between_reads_and_holds_no_snapshot(store: Postg
     # must still have reached the server, or the idle-in-transaction timeout would end the session.
     for _ in range(4):
         await store.read(lambda tx: tx.last_event_id())
+        await store.lookup(lambda tx: tx.last_event_id())
     assert _eventually(lambda: {(state, no_xmin) for _, state, no_xmin in _backends(postgres_url)} == {("idle", True)})
 
 

@@ -255,7 +255,7 @@ class Accounts:
                 return None
             return SignedIn(*found)
 
-        return await self._ctx.store.read(lookup)
+        return await self._ctx.store.lookup(lookup)
 
     async def close_session(self, token: str) -> None:
         """Log out: end the session and, on every node, its sockets (``SESSION_ENDED``)."""

@@ -474,6 +474,15 @@ class Store(Protocol):
         """Run ``work`` in a read-only transaction (one consistent snapshot)."""
         ...
 
+    async def lookup(self, work: Callable[[ReadTx], T]) -> T:
+        """Run ``work``, which runs at most one statement, like ``read`` but outside a transaction.
+
+        One statement sees one snapshot by itself, so the engine sends it alone: on PostgreSQL
+        that is two statements fewer (``BEGIN``, ``ROLLBACK``) for the session read every
+        signed-in request makes. A second statement raises ``LocalError`` before it runs.
+        """
+        ...
+
     async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
         """Run ``work`` in a write transaction; commit if it returns, roll back if it raises.
 

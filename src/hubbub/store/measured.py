@@ -27,6 +27,13 @@ class MeasuredStore:
         finally:
             self._reads.observe(time.perf_counter() - started)
 
+    async def lookup(self, work: Callable[[ReadTx], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return await self._store.lookup(work)
+        finally:
+            self._reads.observe(time.perf_counter() - started)
+
     async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
         started = time.perf_counter()
         try:

@@ -325,27 +325,41 @@ class _Reader:
             assert self._control is not None
             self._control.execute(_BEGIN_READ, prepare=False)
 
-    def run(self, work: Callable[[SqlTx], T]) -> T:
-        """Run ``work`` in a read-only snapshot of its own; its errors are raised to this caller only."""
+    @property
+    def broken(self) -> bool:
+        """Whether the connection is gone (the next unit opens a new one)."""
+        return self._connection is None or self._connection.closed
+
+    def run(self, work: Callable[[SqlTx], T], *, snapshot: bool = True) -> T:
+        """Run ``work`` in a read-only snapshot of its own; its errors are raised to this caller only.
+
+        ``snapshot=False``: a lookup (``Store.lookup``), whose one statement runs alone, without
+        ``BEGIN`` and ``ROLLBACK``.
+        """
         try:
-            self._begin()
+            if snapshot:
+                self._begin()
+            elif self.broken:
+                self._open()
             cursor, control, pipeline = self._cursor, self._control, self._pipeline
             assert cursor is not None and control is not None and pipeline is not None
-            result = work(SqlTx(cursor, POSTGRESQL))
+            result = work(SqlTx(cursor, POSTGRESQL, one_statement=not snapshot))
             if pipeline.result_queue:  # a statement of the unit not answered yet: its error is the unit's
-                control.execute("ROLLBACK", prepare=False)
+                if snapshot:
+                    control.execute("ROLLBACK", prepare=False)
                 pipeline.sync()
                 return result
         except BaseException:
             self._recover()
             raise
-        self._end_without_waiting(control, pipeline)
+        self._end_without_waiting(control, pipeline, rollback=snapshot)
         return result
 
-    def _end_without_waiting(self, control: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+    def _end_without_waiting(self, control: psycopg.Cursor[Any], pipeline: psycopg.Pipeline, *, rollback: bool) -> None:
         connection = control.connection
         try:
-            control.execute("ROLLBACK", prepare=False)
+            if rollback:
+                control.execute("ROLLBACK", prepare=False)
             # Pipeline.sync() would wait for the answers; psycopg has no public call that only
             # sends a sync, so this does what sync() does up to the wait (tests/store/test_postgres.py
             # checks the server is idle after a read).
@@ -443,8 +457,22 @@ class PostgresStore:
         reader: _Reader = self._local.reader
         return reader.run(work)
 
+    def _look_up(self, work: Callable[[SqlTx], T]) -> T:
+        reader: _Reader = self._local.reader
+        try:
+            return reader.run(work, snapshot=False)
+        except psycopg.OperationalError:
+            if not reader.broken:
+                raise
+            # Its connection had died while idle; a read finds that out at its BEGIN, before the
+            # unit runs, and a lookup only at its statement. Nothing was written: run it again.
+            return reader.run(work, snapshot=False)
+
     async def read(self, work: Callable[[ReadTx], T]) -> T:
         return await self._readers.run(work)
+
+    async def lookup(self, work: Callable[[ReadTx], T]) -> T:
+        return await self._readers.run(work, runner=self._look_up)
 
     async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
         return await self._writer.write(work, prefetch)

@@ -23,7 +23,8 @@ __all__ = ["ReaderThreads"]
 
 T = TypeVar("T")
 Work = Callable[[SqlTx], Any]
-_Job = tuple[Work, "asyncio.Future[Any] | Future[Any]", "asyncio.AbstractEventLoop | None"]
+Runner = Callable[[Work], Any]
+_Job = tuple[Runner, Work, "asyncio.Future[Any] | Future[Any]", "asyncio.AbstractEventLoop | None"]
 
 
 class ReaderThreads:
@@ -53,17 +54,20 @@ class ReaderThreads:
         self._lock = threading.Lock()
         self._closed = False
 
-    async def run(self, work: Callable[[SqlTx], T]) -> T:
-        """Run ``work`` on a reader thread and return what it returns (or raise what it raised)."""
+    async def run(self, work: Callable[[SqlTx], T], *, runner: Runner | None = None) -> T:
+        """Run ``work`` on a reader thread and return what it returns (or raise what it raised).
+
+        ``runner``: another of the engine's ways to run a unit, instead of its read transaction.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._put((work, future, loop))
+        self._put((runner or self._runner, work, future, loop))
         return await future
 
     def run_blocking(self, work: Callable[[SqlTx], T]) -> T:
         """The same from synchronous code (the CLI), waiting on this thread."""
         future: Future[T] = Future()
-        self._put((work, future, None))
+        self._put((self._runner, work, future, None))
         return future.result()
 
     def close(self) -> None:
@@ -90,9 +94,8 @@ class ReaderThreads:
     def _serve(self) -> None:
         if self._initializer is not None:
             self._initializer()
-        runner = self._runner
         while (job := self._jobs.get()) is not None:
-            work, future, loop = job
+            runner, work, future, loop = job
             try:
                 value, succeeded = runner(work), True
             except BaseException as error:  # the caller gets it, whatever it is; the thread goes on
@@ -102,4 +105,4 @@ class ReaderThreads:
             else:
                 with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
                     loop.call_soon_threadsafe(settle, future, succeeded, value)
-            del job, work, future, value  # hold nothing of a finished read while waiting for the next
+            del job, runner, work, future, value  # hold nothing of a finished read while waiting for the next

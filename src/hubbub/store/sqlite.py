@@ -194,8 +194,15 @@ class SqliteStore:
         finally:
             cursor.execute("ROLLBACK")  # nothing to keep: reads only
 
+    def _look_up(self, work: Callable[[SqlTx], T]) -> T:
+        # With no BEGIN, SQLite runs the one statement in a read transaction of its own.
+        return work(SqlTx(self._connections.cursor(), SQLITE, one_statement=True))
+
     async def read(self, work: Callable[[ReadTx], T]) -> T:
         return await self._readers.run(work)
+
+    async def lookup(self, work: Callable[[ReadTx], T]) -> T:
+        return await self._readers.run(work, runner=self._look_up)
 
     async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
         return await self._writer.write(work, prefetch)

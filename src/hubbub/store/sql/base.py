@@ -27,11 +27,19 @@ class SqlBase:
     """Executes adapted SQL on one transaction's cursor."""
 
     def __init__(
-        self, cursor: Cursor, dialect: SqlDialect, *, counters: Cursor | None = None, side: Cursor | None = None
+        self,
+        cursor: Cursor,
+        dialect: SqlDialect,
+        *,
+        counters: Cursor | None = None,
+        side: Cursor | None = None,
+        one_statement: bool = False,
     ) -> None:
         """``counters``: a cursor on which the engine already sent ``COUNTERS`` (under the write lock);
-        ``side``: one for a query sent ahead whose answer is read later (``read_group_ahead``)."""
+        ``side``: one for a query sent ahead whose answer is read later (``read_group_ahead``);
+        ``one_statement``: refuse a second statement (``Store.lookup``, which runs outside a transaction)."""
         self._cursor = cursor
+        self._statements_left = 1 if one_statement else -1  # -1: no limit
         self._side = side
         self._dialect = dialect
         self._counters_sent = counters
@@ -46,6 +54,10 @@ class SqlBase:
         may be sent without waiting (PostgreSQL pipelines writes), and an error it causes is then
         raised by a later statement or at the end of the unit of work (store/writer.py)."""
         self._prefetched = None  # the cursor's answer is this statement's now
+        if self._statements_left >= 0:
+            if self._statements_left == 0:
+                raise LocalError("a lookup runs one statement: two would see two snapshots (use Store.read)")
+            self._statements_left = 0
         if not sql.startswith("SELECT"):
             self.writes += 1
             if self._group is not None and writes_a_read_table(sql):
