@@ -8,7 +8,7 @@ import pytest
 
 from hubbub.core.events import Event, EventType
 from hubbub.core.ids import EventId, MessageId, RoomId
-from hubbub.core.models import AccessLevel, RoomAccess, User
+from hubbub.core.models import AccessLevel, Revision, RoomAccess, User
 from hubbub.errors import (
     AlreadyDeleted,
     EmptyMessage,
@@ -24,6 +24,7 @@ from hubbub.errors import (
     TooLong,
 )
 from hubbub.service.service import Service
+from hubbub.store.base import WriteTx
 from tests.fakes import FakeClock
 
 PASSWORD = "correct horse battery"
@@ -410,3 +411,59 @@ async def test_events_since_pages_through_a_long_gap(setup: tuple[Service, User,
     assert [e.id for e in answer[room].events] == [4, 5, 6] and answer[room].cursor == last == 6
     unknown, _ = await service.queries.events_since(alice, {RoomId(77): EventId(0)}, limit=10)
     assert unknown[RoomId(77)].events == []
+
+
+async def test_a_messages_history_is_stored_only_once_it_changes_and_reads_the_same_either_way(
+    setup: tuple[Service, User, User, RoomId], clock: FakeClock
+) -> None:
+    service, alice, bob, room = setup
+    store = service.context.store
+    posted_at = clock.now()
+    message = (await service.messages.post(alice.id, room, "frist")).message
+    assert message is not None
+    assert await store.read(lambda tx: tx.revisions(message.id)) == []  # its row says it all
+    as_posted = Revision(
+        message_id=message.id,
+        revision=0,
+        kind="posted",
+        source="frist",
+        content="frist",
+        user_id=alice.id,
+        at=posted_at,
+    )
+    assert (await service.queries.message(alice, message.id)).revisions == [as_posted]
+
+    clock.advance(60)
+    await service.messages.edit(alice.id, message.id, "first")
+    clock.advance(1)
+    await service.messages.delete(alice.id, message.id)
+    history = [(r.revision, r.kind, r.source, r.at) for r in await store.read(lambda tx: tx.revisions(message.id))]
+    assert history == [
+        (0, "posted", "frist", posted_at),
+        (1, "edited", "first", posted_at + 60),
+        (2, "deleted", "first", posted_at + 61),
+    ]
+    assert (await service.queries.message(alice, message.id)).revisions[0] == as_posted
+
+    # A message stored by an earlier version, with its revision 0 written at posting.
+    def legacy(tx: WriteTx) -> MessageId:
+        old = tx.insert_message(
+            room_id=room,
+            user_id=bob.id,
+            source="old",
+            content="old",
+            posted_at=clock.now(),
+            parent_id=None,
+            show_parent=False,
+        )
+        tx.insert_revision(
+            dataclasses.replace(as_posted, message_id=old.id, source="old", content="old", user_id=bob.id)
+        )
+        return old.id
+
+    old_id = await store.write(legacy)
+    await service.messages.edit(bob.id, old_id, "new")
+    assert [(r.revision, r.kind) for r in (await service.queries.message(bob, old_id)).revisions] == [
+        (0, "posted"),
+        (1, "edited"),
+    ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import MessageId, RoomId, UserId
-from hubbub.core.models import Message, Revision, Room, User
+from hubbub.core.models import Message, Room, User
 from hubbub.core.rules import (
     check_message_text,
     ensure_can_delete,
@@ -45,6 +45,7 @@ from hubbub.service.context import (
     standing_here,
     standing_in,
 )
+from hubbub.service.revisions import add_revision
 from hubbub.service.rooms import enter_room_from
 from hubbub.store.base import WriteTx
 
@@ -142,17 +143,6 @@ class Messages:
                 parent_id=thread_parent,
                 show_parent=reply_to is not None,
             )
-            tx.insert_revision(
-                Revision(
-                    message_id=message.id,
-                    revision=0,
-                    kind="posted",
-                    source=text,
-                    content=message.content,
-                    user_id=author.id,
-                    at=now,
-                )
-            )
             notified: set[UserId] = {author.id}
             if rendered.parent_author is not None and rendered.parent_author.id not in notified:
                 _notify(
@@ -217,17 +207,7 @@ class Messages:
                 edited_at=now,
             )
             tx.update_message(edited)
-            tx.insert_revision(
-                Revision(
-                    message_id=message.id,
-                    revision=len(tx.revisions(message.id)),
-                    kind="edited",
-                    source=text,
-                    content=edited.content,
-                    user_id=actor.id,
-                    at=now,
-                )
-            )
+            add_revision(tx, message, kind="edited", source=text, content=edited.content, user_id=actor.id, at=now)
             already = {author.id, *before.pinged}
             if before.parent_author is not None:
                 already.add(before.parent_author.id)
@@ -260,16 +240,8 @@ class Messages:
             author = load_user(tx, message.user_id)
             deleted = replace(message, deleted=True, deleted_at=now, deleted_by=actor.id)
             tx.update_message(deleted)
-            tx.insert_revision(
-                Revision(
-                    message_id=message.id,
-                    revision=len(tx.revisions(message.id)),
-                    kind="deleted",
-                    source=message.source,
-                    content=message.content,
-                    user_id=actor.id,
-                    at=now,
-                )
+            add_revision(
+                tx, message, kind="deleted", source=message.source, content=message.content, user_id=actor.id, at=now
             )
             tx.update_room(replace(room, message_count=max(0, room.message_count - 1)))
             target = author.id if actor.id != author.id else None
@@ -452,17 +424,6 @@ class Messages:
             posted_at=now,
             parent_id=None,
             show_parent=False,
-        )
-        tx.insert_revision(
-            Revision(
-                message_id=message.id,
-                revision=0,
-                kind="posted",
-                source=source,
-                content=content,
-                user_id=actor.id,
-                at=now,
-            )
         )
         changes.append(message_event(EventType.MESSAGE_POSTED, message, room, actor, now))
         tx.update_room(replace(current, last_activity=now, message_count=max(0, current.message_count - removed + 1)))

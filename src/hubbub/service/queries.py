@@ -17,6 +17,7 @@ from hubbub.core.rules import can_post, can_read, ensure_can_read
 from hubbub.core.visibility import file_view, in_view
 from hubbub.errors import NotFound
 from hubbub.service.context import Context, load_message, load_room, pingable_members, standing_in
+from hubbub.service.revisions import revisions_of
 from hubbub.store.base import ReadTx
 
 __all__ = [
@@ -364,7 +365,7 @@ class Queries:
             ensure_can_read(standing_in(tx, room, viewer, now), room)
             if message.deleted and not (viewer is not None and (viewer.is_moderator or viewer.id == message.user_id)):
                 raise NotFound("This message has been deleted")
-            revisions = tx.revisions(message.id)
+            revisions = revisions_of(tx, message)
             pinner_ids = tx.pinners(message.id)
             users = tx.users({message.user_id, *(r.user_id for r in revisions), *pinner_ids})
             parent = tx.message(message.parent_id) if message.parent_id is not None else None
