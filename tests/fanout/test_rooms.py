@@ -285,3 +285,5 @@ def test_a_socket_that_got_its_rooms_frame_counts_as_written_to_then() -> None:
     assert fanout.last_sent(quiet) == 10.0
     quiet.send(b"{}", EventId(1), now=20.0)  # any other write counts too
     assert fanout.last_sent(quiet) == 20.0
+    fanout.unfollow(quiet, RoomId(2))  # a socket whose user left every room it had
+    assert fanout.last_sent(quiet) == 20.0

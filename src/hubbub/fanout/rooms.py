@@ -123,7 +123,8 @@ class RoomFanout:
     def last_sent(self, subscriber: RoomSubscriber) -> float:
         """When ``subscriber``'s socket was last written to (``time.monotonic()``), by any path."""
         room_sent = self._room_sent
-        return max(subscriber.last_sent, *(room_sent.get(room_id, 0.0) for room_id in subscriber.rooms))
+        rooms_sent = max((room_sent.get(room_id, 0.0) for room_id in subscriber.rooms), default=0.0)
+        return max(subscriber.last_sent, rooms_sent)
 
     def all_subscribers(self) -> list[RoomSubscriber]:
         return [sub for subs in self._by_user.values() for sub in subs]
