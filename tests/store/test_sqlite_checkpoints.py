@@ -127,3 +127,20 @@ def test_pages_a_reader_still_needs_are_left_for_later_and_the_gauge_says_how_ma
         checkpoints.close()
         reader.close()
         writer.close()
+
+
+async def test_a_lookup_that_reads_one_row_of_several_leaves_no_snapshot_behind(tmp_path: Path) -> None:
+    """A lookup runs outside a transaction: its statement's own read transaction must end with the
+    lookup, or the idle reader thread would keep every later commit in the WAL."""
+    store = SqliteStore.open(tmp_path / "lookup.sqlite3", readers=1)
+    try:
+        await store.write(_scratch)
+        for _ in range(3):
+            await store.write(_insert_page)
+        assert await store.lookup(lambda tx: tx._one("SELECT rowid FROM scratch ORDER BY rowid")) is not None
+        for _ in range(20):
+            await store.write(_insert_page)
+        frames, copied = store.checkpoints.checkpoint()
+        assert frames > 0 and copied == frames
+    finally:
+        await store.close()

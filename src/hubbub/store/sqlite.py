@@ -11,6 +11,7 @@ Readers see consistent snapshots (WAL) and never block the writer. Other process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
@@ -195,8 +196,15 @@ class SqliteStore:
             cursor.execute("ROLLBACK")  # nothing to keep: reads only
 
     def _look_up(self, work: Callable[[SqlTx], T]) -> T:
-        # With no BEGIN, SQLite runs the one statement in a read transaction of its own.
-        return work(SqlTx(self._connections.cursor(), SQLITE, one_statement=True))
+        # With no BEGIN, SQLite runs the one statement in a read transaction of its own, which
+        # lasts until the statement is done: a unit that read one row of several would leave its
+        # snapshot open on this idle thread, and no checkpoint could copy the WAL past it.
+        cursor = self._connections.cursor()
+        try:
+            return work(SqlTx(cursor, SQLITE, one_statement=True))
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.fetchall()
 
     async def read(self, work: Callable[[ReadTx], T]) -> T:
         return await self._readers.run(work)
