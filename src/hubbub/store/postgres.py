@@ -290,7 +290,7 @@ class _Reader:
 
     def connect(self) -> None:
         """Open the connection now, if it is not open (else the first unit opens it)."""
-        if self._connection is None or self._connection.closed:
+        if self.broken:
             self._open()
 
     def _open(self) -> None:
@@ -311,7 +311,7 @@ class _Reader:
         self._stack = stack
 
     def _begin(self) -> None:
-        if self._connection is None or self._connection.closed:  # a broken connection is closed too
+        if self.broken:
             self._open()
         assert self._control is not None
         try:
@@ -327,7 +327,8 @@ class _Reader:
 
     @property
     def broken(self) -> bool:
-        """Whether the connection is gone (the next unit opens a new one)."""
+        """Whether the connection is gone, or was never opened (the next unit opens a new one);
+        psycopg closes a connection that broke."""
         return self._connection is None or self._connection.closed
 
     def run(self, work: Callable[[SqlTx], T], *, snapshot: bool = True) -> T:
