@@ -8,10 +8,6 @@ those rows in every way a unit can in the middle of it, and compare each unit's
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -20,8 +16,7 @@ from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import Membership, RoomAccess
 from hubbub.store.base import Store, UserInRoom, WriteTx
 from hubbub.store.sql.group_reads import GroupReads
-
-Unit = Callable[[WriteTx], object]
+from tests.store.grouping import Unit, as_one_group, user_and_room
 
 
 def _one_by_one(tx: WriteTx, user_id: UserId, room_id: RoomId) -> UserInRoom:
@@ -56,33 +51,6 @@ def _post(user_id: UserId, room_id: RoomId, text: str) -> Unit:
         tx.update_user(replace(here.user, last_seen=6, last_post=6))
 
     return work
-
-
-async def _user_and_room(store: Store, user: str, room: str) -> tuple[UserId, RoomId]:
-    def setup(tx: WriteTx) -> tuple[UserId, RoomId]:
-        made = tx.insert_user(name=user, email=None, password_hash="", reputation=20, is_moderator=False, now=1)
-        where = tx.insert_room(name=room, description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1)
-        return made.id, where.id
-
-    return await store.write(setup)
-
-
-async def _as_one_group(store: Store, units: list[tuple[Unit, tuple[UserId, RoomId]]]) -> list[object]:
-    started = threading.Event()
-
-    def hold(tx: WriteTx) -> None:  # the writer is busy until the units have queued behind it
-        started.set()
-        time.sleep(0.3)
-
-    def ahead(pair: tuple[UserId, RoomId]) -> Callable[[WriteTx], None]:
-        return lambda tx: tx.prefetch_user_in_room(*pair)
-
-    holding = asyncio.ensure_future(store.write(hold))
-    await asyncio.get_running_loop().run_in_executor(None, started.wait)
-    writes = (store.write(unit, prefetch=ahead(pair)) for unit, pair in units)
-    outcomes = await asyncio.gather(*writes, return_exceptions=True)
-    await holding
-    return outcomes
 
 
 async def test_each_unit_of_a_group_reads_what_the_units_before_it_wrote(
@@ -138,7 +106,7 @@ async def test_each_unit_of_a_group_reads_what_the_units_before_it_wrote(
         (edit_ann_last, (ann, one)),
         (_check(ann, one), (ann, one)),
     ]
-    outcomes = await _as_one_group(store, units)
+    outcomes = await as_one_group(store, units)
     assert isinstance(outcomes[3], ValueError)
     checks = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
     assert len(checks) == 6
@@ -159,7 +127,7 @@ async def test_each_unit_of_a_group_reads_what_the_units_before_it_wrote(
 async def test_a_statement_that_fails_in_a_group_read_ahead_fails_its_unit_alone(store: Store) -> None:
     """The group runs without waits; a refused statement surfaces at its end, and the group runs again."""
 
-    dee, room = await _user_and_room(store, "Dee", "R")
+    dee, room = await user_and_room(store, "Dee", "R")
     await store.write(lambda tx: tx.add_star(MessageId(1), dee, 1))
 
     def star_again(tx: WriteTx) -> None:
@@ -176,7 +144,7 @@ async def test_a_statement_that_fails_in_a_group_read_ahead_fails_its_unit_alone
 
     units: list[tuple[Unit, tuple[UserId, RoomId]]] = [(counted, (dee, room))] * 2
     units += [(star_again, (dee, room))] + [(counted, (dee, room))] * 2
-    outcomes = await _as_one_group(store, units)
+    outcomes = await as_one_group(store, units)
     assert outcomes[:2] == [1, 2] and outcomes[3:] == [3, 4]
     assert isinstance(outcomes[2], Exception)
     final = await store.read(lambda tx: tx.room(room))
@@ -186,7 +154,7 @@ async def test_a_statement_that_fails_in_a_group_read_ahead_fails_its_unit_alone
 async def test_a_unit_that_fails_after_writing_is_undone_alone(store: Store) -> None:
     """Without savepoints in the group, the group runs again unit by unit; the others still succeed."""
 
-    eve, room = await _user_and_room(store, "Eve", "Two")
+    eve, room = await user_and_room(store, "Eve", "Two")
 
     def rename_then_fail(tx: WriteTx) -> None:
         here = tx.user_in_room(eve, room)
@@ -200,7 +168,7 @@ async def test_a_unit_that_fails_after_writing_is_undone_alone(store: Store) -> 
         (_check(eve, room), (eve, room)),
         (_post(eve, room, "two"), (eve, room)),
     ]
-    outcomes = await _as_one_group(store, units)
+    outcomes = await as_one_group(store, units)
     assert outcomes[0] is None and isinstance(outcomes[1], ValueError) and outcomes[3] is None
     check = outcomes[2]
     assert isinstance(check, tuple) and check[0] == check[1]
@@ -214,7 +182,7 @@ class _Interrupted(BaseException):
 
 
 async def test_a_unit_that_raises_a_base_exception_in_a_group_fails_alone(store: Store) -> None:
-    fay, room = await _user_and_room(store, "Fay", "R")
+    fay, room = await user_and_room(store, "Fay", "R")
 
     def interrupted(tx: WriteTx) -> None:
         tx.user_in_room(fay, room)
@@ -225,7 +193,7 @@ async def test_a_unit_that_raises_a_base_exception_in_a_group_fails_alone(store:
         (interrupted, (fay, room)),
         (_post(fay, room, "two"), (fay, room)),
     ]
-    outcomes = await _as_one_group(store, units)
+    outcomes = await as_one_group(store, units)
     assert outcomes[0] is None and isinstance(outcomes[1], _Interrupted) and outcomes[2] is None
     final = await store.read(lambda tx: tx.room(room))
     assert final is not None and final.message_count == 2

@@ -26,7 +26,8 @@ A group of several units first runs another way (``_run_without_savepoints``): t
 units run back to back with no savepoint, which would cost two statements per unit.
 Where a wait is a round trip (``WriteSession.reads_ahead``: PostgreSQL), the prefetches
 of all its units also go out as one query right after the lock (store/sql/group_reads.py
-keeps their rows true), so the units run without waits. Only when that attempt fails in
+keeps their rows true), so the units run without waits, and the rows every post writes go out
+once per group at its end (store/sql/row_writes.py). Only when that attempt fails in
 a way a savepoint would have contained (a unit failing after it wrote, a refused
 statement) does the group run again as above.
 """
@@ -44,6 +45,7 @@ from typing import Any, Protocol, TypeVar
 
 from hubbub.store.answers import settle
 from hubbub.store.sql import SqlTx
+from hubbub.store.sql.row_writes import DeferredRowsFailed
 
 __all__ = ["GroupWriter", "Prefetch", "UnitRefused", "WriteSession", "commit_group"]
 
@@ -202,7 +204,7 @@ def commit_group(
             try:
                 return _run_without_savepoints(session, units, prefetches or [None] * len(units))
             except Exception as error:
-                retry = isinstance(error, _RunAgain) or session.retryable(error)
+                retry = isinstance(error, (_RunAgain, DeferredRowsFailed)) or session.retryable(error)
                 session.abort()
                 if not retry:
                     raise
@@ -288,17 +290,20 @@ def _run_without_savepoints(
     after writing, or a statement that fails (the server then skips everything after it;
     that shows at the latest at the commit), ends the attempt: ``commit_group`` rolls the
     group back and runs it again unit by unit, each in its savepoint, so that unit fails alone.
+    Where reads go ahead, the rows every post writes also wait for the group's end, where each
+    kind goes out once (store/sql/row_writes.py); a failure in them makes the group run again so.
     """
     tx = session.begin()
     if session.reads_ahead:
         tx.read_group_ahead(prefetches)
+        tx.defer_row_writes()  # the units then run without any statement of their own to wait for
     outcomes: list[Outcome] = []
     for work in units:
         ids, writes = tx.id_mark(), tx.writes
         try:
             result = work(tx)
         except BaseException as error:
-            if tx.writes != writes or not isinstance(error, Exception):
+            if tx.writes != writes or not isinstance(error, Exception) or isinstance(error, DeferredRowsFailed):
                 raise _RunAgain(str(error)) from error  # in savepoints, it fails alone (whatever it raised)
             if session.retryable(error):
                 raise  # a statement failed, the unit's own read or one sent before it

@@ -18,6 +18,7 @@ from hubbub.core.models import Room
 from hubbub.errors import LocalError
 from hubbub.store.sql.dialect import SqlDialect
 from hubbub.store.sql.group_reads import GroupReads, writes_a_read_table
+from hubbub.store.sql.row_writes import DeferredRowsFailed, RowWrite
 from hubbub.store.sql.rows import Cursor
 
 COUNTERS: Final = "SELECT name, value FROM counters"
@@ -47,12 +48,16 @@ class SqlBase:
         self._changed: frozenset[str] = frozenset()  # counters to write back
         self._prefetched: tuple[object, ...] | None = None  # the query sent ahead, its answer not yet read
         self._group: GroupReads | None = None  # what the writer's group read together (group_reads.py)
+        self._deferring = False  # row writes wait for the group's end (row_writes.py)
+        self._deferred: dict[RowWrite, dict[tuple[object, ...], tuple[object, ...]]] = {}
         self.writes = 0  # statements run that are not plain reads (store/writer.py: is there anything to undo?)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         """Run a statement. Its results are there once fetched; a statement nobody fetches from
         may be sent without waiting (PostgreSQL pipelines writes), and an error it causes is then
         raised by a later statement or at the end of the unit of work (store/writer.py)."""
+        if self._deferred:  # nothing may look at the tables before the rows deferred so far are there
+            self._send_deferred()
         self._prefetched = None  # the cursor's answer is this statement's now
         if self._statements_left >= 0:
             if self._statements_left == 0:
@@ -64,6 +69,30 @@ class SqlBase:
                 self._group = None
         self._cursor.execute(self._dialect.adapt(sql), tuple(params))
         return self._cursor
+
+    def defer_row_writes(self) -> None:
+        """From now on, send ``_write_row`` rows at the group's end, each shape once (row_writes.py)."""
+        self._deferring = True
+
+    def _write_row(self, statement: RowWrite, params: tuple[object, ...]) -> None:
+        """Write one row by its key: now, or where the writer defers rows, at the group's end."""
+        if not self._deferring:
+            self._execute(statement.one, params)
+            return
+        self.writes += 1
+        self._deferred.setdefault(statement, {})[statement.key_of(params)] = params
+
+    def _send_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, {}
+        self._prefetched = None
+        try:
+            for statement, rows in deferred.items():
+                if len(rows) > 1 and self._dialect.pipelined:
+                    self._cursor.execute(self._dialect.adapt(statement.many), (statement.rows_json(rows.values()),))
+                else:
+                    self._cursor.executemany(self._dialect.adapt(statement.one), list(rows.values()))
+        except Exception as error:
+            raise DeferredRowsFailed(str(error)) from error
 
     def _group_wrote_room(self, room: Room) -> None:
         if self._group is not None:
@@ -134,7 +163,9 @@ class SqlBase:
         self._counters, self._changed = mark
 
     def flush_ids(self) -> None:
-        """Write the counters this transaction moved; the last statement before COMMIT."""
+        """Send the deferred rows, then write the counters this transaction moved: the last statements before COMMIT."""
+        if self._deferred:
+            self._send_deferred()
         values = self._counters or {}
         for counter in sorted(self._changed):
             self._execute("UPDATE counters SET value = ? WHERE name = ?", (values[counter], counter))

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final
 
 from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.errors import LocalError
 from hubbub.store.sql.base import SqlBase
+from hubbub.store.sql.row_writes import RowWrite
 from hubbub.store.sql.rows import event_from_json, event_to_json
+
+_APPEND: Final = RowWrite(
+    "events",
+    (
+        ("id", "bigint"),
+        ("event_type", "integer"),
+        ("time_stamp", "bigint"),
+        ("room_id", "bigint"),
+        ("user_id", "bigint"),
+        ("target_user_id", "bigint"),
+        ("message_id", "bigint"),
+        ("body", "text"),
+    ),
+    key=("id",),
+    mode="insert",
+)
 
 
 class LogSql(SqlBase):
@@ -17,9 +35,8 @@ class LogSql(SqlBase):
 
     def append(self, event: NewEvent) -> Event:
         stored = event.with_id(EventId(self._next_id("event")))
-        self._execute(
-            "INSERT INTO events (id, event_type, time_stamp, room_id, user_id, target_user_id, message_id, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self._write_row(
+            _APPEND,
             (
                 stored.id,
                 int(stored.type),

@@ -9,14 +9,26 @@ from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import Message, Revision
 from hubbub.store.sql.base import SqlBase
 from hubbub.store.sql.group_reads import MAINTAINED
+from hubbub.store.sql.row_writes import RowWrite
 from hubbub.store.sql.rows import LIKE_SPECIAL, MESSAGE_COLUMNS, message_from_row
 
 # Keeps the writer's group reads true itself (group_reads.py).
-_INSERT_MESSAGE: Final = (
-    "INSERT INTO messages (id, room_id, user_id, source, content, posted_at, parent_id, show_parent)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_MESSAGE: Final = RowWrite(
+    "messages",
+    (
+        ("id", "bigint"),
+        ("room_id", "bigint"),
+        ("user_id", "bigint"),
+        ("source", "text"),
+        ("content", "text"),
+        ("posted_at", "bigint"),
+        ("parent_id", "bigint"),
+        ("show_parent", "boolean"),
+    ),
+    key=("id",),
+    mode="insert",
 )
-MAINTAINED.add(_INSERT_MESSAGE)
+MAINTAINED.add(_INSERT_MESSAGE.one)
 
 
 class MessagesSql(SqlBase):
@@ -110,7 +122,7 @@ class MessagesSql(SqlBase):
             show_parent=show_parent,
         )
         self._group_wrote_user_in_room(user_id, room_id)
-        self._execute(
+        self._write_row(
             _INSERT_MESSAGE,
             (message.id, room_id, user_id, source, content, posted_at, parent_id, show_parent),
         )

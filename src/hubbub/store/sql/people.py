@@ -10,14 +10,27 @@ from hubbub.core.models import ApiToken, LoginSession, User
 from hubbub.errors import Conflict
 from hubbub.store.sql.base import SqlBase
 from hubbub.store.sql.group_reads import MAINTAINED
+from hubbub.store.sql.row_writes import RowWrite
 from hubbub.store.sql.rows import USER_COLUMNS, user_from_row
 
 # Keeps the writer's group reads true itself (group_reads.py).
-_UPDATE_USER: Final = (
-    "UPDATE users SET name = ?, email = ?, reputation = ?, is_moderator = ?, suspended_until = ?,"
-    " about = ?, last_seen = ?, last_post = ? WHERE id = ?"
+_UPDATE_USER: Final = RowWrite(
+    "users",
+    (
+        ("name", "text"),
+        ("email", "text"),
+        ("reputation", "bigint"),
+        ("is_moderator", "boolean"),
+        ("suspended_until", "bigint"),
+        ("about", "text"),
+        ("last_seen", "bigint"),
+        ("last_post", "bigint"),
+        ("id", "bigint"),
+    ),
+    key=("id",),
+    mode="update",
 )
-MAINTAINED.add(_UPDATE_USER)
+MAINTAINED.add(_UPDATE_USER.one)
 
 
 class PeopleSql(SqlBase):
@@ -90,7 +103,7 @@ class PeopleSql(SqlBase):
 
     def update_user(self, user: User) -> None:
         self._group_wrote_user(user.id)
-        self._execute(
+        self._write_row(
             _UPDATE_USER,
             (
                 user.name,

@@ -9,19 +9,38 @@ from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel, Kick, Membership, Room, RoomAccess
 from hubbub.store.sql.base import SqlBase
 from hubbub.store.sql.group_reads import MAINTAINED
+from hubbub.store.sql.row_writes import RowWrite
 from hubbub.store.sql.rows import MEMBERSHIP_COLUMNS, ROOM_COLUMNS, membership_from_row, room_from_row
 
 # Both keep the writer's group reads true themselves (group_reads.py).
-_UPDATE_ROOM: Final = (
-    "UPDATE rooms SET name = ?, description = ?, tags = ?, access = ?, last_activity = ?,"
-    " message_count = ? WHERE id = ?"
+_UPDATE_ROOM: Final = RowWrite(
+    "rooms",
+    (
+        ("name", "text"),
+        ("description", "text"),
+        ("tags", "text"),
+        ("access", "text"),
+        ("last_activity", "bigint"),
+        ("message_count", "bigint"),
+        ("id", "bigint"),
+    ),
+    key=("id",),
+    mode="update",
 )
-_SET_MEMBERSHIP: Final = (
-    f"INSERT INTO memberships ({MEMBERSHIP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (room_id, user_id) DO UPDATE SET present = excluded.present,"
-    " joined_at = excluded.joined_at, last_seen = excluded.last_seen, last_post = excluded.last_post"
+_SET_MEMBERSHIP: Final = RowWrite(
+    "memberships",
+    (
+        ("room_id", "bigint"),
+        ("user_id", "bigint"),
+        ("present", "boolean"),
+        ("joined_at", "bigint"),
+        ("last_seen", "bigint"),
+        ("last_post", "bigint"),
+    ),
+    key=("room_id", "user_id"),
+    mode="upsert",
 )
-MAINTAINED.update((_UPDATE_ROOM, _SET_MEMBERSHIP))
+MAINTAINED.update((_UPDATE_ROOM.one, _SET_MEMBERSHIP.one))
 
 
 class RoomsSql(SqlBase):
@@ -69,7 +88,7 @@ class RoomsSql(SqlBase):
 
     def update_room(self, room: Room) -> None:
         self._group_wrote_room(room)
-        self._execute(
+        self._write_row(
             _UPDATE_ROOM,
             (
                 room.name,
@@ -142,7 +161,7 @@ class RoomsSql(SqlBase):
 
     def set_membership(self, membership: Membership) -> None:
         self._group_wrote_user_in_room(membership.user_id, membership.room_id)
-        self._execute(
+        self._write_row(
             _SET_MEMBERSHIP,
             (
                 membership.room_id,
