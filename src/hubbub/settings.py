@@ -42,7 +42,7 @@ class Settings:
     ws_port: int = 8081  # websocket gateway; 0 picks a free port
     database: str = ""  # "" = hubbub.sqlite3 in data_dir, sqlite:///path/to/file, or postgresql://...
     sqlite_synchronous: SqliteSynchronous = "normal"  # or "full": each commit waits for the disk
-    postgres_read_connections: int = 4  # per node: reader threads, one connection each
+    postgres_read_connections: int = 4  # per node: reader threads, one connection each; as many for lookups
     bus: str = "memory:"  # memory: (in-process; one node) or redis://host:6379/0 (one node of several)
     redis_prefix: str = "hubbub:"  # every Redis key and channel starts with this; one per deployment
     bus_reconnect_seconds: float = 1.0  # Redis lost: retry this often, reading the store meanwhile

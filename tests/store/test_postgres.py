@@ -29,13 +29,17 @@ def _append(tx: WriteTx) -> int:
     return tx.append(NewEvent(type=EventType.MESSAGE_POSTED, time_stamp=1, room_id=RoomId(1))).id
 
 
-def _backends(url: str, sql: str = "SELECT pid, state, backend_xmin IS NULL FROM pg_stat_activity") -> list[Any]:
-    """The rows of ``sql`` over this database's hubbub-reader backends."""
+def _backends(
+    url: str,
+    sql: str = "SELECT pid, state, backend_xmin IS NULL FROM pg_stat_activity",
+    application_name: str = "hubbub-reader",
+) -> list[Any]:
+    """The rows of ``sql`` over this database's backends of ``application_name``."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as admin:
         return admin.execute(
-            f"{sql} WHERE application_name = 'hubbub-reader' AND datname = current_database()"
+            f"{sql} WHERE application_name = %s AND datname = current_database()", (application_name,)
         ).fetchall()
 
 
@@ -177,19 +181,22 @@ async def test_a_lookup_whose_connection_died_while_idle_runs_on_a_new_one(
     store: PostgresStore, postgres_url: str
 ) -> None:
     assert await store.lookup(lambda tx: tx.last_event_id()) == 0
-    killed = {pid for pid, *_ in _backends(postgres_url)}
-    assert _terminate(postgres_url, "hubbub-reader") == 2
-    assert _eventually(lambda: not killed & {pid for pid, *_ in _backends(postgres_url)})
+    killed = {pid for pid, *_ in _backends(postgres_url, application_name="hubbub-lookup")}
+    assert len(killed) == 1  # one lookup at a time uses one connection
+    assert _terminate(postgres_url, "hubbub-lookup") == 1
+    assert _eventually(
+        lambda: not killed & {pid for pid, *_ in _backends(postgres_url, application_name="hubbub-lookup")}
+    )
     assert [await store.lookup(lambda tx: tx.last_event_id()) for _ in range(6)] == [0] * 6
 
 
 async def test_a_lookup_the_database_refuses_leaves_its_connection_usable(store: PostgresStore) -> None:
-    import psycopg
+    import asyncpg
 
     for _ in range(3):
-        with pytest.raises(psycopg.errors.UndefinedTable):
+        with pytest.raises(asyncpg.exceptions.UndefinedTableError):
             await store.lookup(lambda tx: tx._all("SELECT * FROM no_such_table"))
-        with pytest.raises(psycopg.errors.UndefinedTable):
+        with pytest.raises(asyncpg.exceptions.UndefinedTableError):
             await store.lookup(lambda tx: tx._execute("SELECT * FROM no_such_table") and "unread")
         assert await store.lookup(lambda tx: tx.last_event_id()) == 0
         assert await store.read(lambda tx: tx.last_event_id()) == 0
@@ -227,6 +234,33 @@ async def test_closing_the_store_leaves_no_reader_connections(postgres_url: str)
     assert len(ours) == 3  # one per reader thread, opened with the store
     await engine.close()
     assert _eventually(lambda: not ours & {pid for pid, *_ in _backends(postgres_url)})
+
+
+async def test_lookups_on_two_event_loops_each_use_their_own_connections_and_close_with_the_store(
+    postgres_url: str,
+) -> None:
+    # The websocket gateway's loop runs on a thread of its own and looks sessions up too: asyncpg
+    # connections belong to the loop that opened them.
+    import asyncio
+    import threading
+
+    engine = PostgresStore.open(postgres_url, read_connections=2)
+    concurrent = [engine.lookup(lambda tx: tx._scalar("SELECT pg_backend_pid() FROM pg_sleep(0.05)")) for _ in range(2)]
+    here = set(await asyncio.gather(*concurrent))
+    assert len(here) == 2  # two lookups at once: both of this loop's connections
+    there: set[int] = set()
+    thread = threading.Thread(
+        target=lambda: there.add(asyncio.run(engine.lookup(lambda tx: tx._scalar("SELECT pg_backend_pid()"))))
+    )
+    thread.start()
+    thread.join(10)
+    assert len(there) == 1 and not there & here
+    ours = {pid for pid, *_ in _backends(postgres_url, application_name="hubbub-lookup")}
+    assert here | there <= ours
+    await engine.close()
+    assert _eventually(
+        lambda: not ours & {pid for pid, *_ in _backends(postgres_url, application_name="hubbub-lookup")}
+    )
 
 
 def test_an_unreachable_server_is_a_config_error_without_the_password() -> None:

@@ -18,6 +18,9 @@ connections on the event loop, above all while the loop is busy.
   in pipeline mode (``_Reader``, reopened after it breaks), each unit in one
   ``REPEATABLE READ READ ONLY`` transaction: one snapshot, which never blocks or is
   blocked by the writers, and one wait for the server per unit.
+- Lookups (reads of one statement, such as every signed-in request's session): on the
+  caller's event loop through asyncpg (``store/pg_lookups.py``), where handing them to a
+  reader thread cost several times their own work in passing the interpreter lock.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from psycopg.types.numeric import Int8Dumper
 from hubbub.errors import ConfigError
 from hubbub.store.base import ReadTx, Store, WriteTx
 from hubbub.store.migrate import migrate_postgresql
+from hubbub.store.pg_lookups import Lookups
 from hubbub.store.reader_threads import ReaderThreads
 from hubbub.store.sql import POSTGRESQL, SqlTx
 from hubbub.store.sql.base import COUNTERS
@@ -331,36 +335,27 @@ class _Reader:
         psycopg closes a connection that broke."""
         return self._connection is None or self._connection.closed
 
-    def run(self, work: Callable[[SqlTx], T], *, snapshot: bool = True) -> T:
-        """Run ``work`` in a read-only snapshot of its own; its errors are raised to this caller only.
-
-        ``snapshot=False``: a lookup (``Store.lookup``), whose one statement runs alone, without
-        ``BEGIN`` and ``ROLLBACK``.
-        """
+    def run(self, work: Callable[[SqlTx], T]) -> T:
+        """Run ``work`` in a read-only snapshot of its own; its errors are raised to this caller only."""
         try:
-            if snapshot:
-                self._begin()
-            elif self.broken:
-                self._open()
+            self._begin()
             cursor, control, pipeline = self._cursor, self._control, self._pipeline
             assert cursor is not None and control is not None and pipeline is not None
-            result = work(SqlTx(cursor, POSTGRESQL, one_statement=not snapshot))
+            result = work(SqlTx(cursor, POSTGRESQL))
             if pipeline.result_queue:  # a statement of the unit not answered yet: its error is the unit's
-                if snapshot:
-                    control.execute("ROLLBACK", prepare=False)
+                control.execute("ROLLBACK", prepare=False)
                 pipeline.sync()
                 return result
         except BaseException:
             self._recover()
             raise
-        self._end_without_waiting(control, pipeline, rollback=snapshot)
+        self._end_without_waiting(control, pipeline)
         return result
 
-    def _end_without_waiting(self, control: psycopg.Cursor[Any], pipeline: psycopg.Pipeline, *, rollback: bool) -> None:
+    def _end_without_waiting(self, control: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
         connection = control.connection
         try:
-            if rollback:
-                control.execute("ROLLBACK", prepare=False)
+            control.execute("ROLLBACK", prepare=False)
             # Pipeline.sync() would wait for the answers; psycopg has no public call that only
             # sends a sync, so this does what sync() does up to the wait (tests/store/test_postgres.py
             # checks the server is idle after a read).
@@ -426,6 +421,7 @@ class PostgresStore:
         self._readers = ReaderThreads(
             read_connections, self._read, thread_name="hubbub-pg-reader", initializer=self._bind_reader
         )
+        self._lookups = Lookups(url, size=read_connections, timeout=CONNECT_TIMEOUT_SECONDS)
 
     @classmethod
     def open(cls, url: str, *, read_connections: int = 4) -> PostgresStore:
@@ -458,22 +454,11 @@ class PostgresStore:
         reader: _Reader = self._local.reader
         return reader.run(work)
 
-    def _look_up(self, work: Callable[[SqlTx], T]) -> T:
-        reader: _Reader = self._local.reader
-        try:
-            return reader.run(work, snapshot=False)
-        except psycopg.OperationalError:
-            if not reader.broken:
-                raise
-            # Its connection had died while idle; a read finds that out at its BEGIN, before the
-            # unit runs, and a lookup only at its statement. Nothing was written: run it again.
-            return reader.run(work, snapshot=False)
-
     async def read(self, work: Callable[[ReadTx], T]) -> T:
         return await self._readers.run(work)
 
     async def lookup(self, work: Callable[[ReadTx], T]) -> T:
-        return await self._readers.run(work, runner=self._look_up)
+        return await self._lookups.run(work)
 
     async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
         return await self._writer.write(work, prefetch)
@@ -486,10 +471,12 @@ class PostgresStore:
         return self._readers.run_blocking(work)
 
     async def close(self) -> None:
+        await self._lookups.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.close_blocking)
 
     def close_blocking(self) -> None:
+        self._lookups.terminate()
         self._writer.close()
         self._readers.close()
         with self._readers_lock:
