@@ -5,7 +5,9 @@ Printed side by side in one run, each against a reference measured in the same r
 1. **posts/s by store**: one node per engine (SQLite file; PostgreSQL when
    ``--postgres`` names a server and this build has the engine), 16 signed-in
    posters (``--posters``) posting ``--posts`` messages in all through the real HTTP
-   stack, each waiting for its answer. Ratio: PostgreSQL / SQLite (target >= 0.8).
+   stack, each waiting for its answer; ``--rounds`` rounds, the two nodes taking turns,
+   so that a slow minute of a shared machine falls on both. Ratio: PostgreSQL / SQLite,
+   round by round and their median (target >= 0.8).
 2. **fan-out to N sockets** (``--sockets``, default 2000): one poster on node A; the
    sockets all on A of a single node (in-process bus), versus split over nodes A and B
    of a two-node cluster (shared SQLite file, Redis bus). Deliveries/s at saturation
@@ -100,11 +102,21 @@ def on_port(url: str, port: int) -> str:
 # 1. posts/s per store engine
 
 
-async def posts_per_second(node: HubbubServer, args: argparse.Namespace) -> dict[str, float]:
+async def posting_clients(node: HubbubServer, args: argparse.Namespace) -> tuple[list[ChatClient], int]:
+    """``--posters`` users signed in on ``node``, and the room they post to, every session warmed once."""
     names = [f"poster{i}" for i in range(args.posters)]
     node.create_users(names, parallel=4)
     room = node.create_room("Posting")
     clients = await signed_in(node.base_url, names)
+    for client in clients:  # warm every session (and the node's caches) once
+        await client.post_message(room, f"warm-up {id(client)}")
+    return clients, room
+
+
+async def posts_per_second(
+    node: HubbubServer, clients: list[ChatClient], room: int, args: argparse.Namespace, round_number: int
+) -> dict[str, float]:
+    """One round: every client posts its share of ``--posts``, each waiting for its answer."""
     latencies: list[float] = []
     failures = 0
     each = args.posts // args.posters
@@ -113,24 +125,18 @@ async def posts_per_second(node: HubbubServer, args: argparse.Namespace) -> dict
         nonlocal failures
         for n in range(each):
             began = time.perf_counter()
-            status, body = await client.post_message(room, f"poster {index} message {n}")
+            status, body = await client.post_message(room, f"poster {index} round {round_number} message {n}")
             latencies.append(time.perf_counter() - began)
             if status != 200 or not isinstance(body, dict) or not body.get("id"):
                 failures += 1
 
-    try:
-        for client in clients:  # warm every session (and the node's caches) once
-            await client.post_message(room, f"warm-up {id(client)}")
-        cpu_before = (cpu_seconds_of(node.pid), database_cpu_seconds(), client_cpu_seconds())
-        began = time.perf_counter()
-        await asyncio.gather(*(post_all(c, i) for i, c in enumerate(clients)))
-        seconds = time.perf_counter() - began
-        cpu_after = (cpu_seconds_of(node.pid), database_cpu_seconds(), client_cpu_seconds())
-    finally:
-        for client in clients:
-            await client.close()
+    cpu_before = (cpu_seconds_of(node.pid), database_cpu_seconds(), client_cpu_seconds())
+    began = time.perf_counter()
+    await asyncio.gather(*(post_all(c, i) for i, c in enumerate(clients)))
+    seconds = time.perf_counter() - began
+    cpu_after = (cpu_seconds_of(node.pid), database_cpu_seconds(), client_cpu_seconds())
     latencies.sort()
-    posts = each * args.posters
+    posts = each * len(clients)
     server_cpu, database_cpu, client_cpu = (
         (after - before) / posts * 1e6 for before, after in zip(cpu_before, cpu_after, strict=True)
     )
@@ -186,29 +192,42 @@ def postgres_database(admin_url: str) -> tuple[str, Any] | None:
     return f"{base}/{name}", drop
 
 
-async def phase_posting(directory: Path, args: argparse.Namespace) -> list[tuple[str, dict[str, float] | str]]:
-    rows: list[tuple[str, dict[str, float] | str]] = []
-    with running(start_nodes(directory / "sqlite", 1)) as (node,):
-        rows.append(("sqlite", await posts_per_second(node, args)))
-    if not args.postgres:
-        rows.append(("postgresql", "skipped (no --postgres)"))
-        return rows
-    made = postgres_database(args.postgres)
-    if made is None:
-        rows.append(("postgresql", "skipped (psycopg not installed: pip install 'hubbub[postgres]')"))
-        return rows
-    url, drop = made
-    try:
+Posting = list[tuple[str, list[dict[str, float]] | str]]  # per engine: its rounds, or why it has none
+
+
+async def phase_posting(directory: Path, args: argparse.Namespace) -> Posting:
+    """``--rounds`` rounds on each engine's node, the engines taking turns (and the first turn):
+    a machine that slows down for a while slows both, and the ratio is taken round by round."""
+    engines: list[tuple[str, HubbubServer]] = []
+    skipped: Posting = []
+    with contextlib.ExitStack() as stack:
+        (sqlite_node,) = stack.enter_context(running(start_nodes(directory / "sqlite", 1)))
+        engines.append(("sqlite", sqlite_node))
+        made = postgres_database(args.postgres) if args.postgres else None
+        if not args.postgres:
+            skipped.append(("postgresql", "skipped (no --postgres)"))
+        elif made is None:
+            skipped.append(("postgresql", "skipped (psycopg not installed: pip install 'hubbub[postgres]')"))
+        else:
+            url, drop = made
+            stack.callback(drop)
+            try:
+                (pg_node,) = stack.enter_context(running(start_nodes(directory / "postgresql", 1, database=url)))
+                engines.append(("postgresql", pg_node))
+            except RuntimeError as error:
+                skipped.append(("postgresql", f"not available in this build: {str(error).splitlines()[-1]}"))
+        ready = [(name, node, *(await posting_clients(node, args))) for name, node in engines]
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name, _ in engines}
         try:
-            nodes = start_nodes(directory / "postgresql", 1, database=url)
-        except RuntimeError as error:
-            rows.append(("postgresql", f"not available in this build: {str(error).splitlines()[-1]}"))
-            return rows
-        with running(nodes) as (node,):
-            rows.append(("postgresql", await posts_per_second(node, args)))
-    finally:
-        drop()
-    return rows
+            for number in range(args.rounds):
+                turn = ready if number % 2 == 0 else ready[::-1]
+                for name, node, clients, room in turn:
+                    rounds[name].append(await posts_per_second(node, clients, room, args, number))
+        finally:
+            for _, _, clients, _ in ready:
+                for client in clients:
+                    await client.close()
+    return [(name, rounds[name]) for name, _ in engines] + skipped
 
 
 # ----------------------------------------------------------------------------------------------
@@ -358,47 +377,55 @@ def _ratio(a: float, b: float) -> str:
     return "-" if math.isnan(a) or math.isnan(b) or b == 0 else f"{a / b:.2f}"
 
 
-def report(posting: list[tuple[str, dict[str, float] | str]], nodes: dict[str, Result]) -> int:
+def report(posting: Posting, nodes: dict[str, Result]) -> int:
     if posting:
         report_posting(posting)
     return report_nodes(nodes) if nodes else 0
 
 
-def report_posting(posting: list[tuple[str, dict[str, float] | str]]) -> None:
-    print("\n1. posts/s through HTTP, one node per store engine")
+def report_posting(posting: Posting) -> None:
+    print("\n1. posts/s through HTTP, one node per store engine, the engines taking turns round by round")
     rows = []
-    rates: dict[str, float] = {}
-    cpu: dict[str, float] = {}  # CPU microseconds per post: hubbub, the database and the posters
-    own: dict[str, float] = {}  # hubbub's alone
+    measured = {engine: outcome for engine, outcome in posting if not isinstance(outcome, str)}
     for engine, outcome in posting:
         if isinstance(outcome, str):
-            rows.append([engine, outcome, "", "", "", "", "", "", "", ""])
+            rows.append([engine, "", outcome, "", "", "", "", "", "", "", ""])
             continue
-        rates[engine] = outcome["rate"]
-        cpu[engine] = outcome["server_cpu"] + outcome["database_cpu"] + outcome["client_cpu"]
-        own[engine] = outcome["server_cpu"]
-        rows.append(
-            [
-                engine,
-                f"{outcome['posts']:.0f}",
-                fmt_rate(outcome["rate"]),
-                fmt_ms(outcome["p50"]),
-                fmt_ms(outcome["p99"]),
-                f"{outcome['failures']:.0f}",
-                f"{outcome['server_cpu']:,.0f}",
-                f"{outcome['database_cpu']:,.0f}",
-                f"{outcome['client_cpu']:,.0f}",
-                f"{cpu[engine]:,.0f}",
-            ]
-        )
+        for number, result in enumerate(outcome, 1):
+            every = result["server_cpu"] + result["database_cpu"] + result["client_cpu"]
+            rows.append(
+                [
+                    engine,
+                    str(number),
+                    f"{result['posts']:.0f}",
+                    fmt_rate(result["rate"]),
+                    fmt_ms(result["p50"]),
+                    fmt_ms(result["p99"]),
+                    f"{result['failures']:.0f}",
+                    f"{result['server_cpu']:,.0f}",
+                    f"{result['database_cpu']:,.0f}",
+                    f"{result['client_cpu']:,.0f}",
+                    f"{every:,.0f}",
+                ]
+            )
     cpu_columns = ["CPU us/post: hubbub", "database", "posters", "all"]
-    print_table(["store", "posts", "posts/s", "p50 ms", "p99 ms", "failed", *cpu_columns], rows)
-    if "postgresql" in rates:
-        print(f"postgresql / sqlite posts/s: {_ratio(rates['postgresql'], rates['sqlite'])} (target >= 0.80)")
-    if "postgresql" in cpu and "sqlite" in cpu:
+    print_table(["store", "round", "posts", "posts/s", "p50 ms", "p99 ms", "failed", *cpu_columns], rows)
+    if "postgresql" in measured and "sqlite" in measured:
+        pairs = list(zip(measured["postgresql"], measured["sqlite"], strict=True))
+        ratios = [pg["rate"] / lite["rate"] for pg, lite in pairs]
         print(
-            f"sqlite / postgresql CPU per post, all processes: {_ratio(cpu['sqlite'], cpu['postgresql'])};"
-            f" hubbub's own: {_ratio(own['sqlite'], own['postgresql'])}"
+            "postgresql / sqlite posts/s by round: "
+            + ", ".join(f"{ratio:.2f}" for ratio in ratios)
+            + f"; median {statistics.median(ratios):.2f} (target >= 0.80)"
+        )
+
+        def all_cpu(result: dict[str, float]) -> float:
+            return result["server_cpu"] + result["database_cpu"] + result["client_cpu"]
+
+        every = statistics.median(all_cpu(lite) / all_cpu(pg) for pg, lite in pairs)
+        own = statistics.median(lite["server_cpu"] / pg["server_cpu"] for pg, lite in pairs)
+        print(
+            f"sqlite / postgresql CPU per post, median by round: all processes {every:.2f}; hubbub's own {own:.2f}"
             f" (where posters, hubbub and the database share {os.cpu_count()} cores and keep them busy,"
             " posts/s follows the first)"
         )
@@ -468,7 +495,8 @@ def main() -> int:
     parser.add_argument("--postgres", default="", help="admin URL of a PostgreSQL server (a database is made, dropped)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis server for the two-node cluster")
     parser.add_argument("--posters", type=int, default=16)
-    parser.add_argument("--posts", type=int, default=3200, help="messages posted in all, per engine")
+    parser.add_argument("--posts", type=int, default=3200, help="messages posted in all, per engine and round")
+    parser.add_argument("--rounds", type=int, default=3, help="posting rounds per engine, the engines taking turns")
     parser.add_argument("--sockets", type=int, default=2000)
     parser.add_argument("--fanout-posts", type=int, default=40)
     parser.add_argument("--listeners", type=int, default=20, help="sockets in the latency runs")
@@ -483,6 +511,8 @@ def main() -> int:
         help="posting: comparison 1 only; nodes: comparisons 2 and 3 (fan-out, latency)",
     )
     args = parser.parse_args()
+    if args.rounds < 1 or args.posters < 1 or args.posts < args.posters:
+        parser.error("--rounds and --posters must be at least 1, and --posts at least --posters")
     raise_nofile_limit()
     return int(asyncio.run(bench(args)))
 
