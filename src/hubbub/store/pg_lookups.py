@@ -18,7 +18,9 @@ A unit of work is synchronous, so it cannot await its statement. It runs twice i
 asyncpg connections belong to the event loop that opened them, so each loop that looks up (a
 node has one; tests and tools may have more) has its own few (``_LoopConnections``), opened at
 its first lookup and taken in turn; a connection found dead is replaced and the lookup runs
-once more, which is safe since it wrote nothing.
+once more, which is safe since it wrote nothing. asyncpg checks each parameter against the type
+the server gives it in the prepared statement: a lookup passes ints for integer columns and
+strings for text, as the store's SQL does everywhere.
 """
 
 from __future__ import annotations
