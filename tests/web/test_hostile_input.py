@@ -17,7 +17,6 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -146,15 +145,27 @@ async def send(port: int, request: bytes) -> Answer:
     return Answer(int(head.split(b" ", 2)[1]), head, body)
 
 
-def database_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table (read-only), to compare before and after."""
+def database_rows(node: Node) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of the node's database (read-only), to compare before and after."""
+    url = node.runtime.settings.database
+    if url.startswith("postgresql"):  # HUBBUB_TEST_ENGINE=postgresql: the test's own schema
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as connection:
+            tables = [
+                str(row[0])
+                for row in connection.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                )
+            ]
+            return {
+                table: connection.execute(f'SELECT * FROM "{table}" AS t ORDER BY t::text').fetchall()
+                for table in tables
+            }
+    path = node.runtime.settings.data_dir / "hubbub.sqlite3"
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
         tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {table: connection.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall() for table in tables}
-
-
-def database_path(node: Node) -> Path:
-    return node.runtime.settings.data_dir / "hubbub.sqlite3"
 
 
 def server_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -236,7 +247,7 @@ async def test_every_route_survives_hostile_input(node: Node, caplog: pytest.Log
     room = await node.room(owner=signed.user)
     assert (await signed.post(f"/chats/{room}/messages/new", {"text": "hello"})).status == 200
     token, _ = await node.service.tokens.create("sweep", "publish")
-    before = database_rows(database_path(node))
+    before = database_rows(node)
 
     requests = list(
         hostile_requests(node.runtime.http_app, cookie=_session_cookie(signed), fkey=signed.fkey, token=token)
@@ -248,7 +259,7 @@ async def test_every_route_survives_hostile_input(node: Node, caplog: pytest.Log
             failures.append((label, answer.status, answer.body[:120]))
     assert failures == []
     assert len(requests) > 500  # the sweep really walked the router
-    assert database_rows(database_path(node)) == before
+    assert database_rows(node) == before
     assert server_errors(caplog) == []
 
 
@@ -303,7 +314,7 @@ async def test_a_reported_500_is_a_4xx_that_changes_nothing(
     caplog.set_level(logging.INFO)
     signed = await node.signed_in("Poster")
     room = await node.room()
-    before = database_rows(database_path(node))
+    before = database_rows(node)
     data = None if body is None else body.data.replace(b"{fkey}", signed.fkey.encode())
     request = raw_request(
         method,
@@ -315,7 +326,7 @@ async def test_a_reported_500_is_a_4xx_that_changes_nothing(
     answer = await send(node.runtime.http_port, request)
     assert answer.status == status, answer.body[:300]
     assert says in answer.body
-    assert database_rows(database_path(node)) == before
+    assert database_rows(node) == before
     assert server_errors(caplog) == []
 
 
@@ -357,7 +368,7 @@ async def test_publish_refuses_deep_json_and_lone_surrogates(
 ) -> None:
     caplog.set_level(logging.INFO)
     token, _ = await node.service.tokens.create("tests", "publish")
-    before = database_rows(database_path(node))
+    before = database_rows(node)
     body = b'{"topic": "feed", "data": ' + data + b"}"
     request = raw_request(
         "POST",
@@ -369,5 +380,5 @@ async def test_publish_refuses_deep_json_and_lone_surrogates(
     answer = await send(node.runtime.http_port, request)
     assert answer.status == 400
     assert json.loads(answer.body) == {"error": error}
-    assert database_rows(database_path(node)) == before
+    assert database_rows(node) == before
     assert server_errors(caplog) == []
