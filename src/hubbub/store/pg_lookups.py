@@ -50,7 +50,14 @@ class _Captured(BaseException):  # not an Exception: a unit that catches those m
     """The unit's statement is taken: stop the unit before it reads an answer it cannot have yet."""
 
 
-class _Capture:
+class _ReadingCursor:
+    """What both of a lookup's cursors refuse: a lookup only reads."""
+
+    def executemany(self, sql: str, params_seq: Sequence[Sequence[Any]], /) -> Any:
+        raise LocalError("a lookup only reads")
+
+
+class _Capture(_ReadingCursor):
     """A cursor that keeps the one statement a lookup runs."""
 
     def __init__(self) -> None:
@@ -60,16 +67,13 @@ class _Capture:
         self.statement = (sql, tuple(params))
         raise _Captured
 
-    def executemany(self, sql: str, params_seq: Sequence[Sequence[Any]], /) -> Any:
-        raise LocalError("a lookup only reads")
-
     def fetchone(self) -> Any:
         raise LocalError("a lookup's unit read before it ran its statement")
 
     fetchall = fetchone
 
 
-class _Replay:
+class _Replay(_ReadingCursor):
     """A cursor that answers the captured statement with the rows the server returned."""
 
     def __init__(self, statement: tuple[str, tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
@@ -80,9 +84,6 @@ class _Replay:
         if (sql, tuple(params)) != self._statement:
             raise LocalError("a lookup's unit asked for another statement the second time it ran")
         return self
-
-    def executemany(self, sql: str, params_seq: Sequence[Sequence[Any]], /) -> Any:
-        raise LocalError("a lookup only reads")
 
     def fetchone(self) -> Any:
         return self._rows[0] if self._rows else None
@@ -173,12 +174,15 @@ class Lookups:
                 connections = self._loops.setdefault(loop, _LoopConnections(self._url, self._size, self._timeout))
         return connections
 
+    def _take_all(self) -> dict[asyncio.AbstractEventLoop, _LoopConnections]:
+        with self._lock:
+            loops, self._loops = self._loops, {}
+        return loops
+
     async def close(self) -> None:
         """Close the calling loop's connections, and end those of loops on other threads."""
         here = asyncio.get_running_loop()
-        with self._lock:
-            loops, self._loops = self._loops, {}
-        for loop, connections in loops.items():
+        for loop, connections in self._take_all().items():
             if loop is here:
                 await connections.close()
             else:
@@ -186,7 +190,5 @@ class Lookups:
 
     def terminate(self) -> None:
         """End every loop's connections without a goodbye (from synchronous code)."""
-        with self._lock:
-            loops, self._loops = self._loops, {}
-        for connections in loops.values():
+        for connections in self._take_all().values():
             connections.terminate()

@@ -59,6 +59,7 @@ class RowWrite:
     mode: Mode
     one: str = field(init=False)  # the statement for one row, ``?`` placeholders
     many: str = field(init=False)  # the statement for many rows: one parameter, their JSON (``rows_json``)
+    _names: tuple[str, ...] = field(init=False)
     _key_at: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -91,6 +92,7 @@ class RowWrite:
                 many += clash
         object.__setattr__(self, "one", one)
         object.__setattr__(self, "many", many)
+        object.__setattr__(self, "_names", tuple(names))
         object.__setattr__(self, "_key_at", tuple(names.index(name) for name in self.key))
 
     def key_of(self, params: tuple[object, ...]) -> tuple[object, ...]:
@@ -99,5 +101,4 @@ class RowWrite:
 
     def rows_json(self, rows: Iterable[tuple[object, ...]]) -> str:
         """The parameter of ``many``: ``rows`` (each one row's parameters) as a JSON array of objects."""
-        names = [name for name, _ in self.columns]
-        return json.dumps([dict(zip(names, row, strict=True)) for row in rows], ensure_ascii=False)
+        return json.dumps([dict(zip(self._names, row, strict=True)) for row in rows], ensure_ascii=False)
