@@ -1,4 +1,4 @@
-"""The default engine: one SQLite file in WAL mode, one writer thread, a few reader threads.
+"""The default engine: one SQLite file in WAL mode, one writer, a few reader threads.
 
 Only this single-node engine's writer touches the database for writes, so write
 transactions are serialised and event ids commit in order. Units of work that queue
@@ -6,6 +6,12 @@ up while the writer is busy commit together (``store/writer.py``, group commit).
 Readers see consistent snapshots (WAL) and never block the writer. Other processes
 (the CLI) may write to the same file at the same time; SQLite's lock and
 ``busy_timeout`` serialise them too.
+
+With ``synchronous = normal`` a commit waits for nothing, so groups commit on the caller's
+event loop, and the one-statement lookups (every signed-in request's session) run there
+too: no thread hands the interpreter lock back and forth for them. Those connections
+never wait for a lock: if another process holds it, the group goes to the writer thread
+and the lookup to a reader thread, which wait there (docs/design/ordering.md).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from hubbub.store.migrate import migrate
 from hubbub.store.reader_threads import ReaderThreads
 from hubbub.store.sql import SQLITE, SqlTx
 from hubbub.store.sqlite_checkpoints import Checkpointer
-from hubbub.store.writer import GroupWriter
+from hubbub.store.writer import GroupWriter, WriterBusy
 
 __all__ = ["BackupReport", "SqliteStore", "backup", "connect"]
 
@@ -38,15 +44,18 @@ BUSY_TIMEOUT_MS: Final = 10_000  # how long a writer waits for another process's
 MAX_GROUP: Final = 64  # units of work committed together at most
 
 
-def connect(path: Path, *, synchronous: SqliteSynchronous = "normal") -> sqlite3.Connection:
+def connect(
+    path: Path, *, synchronous: SqliteSynchronous = "normal", busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> sqlite3.Connection:
     """A connection to the file set up as hubbub's queries expect (autocommit; transactions are explicit).
 
     ``synchronous``: with ``normal`` a commit is written to the WAL file but flushed to the disk
     only at checkpoints, so a power loss can undo the last commits (never reorder them); with
     ``full`` every commit waits for the disk (docs/configuration.md).
+    ``busy_timeout_ms``: how long a statement waits for another process's lock before it fails.
     """
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     # SQLite's own lower() folds ASCII only; search must fold like PostgreSQL's (dialect.py).
     connection.create_function(SQLITE.lower, 1, _lower, deterministic=True)
@@ -57,12 +66,21 @@ def _lower(text: str | None) -> str | None:
     return None if text is None else text.lower()
 
 
+def _is_busy(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's "another connection holds the lock" (what a connection that never waits gets)."""
+    return isinstance(error, sqlite3.OperationalError) and (getattr(error, "sqlite_errorcode", 0) & 0xFF) in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
+
+
 class _Connections:
     """One connection per thread, all closed together."""
 
-    def __init__(self, path: Path, synchronous: SqliteSynchronous) -> None:
+    def __init__(self, path: Path, synchronous: SqliteSynchronous, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self._path = path
         self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
@@ -70,7 +88,9 @@ class _Connections:
     def get(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = connect(self._path, synchronous=self._synchronous)
+            connection = connect(self._path, synchronous=self._synchronous, busy_timeout_ms=self._busy_timeout_ms)
+            # the store's ``Checkpointer`` copies the WAL, never a commit (store/sqlite_checkpoints.py)
+            connection.execute("PRAGMA wal_autocheckpoint = 0")
             self._local.connection = connection
             with self._lock:
                 self._all.append(connection)
@@ -94,25 +114,29 @@ class _Connections:
 
 
 class _SqliteWriteSession:
-    """Write transactions on the writer thread's connection (``BEGIN IMMEDIATE`` takes the file's write lock).
+    """Write transactions on the writing thread's connection (``BEGIN IMMEDIATE`` takes the file's write lock).
 
     Its commits never checkpoint: ``checkpoints`` does that on its own thread (store/sqlite_checkpoints.py).
     """
 
     reads_ahead = False  # in-process: a read costs no round trip, so each unit reads as it runs
 
-    def __init__(self, connections: _Connections, checkpoints: Checkpointer) -> None:
+    def __init__(self, connections: _Connections, checkpoints: Checkpointer, *, inline: bool = False) -> None:
+        """``inline``: this session runs on event loops (``connections`` never wait for a lock),
+        and says so with ``WriterBusy`` when the lock is taken."""
         self._connections = connections
         self._checkpoints = checkpoints
+        self._inline = inline
         self._cursor: sqlite3.Cursor | None = None
-        self._autocheckpoint_off = False
 
     def begin(self) -> SqlTx:
         cursor = self._connections.cursor()
-        if not self._autocheckpoint_off:
-            cursor.execute("PRAGMA wal_autocheckpoint = 0")
-            self._autocheckpoint_off = True
-        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if self._inline and _is_busy(error):
+                raise WriterBusy from error
+            raise
         self._cursor = cursor
         return SqlTx(cursor, SQLITE)
 
@@ -160,11 +184,15 @@ class SqliteStore:
     def __init__(self, path: Path, *, readers: int = 2, synchronous: SqliteSynchronous = "normal") -> None:
         self._path = path
         self._connections = _Connections(path, synchronous)
+        # the event loops' own: they never wait for a lock, the threads above do (module docstring)
+        self._on_loop = _Connections(path, synchronous, busy_timeout_ms=0)
         self._checkpoints = Checkpointer(path, lambda at: connect(at, synchronous=synchronous))
+        inline = _SqliteWriteSession(self._on_loop, self._checkpoints, inline=True) if synchronous == "normal" else None
         self._writer = GroupWriter(
             _SqliteWriteSession(self._connections, self._checkpoints),
             max_group=MAX_GROUP,
             thread_name="hubbub-sqlite-writer",
+            inline=inline,
         )
         self._readers = ReaderThreads(readers, self._read, thread_name="hubbub-sqlite-reader")
 
@@ -195,11 +223,11 @@ class SqliteStore:
         finally:
             cursor.execute("ROLLBACK")  # nothing to keep: reads only
 
-    def _look_up(self, work: Callable[[SqlTx], T]) -> T:
+    def _look_up(self, work: Callable[[SqlTx], T], connections: _Connections | None = None) -> T:
         # With no BEGIN, SQLite runs the one statement in a read transaction of its own, which
         # lasts until the statement is done: a unit that read one row of several would leave its
         # snapshot open on this idle thread, and no checkpoint could copy the WAL past it.
-        cursor = self._connections.cursor()
+        cursor = (connections or self._connections).cursor()
         try:
             return work(SqlTx(cursor, SQLITE, one_statement=True))
         finally:
@@ -210,6 +238,13 @@ class SqliteStore:
         return await self._readers.run(work)
 
     async def lookup(self, work: Callable[[ReadTx], T]) -> T:
+        """On this event loop: one statement of an indexed row costs less than handing it to a thread.
+        If another process's lock is in the way, a reader thread waits for it instead."""
+        try:
+            return self._look_up(work, self._on_loop)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
         return await self._readers.run(work, runner=self._look_up)
 
     async def write(self, work: Callable[[WriteTx], T], *, prefetch: Callable[[WriteTx], None] | None = None) -> T:
@@ -235,6 +270,7 @@ class SqliteStore:
         self._checkpoints.close()
         self._readers.close()
         self._connections.close()
+        self._on_loop.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,14 @@ keeps their rows true), so the units run without waits, and the rows every post 
 once per group at its end (store/sql/row_writes.py). Only when that attempt fails in
 a way a savepoint would have contained (a unit failing after it wrote, a refused
 statement) does the group run again as above.
+
+An engine whose commit costs no wait at all (SQLite with ``synchronous = normal``: the WAL
+write goes to the page cache) also hands in an *inline* session: groups then run on the
+caller's event loop, one group per turn of the loop, and no thread takes the interpreter lock
+in between (with the process free on both cores, handing the lock to and from a writer
+thread cost more than the posts' own work; docs/design/ordering.md). The inline session never
+waits for a lock: when another process holds the database's, it raises ``WriterBusy`` before
+anything ran, and that group, with what queues after it, goes to the writer thread, which waits.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from hubbub.store.answers import settle
 from hubbub.store.sql import SqlTx
 from hubbub.store.sql.row_writes import DeferredRowsFailed
 
-__all__ = ["GroupWriter", "Prefetch", "UnitRefused", "WriteSession", "commit_group"]
+__all__ = ["GroupWriter", "Prefetch", "UnitRefused", "WriteSession", "WriterBusy", "commit_group"]
 
 T = TypeVar("T")
 Outcome = tuple[bool, Any]  # (succeeded, result or exception)
@@ -60,6 +68,14 @@ class UnitRefused(Exception):
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+class WriterBusy(BaseException):
+    """An inline session's ``begin``: another process holds the write lock; nothing of the group ran.
+
+    A ``BaseException`` so that it passes through ``commit_group``, which answers every
+    ``Exception`` as the group's failure: this one only means "run the group elsewhere".
+    """
 
 
 class WriteSession(Protocol):
@@ -133,24 +149,41 @@ def _settle_all(settled: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
 class GroupWriter:
     """Runs units of work on one writer thread, committing whatever queued up together."""
 
-    def __init__(self, session: WriteSession, *, max_group: int, thread_name: str) -> None:
+    def __init__(
+        self, session: WriteSession, *, max_group: int, thread_name: str, inline: WriteSession | None = None
+    ) -> None:
+        """``inline``: the session that runs groups on the caller's event loop (module docstring)."""
         if max_group < 1:
             raise ValueError("max_group must be at least 1")
         self._session = session
+        self._inline = inline
         self._max_group = max_group
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
         self._queue: list[_Queued] = []
         self._queue_lock = threading.Lock()
         self._draining = False
+        self._closed = False
+        self._idle = threading.Event()  # nothing queued and no group running
+        self._idle.set()
+        self._inline_loop: asyncio.AbstractEventLoop | None = None  # the loop whose turn runs the next group
 
     async def write(self, work: Callable[[SqlTx], T], prefetch: Prefetch | None = None) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._queue_lock:
+            if self._closed:
+                raise RuntimeError("the store is closed")
             self._queue.append(_Queued(work, prefetch, future, loop))
             start, self._draining = not self._draining, True
+            if start:
+                self._idle.clear()
+                if self._inline is not None:
+                    self._inline_loop = loop
         if start:
-            self._thread.submit(self._drain)
+            if self._inline is None:
+                self._thread.submit(self._drain)
+            else:  # after the callbacks already due: the writes they make join this group
+                loop.call_soon(self._drain_inline, loop)
         return await future
 
     def write_blocking(self, work: Callable[[SqlTx], T]) -> T:
@@ -161,30 +194,93 @@ class GroupWriter:
         return value  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        """Finish what is queued, then close the session."""
+        """Refuse new units, finish what is queued (inline groups on their loop), then close the sessions.
+
+        Called off the event loops that write (``Store.close`` runs it on an executor thread),
+        since it waits for their inline groups to end.
+        """
+        with self._queue_lock:
+            self._closed = True
+        while not self._idle.wait(0.05):
+            loop = self._inline_loop
+            if loop is not None and (not loop.is_running() or _running_loop() is loop):
+                # its loop will not come back for them (stopped, or blocked in this very call):
+                # the thread commits them instead, and the loop's turn, if it comes, finds nothing to do
+                with self._queue_lock:
+                    self._inline_loop = None
+                self._thread.submit(self._drain)
         self._thread.shutdown(wait=True)
         self._session.close()
+        if self._inline is not None:
+            self._inline.close()
 
-    def _drain(self) -> None:
-        """On the writer thread: commit what is queued, a group at a time, until nothing is."""
-        while True:
-            with self._queue_lock:
-                group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
-                if not group:
-                    self._draining = False
-                    return
+    def _next_group(self) -> list[_Queued]:
+        """Up to ``max_group`` queued units, oldest first; none ends the drain."""
+        with self._queue_lock:
+            group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+            if not group:
+                self._draining = False
+                self._idle.set()
+            return group
+
+    def _drain(self, first: list[_Queued] | None = None) -> None:
+        """On the writer thread: commit ``first``, then what is queued, a group at a time, until nothing is."""
+        group = first or self._next_group()
+        while group:
             try:
                 outcomes = commit_group(self._session, [q.work for q in group], [q.prefetch for q in group])
             except BaseException as error:  # never leave callers waiting on a writer that stopped
                 outcomes = [(False, error)] * len(group)
-            # One wake-up per event loop for the whole group, not one per unit: each is a
-            # write to the loop's wake-up pipe and a turn of the loop.
-            answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
-            for queued, outcome in zip(group, outcomes, strict=True):
-                answers.setdefault(queued.loop, []).append((queued.future, outcome))
-            for loop, settled in answers.items():
-                with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
-                    loop.call_soon_threadsafe(_settle_all, settled)
+            _answer(group, outcomes, None)
+            group = self._next_group()
+
+    def _drain_inline(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On ``loop``: commit one group with the inline session, then come back for the next after
+        what else is due, so that requests go on between groups."""
+        with self._queue_lock:
+            if self._inline_loop is not loop:  # ``close`` gave the queue to the thread
+                return
+            group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+        assert self._inline is not None
+        try:
+            outcomes = commit_group(self._inline, [q.work for q in group], [q.prefetch for q in group])
+        except WriterBusy:  # another process writes: the thread waits for the lock, the loop does not
+            self._thread.submit(self._drain, group)
+            return
+        except Exception as error:
+            outcomes = [(False, error)] * len(group)
+        _answer(group, outcomes, loop)
+        with self._queue_lock:
+            more = bool(self._queue)
+            if not more:
+                self._draining = False
+                self._idle.set()
+        if more:
+            loop.call_soon(self._drain_inline, loop)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _answer(group: list[_Queued], outcomes: list[Outcome], running: asyncio.AbstractEventLoop | None) -> None:
+    """Settle each unit's future: at once on ``running`` (the loop this runs on), else through its own loop.
+
+    One wake-up per other event loop for the whole group, not one per unit: each is a write
+    to the loop's wake-up pipe and a turn of the loop.
+    """
+    answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
+    for queued, outcome in zip(group, outcomes, strict=True):
+        answers.setdefault(queued.loop, []).append((queued.future, outcome))
+    for loop, settled in answers.items():
+        if loop is running:
+            _settle_all(settled)
+        else:
+            with contextlib.suppress(RuntimeError):  # that event loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle_all, settled)
 
 
 def commit_group(
