@@ -214,10 +214,15 @@ class GroupWriter:
         if self._inline is not None:
             self._inline.close()
 
+    def _take_group(self) -> list[_Queued]:
+        """Up to ``max_group`` queued units, oldest first (with ``_queue_lock`` held)."""
+        group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+        return group
+
     def _next_group(self) -> list[_Queued]:
-        """Up to ``max_group`` queued units, oldest first; none ends the drain."""
+        """The next group; none ends the drain."""
         with self._queue_lock:
-            group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+            group = self._take_group()
             if not group:
                 self._draining = False
                 self._idle.set()
@@ -240,7 +245,7 @@ class GroupWriter:
         with self._queue_lock:
             if self._inline_loop is not loop:  # ``close`` gave the queue to the thread
                 return
-            group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
+            group = self._take_group()
         assert self._inline is not None
         try:
             outcomes = commit_group(self._inline, [q.work for q in group], [q.prefetch for q in group])
