@@ -37,7 +37,8 @@ caller's event loop, one group per turn of the loop, and no thread takes the int
 in between (with the process free on both cores, handing the lock to and from a writer
 thread cost more than the posts' own work; docs/design/ordering.md). The inline session never
 waits for a lock: when another process holds the database's, it raises ``WriterBusy`` before
-anything ran, and that group, with what queues after it, goes to the writer thread, which waits.
+anything ran, and that group goes to the writer thread, which waits; what queued meanwhile
+goes back to the loop.
 """
 
 from __future__ import annotations
@@ -228,16 +229,36 @@ class GroupWriter:
                 self._idle.set()
             return group
 
-    def _drain(self, first: list[_Queued] | None = None) -> None:
-        """On the writer thread: commit ``first``, then what is queued, a group at a time, until nothing is."""
-        group = first or self._next_group()
-        while group:
+    def _drain(self) -> None:
+        """On the writer thread: commit what is queued, a group at a time, until nothing is."""
+        while group := self._next_group():
+            self._commit_on_thread(group)
+
+    def _commit_on_thread(self, group: list[_Queued]) -> None:
+        try:
+            outcomes = commit_group(self._session, [q.work for q in group], [q.prefetch for q in group])
+        except BaseException as error:  # never leave callers waiting on a writer that stopped
+            outcomes = [(False, error)] * len(group)
+        _answer(group, outcomes, None)
+
+    def _drain_busy(self, group: list[_Queued], loop: asyncio.AbstractEventLoop) -> None:
+        """On the writer thread: commit the group that found the lock taken (waiting for it), then
+        give what queued meanwhile back to ``loop``: the thread stands in for one group only."""
+        self._commit_on_thread(group)
+        with self._queue_lock:
+            more = bool(self._queue)
+            if not more:
+                self._draining = False
+                self._idle.set()
+            back = more and self._inline_loop is loop
+        if back:
             try:
-                outcomes = commit_group(self._session, [q.work for q in group], [q.prefetch for q in group])
-            except BaseException as error:  # never leave callers waiting on a writer that stopped
-                outcomes = [(False, error)] * len(group)
-            _answer(group, outcomes, None)
-            group = self._next_group()
+                loop.call_soon_threadsafe(self._drain_inline, loop)
+                return
+            except RuntimeError:  # that loop has closed: the thread commits the rest
+                pass
+        if more:
+            self._drain()
 
     def _drain_inline(self, loop: asyncio.AbstractEventLoop) -> None:
         """On ``loop``: commit one group with the inline session, then come back for the next after
@@ -250,7 +271,7 @@ class GroupWriter:
         try:
             outcomes = commit_group(self._inline, [q.work for q in group], [q.prefetch for q in group])
         except WriterBusy:  # another process writes: the thread waits for the lock, the loop does not
-            self._thread.submit(self._drain, group)
+            self._thread.submit(self._drain_busy, group, loop)
             return
         except Exception as error:
             outcomes = [(False, error)] * len(group)
