@@ -42,7 +42,8 @@ from hubbub.store.pg_lookups import Lookups
 from hubbub.store.reader_threads import ReaderThreads
 from hubbub.store.sql import POSTGRESQL, SqlTx
 from hubbub.store.sql.base import COUNTERS
-from hubbub.store.writer import GroupWriter, UnitRefused
+from hubbub.store.write_queue import GroupWriter
+from hubbub.store.writer import UnitRefused
 
 __all__ = ["WRITE_LOCK_KEY", "PostgresStore", "connect", "redacted"]
 

@@ -34,7 +34,7 @@ from hubbub.store.migrate import migrate
 from hubbub.store.reader_threads import ReaderThreads
 from hubbub.store.sql import SQLITE, SqlTx
 from hubbub.store.sqlite_checkpoints import Checkpointer
-from hubbub.store.writer import GroupWriter, WriterBusy
+from hubbub.store.write_queue import GroupWriter, WriterBusy
 
 __all__ = ["BackupReport", "SqliteStore", "backup", "connect"]
 
