@@ -127,14 +127,24 @@ class GroupWriter:
         group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
         return group
 
+    def _end_if_empty(self) -> bool:
+        """With ``_queue_lock`` held: end the drain if nothing is queued; whether something is."""
+        if self._queue:
+            return True
+        self._draining = False
+        self._idle.set()
+        return False
+
     def _next_group(self) -> list[_Queued]:
         """The next group; none ends the drain."""
         with self._queue_lock:
-            group = self._take_group()
-            if not group:
-                self._draining = False
-                self._idle.set()
-            return group
+            self._end_if_empty()
+            return self._take_group()
+
+    def _more(self) -> bool:
+        """After a group: whether the drain goes on (else it has ended)."""
+        with self._queue_lock:
+            return self._end_if_empty()
 
     def _drain(self) -> None:
         """On the writer thread: commit what is queued, a group at a time, until nothing is."""
@@ -152,20 +162,15 @@ class GroupWriter:
         """On the writer thread: commit the group that found the lock taken (waiting for it), then
         give what queued meanwhile back to ``loop``: the thread stands in for one group only."""
         self._commit_on_thread(group)
-        with self._queue_lock:
-            more = bool(self._queue)
-            if not more:
-                self._draining = False
-                self._idle.set()
-            back = more and self._inline_loop is loop
-        if back:
+        if not self._more():
+            return
+        if self._inline_loop is loop:  # else ``close`` gave the queue to the thread
             try:
                 loop.call_soon_threadsafe(self._drain_inline, loop)
                 return
             except RuntimeError:  # that loop has closed: the thread commits the rest
                 pass
-        if more:
-            self._drain()
+        self._drain()
 
     def _drain_inline(self, loop: asyncio.AbstractEventLoop) -> None:
         """On ``loop``: commit one group with the inline session, then come back for the next after
@@ -183,12 +188,7 @@ class GroupWriter:
         except Exception as error:
             outcomes = [(False, error)] * len(group)
         _answer(group, outcomes, loop)
-        with self._queue_lock:
-            more = bool(self._queue)
-            if not more:
-                self._draining = False
-                self._idle.set()
-        if more:
+        if self._more():
             loop.call_soon(self._drain_inline, loop)
 
 
