@@ -69,9 +69,8 @@ class GroupWriter:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
         self._queue: list[_Queued] = []
         self._queue_lock = threading.Lock()
-        self._draining = False
         self._closed = False
-        self._idle = threading.Event()  # nothing queued and no group running
+        self._idle = threading.Event()  # set: nothing queued and no drain running (clear: one drain is)
         self._idle.set()
         self._inline_loop: asyncio.AbstractEventLoop | None = None  # the loop whose turn runs the next group
 
@@ -82,7 +81,7 @@ class GroupWriter:
             if self._closed:
                 raise RuntimeError("the store is closed")
             self._queue.append(_Queued(work, prefetch, future, loop))
-            start, self._draining = not self._draining, True
+            start = self._idle.is_set()
             if start:
                 self._idle.clear()
                 if self._inline is not None:
@@ -131,7 +130,6 @@ class GroupWriter:
         """With ``_queue_lock`` held: end the drain if nothing is queued; whether something is."""
         if self._queue:
             return True
-        self._draining = False
         self._idle.set()
         return False
 
