@@ -266,6 +266,43 @@ async def test_messages_revisions_stars_and_inbox(store: Store) -> None:
     assert await store.read(lambda tx: tx.unread_count(UserId(2))) == 0
 
 
+def _pings(tx: WriteTx, user_id: UserId, message_ids: range) -> None:
+    for m in message_ids:
+        event = tx.append(
+            NewEvent(type=EventType.USER_MENTIONED, time_stamp=5, room_id=RoomId(1), message_id=MessageId(m))
+        )
+        tx.add_inbox(user_id, event)
+
+
+async def test_unread_counts_follow_the_inbox(store: Store) -> None:
+    async def counts() -> tuple[int, int]:
+        return await store.read(lambda tx: (tx.unread_count(UserId(2)), tx.unread_count(UserId(3))))
+
+    assert await counts() == (0, 0)
+    await store.write(lambda tx: _pings(tx, UserId(2), range(1, 5)))
+    await store.write(lambda tx: _pings(tx, UserId(3), range(5, 6)))
+    assert await counts() == (4, 1)
+    # Reading the same item twice counts once; another user's items are not this user's.
+    assert await store.write(lambda tx: tx.mark_read(UserId(2), [MessageId(1), MessageId(1), MessageId(5)])) == 1
+    assert await store.write(lambda tx: tx.mark_read(UserId(2), [MessageId(1)])) == 0
+    assert await counts() == (3, 1)
+
+    def refused(tx: WriteTx) -> None:
+        _pings(tx, UserId(2), range(6, 8))
+        tx.mark_read(UserId(3), None)
+        raise Conflict("refused after its writes")
+
+    with pytest.raises(Conflict):
+        await store.write(refused)
+    assert await counts() == (3, 1)  # a refused unit changes no count
+    # Inside a unit, the count is the unit's own.
+    assert await store.write(lambda tx: (_pings(tx, UserId(2), range(8, 9)), tx.unread_count(UserId(2)))[1]) == 4
+    assert await store.write(lambda tx: tx.mark_read(UserId(2), None)) == 4
+    assert await counts() == (0, 1)
+    await store.write(lambda tx: _pings(tx, UserId(2), range(9, 10)))
+    assert await counts() == (1, 1)
+
+
 async def test_memberships(store: Store) -> None:
     def work(tx: WriteTx) -> None:
         tx.set_membership(Membership(room_id=RoomId(1), user_id=UserId(1), present=True, joined_at=1, last_seen=50))

@@ -81,6 +81,22 @@ def test_it_runs_once(old_file: Path) -> None:
     assert migrate(f"sqlite:///{old_file}") == 0
 
 
+def test_unread_counts_are_counted_from_the_inbox_kept_so_far(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    _migrate_up_to(f"sqlite:///{path}", "0008.stream-webhooks")
+    # user 2: three unread items and one read; user 3: only read ones; user 4: one unread
+    items = [(2, 1, True), (2, 2, False), (2, 3, True), (2, 4, True), (3, 5, False), (4, 6, True)]
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executemany(
+            "INSERT INTO inbox (user_id, event_id, message_id, room_id, unread, at) VALUES (?, ?, ?, 1, ?, 1)",
+            [(user, event, event, unread) for user, event, unread in items],
+        )
+    migrate(f"sqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        counts = db.execute("SELECT user_id, unread FROM inbox_counts ORDER BY user_id").fetchall()
+    assert counts == [(2, 3), (4, 1)]
+
+
 STARTS = 6  # nodes starting at once
 MIGRATIONS = sorted(path.stem for path in MIGRATIONS_DIR.iterdir() if path.suffix in (".sql", ".py"))
 

@@ -89,8 +89,12 @@ class LogSql(SqlBase):
 
     # inbox
 
+    # Each user's unread count is kept in inbox_counts (migration 0009) by the two methods that
+    # change it, so reading it costs one row however many items are unread.
+
     def unread_count(self, user_id: UserId) -> int:
-        return int(self._scalar("SELECT COUNT(*) FROM inbox WHERE user_id = ? AND unread", (user_id,)))
+        row = self._one("SELECT unread FROM inbox_counts WHERE user_id = ?", (user_id,))
+        return 0 if row is None else int(row[0])
 
     def add_inbox(self, user_id: UserId, event: Event) -> None:
         if event.message_id is None or event.room_id is None:
@@ -98,6 +102,11 @@ class LogSql(SqlBase):
         self._execute(
             "INSERT INTO inbox (user_id, event_id, message_id, room_id, unread, at) VALUES (?, ?, ?, ?, ?, ?)",
             (user_id, event.id, event.message_id, event.room_id, True, event.time_stamp),
+        )
+        self._execute(
+            "INSERT INTO inbox_counts (user_id, unread) VALUES (?, 1)"
+            " ON CONFLICT (user_id) DO UPDATE SET unread = inbox_counts.unread + 1",
+            (user_id,),
         )
 
     def mark_read(self, user_id: UserId, message_ids: Collection[MessageId] | None) -> int:
@@ -114,4 +123,6 @@ class LogSql(SqlBase):
                 f"UPDATE inbox SET unread = ? WHERE user_id = ? AND unread AND {where} RETURNING event_id",
                 (False, user_id, *params),
             )
+        if rows:
+            self._execute("UPDATE inbox_counts SET unread = unread - ? WHERE user_id = ?", (len(rows), user_id))
         return len(rows)
