@@ -316,6 +316,44 @@ async def test_memberships(store: Store) -> None:
     assert await store.read(lambda tx: tx.rooms_of(UserId(1))) == [1, 2]
 
 
+async def test_members_named_by_a_ping_are_found_by_their_ping_key(store: Store) -> None:
+    names = ["Jon Skeet", "Jonas", "Straße Bob", "Other", "Jon Old", "jon_x"]
+
+    def work(tx: WriteTx) -> list[User]:
+        users = [
+            tx.insert_user(name=name, email=None, password_hash="", reputation=1, is_moderator=False, now=1)
+            for name in names
+        ]
+        for n, user in enumerate(users):
+            gone = user.name == "Jon Old"  # left, and last seen before ``since``
+            seen = 5 if gone else 100 - n
+            tx.set_membership(
+                Membership(room_id=RoomId(1), user_id=user.id, present=not gone, joined_at=1, last_seen=seen)
+            )
+        tx.set_membership(Membership(room_id=RoomId(2), user_id=users[3].id, present=False, joined_at=1, last_seen=9))
+        tx.set_access_level(RoomId(1), users[1].id, AccessLevel.READ_ONLY, 1)
+        return users
+
+    users = await store.write(work)
+    by_name = {user.name: user for user in users}
+
+    async def named(*prefixes: str, room: int = 1) -> list[tuple[str, AccessLevel | None]]:
+        found = await store.read(lambda tx: tx.members_seen_since_named(RoomId(room), 10, prefixes))
+        assert all(member.user_id == user.id and member.room_id == room for member, user, _ in found)
+        return [(user.name, level) for _, user, level in found]
+
+    # newest first, as members_seen_since; grants come along
+    assert await named("jon") == [("Jon Skeet", None), ("Jonas", AccessLevel.READ_ONLY), ("jon_x", None)]
+    assert await named("jonsk", "oth") == [("Jon Skeet", None), ("Other", None)]
+    assert await named("strasse") == [("Straße Bob", None)]  # case folding: ß is ss
+    assert await named("j_n") == [] and await named("jon_") == [("jon_x", None)]  # no LIKE wildcards
+    assert await named() == [] and await named("oth", room=2) == []  # not seen there since 10
+    # a rename moves the key with the name
+    await store.write(lambda tx: tx.update_user(replace(by_name["Jon Skeet"], name="Zed Shaw")))
+    assert await named("jon") == [("Jonas", AccessLevel.READ_ONLY), ("jon_x", None)]
+    assert await named("zedsh") == [("Zed Shaw", None)]
+
+
 async def test_sessions_and_meta(store: Store) -> None:
     session = LoginSession(token_hash="abc", user_id=UserId(1), fkey="f", created_at=1, expires_at=2)
     await store.write(lambda tx: tx.insert_session(session))

@@ -16,7 +16,7 @@ import pytest
 from yoyo import get_backend, read_migrations
 
 from hubbub.core.markup import render_message
-from hubbub.store.migrate import MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate, migrate_postgresql
+from hubbub.store.migrate import MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate, migrate_postgresql, yoyo_uri
 from tests.fakes import eventually
 
 REL = 'rel="nofollow noopener noreferrer"'
@@ -95,6 +95,45 @@ def test_unread_counts_are_counted_from_the_inbox_kept_so_far(tmp_path: Path) ->
     with contextlib.closing(sqlite3.connect(path)) as db:
         counts = db.execute("SELECT user_id, unread FROM inbox_counts ORDER BY user_id").fetchall()
     assert counts == [(2, 3), (4, 1)]
+
+
+# Names and the keys a ping matches them by (core.mentions.ping_key): spaces removed, case-folded.
+NAMES_AND_KEYS = [("Jon Skeet", "jonskeet"), ("Straße  Bob", "strassebob"), ("ÅSA", "åsa")]
+
+
+def _users_before_ping_keys(execute: Any, count: int) -> None:
+    """``count`` users written as before migration 0010, the last ones named as in NAMES_AND_KEYS."""
+    names = [f"User {n}" for n in range(count - len(NAMES_AND_KEYS))] + [name for name, _ in NAMES_AND_KEYS]
+    for n, name in enumerate(names, start=1):
+        execute("INSERT INTO users (id, name, reputation, created_at) VALUES ({0}, {0}, 1, 1)", (n, name))
+
+
+def test_ping_keys_are_filled_for_the_users_kept_so_far_on_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "ping-keys.sqlite3"
+    _migrate_up_to(f"sqlite:///{path}", "0009.inbox-counts")
+    count = 2_005  # past two of the migration's batches of 1,000
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        _users_before_ping_keys(lambda sql, params: db.execute(sql.replace("{0}", "?"), params), count)
+    migrate(f"sqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        keys = dict(db.execute("SELECT name, ping_key FROM users WHERE id > 0").fetchall())
+    assert len(keys) == count and keys["User 0"] == "user0" and keys["User 1999"] == "user1999"
+    assert {name: keys[name] for name, _ in NAMES_AND_KEYS} == dict(NAMES_AND_KEYS)
+
+
+def test_ping_keys_are_filled_for_the_users_kept_so_far_on_postgresql(postgres_server: Any) -> None:
+    import psycopg
+
+    url = postgres_server.empty_database()
+    try:
+        _migrate_up_to(yoyo_uri(url), "0009.inbox-counts")
+        with psycopg.connect(url) as connection:
+            _users_before_ping_keys(lambda sql, params: connection.execute(sql.replace("{0}", "%s"), params), 10)
+        migrate_postgresql(url)
+        keys = dict(_pg_rows(url, "SELECT name, ping_key FROM users WHERE id > 0"))
+        assert keys["User 0"] == "user0" and {name: keys[name] for name, _ in NAMES_AND_KEYS} == dict(NAMES_AND_KEYS)
+    finally:
+        postgres_server.drop(url)
 
 
 STARTS = 6  # nodes starting at once

@@ -14,7 +14,7 @@ from typing import Final
 
 from hubbub.core.ids import UserId
 
-__all__ = ["MIN_PING_CHARS", "find_mentions", "mentioned", "ping_handle", "ping_tokens"]
+__all__ = ["MIN_PING_CHARS", "find_mentions", "mentioned", "ping_handle", "ping_key", "ping_tokens"]
 
 MIN_PING_CHARS: Final = 3
 
@@ -30,7 +30,8 @@ def ping_handle(name: str) -> str:
     return _SPACES.sub("", name)
 
 
-def _normalise(name: str) -> str:
+def ping_key(name: str) -> str:
+    """The name as a ping matches it: the handle, folded. A ping's token is a prefix of it."""
     return ping_handle(name).casefold()
 
 
@@ -57,7 +58,7 @@ def mentioned(tokens: Collection[str], candidates: Sequence[tuple[UserId, str]])
     """The ids of ``candidates`` (id, display name) that ``tokens`` (``ping_tokens``) ping, in candidate order."""
     if not tokens:
         return []
-    return [user_id for user_id, name in candidates if any(_normalise(name).startswith(token) for token in tokens)]
+    return [user_id for user_id, name in candidates if any(ping_key(name).startswith(token) for token in tokens)]
 
 
 def find_mentions(text: str, candidates: Sequence[tuple[UserId, str]]) -> list[UserId]:

@@ -12,7 +12,7 @@ transaction: whatever operation narrows someone's reach, their unopened URLs go 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -158,24 +158,26 @@ def standing_here(user: User, here: UserInRoom, now: float) -> Standing:
     return Standing(user=user, level=here.level, kick=here.kick, suspended=user.is_suspended(now))
 
 
-def pingable_members(tx: ReadTx, room: Room, since: int, now: float) -> list[tuple[Membership, User]]:
-    """Who a message in ``room`` can ping: seen there since ``since`` and ``rules.can_be_pinged`` now.
+def pingable_members(
+    tx: ReadTx, room: Room, since: int, now: float, *, named: Collection[str] | None = None
+) -> list[tuple[Membership, User]]:
+    """Who a message in ``room`` can ping: seen there since ``since`` and ``rules.can_be_pinged`` now;
+    with ``named`` (``core.mentions.ping_tokens``), only those whose ping key starts with one of them.
 
-    The room's grants are read once for all members (a kick-mute does not stop reading,
-    so the standings here leave kicks out).
+    A kick-mute does not stop reading, so the standings here leave kicks out.
     """
-    members = tx.members_seen_since(room.id, since)
-    users = tx.users({m.user_id for m in members})
-    grants = dict(tx.access_grants(room.id))
-    pingable: list[tuple[Membership, User]] = []
-    for member in members:
-        user = users.get(member.user_id)
-        if user is None:
-            continue
-        standing = Standing(user=user, level=grants.get(user.id), suspended=user.is_suspended(now))
-        if can_be_pinged(standing, room):
-            pingable.append((member, user))
-    return pingable
+    if named is not None:
+        found = tx.members_seen_since_named(room.id, since, named)
+    else:
+        members = tx.members_seen_since(room.id, since)
+        users = tx.users({m.user_id for m in members})
+        grants = dict(tx.access_grants(room.id))  # read once for all members
+        found = [(m, users[m.user_id], grants.get(m.user_id)) for m in members if m.user_id in users]
+    return [
+        (member, user)
+        for member, user, level in found
+        if can_be_pinged(Standing(user=user, level=level, suspended=user.is_suspended(now)), room)
+    ]
 
 
 def message_event(

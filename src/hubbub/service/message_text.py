@@ -87,9 +87,8 @@ def render(tx: ReadTx, room: Room, author: User, drafted: Draft, pingable_since:
     if parent_author is not None and not can_be_pinged(standing_in(tx, room, parent_author, now), room):
         parent_author = None  # still a reply (its @handle stays), but no 18 for someone who may not read it
     pinged: list[UserId] = []
-    if body.pings:  # most messages ping nobody: skip loading the room's recent members for them
-        candidates = [
-            (user.id, user.name) for _, user in pingable_members(tx, room, pingable_since, now) if user.id != author.id
-        ]
+    if body.pings:  # most messages ping nobody: skip the query for them
+        named = pingable_members(tx, room, pingable_since, now, named=body.pings)
+        candidates = [(user.id, user.name) for _, user in named if user.id != author.id]
         pinged = mentioned(body.pings, candidates)
     return Rendered(body.html.content(handle), parent, parent_author, pinged)

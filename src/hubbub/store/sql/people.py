@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import Final
 
 from hubbub.core.ids import UserId
+from hubbub.core.mentions import ping_key
 from hubbub.core.models import ApiToken, LoginSession, User
 from hubbub.errors import Conflict
 from hubbub.store.sql.base import SqlBase
@@ -18,6 +19,7 @@ _UPDATE_USER: Final = RowWrite(
     "users",
     (
         ("name", "text"),
+        ("ping_key", "text"),  # follows the name (migration 0010): whom a ping finds (store/sql/rooms.py)
         ("email", "text"),
         ("reputation", "bigint"),
         ("is_moderator", "boolean"),
@@ -95,9 +97,9 @@ class PeopleSql(SqlBase):
             created_at=now,
         )
         self._execute(
-            "INSERT INTO users (id, name, email, password_hash, reputation, is_moderator, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (user.id, name, normalised, password_hash, reputation, is_moderator, now),
+            "INSERT INTO users (id, name, ping_key, email, password_hash, reputation, is_moderator, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (user.id, name, ping_key(name), normalised, password_hash, reputation, is_moderator, now),
         )
         return user
 
@@ -107,6 +109,7 @@ class PeopleSql(SqlBase):
             _UPDATE_USER,
             (
                 user.name,
+                ping_key(user.name),
                 user.email,
                 user.reputation,
                 user.is_moderator,

@@ -22,25 +22,14 @@ from hubbub.store.sql.rows import (
     MESSAGE_COLUMNS,
     ROOM_COLUMNS,
     USER_COLUMNS,
+    joined_columns,
     membership_from_row,
     message_from_row,
     room_from_row,
     user_from_row,
 )
 
-
-def _layout(parts: tuple[tuple[str, str], ...]) -> tuple[str, dict[str, slice]]:
-    """The select list for several tables' columns (``alias.column``), and where each table's are in a row."""
-    selected: list[str] = []
-    where: dict[str, slice] = {}
-    for alias, columns in parts:
-        names = [f"{alias}.{column.strip()}" for column in columns.split(",")]
-        where[alias] = slice(len(selected), len(selected) + len(names))
-        selected.extend(names)
-    return ", ".join(selected), where
-
-
-_SELECTED, _SLICES = _layout(
+_SELECTED, _SLICES = joined_columns(
     (("u", USER_COLUMNS), ("r", ROOM_COLUMNS), ("m", MEMBERSHIP_COLUMNS), ("lm", MESSAGE_COLUMNS))
 )
 _GRANT: Final = _SLICES["lm"].stop  # a.level, then k.kick_count, k.until

@@ -6,11 +6,19 @@ from collections.abc import Collection, Sequence
 from typing import Final
 
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import AccessLevel, Kick, Membership, Room, RoomAccess
+from hubbub.core.models import AccessLevel, Kick, Membership, Room, RoomAccess, User
 from hubbub.store.sql.base import SqlBase
 from hubbub.store.sql.group_reads import MAINTAINED
 from hubbub.store.sql.row_writes import RowWrite
-from hubbub.store.sql.rows import MEMBERSHIP_COLUMNS, ROOM_COLUMNS, membership_from_row, room_from_row
+from hubbub.store.sql.rows import (
+    MEMBERSHIP_COLUMNS,
+    ROOM_COLUMNS,
+    USER_COLUMNS,
+    joined_columns,
+    membership_from_row,
+    room_from_row,
+    user_from_row,
+)
 
 # Both keep the writer's group reads true themselves (group_reads.py).
 _UPDATE_ROOM: Final = RowWrite(
@@ -41,6 +49,9 @@ _SET_MEMBERSHIP: Final = RowWrite(
     mode="upsert",
 )
 MAINTAINED.update((_UPDATE_ROOM.one, _SET_MEMBERSHIP.one))
+
+
+_MEMBER_AND_USER, _MEMBER_AND_USER_AT = joined_columns((("m", MEMBERSHIP_COLUMNS), ("u", USER_COLUMNS)))
 
 
 class RoomsSql(SqlBase):
@@ -154,6 +165,37 @@ class RoomsSql(SqlBase):
             (room_id, since),
         )
         return [membership_from_row(row) for row in rows]
+
+    def members_seen_since_named(
+        self, room_id: RoomId, since: int, key_prefixes: Collection[str]
+    ) -> list[tuple[Membership, User, AccessLevel | None]]:
+        # The database picks the few members a ping names (users.ping_key, migration 0010): the
+        # writer would otherwise build every recent member of a big room for each "@".
+        if not key_prefixes:
+            return []
+        by_length: dict[int, list[str]] = {}
+        for prefix in set(key_prefixes):
+            by_length.setdefault(len(prefix), []).append(prefix)
+        conditions, params = [], []
+        for length, prefixes in sorted(by_length.items()):
+            condition, values = self._dialect.member_of_texts(f"substr(u.ping_key, 1, {length})", sorted(prefixes))
+            conditions.append(condition)
+            params.extend(values)
+        rows = self._all(
+            f"SELECT {_MEMBER_AND_USER}, a.level FROM memberships m JOIN users u ON u.id = m.user_id"
+            " LEFT JOIN room_access a ON a.room_id = m.room_id AND a.user_id = m.user_id"
+            f" WHERE m.room_id = ? AND (m.present OR m.last_seen >= ?) AND ({' OR '.join(conditions)})"
+            " ORDER BY m.last_seen DESC, m.user_id",
+            (room_id, since, *params),
+        )
+        return [
+            (
+                membership_from_row(row[_MEMBER_AND_USER_AT["m"]]),
+                user_from_row(row[_MEMBER_AND_USER_AT["u"]]),
+                None if row[-1] is None else AccessLevel(row[-1]),
+            )
+            for row in rows
+        ]
 
     def rooms_of(self, user_id: UserId) -> list[RoomId]:
         rows = self._all("SELECT room_id FROM memberships WHERE user_id = ? AND present ORDER BY room_id", (user_id,))

@@ -38,6 +38,17 @@ _EVENT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(NewEvent))
 _EVENT_DEFAULTS: Final = {f.name: f.default for f in dataclasses.fields(NewEvent)}
 
 
+def joined_columns(parts: tuple[tuple[str, str], ...]) -> tuple[str, dict[str, slice]]:
+    """The select list for several tables' columns (``alias.column``), and where each table's are in a row."""
+    selected: list[str] = []
+    where: dict[str, slice] = {}
+    for alias, columns in parts:
+        names = [f"{alias}.{column.strip()}" for column in columns.split(",")]
+        where[alias] = slice(len(selected), len(selected) + len(names))
+        selected.extend(names)
+    return ", ".join(selected), where
+
+
 def event_to_json(event: NewEvent) -> str:
     """The event's non-default fields as compact JSON (also the bus's wire format)."""
     record: dict[str, Any] = {

@@ -1,0 +1,42 @@
+"""Each user's ping key (``core.mentions.ping_key``: the name without spaces, case-folded), kept beside
+the name so that the users a message pings are found by the database among a room's members.
+
+Finding them used to load every member seen in the room recently and match their names in Python,
+inside the serial writer: about 58 ms per message with an ``@`` in a room of 5,000 such members.
+The key is Python's case folding, which neither engine's SQL has, so this migration fills it in
+Python, a thousand users at a time.
+"""
+
+from typing import Any
+
+from yoyo import step
+
+__depends__ = {"0009.inbox-counts"}
+
+_BATCH = 1000
+
+
+def _fill_ping_keys(connection: Any) -> None:
+    from hubbub.core.mentions import ping_key
+
+    marker = "?" if type(connection).__module__.startswith("sqlite3") else "%s"
+    cursor = connection.cursor()
+    after = None
+    while True:
+        if after is None:
+            cursor.execute(f"SELECT id, name FROM users ORDER BY id LIMIT {_BATCH}")
+        else:
+            cursor.execute(f"SELECT id, name FROM users WHERE id > {marker} ORDER BY id LIMIT {_BATCH}", (after,))
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        cursor.executemany(
+            f"UPDATE users SET ping_key = {marker} WHERE id = {marker}", [(ping_key(name), id_) for id_, name in rows]
+        )
+        after = rows[-1][0]
+
+
+steps = [
+    step("ALTER TABLE users ADD COLUMN ping_key TEXT NOT NULL DEFAULT ''"),
+    step(_fill_ping_keys),
+]
