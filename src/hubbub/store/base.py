@@ -15,7 +15,6 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from hubbub.core.direct import ChannelEntry, ChannelHead, ChannelKind, DirectMessage, PresenceRecord, Stance
 from hubbub.core.events import Event, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import (
@@ -32,8 +31,8 @@ from hubbub.core.models import (
     SocketToken,
     User,
 )
-from hubbub.core.streams import NetworkAccount, Stream, StreamShare
-from hubbub.core.webhooks import HookEvent, HookType, Webhook
+from hubbub.store.base_direct import DirectReads, DirectWrites
+from hubbub.store.base_streams import StreamReads, StreamWrites
 
 __all__ = ["ReadTx", "Store", "UserInRoom", "WriteTx"]
 
@@ -52,7 +51,7 @@ class UserInRoom:
     last_message: Message | None
 
 
-class ReadTx(Protocol):
+class ReadTx(DirectReads, StreamReads, Protocol):
     """Queries; every list comes back in ascending id (or time) order unless stated."""
 
     # users
@@ -176,94 +175,8 @@ class ReadTx(Protocol):
     def api_tokens(self) -> list[ApiToken]: ...
     def meta(self, key: str) -> str | None: ...
 
-    # contacts, direct messages, channels, presence (core/direct.py)
-    def contact_stances(self, user_id: UserId, other_id: UserId) -> tuple[Stance | None, Stance | None]:
-        """(``user_id``'s stance towards ``other_id``, ``other_id``'s towards ``user_id``)."""
-        ...
 
-    def contact_stances_of(self, user_id: UserId) -> dict[UserId, tuple[Stance | None, Stance | None]]:
-        """For every user either side holds a stance about: (mine, theirs)."""
-        ...
-
-    def direct_message(self, message_id: int) -> DirectMessage | None: ...
-    def direct_message_by_client_id(self, sender_id: UserId, client_id: str) -> DirectMessage | None: ...
-    def direct_messages_between(
-        self, user_id: UserId, other_id: UserId, *, limit: int, before: int | None = None, after: int | None = None
-    ) -> list[DirectMessage]:
-        """The newest ``limit`` messages of the pair's conversation inside the bounds (ids), oldest first."""
-        ...
-
-    def direct_conversations(self, user_id: UserId) -> list[DirectMessage]:
-        """The last message of each of the user's conversations, newest first."""
-        ...
-
-    def direct_read_marker(self, user_id: UserId, other_id: UserId) -> int:
-        """The id through which ``user_id`` has read ``other_id``'s messages (0: none)."""
-        ...
-
-    def direct_unread_counts(self, user_id: UserId) -> dict[UserId, int]:
-        """Unread messages to the user per sender (senders with none are left out)."""
-        ...
-
-    def channel_head(self, user_id: UserId) -> ChannelHead: ...
-    def channel_entry(self, user_id: UserId, seq: int) -> ChannelEntry | None:
-        """Entry ``seq`` of the user's channel; None when not (or no longer) kept."""
-        ...
-
-    def presence_record(self, user_id: UserId) -> PresenceRecord:
-        """The stored presence (a never-seen user: offline)."""
-        ...
-
-    def presence_records(self, user_ids: Collection[UserId]) -> dict[UserId, PresenceRecord]: ...
-    def presence_lapsing(self, now: int, active_before: int, *, limit: int) -> list[PresenceRecord]:
-        """Records not offline whose sighting ended by ``now``, or online ones last active by
-        ``active_before``: what time alone changes."""
-        ...
-
-    def buddy_snapshot(self, session_key: str) -> str | None:
-        """What the session's last buddy list showed as available (JSON, its writer's format)."""
-        ...
-
-    def direct_events_after(
-        self, user_id: UserId, contact_ids: Collection[UserId], since: EventId, *, limit: int
-    ) -> list[Event]:
-        """Events after ``since`` about the user's direct conversations (sent, received, typing, contacts,
-        read markers) and presence changes of the user and of ``contact_ids``, oldest first."""
-        ...
-
-    # streams (core/streams.py): API tokens, streams, network accounts, shares, viewer counts
-    def access_token_of(self, user_id: UserId) -> str | None: ...
-    def user_by_access_token(self, token: str) -> UserId | None: ...
-    def user_by_name(self, name: str) -> User | None:
-        """The oldest user with this name, in any case (``/msg <name>``)."""
-        ...
-
-    def access_tokens(self) -> list[tuple[UserId, str]]:
-        """Every user's streams API token, by user id (the socket directory loads them at start)."""
-        ...
-
-    def stream(self, stream_id: int) -> Stream | None: ...
-    def stream_of_room(self, room_id: RoomId) -> Stream | None: ...
-    def stream_by_key(self, stream_key: str) -> Stream | None: ...
-    def list_streams(self, *, owner_id: UserId | None = None) -> list[Stream]: ...
-    def streams_by_id(self, stream_ids: Collection[int]) -> dict[int, Stream]: ...
-    def network_account(self, account_id: int) -> NetworkAccount | None: ...
-    def network_accounts(self, owner_id: UserId) -> list[NetworkAccount]: ...
-    def network_accounts_by_id(self, account_ids: Collection[int]) -> dict[int, NetworkAccount]: ...
-    def stream_account_ids(self, stream_id: int) -> list[int]: ...
-    def streams_of_account(self, account_id: int) -> list[int]: ...
-    def stream_shares(self, stream_id: int) -> list[StreamShare]: ...
-    def shares_of_user(self, user_id: UserId) -> list[StreamShare]: ...
-    def viewcounts(self, stream_id: int) -> dict[int, int]:
-        """The last viewer count each of the stream's accounts reported, by account id."""
-        ...
-
-    # stream webhooks (core/webhooks.py)
-    def webhook(self, webhook_id: int) -> Webhook | None: ...
-    def stream_webhooks(self, stream_id: int) -> list[Webhook]: ...
-
-
-class WriteTx(ReadTx, Protocol):
+class WriteTx(ReadTx, DirectWrites, StreamWrites, Protocol):
     """Queries plus changes; only the service layer receives one."""
 
     def append(self, event: NewEvent) -> Event:
@@ -384,79 +297,8 @@ class WriteTx(ReadTx, Protocol):
         """Revoke a token; False when there is no such (unrevoked) token."""
         ...
 
-    def set_contact_stance(self, user_id: UserId, other_id: UserId, stance: Stance | None, now: int) -> None: ...
-    def next_direct_message_id(self) -> int:
-        """Hand out a direct message id (its event, appended next, names it)."""
-        ...
-
-    def insert_direct_message(
-        self,
-        *,
-        sender_id: UserId,
-        recipient_id: UserId,
-        text: str,
-        html: str,
-        sent_ms: int,
-        client_time: int | None,
-        client_id: str | None,
-        event_id: EventId,
-        message_id: int,
-    ) -> DirectMessage: ...
-    def set_direct_read_marker(self, user_id: UserId, other_id: UserId, through: int) -> None: ...
-    def append_channel_entry(
-        self, user_id: UserId, event: Event, kind: ChannelKind, now: int, *, expires_at: int | None = None
-    ) -> int:
-        """Give ``event`` the user's next channel seq (dense, in this transaction) and return it."""
-        ...
-
-    def trim_channel(self, user_id: UserId, *, keep_entries: int, created_before: int) -> int:
-        """Drop the channel's entries that are older than the newest ``keep_entries`` and created
-        before ``created_before``; return how many."""
-        ...
-
-    def put_presence(self, record: PresenceRecord) -> None: ...
-    def put_buddy_snapshot(self, session_key: str, available: str, now: int) -> None: ...
-    def purge_buddy_snapshots(self, before: int) -> int:
-        """Forget snapshots last written before ``before``; return how many."""
-        ...
-
     def set_meta(self, key: str, value: str) -> None: ...
 
-    def set_access_token(self, user_id: UserId, token: str, now: int) -> None:
-        """Give the user this streams API token, replacing any earlier one."""
-        ...
-
-    def insert_stream(
-        self, *, room_id: RoomId, owner_id: UserId, name: str, slug: str, stream_key: str, now: int
-    ) -> Stream: ...
-    def update_stream(self, stream: Stream) -> None: ...
-    def delete_stream(self, stream_id: int) -> None:
-        """Remove the stream with its attached accounts, shares, viewer counts and webhooks (not its room)."""
-        ...
-
-    def insert_network_account(
-        self, *, owner_id: UserId, network: str, name: str, http_url: str | None, settings: str, now: int
-    ) -> NetworkAccount: ...
-    def update_network_account(self, account: NetworkAccount) -> None: ...
-    def delete_network_account(self, account_id: int) -> None:
-        """Remove the account and detach it from every stream."""
-        ...
-
-    def set_stream_accounts(self, stream_id: int, account_ids: Sequence[int]) -> None:
-        """Attach exactly these accounts to the stream."""
-        ...
-
-    def set_stream_share(self, share: StreamShare) -> None: ...
-    def delete_stream_share(self, stream_id: int, user_id: UserId) -> None: ...
-    def set_viewcount(self, stream_id: int, account_id: int, viewer_count: int, now: int) -> None: ...
-    def insert_webhook(
-        self, *, stream_id: int, url: str, notes: str, type: HookType, events: frozenset[HookEvent], now: int
-    ) -> Webhook: ...
-    def update_webhook(self, hook: Webhook) -> None:
-        """Store the hook's url, notes, type, events and ``updated_at``."""
-        ...
-
-    def delete_webhook(self, webhook_id: int) -> None: ...
     def claim_lease(self, name: str, holder: str, now: int, ttl: int) -> bool:
         """Hold (or renew) the lease ``name`` until ``now + ttl``; False while another holder's is unexpired.
 
