@@ -10,7 +10,9 @@ behind each unit. Two parts of a ping used to grow without bound:
 - finding whom ``@name`` pings loaded every member seen in the room lately, with their user rows,
   and matched names in Python: about 66 ms per message in a room of 5,000. The database now picks
   the members whose ping key (migration 0010) starts with the ping's token, and only those become
-  rows in Python: counted here, against the members of the room.
+  rows in Python: counted here, against the members of the room;
+- acknowledging a ping (``POST /messages/ack``) walked every inbox item the user ever had, read
+  or not, to find the message's; inbox_message (migration 0009) finds it. Steps again.
 """
 
 from __future__ import annotations
@@ -145,3 +147,35 @@ async def test_a_ping_in_a_big_room_builds_rows_only_for_the_members_it_names(
     pinged = [e.target_user_id for e in events if e.type is EventType.USER_MENTIONED and e.message_id == posted.id]
     assert len(pinged) == 1 and len(built) == 1 and built[0].user_id == pinged[0]
     assert len(await service.queries.pingable(alice, room.id)) == MEMBERS + 1  # the room is that big
+
+
+async def test_acknowledging_a_ping_costs_the_same_after_thousands_of_read_items(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    users = [
+        await service.accounts.create_user(name, email=f"{name}@example.org", password="correct horse battery")
+        for name in ("alice", "bobby", "carol")
+    ]
+    alice, bobby, carol = users
+    room = await service.rooms.create_room("Sandbox", owner_id=alice.id)
+    for user in users:
+        await service.messages.post(user.id, room.id, f"{user.name} was here")
+    await service.context.store.write(lambda tx: _leave_unread(tx, bobby.id, room.id, UNREAD))
+    await service.messages.acknowledge(bobby.id, [MessageId(n + 1) for n in range(UNREAD)])  # all read now
+    assert await service.queries.unread_count(bobby.id) == 0
+
+    async def steps_to_acknowledge(user_id: UserId, round_: int) -> int:
+        ping = await service.messages.post(
+            alice.id, room.id, f"@{'bobby' if user_id == bobby.id else 'carol'} {round_}"
+        )
+        assert ping.message is not None
+        counter.steps, counter.counting = 0, True
+        assert await service.messages.acknowledge(user_id, [ping.message.id]) == 1
+        counter.counting = False
+        return counter.steps
+
+    for round_ in range(3):
+        few = await steps_to_acknowledge(carol.id, round_)
+        many = await steps_to_acknowledge(bobby.id, round_)
+        assert many <= few * 1.2 + 100, (round_, few, many)

@@ -111,17 +111,19 @@ class LogSql(SqlBase):
 
     def mark_read(self, user_id: UserId, message_ids: Collection[MessageId] | None) -> int:
         # RETURNING, not the cursor's rowcount: a pipelined statement has no rowcount until synced.
+        # "unread = ?", not a bare "unread": only an equality lets SQLite use inbox_unread's second column.
         if message_ids is None:
             rows = self._all(
-                "UPDATE inbox SET unread = ? WHERE user_id = ? AND unread RETURNING event_id", (False, user_id)
+                "UPDATE inbox SET unread = ? WHERE user_id = ? AND unread = ? RETURNING event_id",
+                (False, user_id, True),
             )
         elif not message_ids:
             return 0
         else:
             where, params = self._dialect.member_of("message_id", message_ids)
             rows = self._all(
-                f"UPDATE inbox SET unread = ? WHERE user_id = ? AND unread AND {where} RETURNING event_id",
-                (False, user_id, *params),
+                f"UPDATE inbox SET unread = ? WHERE user_id = ? AND {where} AND unread = ? RETURNING event_id",
+                (False, user_id, *params, True),
             )
         if rows:
             self._execute("UPDATE inbox_counts SET unread = unread - ? WHERE user_id = ?", (len(rows), user_id))
