@@ -58,6 +58,22 @@ async def test_contact_stances_both_ways(store: Store) -> None:
     assert await store.read(lambda tx: tx.contact_stances_of(A)) == {B: (Stance.BLOCK, Stance.WANT)}
 
 
+async def test_has_contact_is_two_wants(store: Store) -> None:
+    async def contacts() -> list[bool]:
+        return await store.read(lambda tx: [tx.has_contact(user) for user in (A, B, C)])
+
+    assert await contacts() == [False, False, False]
+    await store.write(lambda tx: tx.set_contact_stance(A, B, Stance.WANT, 5))  # a request, not yet a contact
+    await store.write(lambda tx: tx.set_contact_stance(C, A, Stance.WANT, 5))
+    assert await contacts() == [False, False, False]
+    await store.write(lambda tx: tx.set_contact_stance(B, A, Stance.WANT, 6))
+    assert await contacts() == [True, True, False]
+    await store.write(lambda tx: tx.set_contact_stance(B, A, Stance.BLOCK, 7))
+    assert await contacts() == [False, False, False]
+    await store.write(lambda tx: tx.set_contact_stance(A, C, Stance.WANT, 8))
+    assert await contacts() == [True, False, True]
+
+
 async def test_messages_history_conversations_and_client_ids(store: Store) -> None:
     def work(tx: WriteTx) -> None:
         _dm(tx, A, B, "one", "c1")

@@ -28,10 +28,8 @@ from hubbub.core.direct import (
     Presence,
     PresenceRecord,
     PresenceTimeouts,
-    Relation,
     next_presence,
     presence_due,
-    relation,
 )
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import UserId
@@ -57,7 +55,7 @@ def shown_presence(record: PresenceRecord, now: int, timeouts: PresenceTimeouts)
 def has_contacts(tx: ReadTx, user_id: UserId) -> bool:
     """Whether anybody may see the user's presence: a change is an event only then (a user
     without contacts, like most bots, adds nothing to the log however often they are seen)."""
-    return any(relation(m, t) is Relation.CONTACTS for m, t in tx.contact_stances_of(user_id).values())
+    return tx.has_contact(user_id)
 
 
 def _event(record: PresenceRecord, name: str | None, now: int) -> NewEvent:

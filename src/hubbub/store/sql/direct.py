@@ -81,6 +81,16 @@ class DirectSql(SqlBase):
                 found[key] = (found.get(key, (None, None))[0], Stance(stance))
         return found
 
+    def has_contact(self, user_id: UserId) -> bool:
+        # Two WANTs are a contact (core/contacts.py, ``relation``); either side's BLOCK replaces its WANT.
+        row = self._one(
+            "SELECT 1 FROM contacts mine JOIN contacts theirs"
+            " ON theirs.user_id = mine.other_id AND theirs.other_id = mine.user_id"
+            " WHERE mine.user_id = ? AND mine.stance = ? AND theirs.stance = ? LIMIT 1",
+            (user_id, Stance.WANT.value, Stance.WANT.value),
+        )
+        return row is not None
+
     def set_contact_stance(self, user_id: UserId, other_id: UserId, stance: Stance | None, now: int) -> None:
         if stance is None:
             self._execute("DELETE FROM contacts WHERE user_id = ? AND other_id = ?", (user_id, other_id))

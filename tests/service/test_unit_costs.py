@@ -1,7 +1,7 @@
-"""What a ping costs the serial writer does not grow with its target's unread inbox or with its room.
+"""What a unit costs the serial writer does not grow with data that others can make grow.
 
-The writer is serial, and on SQLite it runs on the event loop: every post on the node waits
-behind each unit. Two parts of a ping used to grow without bound:
+The writer is serial, and on SQLite it runs on the event loop: every request on the node waits
+behind each unit. These parts of units used to grow without bound:
 
 - the target's new unread count (event 18) was counted from the inbox rows, so each item the
   target had never read made every later ping of them dearer. The count is kept instead
@@ -12,7 +12,9 @@ behind each unit. Two parts of a ping used to grow without bound:
   the members whose ping key (migration 0010) starts with the ping's token, and only those become
   rows in Python: counted here, against the members of the room;
 - acknowledging a ping (``POST /messages/ack``) walked every inbox item the user ever had, read
-  or not, to find the message's; inbox_message (migration 0009) finds it. Steps again.
+  or not, to find the message's; inbox_message (migration 0009) finds it. Steps again;
+- a presence change asked whether the user has a contact by loading every contact row naming
+  the user, requests from anyone included; one row found answers it now. Steps again.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import pytest
 
 from hubbub.app import open_store
 from hubbub.bus.memory import MemoryBus
+from hubbub.core.contacts import Stance
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import Membership
+from hubbub.core.presence import Activity, Presence
 from hubbub.service.service import Service
 from hubbub.store.base import WriteTx
 from hubbub.store.sql import rooms
@@ -179,3 +183,37 @@ async def test_acknowledging_a_ping_costs_the_same_after_thousands_of_read_items
         few = await steps_to_acknowledge(carol.id, round_)
         many = await steps_to_acknowledge(bobby.id, round_)
         assert many <= few * 1.2 + 100, (round_, few, many)
+
+
+async def test_a_presence_change_costs_the_same_whatever_the_requests_a_user_was_sent(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    alice, bobby = [
+        await service.accounts.create_user(name, email=f"{name}@example.org", password="correct horse battery")
+        for name in ("alice", "bobby")
+    ]
+    now = int(service.context.clock.now())
+
+    def requests_to(tx: WriteTx, user_id: UserId) -> None:  # from accounts anyone could make
+        for n in range(UNREAD):
+            asker = tx.insert_user(
+                name=f"Asker {n}", email=None, password_hash="", reputation=1, is_moderator=False, now=now
+            )
+            tx.set_contact_stance(asker.id, user_id, Stance.WANT, now)
+
+    await service.context.store.write(lambda tx: requests_to(tx, bobby.id))
+
+    async def steps_to_hide(user_id: UserId, visible: bool) -> int:
+        counter.steps, counter.counting = 0, True
+        shown = await service.presence.set_visible(user_id, visible)
+        counter.counting = False
+        assert (shown is Presence.OFFLINE) is not visible  # a change, so the contacts were asked
+        return counter.steps
+
+    for user in (alice, bobby):
+        await service.presence.touch(user.id, Activity.ACTIVE)  # online: hiding is a change
+    for visible in (False, True, False):
+        few = await steps_to_hide(alice.id, visible)
+        many = await steps_to_hide(bobby.id, visible)
+        assert many <= few * 1.2 + 100, (visible, few, many)
