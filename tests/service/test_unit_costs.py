@@ -13,6 +13,9 @@ behind each unit. These parts of units used to grow without bound:
   rows in Python: counted here, against the members of the room;
 - acknowledging a ping (``POST /messages/ack``) walked every inbox item the user ever had, read
   or not, to find the message's; inbox_message (migration 0009) finds it. Steps again;
+- making a bookmark probed for a free slug once per earlier bookmark of its title, and each
+  probe scanned the room's bookmarks: quadratic, 3.7 s for the 3,001st titled "x". An index
+  (migration 0011) and 64 candidates a query make it about 20 steps per earlier bookmark. Steps;
 - a presence change asked whether the user has a contact by loading every contact row naming
   the user, requests from anyone included; one row found answers it now. Steps again.
 """
@@ -217,3 +220,44 @@ async def test_a_presence_change_costs_the_same_whatever_the_requests_a_user_was
         few = await steps_to_hide(alice.id, visible)
         many = await steps_to_hide(bobby.id, visible)
         assert many <= few * 1.2 + 100, (visible, few, many)
+
+
+SAME_TITLE = 400
+
+
+async def test_a_bookmark_costs_little_more_for_each_earlier_bookmark_of_its_title(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    alice = await service.accounts.create_user("alice", email="alice@example.org", password="correct horse battery")
+    room = await service.rooms.create_room("Sandbox", owner_id=alice.id)
+    posted = (await service.messages.post(alice.id, room.id, "worth keeping")).message
+    assert posted is not None
+    now = int(service.context.clock.now())
+
+    def bookmarks(tx: WriteTx) -> None:
+        for n in range(1, SAME_TITLE + 1):
+            tx.insert_conversation(
+                room_id=room.id,
+                slug="x" if n == 1 else f"x-{n}",
+                title="x",
+                first_message_id=posted.id,
+                last_message_id=posted.id,
+                created_by=alice.id,
+                now=now,
+            )
+
+    await service.context.store.write(bookmarks)
+
+    async def steps_to_bookmark(title: str) -> tuple[int, str]:
+        counter.steps, counter.counting = 0, True
+        made = await service.conversations.create(alice.id, room.id, posted.id, posted.id, title)
+        counter.counting = False
+        return counter.steps, made.slug
+
+    first, slug = await steps_to_bookmark("a title of its own")
+    assert slug == "a-title-of-its-own"
+    later, slug = await steps_to_bookmark("x")
+    assert slug == f"x-{SAME_TITLE + 1}"
+    # Quadratic before: each of SAME_TITLE probes walked the room's bookmarks (979,840 steps against 2,600).
+    assert later <= first + 50 * SAME_TITLE, (first, later)

@@ -632,6 +632,11 @@ async def test_a_conversation_is_found_by_its_slug_without_hyphens(store: Store)
         assert tx.conversation_by_compact_slug(RoomId(1), "ship-date") is None  # the key is compact already
         assert tx.conversation_by_compact_slug(RoomId(2), "shipdate") is None
         assert tx.conversation_by_compact_slug(RoomId(1), "") is None
+        taken = tx.compact_slugs_taken(RoomId(1), ["shipdate", "shipdate2", "shipdate3", "shipdatex", "ship-date"])
+        assert taken == {"shipdate", "shipdate2", "shipdatex"}
+        assert (
+            tx.compact_slugs_taken(RoomId(2), ["shipdate"]) == set() and tx.compact_slugs_taken(RoomId(1), []) == set()
+        )
 
     await store.read(check)
 

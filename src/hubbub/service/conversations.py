@@ -18,7 +18,7 @@ from hubbub.core.rules import (
     ensure_can_read,
     ensure_not_suspended,
 )
-from hubbub.errors import BadRequest, NotFound
+from hubbub.errors import BadRequest, NotFound, RemoteError
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
 from hubbub.store.base import ReadTx, WriteTx
 
@@ -51,6 +51,22 @@ def _find(tx: ReadTx, room_id: RoomId, key: str) -> Conversation:
     return found
 
 
+_SLUGS_PER_QUERY: Final = 64
+
+
+def _free_slug(tx: ReadTx, room_id: RoomId, base: str) -> str:
+    """``base``, else the first free ``base-2``, ``base-3``, ...: unique even without hyphens, so the
+    compact form names one bookmark (see ``_find``). Asked of the database many at a time."""
+    start, count = 1, 1  # most titles are new: their first query asks about ``base`` alone
+    while True:
+        candidates = [base if n == 1 else f"{base}-{n}" for n in range(start, start + count)]
+        taken = tx.compact_slugs_taken(room_id, {compact_slug(c) for c in candidates})
+        for candidate in candidates:
+            if compact_slug(candidate) not in taken:
+                return candidate
+        start, count = start + count, _SLUGS_PER_QUERY
+
+
 class Conversations:
     def __init__(self, context: Context) -> None:
         self._ctx = context
@@ -61,11 +77,13 @@ class Conversations:
         """Bookmark the messages ``first_id``..``last_id`` of a room the actor reads.
 
         Raises:
-            NotLoggedIn, NotFound (room), NotAllowed (cannot read it), Suspended, BadRequest
-            (blank or long title, a message missing or in another room).
+            RateLimited (the posting limit), NotLoggedIn, NotFound (room), NotAllowed (cannot read
+            it), Suspended, BadRequest (blank or long title, a message missing or in another room).
         """
         title = check_conversation_title(title)
         first_id, last_id = min(first_id, last_id), max(first_id, last_id)
+        # A bookmark costs what a post does: each one makes the next of its title probe once more.
+        ticket = await self._ctx.message_limiter.acquire(f"user:{actor_id}")
 
         def work(tx: WriteTx, changes: Changes, now: int) -> Conversation:
             actor = load_user(tx, actor_id)
@@ -75,11 +93,7 @@ class Conversations:
             ends = tx.messages([first_id, last_id])
             if any(ends.get(i) is None or ends[i].room_id != room.id for i in (first_id, last_id)):
                 raise BadRequest("The first and last messages must both be in this room")
-            base = slugify(title) or "conversation"
-            slug, suffix = base, 2
-            # Unique even without hyphens, so the compact form names one bookmark (see _find).
-            while tx.conversation_by_compact_slug(room.id, compact_slug(slug)) is not None:
-                slug, suffix = f"{base}-{suffix}", suffix + 1
+            slug = _free_slug(tx, room.id, slugify(title) or "conversation")
             return tx.insert_conversation(
                 room_id=room.id,
                 slug=slug,
@@ -90,7 +104,11 @@ class Conversations:
                 now=now,
             )
 
-        return await self._ctx.apply(work)
+        try:
+            return await self._ctx.apply(work)
+        except RemoteError:
+            await ticket.refund()
+            raise
 
     async def delete(self, actor_id: UserId, room_id: RoomId, key: str) -> None:
         """Remove a bookmark (by slug or title): its creator, room owners and moderators.

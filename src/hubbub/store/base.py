@@ -153,6 +153,10 @@ class ReadTx(DirectReads, StreamReads, Protocol):
         """The room's oldest bookmark whose slug without hyphens is ``compact`` (``core.models.compact_slug``)."""
         ...
 
+    def compact_slugs_taken(self, room_id: RoomId, compacts: Collection[str]) -> set[str]:
+        """Which of ``compacts`` a bookmark of the room has as its slug without hyphens."""
+        ...
+
     def conversations(self, room_id: RoomId) -> list[Conversation]:
         """The room's bookmarks, newest first."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Final
 
 from hubbub.core.ids import MessageId, RoomId, UserId
@@ -37,6 +38,15 @@ class ConversationsSql(SqlBase):
             (room_id, compact),
         )
         return None if row is None else _conversation(row)
+
+    def compact_slugs_taken(self, room_id: RoomId, compacts: Collection[str]) -> set[str]:
+        if not compacts:
+            return set()
+        where, params = self._dialect.member_of_texts("REPLACE(slug, '-', '')", compacts)
+        # "id" in the select list keeps SQLite off the (room_id, slug) index, which would cover a
+        # select of the slug alone and be walked whole instead of conversations_compact_slug.
+        rows = self._all(f"SELECT id, slug FROM conversations WHERE room_id = ? AND {where}", (room_id, *params))
+        return {str(row[1]).replace("-", "") for row in rows}
 
     def conversations(self, room_id: RoomId) -> list[Conversation]:
         rows = self._all(f"SELECT {_COLUMNS} FROM conversations WHERE room_id = ? ORDER BY id DESC", (room_id,))
