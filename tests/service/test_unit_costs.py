@@ -16,6 +16,8 @@ behind each unit. These parts of units used to grow without bound:
 - making a bookmark probed for a free slug once per earlier bookmark of its title, and each
   probe scanned the room's bookmarks: quadratic, 3.7 s for the 3,001st titled "x". An index
   (migration 0011) and 64 candidates a query make it about 20 steps per earlier bookmark. Steps;
+- ``/msg <name>`` (streams, IRC) and IRC's nick look-ups compared every user's name, through a
+  Python function per row; the indexed ping key (migration 0010) narrows them to the name's own;
 - a presence change asked whether the user has a contact by loading every contact row naming
   the user, requests from anyone included; one row found answers it now. Steps again.
 """
@@ -261,3 +263,30 @@ async def test_a_bookmark_costs_little_more_for_each_earlier_bookmark_of_its_tit
     assert slug == f"x-{SAME_TITLE + 1}"
     # Quadratic before: each of SAME_TITLE probes walked the room's bookmarks (979,840 steps against 2,600).
     assert later <= first + 50 * SAME_TITLE, (first, later)
+
+
+async def test_finding_a_user_by_name_or_nick_costs_the_same_among_thousands(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    now = int(service.context.clock.now())
+    found = await service.accounts.create_user("Jon Skeet", email="jon@example.org", password="correct horse battery")
+
+    async def steps_to_find() -> int:
+        counter.steps, counter.counting = 0, True
+        by_name = await service.context.store.read(lambda tx: tx.user_by_name("JON SKEET"))
+        by_nick = await service.context.store.read(lambda tx: tx.user_by_nick("jonskeet"))
+        nobody = await service.context.store.read(lambda tx: tx.user_by_name("nobody at all"))
+        counter.counting = False
+        assert by_name == by_nick == found and nobody is None
+        return counter.steps
+
+    few = await steps_to_find()
+
+    def crowd(tx: WriteTx) -> None:
+        for n in range(UNREAD):
+            tx.insert_user(name=f"Someone {n}", email=None, password_hash="", reputation=1, is_moderator=False, now=now)
+
+    await service.context.store.write(crowd)
+    many = await steps_to_find()
+    assert many <= few * 1.2 + 100, (few, many)

@@ -320,7 +320,10 @@ async def test_the_group_read_looks_every_part_up_by_key_whatever_the_tables_siz
         plan = "\n".join(
             row[0] for row in connection.execute("EXPLAIN EXECUTE group_read('{1,2,3,4,5,6}', '{1,1,1,1,1,1}')")
         )
-    assert "Seq Scan" not in plan and "Hash" not in plan, plan
+    # A table of one page may be read whole (users here: CREATE INDEX in migration 0010 recorded
+    # its one row, and such a plan is made again once autovacuum's ANALYZE records more); the
+    # 4,000 messages must be looked up by key.
+    assert "Seq Scan on messages" not in plan and "Hash" not in plan, plan
 
 
 async def test_a_refusal_that_arrives_while_the_next_unit_is_sent_fails_only_its_unit(

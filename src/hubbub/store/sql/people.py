@@ -52,12 +52,13 @@ class PeopleSql(SqlBase):
         return None if row is None else user_from_row(row)
 
     def user_by_nick(self, nick: str) -> User | None:
-        # The IRC gateway's nick is the display name without spaces (dialects/irc/names.py).
+        # The IRC gateway's nick is the display name without spaces (dialects/irc/names.py). Such
+        # names have the nick's ping key: users_ping_key narrows the search to them.
         lower = self._dialect.lower
         row = self._one(
-            f"SELECT {USER_COLUMNS} FROM users WHERE id > 0 AND {lower}(replace(name, ' ', '')) = {lower}(?)"
-            " ORDER BY id LIMIT 1",
-            (nick,),
+            f"SELECT {USER_COLUMNS} FROM users WHERE ping_key = ? AND id > 0"
+            f" AND {lower}(replace(name, ' ', '')) = {lower}(?) ORDER BY id LIMIT 1",
+            (ping_key(nick), nick),
         )
         return None if row is None else user_from_row(row)
 

@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from typing import Any, Final
 
 from hubbub.core.ids import RoomId, UserId
+from hubbub.core.mentions import ping_key
 from hubbub.core.models import User
 from hubbub.core.streams import ChatLevel, LiveState, NetworkAccount, Stream, StreamShare
 from hubbub.store.sql.base import SqlBase
@@ -73,9 +74,11 @@ class StreamsSql(SqlBase):
         )
 
     def user_by_name(self, name: str) -> User | None:
+        # Names equal in any case have equal ping keys: users_ping_key narrows the search to them.
         lower = self._dialect.lower
         row = self._one(
-            f"SELECT {USER_COLUMNS} FROM users WHERE {lower}(name) = {lower}(?) ORDER BY id LIMIT 1", (name,)
+            f"SELECT {USER_COLUMNS} FROM users WHERE ping_key = ? AND {lower}(name) = {lower}(?) ORDER BY id LIMIT 1",
+            (ping_key(name), name),
         )
         return None if row is None else user_from_row(row)
 
