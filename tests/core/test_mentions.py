@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from hubbub.core.ids import UserId
-from hubbub.core.mentions import MIN_PING_CHARS, find_mentions, mentioned, ping_handle, ping_tokens
+from hubbub.core.mentions import (
+    MAX_PING_TOKENS,
+    MAX_PINGED,
+    MIN_PING_CHARS,
+    find_mentions,
+    mentioned,
+    ping_handle,
+    ping_tokens,
+)
 
 JON = UserId(1)
 BOB = UserId(2)
@@ -192,3 +200,13 @@ def test_ping_tokens_come_from_the_text_alone_and_match_later() -> None:
     candidates = [(UserId(1), "Jon Skeet"), (UserId(2), "Ann"), (UserId(3), "jonas")]
     assert mentioned(tokens, candidates) == [1, 3] == find_mentions("hi @Jon", candidates)
     assert mentioned(frozenset(), candidates) == [] and ping_tokens("no pings here") == frozenset()
+
+
+def test_a_message_names_at_most_max_ping_tokens_the_first_in_its_text() -> None:
+    text = " ".join(f"@name{n:03d}" for n in range(MAX_PING_TOKENS + 5)) + " @name000 again"
+    assert ping_tokens(text) == frozenset(f"name{n:03d}" for n in range(MAX_PING_TOKENS))
+
+
+def test_a_message_pings_at_most_max_pinged_users_in_candidate_order() -> None:
+    candidates = [(UserId(n), f"User {n}") for n in range(1, MAX_PINGED + 20)]
+    assert mentioned(frozenset({"user"}), candidates) == [UserId(n) for n in range(1, MAX_PINGED + 1)]

@@ -10,7 +10,8 @@ behind each unit. These parts of units used to grow without bound:
 - finding whom ``@name`` pings loaded every member seen in the room lately, with their user rows,
   and matched names in Python: about 66 ms per message in a room of 5,000. The database now picks
   the members whose ping key (migration 0010) starts with the ping's token, and only those become
-  rows in Python: counted here, against the members of the room;
+  rows in Python: counted here, against the members of the room. One message pings at most
+  ``MAX_PINGED`` users (``@mem`` named all 2,000 here, and each ping is rows on the writer);
 - acknowledging a ping (``POST /messages/ack``) walked every inbox item the user ever had, read
   or not, to find the message's; inbox_message (migration 0009) finds it. Steps again;
 - making a bookmark probed for a free slug once per earlier bookmark of its title, and each
@@ -36,6 +37,7 @@ from hubbub.bus.memory import MemoryBus
 from hubbub.core.contacts import Stance
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
+from hubbub.core.mentions import MAX_PINGED
 from hubbub.core.models import Membership
 from hubbub.core.presence import Activity, Presence
 from hubbub.service.service import Service
@@ -150,11 +152,19 @@ async def test_a_ping_in_a_big_room_builds_rows_only_for_the_members_it_names(
         return built[-1]
 
     monkeypatch.setattr(rooms, "membership_from_row", counting)
-    posted = (await service.messages.post(alice.id, room.id, "@member1234 and @nobody-here, look")).message
-    assert posted is not None
-    events = await service.context.store.read(lambda tx: tx.events_after(EventId(0), limit=10_000))
-    pinged = [e.target_user_id for e in events if e.type is EventType.USER_MENTIONED and e.message_id == posted.id]
+
+    async def pinged_by(text: str) -> list[UserId | None]:
+        posted = (await service.messages.post(alice.id, room.id, text)).message
+        assert posted is not None
+        events = await service.context.store.read(lambda tx: tx.events_after(EventId(0), limit=100_000))
+        return [e.target_user_id for e in events if e.type is EventType.USER_MENTIONED and e.message_id == posted.id]
+
+    pinged = await pinged_by("@member1234 and @nobody-here, look")
     assert len(pinged) == 1 and len(built) == 1 and built[0].user_id == pinged[0]
+    # A token every member's name starts with pings the most recently seen MAX_PINGED of them.
+    built.clear()
+    pinged = await pinged_by("@mem, everyone")
+    assert len(pinged) == MAX_PINGED and len(built) <= 4 * MAX_PINGED
     assert len(await service.queries.pingable(alice, room.id)) == MEMBERS + 1  # the room is that big
 
 

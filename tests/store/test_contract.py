@@ -337,14 +337,15 @@ async def test_members_named_by_a_ping_are_found_by_their_ping_key(store: Store)
     users = await store.write(work)
     by_name = {user.name: user for user in users}
 
-    async def named(*prefixes: str, room: int = 1) -> list[tuple[str, AccessLevel | None]]:
-        found = await store.read(lambda tx: tx.members_seen_since_named(RoomId(room), 10, prefixes))
+    async def named(*prefixes: str, room: int = 1, limit: int = 10) -> list[tuple[str, AccessLevel | None]]:
+        found = await store.read(lambda tx: tx.members_seen_since_named(RoomId(room), 10, prefixes, limit=limit))
         assert all(member.user_id == user.id and member.room_id == room for member, user, _ in found)
         return [(user.name, level) for _, user, level in found]
 
     # newest first, as members_seen_since; grants come along
     assert await named("jon") == [("Jon Skeet", None), ("Jonas", AccessLevel.READ_ONLY), ("jon_x", None)]
     assert await named("jonsk", "oth") == [("Jon Skeet", None), ("Other", None)]
+    assert await named("jon", limit=2) == [("Jon Skeet", None), ("Jonas", AccessLevel.READ_ONLY)]
     assert await named("strasse") == [("Straße Bob", None)]  # case folding: ß is ss
     assert await named("j_n") == [] and await named("jon_") == [("jon_x", None)]  # no LIKE wildcards
     assert await named() == [] and await named("oth", room=2) == []  # not seen there since 10

@@ -4,19 +4,35 @@ A ping is ``@`` followed by at least three characters that are a case-insensitiv
 prefix of a user's display name with its spaces removed (``@jons`` pings "Jon
 Skeet"). Only users recently in the room can be pinged; the service supplies
 them. Text inside code spans and fixed-width blocks never pings.
+
+One message pings at most ``MAX_PINGED`` users, through at most ``MAX_PING_TOKENS`` distinct
+``@`` tokens (the first in the text): every ping is an event, an inbox item and a count to
+update on the serial writer, and ``@use`` in a big room names thousands.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Final
 
 from hubbub.core.ids import UserId
 
-__all__ = ["MIN_PING_CHARS", "find_mentions", "mentioned", "ping_handle", "ping_key", "ping_tokens"]
+__all__ = [
+    "MAX_PINGED",
+    "MAX_PING_TOKENS",
+    "MIN_PING_CHARS",
+    "find_mentions",
+    "mentioned",
+    "ping_handle",
+    "ping_key",
+    "ping_tokens",
+]
 
 MIN_PING_CHARS: Final = 3
+MAX_PING_TOKENS: Final = 20
+MAX_PINGED: Final = 50
 
 # "@" not glued to a word before it (so e-mail addresses do not ping), then name characters.
 _PING = re.compile(r"(?<![\w@])@([\w'.\-]+)")
@@ -50,15 +66,18 @@ def _ping_tokens(text: str) -> Iterable[str]:
 
 
 def ping_tokens(text: str) -> frozenset[str]:
-    """What ``text`` pings, folded (``@Jon`` -> ``"jon"``): worked out from the text alone."""
-    return frozenset(_ping_tokens(text))
+    """What ``text`` pings, folded (``@Jon`` -> ``"jon"``): worked out from the text alone; the
+    first ``MAX_PING_TOKENS`` distinct ones."""
+    return frozenset(itertools.islice(dict.fromkeys(_ping_tokens(text)), MAX_PING_TOKENS))
 
 
 def mentioned(tokens: Collection[str], candidates: Sequence[tuple[UserId, str]]) -> list[UserId]:
-    """The ids of ``candidates`` (id, display name) that ``tokens`` (``ping_tokens``) ping, in candidate order."""
+    """The ids of ``candidates`` (id, display name) that ``tokens`` (``ping_tokens``) ping, in candidate
+    order; the first ``MAX_PINGED``."""
     if not tokens:
         return []
-    return [user_id for user_id, name in candidates if any(ping_key(name).startswith(token) for token in tokens)]
+    named = (user_id for user_id, name in candidates if any(ping_key(name).startswith(token) for token in tokens))
+    return list(itertools.islice(named, MAX_PINGED))
 
 
 def find_mentions(text: str, candidates: Sequence[tuple[UserId, str]]) -> list[UserId]:

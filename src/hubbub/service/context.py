@@ -21,6 +21,7 @@ from hubbub.bus.base import Bus
 from hubbub.core.clock import Clock
 from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import MessageId, RoomId, UserId
+from hubbub.core.mentions import MAX_PINGED
 from hubbub.core.models import Membership, Message, Room, Standing, User
 from hubbub.core.rules import NO_PERMISSION, can_be_pinged
 from hubbub.core.visibility import AccessChange, access_change
@@ -162,12 +163,14 @@ def pingable_members(
     tx: ReadTx, room: Room, since: int, now: float, *, named: Collection[str] | None = None
 ) -> list[tuple[Membership, User]]:
     """Who a message in ``room`` can ping: seen there since ``since`` and ``rules.can_be_pinged`` now;
-    with ``named`` (``core.mentions.ping_tokens``), only those whose ping key starts with one of them.
+    with ``named`` (``core.mentions.ping_tokens``), only those whose ping key starts with one of them,
+    from the ``4 * MAX_PINGED`` seen last.
 
     A kick-mute does not stop reading, so the standings here leave kicks out.
     """
     if named is not None:
-        found = tx.members_seen_since_named(room.id, since, named)
+        # A few more than can be pinged, for the ones the rule below turns away.
+        found = tx.members_seen_since_named(room.id, since, named, limit=4 * MAX_PINGED)
     else:
         members = tx.members_seen_since(room.id, since)
         users = tx.users({m.user_id for m in members})

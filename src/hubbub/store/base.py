@@ -84,10 +84,10 @@ class ReadTx(DirectReads, StreamReads, Protocol):
     def present_members(self, room_id: RoomId) -> list[Membership]: ...
     def members_seen_since(self, room_id: RoomId, since: int) -> list[Membership]: ...
     def members_seen_since_named(
-        self, room_id: RoomId, since: int, key_prefixes: Collection[str]
+        self, room_id: RoomId, since: int, key_prefixes: Collection[str], *, limit: int
     ) -> list[tuple[Membership, User, AccessLevel | None]]:
-        """``members_seen_since`` (same order) with their users and grants here, only those whose
-        ``ping_key`` starts with one of ``key_prefixes`` (``core.mentions.ping_tokens``): whom a message pings."""
+        """``members_seen_since`` (same order, the first ``limit``) with their users and grants here, only
+        those whose ``ping_key`` starts with one of ``key_prefixes`` (``core.mentions.ping_tokens``)."""
         ...
 
     def rooms_of(self, user_id: UserId) -> list[RoomId]: ...

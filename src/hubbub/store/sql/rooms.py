@@ -167,7 +167,7 @@ class RoomsSql(SqlBase):
         return [membership_from_row(row) for row in rows]
 
     def members_seen_since_named(
-        self, room_id: RoomId, since: int, key_prefixes: Collection[str]
+        self, room_id: RoomId, since: int, key_prefixes: Collection[str], *, limit: int
     ) -> list[tuple[Membership, User, AccessLevel | None]]:
         # The database picks the few members a ping names (users.ping_key, migration 0010): the
         # writer would otherwise build every recent member of a big room for each "@".
@@ -185,8 +185,8 @@ class RoomsSql(SqlBase):
             f"SELECT {_MEMBER_AND_USER}, a.level FROM memberships m JOIN users u ON u.id = m.user_id"
             " LEFT JOIN room_access a ON a.room_id = m.room_id AND a.user_id = m.user_id"
             f" WHERE m.room_id = ? AND (m.present OR m.last_seen >= ?) AND ({' OR '.join(conditions)})"
-            " ORDER BY m.last_seen DESC, m.user_id",
-            (room_id, since, *params),
+            " ORDER BY m.last_seen DESC, m.user_id LIMIT ?",
+            (room_id, since, *params, limit),
         )
         return [
             (
