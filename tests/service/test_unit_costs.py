@@ -19,6 +19,8 @@ behind each unit. These parts of units used to grow without bound:
   (migration 0011) and 64 candidates a query make it about 20 steps per earlier bookmark. Steps;
 - ``/msg <name>`` (streams, IRC) and IRC's nick look-ups compared every user's name, through a
   Python function per row; the indexed ping key (migration 0010) narrows them to the name's own;
+- each direct message or typing notice trims the recipient's channel; the trim walked every
+  entry below the number kept, the last day's included, on every call. It walks at most a batch;
 - a presence change asked whether the user has a contact by loading every contact row naming
   the user, requests from anyone included; one row found answers it now. Steps again.
 """
@@ -35,6 +37,7 @@ import pytest
 from hubbub.app import open_store
 from hubbub.bus.memory import MemoryBus
 from hubbub.core.contacts import Stance
+from hubbub.core.direct import ChannelKind
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.mentions import MAX_PINGED
@@ -299,4 +302,34 @@ async def test_finding_a_user_by_name_or_nick_costs_the_same_among_thousands(
 
     await service.context.store.write(crowd)
     many = await steps_to_find()
+    assert many <= few * 1.2 + 100, (few, many)
+
+
+async def test_trimming_a_channel_walks_a_batch_whatever_its_last_day_holds(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    keep = service.context.settings.comet_channel_retention_entries
+    now = int(service.context.clock.now())
+    alice, bobby = (UserId(1), UserId(2))
+
+    def entries(tx: WriteTx, user_id: UserId, count: int) -> None:
+        for _ in range(count):
+            event = tx.append(NewEvent(type=EventType.TYPING, time_stamp=now, user_id=alice, target_user_id=user_id))
+            tx.append_channel_entry(user_id, event, ChannelKind.TYPING, now)
+
+    await service.context.store.write(lambda tx: entries(tx, alice, keep + 10))
+    await service.context.store.write(lambda tx: entries(tx, bobby, keep + UNREAD))
+
+    async def steps_to_trim(user_id: UserId) -> int:
+        counter.steps, counter.counting = 0, True
+        # all of them are from the last day: nothing goes
+        trimmed = await service.context.store.write(
+            lambda tx: tx.trim_channel(user_id, keep_entries=keep, created_before=now - 1)
+        )
+        counter.counting = False
+        assert trimmed == 0
+        return counter.steps
+
+    few, many = await steps_to_trim(alice), await steps_to_trim(bobby)
     assert many <= few * 1.2 + 100, (few, many)

@@ -12,6 +12,7 @@ from hubbub.core.direct import ChannelHead, ChannelKind, Presence, PresenceRecor
 from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import EventId, UserId
 from hubbub.store.base import Store, WriteTx
+from hubbub.store.sql.direct import TRIM_BATCH
 from tests.store.conftest import Opener
 
 A, B, C = UserId(1), UserId(2), UserId(3)
@@ -160,6 +161,20 @@ async def test_trimming_keeps_the_newest_or_the_young(store: Store) -> None:
     assert await store.write(lambda tx: tx.trim_channel(A, keep_entries=10, created_before=1000)) == 0
     await append_at(60)
     assert await store.read(lambda tx: tx.channel_head(A)) == ChannelHead(6, 2)
+
+
+async def test_one_trim_drops_at_most_a_batch_oldest_first(store: Store) -> None:
+    def entries(tx: WriteTx) -> None:
+        for at in range(1, TRIM_BATCH + 101):
+            event = tx.append(NewEvent(type=EventType.TYPING, time_stamp=at, user_id=B, target_user_id=A))
+            tx.append_channel_entry(A, event, ChannelKind.TYPING, at)
+
+    await store.write(entries)
+    trim = lambda tx: tx.trim_channel(A, keep_entries=10, created_before=10_000)  # noqa: E731
+    assert await store.write(trim) == TRIM_BATCH
+    assert await store.read(lambda tx: tx.channel_head(A)) == ChannelHead(TRIM_BATCH + 100, TRIM_BATCH)
+    assert await store.write(trim) == 90 and await store.write(trim) == 0
+    assert await store.read(lambda tx: tx.channel_head(A)) == ChannelHead(TRIM_BATCH + 100, TRIM_BATCH + 90)
 
 
 async def test_presence_records_and_what_lapses(store: Store) -> None:

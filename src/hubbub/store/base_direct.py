@@ -103,7 +103,8 @@ class DirectWrites(Protocol):
 
     def trim_channel(self, user_id: UserId, *, keep_entries: int, created_before: int) -> int:
         """Drop the channel's entries that are older than the newest ``keep_entries`` and created
-        before ``created_before``; return how many."""
+        before ``created_before``, at most 500 of them, oldest first; return how many. (It runs with
+        each entry appended, so it keeps up; its cost stays bounded.)"""
         ...
 
     def put_presence(self, record: PresenceRecord) -> None: ...

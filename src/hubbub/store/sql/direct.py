@@ -55,6 +55,9 @@ def _presence(row: Any) -> PresenceRecord:
     )
 
 
+TRIM_BATCH: Final = 500  # channel entries one trim may drop (it runs with every entry appended)
+
+
 class DirectSql(SqlBase):
     # contacts
 
@@ -246,12 +249,19 @@ class DirectSql(SqlBase):
 
     def trim_channel(self, user_id: UserId, *, keep_entries: int, created_before: int) -> int:
         head = self.channel_head(user_id)
-        cutoff = head.next_seq - keep_entries
+        # At most TRIM_BATCH seqs from the oldest: the rows walked are bounded too, where the whole
+        # range below the cutoff was walked on every call, recent entries that stay included.
+        cutoff = min(head.next_seq - keep_entries, head.first_seq + TRIM_BATCH)
         if cutoff <= head.first_seq:
             return 0
+        oldest = self._scalar(
+            "SELECT created_at FROM channel_entries WHERE user_id = ? AND seq = ?", (user_id, head.first_seq)
+        )
+        if oldest is not None and int(oldest) >= created_before:
+            return 0  # created_at never decreases along a channel (below): nothing is old enough
         removed = self._all(
-            "DELETE FROM channel_entries WHERE user_id = ? AND seq < ? AND created_at < ? RETURNING seq",
-            (user_id, cutoff, created_before),
+            "DELETE FROM channel_entries WHERE user_id = ? AND seq >= ? AND seq < ? AND created_at < ? RETURNING seq",
+            (user_id, head.first_seq, cutoff, created_before),
         )
         if not removed:
             return 0
