@@ -21,6 +21,8 @@ behind each unit. These parts of units used to grow without bound:
   Python function per row; the indexed ping key (migration 0010) narrows them to the name's own;
 - each direct message or typing notice trims the recipient's channel; the trim walked every
   entry below the number kept, the last day's included, on every call. It walks at most a batch;
+- opening a sechat socket listed the user's rooms, then asked for each room's grant and kick
+  one by one: two statements per room joined. One statement reads them all now. Statements;
 - a presence change asked whether the user has a contact by loading every contact row naming
   the user, requests from anyone included; one row found answers it now. Steps again.
 """
@@ -43,6 +45,7 @@ from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.mentions import MAX_PINGED
 from hubbub.core.models import Membership
 from hubbub.core.presence import Activity, Presence
+from hubbub.service.accounts import SignedIn
 from hubbub.service.service import Service
 from hubbub.store.base import WriteTx
 from hubbub.store.sql import rooms
@@ -54,21 +57,28 @@ STEPS_PER_CALLBACK = 10
 
 
 class StepCounter:
-    """Counts SQLite virtual-machine steps on every connection the store opens, while ``counting``."""
+    """Counts SQLite virtual-machine steps, and statements, on every connection the store opens,
+    while ``counting``."""
 
     def __init__(self) -> None:
         self.counting = False
         self.steps = 0
+        self.statements = 0
 
     def _tick(self) -> int:
         if self.counting:
             self.steps += STEPS_PER_CALLBACK
         return 0  # go on
 
+    def _statement(self, _: str) -> None:
+        if self.counting:
+            self.statements += 1
+
     def connect(self, real: Callable[..., sqlite3.Connection]) -> Callable[..., sqlite3.Connection]:
         def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
             connection = real(*args, **kwargs)
             connection.set_progress_handler(self._tick, STEPS_PER_CALLBACK)
+            connection.set_trace_callback(self._statement)
             return connection
 
         return connect
@@ -333,3 +343,27 @@ async def test_trimming_a_channel_walks_a_batch_whatever_its_last_day_holds(
 
     few, many = await steps_to_trim(alice), await steps_to_trim(bobby)
     assert many <= few * 1.2 + 100, (few, many)
+
+
+async def test_opening_a_socket_runs_the_same_statements_whatever_the_rooms_its_user_is_in(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    alice = await service.accounts.create_user("alice", email="alice@example.org", password="correct horse battery")
+    _, session = await service.accounts.open_session(alice)
+    signed = SignedIn(session, alice)
+    rooms = [await service.rooms.create_room(f"Room {n}") for n in range(40)]
+
+    async def statements_to_open(joined: int) -> int:
+        for room in rooms[:joined]:
+            await service.rooms.join(alice.id, room.id)
+        claims = service.socket_tokens.read(await service.socket_tokens.issue(signed, rooms[0].id), rooms[0].id)
+        assert claims is not None
+        counter.statements, counter.counting = 0, True
+        grant = await service.socket_tokens.claim(claims)
+        counter.counting = False
+        assert grant.rooms == {room.id for room in rooms[:joined]}
+        return counter.statements
+
+    one, forty = await statements_to_open(1), await statements_to_open(40)
+    assert forty == one, (one, forty)

@@ -316,6 +316,30 @@ async def test_memberships(store: Store) -> None:
     assert await store.read(lambda tx: tx.rooms_of(UserId(1))) == [1, 2]
 
 
+async def test_the_rooms_a_user_is_in_come_with_the_users_grant_and_kick(store: Store) -> None:
+    def work(tx: WriteTx) -> list[Room]:
+        rooms = [
+            tx.insert_room(name=f"r{n}", description="", tags=(), access=RoomAccess.PRIVATE, created_by=None, now=1)
+            for n in range(3)
+        ]
+        for room in rooms:
+            tx.set_membership(
+                Membership(room_id=room.id, user_id=UserId(1), present=room != rooms[2], joined_at=1, last_seen=1)
+            )
+        tx.set_access_level(rooms[0].id, UserId(1), AccessLevel.READ_WRITE, 1)
+        tx.set_access_level(rooms[0].id, UserId(2), AccessLevel.OWNER, 1)  # someone else's
+        tx.set_kick(rooms[1].id, UserId(1), count=2, until=99)
+        return rooms
+
+    rooms = await store.write(work)
+    found = await store.read(lambda tx: tx.rooms_of_with_standing(UserId(1)))
+    assert found == [
+        (rooms[0], AccessLevel.READ_WRITE, None),
+        (rooms[1], None, Kick(room_id=rooms[1].id, user_id=UserId(1), count=2, until=99)),
+    ]  # not the room the user left
+    assert await store.read(lambda tx: tx.rooms_of_with_standing(UserId(3))) == []
+
+
 async def test_members_named_by_a_ping_are_found_by_their_ping_key(store: Store) -> None:
     names = ["Jon Skeet", "Jonas", "Straße Bob", "Other", "Jon Old", "jon_x"]
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from hubbub.core.ids import EventId, RoomId, UserId
-from hubbub.core.models import User
+from hubbub.core.models import Standing, User
 from hubbub.core.rules import can_read
 from hubbub.errors import NotAllowed
 from hubbub.service.accounts import SESSION_KEY_CHARS, SignedIn, session_key
-from hubbub.service.context import Changes, Context, standing_in
+from hubbub.service.context import Changes, Context
 from hubbub.service.credentials import plausible_token
 from hubbub.store.base import WriteTx
 
@@ -189,9 +189,11 @@ class SocketTokens:
                 return None
             rooms: frozenset[RoomId] = frozenset()
             if token.room_id is not None:
-                present = tx.rooms(tx.rooms_of(user.id))
+                suspended = user.is_suspended(now)
                 rooms = frozenset(
-                    room.id for room in present.values() if can_read(standing_in(tx, room, user, now), room)
+                    room.id
+                    for room, level, kick in tx.rooms_of_with_standing(user.id)
+                    if can_read(Standing(user=user, level=level, kick=kick, suspended=suspended), room)
                 )
                 if token.room_id not in rooms:
                     return None

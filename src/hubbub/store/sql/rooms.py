@@ -51,6 +51,7 @@ _SET_MEMBERSHIP: Final = RowWrite(
 MAINTAINED.update((_UPDATE_ROOM.one, _SET_MEMBERSHIP.one))
 
 
+_ROOM_AS_R, _ROOM_AT = joined_columns((("r", ROOM_COLUMNS),))
 _MEMBER_AND_USER, _MEMBER_AND_USER_AT = joined_columns((("m", MEMBERSHIP_COLUMNS), ("u", USER_COLUMNS)))
 
 
@@ -196,6 +197,22 @@ class RoomsSql(SqlBase):
             )
             for row in rows
         ]
+
+    def rooms_of_with_standing(self, user_id: UserId) -> list[tuple[Room, AccessLevel | None, Kick | None]]:
+        rows = self._all(
+            f"SELECT {_ROOM_AS_R}, a.level, k.kick_count, k.until FROM memberships m JOIN rooms r ON r.id = m.room_id"
+            " LEFT JOIN room_access a ON a.room_id = m.room_id AND a.user_id = m.user_id"
+            " LEFT JOIN kicks k ON k.room_id = m.room_id AND k.user_id = m.user_id"
+            " WHERE m.user_id = ? AND m.present ORDER BY m.room_id",
+            (user_id,),
+        )
+        found: list[tuple[Room, AccessLevel | None, Kick | None]] = []
+        for row in rows:
+            room = room_from_row(row[_ROOM_AT["r"]])
+            level, count, until = row[-3:]
+            kick = None if count is None else Kick(room_id=room.id, user_id=user_id, count=count, until=until)
+            found.append((room, None if level is None else AccessLevel(level), kick))
+        return found
 
     def rooms_of(self, user_id: UserId) -> list[RoomId]:
         rows = self._all("SELECT room_id FROM memberships WHERE user_id = ? AND present ORDER BY room_id", (user_id,))
