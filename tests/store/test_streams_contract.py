@@ -70,6 +70,8 @@ async def test_streams_round_trip_with_accounts_shares_and_counts(store: Store) 
     assert await store.read(lambda tx: tx.viewcounts(stream_id)) == {first: 9}
     shares = await store.read(lambda tx: tx.shares_of_user(other))
     assert shares == [StreamShare(stream_id=stream_id, user_id=other, chat_level=ChatLevel.READ, metadata_level=0)]
+    assert await store.read(lambda tx: tx.stream_share(stream_id, other)) == shares[0]
+    assert await store.read(lambda tx: tx.stream_share(stream_id, owner)) is None
 
     live = replace(stream, state=LiveState(data_pushing=True, data_incoming=True), updated_at=9)
     await store.write(lambda tx: tx.update_stream(live))

@@ -113,7 +113,7 @@ def levels(tx: ReadTx, stream: Stream, user: User, now: int) -> tuple[ChatLevel,
     chat = chat_level_of(standing_in(tx, room, user, now), owner_id=stream.owner_id)
     if user.id == stream.owner_id:
         return chat, 2
-    share = next((s for s in tx.stream_shares(stream.id) if s.user_id == user.id), None)
+    share = tx.stream_share(stream.id, user.id)
     return chat, (0 if share is None else share.metadata_level)
 
 

@@ -215,6 +215,10 @@ class StreamsSql(SqlBase):
         rows = self._all(f"SELECT {_SHARE} FROM stream_shares WHERE stream_id = ? ORDER BY user_id", (stream_id,))
         return [_share(row) for row in rows]
 
+    def stream_share(self, stream_id: int, user_id: UserId) -> StreamShare | None:
+        row = self._one(f"SELECT {_SHARE} FROM stream_shares WHERE stream_id = ? AND user_id = ?", (stream_id, user_id))
+        return None if row is None else _share(row)
+
     def shares_of_user(self, user_id: UserId) -> list[StreamShare]:
         rows = self._all(f"SELECT {_SHARE} FROM stream_shares WHERE user_id = ? ORDER BY stream_id", (user_id,))
         return [_share(row) for row in rows]
