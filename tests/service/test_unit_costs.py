@@ -23,6 +23,8 @@ behind each unit. These parts of units used to grow without bound:
   entry below the number kept, the last day's included, on every call. It walks at most a batch;
 - opening a sechat socket listed the user's rooms, then asked for each room's grant and kick
   one by one: two statements per room joined. One statement reads them all now. Statements;
+- an owner's grant to one user made every present member's standing be read again, two
+  statements each; only the grant's user can lose the room. Statements;
 - a presence change asked whether the user has a contact by loading every contact row naming
   the user, requests from anyone included; one row found answers it now. Steps again.
 """
@@ -43,7 +45,7 @@ from hubbub.core.direct import ChannelKind
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.mentions import MAX_PINGED
-from hubbub.core.models import Membership
+from hubbub.core.models import AccessLevel, Membership, RoomAccess
 from hubbub.core.presence import Activity, Presence
 from hubbub.service.accounts import SignedIn
 from hubbub.service.service import Service
@@ -367,3 +369,39 @@ async def test_opening_a_socket_runs_the_same_statements_whatever_the_rooms_its_
 
     one, forty = await statements_to_open(1), await statements_to_open(40)
     assert forty == one, (one, forty)
+
+
+async def test_a_grant_runs_the_same_statements_whatever_the_members_present(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    alice = await service.accounts.create_user("alice", email="alice@example.org", password="correct horse battery")
+    room = await service.rooms.create_room("Den", owner_id=alice.id, access=RoomAccess.PRIVATE)
+    now = int(service.context.clock.now())
+
+    def members(tx: WriteTx, count: int) -> list[UserId]:
+        made = []
+        for n in range(count):
+            user = tx.insert_user(
+                name=f"Member {n}", email=None, password_hash="", reputation=1, is_moderator=False, now=now
+            )
+            tx.set_access_level(room.id, user.id, AccessLevel.READ_WRITE, now)
+            tx.set_membership(Membership(room_id=room.id, user_id=user.id, present=True, joined_at=now, last_seen=now))
+            made.append(user.id)
+        return made
+
+    async def statements_to_grant(user_id: UserId, level: AccessLevel | None) -> int:
+        counter.statements, counter.counting = 0, True
+        await service.rooms.set_access(alice.id, room.id, user_id, level)
+        counter.counting = False
+        return counter.statements
+
+    [first] = await service.context.store.write(lambda tx: members(tx, 1))
+    few = await statements_to_grant(first, AccessLevel.READ_ONLY)
+    crowd = await service.context.store.write(lambda tx: members(tx, 200))
+    many = await statements_to_grant(crowd[0], AccessLevel.READ_ONLY)
+    assert many == few, (few, many)
+    # and the one user who may no longer read the room leaves it
+    await statements_to_grant(crowd[1], None)
+    present = await service.context.store.read(lambda tx: tx.present_members(room.id))
+    assert crowd[1] not in {m.user_id for m in present} and crowd[2] in {m.user_id for m in present}

@@ -231,14 +231,17 @@ class Rooms:
             standing = standing_in(tx, room, actor, now)
             ensure_can_read(standing, room)
             ensure_can_manage_room(standing, now)
-            if tx.user(user_id) is None:
+            target = tx.user(user_id)
+            if target is None:
                 raise BadRequest(f"There is no user with id {user_id}")
             if tx.access_level(room_id, user_id) is level:
                 return
             tx.set_access_level(room_id, user_id, level, now)
             content = f"Access now {level.value if level is not None else 'none'}"
             changes.append(_access_event(room, actor, user_id, content, now))
-            _remove_unreadable(tx, changes, room, now)
+            # A grant changes what its one user may read: the room's other members stay as they were.
+            if not can_read(standing_in(tx, room, target, now), room):
+                _leave(tx, changes, room, target, now)
 
         await self._ctx.apply(work)
 
