@@ -45,7 +45,7 @@ from hubbub.core.direct import ChannelKind
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.mentions import MAX_PINGED
-from hubbub.core.models import AccessLevel, Membership, RoomAccess
+from hubbub.core.models import AccessLevel, Membership, Room, RoomAccess, User
 from hubbub.core.presence import Activity, Presence
 from hubbub.service.accounts import SignedIn
 from hubbub.service.service import Service
@@ -109,19 +109,23 @@ def _leave_unread(tx: WriteTx, user_id: UserId, room_id: RoomId, count: int) -> 
         tx.add_inbox(user_id, event)
 
 
-async def test_pinging_a_user_with_a_full_inbox_costs_what_pinging_one_with_an_empty_inbox_does(
-    counted: tuple[Service, StepCounter],
-) -> None:
-    service, counter = counted
+async def _three_in_a_room_bobby_with_a_full_inbox(service: Service) -> tuple[User, User, User, Room]:
     users = [
         await service.accounts.create_user(name, email=f"{name}@example.org", password="correct horse battery")
         for name in ("alice", "bobby", "carol")
     ]
-    alice, bobby, carol = users
-    room = await service.rooms.create_room("Sandbox", owner_id=alice.id)
+    room = await service.rooms.create_room("Sandbox", owner_id=users[0].id)
     for user in users:
         await service.messages.post(user.id, room.id, f"{user.name} was here")  # pingable from now on
-    await service.context.store.write(lambda tx: _leave_unread(tx, bobby.id, room.id, UNREAD))
+    await service.context.store.write(lambda tx: _leave_unread(tx, users[1].id, room.id, UNREAD))
+    return users[0], users[1], users[2], room
+
+
+async def test_pinging_a_user_with_a_full_inbox_costs_what_pinging_one_with_an_empty_inbox_does(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    alice, bobby, carol, room = await _three_in_a_room_bobby_with_a_full_inbox(service)
     assert await service.queries.unread_count(bobby.id) == UNREAD
 
     async def steps_to_ping(name: str, round_: int) -> int:
@@ -187,15 +191,7 @@ async def test_acknowledging_a_ping_costs_the_same_after_thousands_of_read_items
     counted: tuple[Service, StepCounter],
 ) -> None:
     service, counter = counted
-    users = [
-        await service.accounts.create_user(name, email=f"{name}@example.org", password="correct horse battery")
-        for name in ("alice", "bobby", "carol")
-    ]
-    alice, bobby, carol = users
-    room = await service.rooms.create_room("Sandbox", owner_id=alice.id)
-    for user in users:
-        await service.messages.post(user.id, room.id, f"{user.name} was here")
-    await service.context.store.write(lambda tx: _leave_unread(tx, bobby.id, room.id, UNREAD))
+    alice, bobby, carol, room = await _three_in_a_room_bobby_with_a_full_inbox(service)
     await service.messages.acknowledge(bobby.id, [MessageId(n + 1) for n in range(UNREAD)])  # all read now
     assert await service.queries.unread_count(bobby.id) == 0
 
