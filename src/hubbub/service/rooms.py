@@ -11,7 +11,7 @@ from typing import Final
 
 from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import AccessLevel, Membership, Room, RoomAccess, User
+from hubbub.core.models import AccessLevel, Membership, Room, RoomAccess, Standing, User
 from hubbub.core.rules import can_read, ensure_can_manage_room, ensure_can_read, ensure_not_suspended, kick_duration
 from hubbub.errors import BadRequest, Kicked, NotAllowed
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
@@ -112,8 +112,9 @@ def _remove_unreadable(tx: WriteTx, changes: Changes, room: Room, now: int) -> N
 
 def leave_unreadable_rooms(tx: WriteTx, changes: Changes, user: User, now: int) -> None:
     """The user leaves (event 4) every room they are in but may no longer read, so sockets stop too."""
-    for room in tx.rooms(tx.rooms_of(user.id)).values():
-        if not can_read(standing_in(tx, room, user, now), room):
+    suspended = user.is_suspended(now)
+    for room, level, kick in tx.rooms_of_with_standing(user.id):
+        if not can_read(Standing(user=user, level=level, kick=kick, suspended=suspended), room):
             _leave(tx, changes, room, user, now)
 
 
