@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import AccessLevel, Kick
+from hubbub.core.models import AccessLevel
 from hubbub.store.base import UserInRoom
 from hubbub.store.sql.base import SqlBase
 from hubbub.store.sql.group_reads import GroupReads
@@ -23,6 +23,7 @@ from hubbub.store.sql.rows import (
     ROOM_COLUMNS,
     USER_COLUMNS,
     joined_columns,
+    kick_from_row,
     membership_from_row,
     message_from_row,
     room_from_row,
@@ -119,9 +120,7 @@ class PostingSql(SqlBase):
             row = sent.fetchone() if sent is not None else self._one(_USER_IN_ROOM, _params(user_id, room_id))
         user, room, membership, last = (_part(row, alias) for alias in ("u", "r", "m", "lm"))
         level, kick_count, kick_until = row[_GRANT], row[_GRANT + 1], row[_GRANT + 2]
-        kick = (
-            None if kick_count is None else Kick(room_id=room_id, user_id=user_id, count=kick_count, until=kick_until)
-        )
+        kick = kick_from_row(room_id, user_id, kick_count, kick_until)
         read_room = None if room is None else room_from_row(room)
         if cached and read_room is not None and self._group is not None:
             read_room = self._group.room(read_room)

@@ -15,6 +15,7 @@ from hubbub.store.sql.rows import (
     ROOM_COLUMNS,
     USER_COLUMNS,
     joined_columns,
+    kick_from_row,
     membership_from_row,
     room_from_row,
     user_from_row,
@@ -133,7 +134,7 @@ class RoomsSql(SqlBase):
 
     def kick(self, room_id: RoomId, user_id: UserId) -> Kick | None:
         row = self._one("SELECT kick_count, until FROM kicks WHERE room_id = ? AND user_id = ?", (room_id, user_id))
-        return None if row is None else Kick(room_id=room_id, user_id=user_id, count=row[0], until=row[1])
+        return None if row is None else kick_from_row(room_id, user_id, row[0], row[1])
 
     def set_kick(self, room_id: RoomId, user_id: UserId, *, count: int, until: int) -> None:
         self._execute(
@@ -210,7 +211,7 @@ class RoomsSql(SqlBase):
         for row in rows:
             room = room_from_row(row[_ROOM_AT["r"]])
             level, count, until = row[-3:]
-            kick = None if count is None else Kick(room_id=room.id, user_id=user_id, count=count, until=until)
+            kick = kick_from_row(room.id, user_id, count, until)
             found.append((room, None if level is None else AccessLevel(level), kick))
         return found
 

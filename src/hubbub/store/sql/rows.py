@@ -10,7 +10,7 @@ from typing import Any, Final, Protocol
 
 from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import MessageId, RoomId, UserId
-from hubbub.core.models import ApiToken, Membership, Message, Room, RoomAccess, User
+from hubbub.core.models import ApiToken, Kick, Membership, Message, Room, RoomAccess, User
 
 
 class Cursor(Protocol):
@@ -47,6 +47,13 @@ def joined_columns(parts: tuple[tuple[str, str], ...]) -> tuple[str, dict[str, s
         where[alias] = slice(len(selected), len(selected) + len(names))
         selected.extend(names)
     return ", ".join(selected), where
+
+
+def kick_from_row(room_id: RoomId, user_id: UserId, count: int | None, until: int | None) -> Kick | None:
+    """A ``kicks`` row's ``kick_count, until`` as a ``Kick``; None where the row is absent (a NULL count)."""
+    if count is None or until is None:
+        return None
+    return Kick(room_id=room_id, user_id=user_id, count=count, until=until)
 
 
 def event_to_json(event: NewEvent) -> str:
