@@ -223,7 +223,7 @@ class RedisBus:
                     self._mark_lagged()  # the hub reads the store now, and again after each failed attempt
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in newer redis releases
             if not self._closing:
                 await asyncio.sleep(self._reconnect_seconds)
 
