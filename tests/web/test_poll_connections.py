@@ -215,6 +215,14 @@ async def test_a_poll_that_is_not_signed_in_is_told_to_refresh(pair: tuple[Polle
     writer.close()
 
 
+async def test_a_cookie_another_application_set_does_not_sign_the_poll_out(pair: tuple[Poller, Poller]) -> None:
+    _, bob = pair
+    reader, writer = await bob.connect()
+    writer.write(bob.head(-1).replace(b"Cookie: ", b"Cookie: theme=dark mode; "))  # SimpleCookie gave up here
+    assert _answer((await _response(reader))[2]) == {"t": "refresh", "seq": 0}  # signed in: told the sequence
+    writer.close()
+
+
 @pytest.mark.parametrize(("version", "extra"), [("1.0", ""), ("1.1", "Connection: close\r\n")])
 async def test_polls_that_ask_to_close_are_answered_and_closed(
     pair: tuple[Poller, Poller], version: str, extra: str

@@ -21,10 +21,10 @@ import logging
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.cookies import CookieError, SimpleCookie
 from typing import Final, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from hubbub.cookie_header import parse_cookies
 from hubbub.core.addresses import ClientAddresses
 from hubbub.fanout.connection import AUTHORIZED, Connection, Handshake, Refusal
 from hubbub.hosts import Site
@@ -117,19 +117,11 @@ def parse_handshake(
     parts = urlsplit(target)
     if not with_cookies:
         headers = {name: value for name, value in headers.items() if name != "cookie"}
-    cookies: dict[str, str] = {}
-    if "cookie" in headers:
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(headers["cookie"])
-        except CookieError:
-            jar = SimpleCookie()
-        cookies = {name: morsel.value for name, morsel in jar.items()}
     return Handshake(
         path=parts.path or "/",
         query=dict(parse_qsl(parts.query, keep_blank_values=True)),
         headers=headers,
-        cookies=cookies,
+        cookies=parse_cookies(headers.get("cookie")),
         secure=secure,
     )
 

@@ -22,6 +22,7 @@ from hubbub.dialects.sechat.http import (
     client_address,
     expected_fkey,
     read_form,
+    request_cookie,
     require_user,
     signed_in,
 )
@@ -172,7 +173,7 @@ async def logout_submit(request: web.Request) -> web.StreamResponse:
         check_fkey(request, form)
     except RemoteError as error:
         return render(request, "error.html", 403, title="Log out", heading="Log out", detail=str(error))
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = request_cookie(request, SESSION_COOKIE) or ""
     await request.app[SERVICE].accounts.close_session(token)
     response = redirect("/")
     for name in (SESSION_COOKIE, PROVIDER_COOKIE, *CHAT_USER_COOKIES):

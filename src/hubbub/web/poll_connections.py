@@ -25,17 +25,16 @@ passed on at the hand-over), the head timeout (408), the keep-alive idle timeout
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final, cast
 from urllib.parse import unquote
 
 import httptools
 
+from hubbub.cookie_header import parse_cookies
 from hubbub.dialects.comet.codec import CONTENT_TYPE, PollState
 from hubbub.dialects.comet.pages import USER_COOKIE
 from hubbub.dialects.comet.polling import ChannelPoll, EncodedAnswers, PollReply, hold_range
@@ -109,13 +108,6 @@ class _Head:
             self.cookie = f"{self.cookie}; {value.decode('latin-1')}" if self.cookie else value.decode("latin-1")
         elif lowered == b"transfer-encoding" or (lowered == b"content-length" and value.strip() != b"0"):
             self.body = True
-
-
-def _cookies(header: str) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    with contextlib.suppress(CookieError):
-        jar.load(header)
-    return {name: morsel.value for name, morsel in jar.items()}
 
 
 class PollPort:
@@ -297,7 +289,7 @@ class PollConnection(asyncio.Protocol):
         # Taken now, not in the task: bytes that arrive before it runs must wait behind this poll.
         self._channel = channel
         self._rewoken = False
-        self._task = asyncio.get_running_loop().create_task(self._start(channel, _cookies(head.cookie)))
+        self._task = asyncio.get_running_loop().create_task(self._start(channel, parse_cookies(head.cookie)))
 
     async def _start(self, channel: ChannelPoll, cookies: dict[str, str]) -> None:
         port = self._port

@@ -14,7 +14,15 @@ from typing import Final
 from aiohttp import web
 
 from hubbub.dialects.comet.markup import home_page, login_page
-from hubbub.dialects.sechat.http import SERVICE, SESSION_COOKIE, SITE, client_address, read_form, signed_in
+from hubbub.dialects.sechat.http import (
+    SERVICE,
+    SESSION_COOKIE,
+    SITE,
+    client_address,
+    read_form,
+    request_cookie,
+    signed_in,
+)
 from hubbub.errors import InvalidCredentials, RateLimited, RemoteError
 
 __all__ = ["PROVIDER_COOKIE", "USER_COOKIE", "page_routes"]
@@ -103,7 +111,7 @@ async def logout(request: web.Request) -> web.Response:
         return _html(login_page(error=str(error)), 400)
     if form.get("post_form_id") != session.session.fkey:  # a cross-site form must not end a session
         return _html(login_page(error="The post_form_id is missing or does not belong to this session"), 403)
-    await request.app[SERVICE].accounts.close_session(request.cookies.get(SESSION_COOKIE, ""))
+    await request.app[SERVICE].accounts.close_session(request_cookie(request, SESSION_COOKIE) or "")
     response = _found("/login.php")
     domain = request.app[SERVICE].settings.comet_cookie_domain or None
     for name in (SESSION_COOKIE, PROVIDER_COOKIE, USER_COOKIE):

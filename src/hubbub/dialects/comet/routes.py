@@ -34,7 +34,7 @@ from hubbub.dialects.comet.codec import (
 )
 from hubbub.dialects.comet.pages import USER_COOKIE, page_routes
 from hubbub.dialects.comet.polling import ChannelPoll, EncodedAnswers, hold_seconds
-from hubbub.dialects.sechat.http import SERVICE, mark_refused, read_form, signed_in
+from hubbub.dialects.sechat.http import SERVICE, mark_refused, read_form, request_cookie, signed_in
 from hubbub.errors import BodyTooLarge, ConfigError, NotLoggedIn, RateLimited, RecipientOffline, RemoteError
 from hubbub.fanout.channels import ChannelWaiters, woken_within
 from hubbub.service.accounts import SignedIn
@@ -85,7 +85,7 @@ async def poll(request: web.Request) -> web.StreamResponse:
     app = request.app
     channel = ChannelPoll(app[SERVICE], app[CHANNEL_WAITERS], app[ENCODED_ANSWERS], request.match_info["tail"])
     try:
-        reply = await channel.start(signed_in(request), request.cookies.get(USER_COOKIE))
+        reply = await channel.start(signed_in(request), request_cookie(request, USER_COOKIE))
         while reply is None:
             assert channel.future is not None
             remaining = channel.deadline - time.monotonic()

@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import MultiDict, MultiDictProxy
 
+from hubbub.cookie_header import cookie_value
 from hubbub.core.addresses import ClientAddresses
 from hubbub.core.direct import Activity
 from hubbub.core.models import User
@@ -43,6 +44,7 @@ __all__ = [
     "read_body",
     "read_form",
     "request_activity",
+    "request_cookie",
     "require_user",
     "respond",
     "session_middleware",
@@ -64,9 +66,14 @@ _REFUSED: Final = web.RequestKey[bool]("refused")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def request_cookie(request: web.Request, name: str) -> str | None:
+    """The cookie ``name`` of a request, read as every port reads cookies (``hubbub.cookie_header``)."""
+    return cookie_value("; ".join(request.headers.getall(hdrs.COOKIE, ())), name)
+
+
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request_cookie(request, SESSION_COOKIE)
     service = request.app[SERVICE]
     session = await service.accounts.signed_in(token) if token else None
     request[_SIGNED_IN] = session
