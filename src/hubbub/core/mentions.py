@@ -39,6 +39,7 @@ _PING = re.compile(r"(?<![\w@])@([\w'.\-]+)")
 # A code span opens and closes with backtick runs of the same length (``` ``@bob`` ``` is code too).
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)[^\n]*?(?<!`)\1(?!`)")
 _SPACES = re.compile(r"\s+")
+_NO_TOKENS: Final[frozenset[str]] = frozenset()
 
 
 def ping_handle(name: str) -> str:
@@ -68,6 +69,8 @@ def _ping_tokens(text: str) -> Iterable[str]:
 def ping_tokens(text: str) -> frozenset[str]:
     """What ``text`` pings, folded (``@Jon`` -> ``"jon"``): worked out from the text alone; the
     first ``MAX_PING_TOKENS`` distinct ones."""
+    if "@" not in text:  # most messages: no scan for code spans and fixed-width blocks
+        return _NO_TOKENS
     return frozenset(itertools.islice(dict.fromkeys(_ping_tokens(text)), MAX_PING_TOKENS))
 
 

@@ -50,34 +50,44 @@ class PresenceRecord:
     changed_at: int = 0
 
 
-def _state_at(record: PresenceRecord, now: int, timeouts: PresenceTimeouts) -> Presence:
-    if not record.visible or record.seen_until <= now:
+def _state_of(visible: bool, seen_until: int, active_at: int, now: int, timeouts: PresenceTimeouts) -> Presence:
+    if not visible or seen_until <= now:
         return Presence.OFFLINE
-    if record.active_at <= now - timeouts.idle_seconds:
+    if active_at <= now - timeouts.idle_seconds:
         return Presence.IDLE
     return Presence.ONLINE
+
+
+def _sighted(
+    record: PresenceRecord, now: int, timeouts: PresenceTimeouts, activity: Activity | None
+) -> tuple[int, int, Presence]:
+    """``seen_until``, ``active_at`` and the state after ``activity`` (no record built: every
+    signed-in request asks ``presence_due``)."""
+    seen_until, active_at = record.seen_until, record.active_at
+    if activity is not None:
+        seen_until = max(seen_until, now + timeouts.seen_seconds)
+        if activity is Activity.ACTIVE:
+            active_at = max(active_at, now)
+    return seen_until, active_at, _state_of(record.visible, seen_until, active_at, now, timeouts)
 
 
 def next_presence(
     record: PresenceRecord, now: int, timeouts: PresenceTimeouts, activity: Activity | None = None
 ) -> PresenceRecord:
     """The record after ``activity`` at ``now`` (None: time passing, as the sweep sees it)."""
-    updated = record
-    if activity is not None:
-        updated = replace(updated, seen_until=max(updated.seen_until, now + timeouts.seen_seconds))
-        if activity is Activity.ACTIVE:
-            updated = replace(updated, active_at=max(updated.active_at, now))
-    state = _state_at(updated, now, timeouts)
-    if state is not updated.state:
-        updated = replace(updated, state=state, changed_at=now)
-    return updated
+    seen_until, active_at, state = _sighted(record, now, timeouts, activity)
+    if state is record.state:
+        if (seen_until, active_at) == (record.seen_until, record.active_at):
+            return record
+        return replace(record, seen_until=seen_until, active_at=active_at)
+    return replace(record, seen_until=seen_until, active_at=active_at, state=state, changed_at=now)
 
 
 def presence_due(record: PresenceRecord, now: int, timeouts: PresenceTimeouts, activity: Activity) -> bool:
     """Whether ``activity`` must be written: it changes the state, or the stored sighting is past
     its first half (so a user seen steadily is written about twice per ``seen_seconds``) or an
     activity is more than a quarter of ``idle_seconds`` old. Everything else is a no-op write."""
-    if next_presence(record, now, timeouts, activity).state is not record.state:
+    if _sighted(record, now, timeouts, activity)[2] is not record.state:
         return True
     if record.seen_until - now < timeouts.seen_seconds / 2:
         return True
