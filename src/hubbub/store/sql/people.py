@@ -15,6 +15,12 @@ from hubbub.store.sql.row_writes import RowWrite
 from hubbub.store.sql.rows import USER_COLUMNS, user_from_row
 
 # Keeps the writer's group reads true itself (group_reads.py).
+# every signed-in request runs it: built once
+_SESSION_AND_USER: Final = (
+    "SELECT s.fkey, s.created_at, s.expires_at, "
+    + ", ".join(f"u.{column.strip()}" for column in USER_COLUMNS.split(","))
+    + " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
+)
 _UPDATE_USER: Final = RowWrite(
     "users",
     (
@@ -138,12 +144,7 @@ class PeopleSql(SqlBase):
         )
 
     def session_and_user(self, token_hash: str) -> tuple[LoginSession, User] | None:
-        columns = ", ".join(f"u.{column.strip()}" for column in USER_COLUMNS.split(","))
-        row = self._one(
-            f"SELECT s.fkey, s.created_at, s.expires_at, {columns} FROM sessions s"
-            " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
-            (token_hash,),
-        )
+        row = self._one(_SESSION_AND_USER, (token_hash,))
         if row is None:
             return None
         user = user_from_row(row[3:])
