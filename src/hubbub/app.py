@@ -49,7 +49,8 @@ from hubbub.store.measured import MeasuredStore
 from hubbub.web.app import create_app
 from hubbub.web.direct_api import DIRECT_WATCH
 from hubbub.web.poll_connections import PollPort
-from hubbub.web.server import GuardedSite, HttpLimits
+from hubbub.web.port_limits import HttpLimits
+from hubbub.web.server import GuardedSite
 
 __all__ = ["Runtime", "open_bus", "open_limits", "open_store", "sqlite_path"]
 

@@ -20,7 +20,8 @@ from aiohttp import web
 
 from hubbub.errors import SlowRequest
 from hubbub.settings import Settings
-from hubbub.web.server import AddressCounts, GuardedSite, HttpLimits, address_key
+from hubbub.web.port_limits import AddressCounts, HttpLimits, address_key
+from hubbub.web.server import GuardedSite
 from tests.conftest import Node, NodeFactory
 from tests.fakes import TIMEOUT
 from tests.slowclients import DRIPPED_HEAD, PARTIAL_HEAD, PROBE_ADDRESS, Probe, bound, cut_off, form_post, is_408

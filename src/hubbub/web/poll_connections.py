@@ -43,7 +43,7 @@ from hubbub.dialects.sechat.http import SESSION_COOKIE
 from hubbub.fanout.channels import ChannelWaiters
 from hubbub.service.service import Service
 from hubbub.web.poll_holds import HoldWheel
-from hubbub.web.server import AddressCounts, HttpLimits, admit
+from hubbub.web.port_limits import AddressCounts, HttpLimits, admit, plain_response
 
 __all__ = ["MAX_HEAD_BYTES", "PollConnection", "PollPort"]
 
@@ -57,16 +57,10 @@ _BLANK_LINE: Final = b"\r\n\r\n"
 _NO_CONTEXT: Final = contextvars.Context()
 
 
-def _plain(status: str, text: str) -> bytes:
-    body = text.encode()
-    head = f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
-    return (head + "Connection: close\r\n\r\n").encode() + body
-
-
-_BAD_REQUEST: Final = _plain("400 Bad Request", "Bad Request: this is not a request a comet poll can be")
-_HEAD_TOO_LARGE: Final = _plain("431 Request Header Fields Too Large", "Request Header Fields Too Large")
-_TIMED_OUT: Final = _plain("408 Request Timeout", "The request head did not arrive in time")
-_SERVER_ERROR: Final = _plain("500 Internal Server Error", "Internal Server Error")
+_BAD_REQUEST: Final = plain_response("400 Bad Request", "Bad Request: this is not a request a comet poll can be")
+_HEAD_TOO_LARGE: Final = plain_response("431 Request Header Fields Too Large", "Request Header Fields Too Large")
+_TIMED_OUT: Final = plain_response("408 Request Timeout", "The request head did not arrive in time")
+_SERVER_ERROR: Final = plain_response("500 Internal Server Error", "Internal Server Error")
 _POLL_HEAD: Final = "".join(
     [
         "HTTP/1.1 200 OK\r\n",

@@ -30,138 +30,27 @@ handler starts) and when the request is done.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hubbub.core.addresses import Networks, parse_networks
 from hubbub.errors import SlowRequest
-from hubbub.settings import Settings
 from hubbub.web.client_errors import ServerLog
+from hubbub.web.port_limits import AddressCounts, HttpLimits, admit, plain_response
 
 if TYPE_CHECKING:
     from hubbub.web.poll_connections import PollPort
 
-__all__ = [
-    "Accept",
-    "AddressCounts",
-    "GuardedRequestHandler",
-    "GuardedSite",
-    "HttpLimits",
-    "address_key",
-    "admit",
-]
+__all__ = ["Accept", "GuardedRequestHandler", "GuardedSite"]
 
 log = logging.getLogger("hubbub.http")
 
 _RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # Listens on (host, port) and hands each accepted connection a protocol from the factory.
 Accept = Callable[[Callable[[], asyncio.BaseProtocol], str, int], Awaitable[asyncio.AbstractServer]]
-
-
-def _plain_response(status: str, text: str, *extra: str) -> bytes:
-    body = text.encode("utf-8")
-    head = [
-        f"HTTP/1.1 {status}",
-        "Content-Type: text/plain; charset=utf-8",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-        *extra,
-    ]
-    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
-
-
-TOO_MANY_CONNECTIONS: Final = _plain_response(
-    "503 Service Unavailable", "Too many connections from your address", "Retry-After: 10"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    """The HTTP port's connection limits (seconds, bytes per second, connections)."""
-
-    head_timeout: float
-    body_timeout: float
-    body_min_rate: float
-    keepalive_timeout: float
-    max_connections_per_address: int  # 0: no cap
-    # Trusted proxies carry many clients on their connections: the cap does not count them
-    # (per-address limits that see the client behind them apply once a request is read).
-    uncapped: Networks = field(default_factory=Networks)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> HttpLimits:
-        """Raises: ConfigError for a ``trusted_proxies`` entry that is not an address or network."""
-        return cls(
-            head_timeout=settings.http_head_timeout,
-            body_timeout=settings.http_body_timeout,
-            body_min_rate=settings.http_body_min_rate,
-            keepalive_timeout=settings.http_keepalive_timeout,
-            max_connections_per_address=settings.http_max_connections_per_ip,
-            uncapped=parse_networks("trusted_proxies", settings.trusted_proxies),
-        )
-
-
-def address_key(peername: Any) -> str | None:
-    """Who a connection counts against: its IPv4 address, or its IPv6 /64; None when not IP."""
-    if not isinstance(peername, tuple) or not peername:
-        return None
-    try:
-        address = ipaddress.ip_address(str(peername[0]).split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
-class AddressCounts:
-    """Open connections per address key; an address with none has no entry (the map stays small)."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._open: dict[str, int] = {}
-
-    def admit(self, key: str) -> bool:
-        count = self._open.get(key, 0)
-        if self._limit and count >= self._limit:
-            return False
-        self._open[key] = count + 1
-        return True
-
-    def release(self, key: str) -> None:
-        count = self._open.get(key, 0) - 1
-        if count > 0:
-            self._open[key] = count
-        else:
-            self._open.pop(key, None)
-
-    def open_from(self, key: str) -> int:
-        return self._open.get(key, 0)
-
-
-def admit(transport: asyncio.BaseTransport, limits: HttpLimits, counts: AddressCounts) -> tuple[bool, str | None]:
-    """Count a new connection against its address's cap: (admitted, the address key counted).
-
-    A connection over the cap is answered ``503`` and closed here, before anything is read.
-    """
-    peer = transport.get_extra_info("peername")
-    from_proxy = isinstance(peer, tuple) and bool(peer) and str(peer[0]) in limits.uncapped
-    key = None if from_proxy else address_key(peer)
-    if key is not None and not counts.admit(key):
-        # (A cast, not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.)
-        writer = cast(asyncio.WriteTransport, transport)
-        writer.write(TOO_MANY_CONNECTIONS)
-        writer.close()
-        return False, None
-    return True, key
 
 
 class GuardedRequestHandler(web.RequestHandler):
@@ -294,7 +183,7 @@ class GuardedRequestHandler(web.RequestHandler):
         if self._in_head:
             seconds = f"{self._limits.head_timeout:g}"
             self.transport.write(
-                _plain_response("408 Request Timeout", f"The request head did not arrive within {seconds} seconds")
+                plain_response("408 Request Timeout", f"The request head did not arrive within {seconds} seconds")
             )
         log.debug("closing a connection whose request head took over %gs", self._limits.head_timeout)
         self.force_close()
