@@ -10,12 +10,12 @@ that applies it and appends the events Stack Exchange chat would send:
 - starring, pinning, clearing stars: 6 with the new counts and no user fields;
 - moving: 19 in the old room and 20 in the new one per message, plus one arrow
   message by the mover in each room.
+
+Stars and pins live in ``service.stars`` and moves in ``service.moves``, as parts of ``Messages``.
 """
 
 from __future__ import annotations
 
-import datetime
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -26,13 +26,9 @@ from hubbub.core.rules import (
     check_message_text,
     ensure_can_delete,
     ensure_can_edit,
-    ensure_can_manage_room,
-    ensure_can_pin,
     ensure_can_post,
-    ensure_can_read,
-    ensure_can_star,
 )
-from hubbub.errors import BadRequest, LimitReached, RemoteError
+from hubbub.errors import RemoteError
 from hubbub.service import message_text
 from hubbub.service.context import (
     Changes,
@@ -43,15 +39,14 @@ from hubbub.service.context import (
     load_user_in_room,
     message_event,
     standing_here,
-    standing_in,
 )
+from hubbub.service.moves import Moves
 from hubbub.service.revisions import add_revision
 from hubbub.service.rooms import enter_room_from
+from hubbub.service.stars import Stars
 from hubbub.store.base import WriteTx
 
 __all__ = ["Messages", "Posted"]
-
-MAX_MOVE: int = 500  # messages moved in one request
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +79,9 @@ def _notify(
     )
 
 
-def _utc_midnight(now: int) -> int:
-    day = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).date()
-    return int(datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC).timestamp())
+class Messages(Stars, Moves):
+    """Every message operation (stars and pins: ``service.stars``; moves: ``service.moves``)."""
 
-
-class Messages:
     def __init__(self, context: Context) -> None:
         self._ctx = context
 
@@ -255,178 +247,6 @@ class Messages:
         except RemoteError:
             await ticket.refund()
             raise
-
-    def _star_event(self, message: Message, room: Room, now: int) -> NewEvent:
-        # Stack Exchange no longer says who starred (seed 002, MessageStarredEvent).
-        return NewEvent(
-            type=EventType.MESSAGE_STARRED,
-            time_stamp=now,
-            room_id=room.id,
-            room_name=room.name,
-            message_id=message.id,
-            content=message.content,
-            parent_id=message.parent_id,
-            show_parent=message.show_parent,
-            message_edits=message.edits,
-            message_stars=message.stars,
-            message_owner_stars=message.owner_stars,
-        )
-
-    async def toggle_star(self, actor_id: UserId, message_id: MessageId) -> Message:
-        """Star a message, or unstar it if the actor had starred it (event 6).
-
-        Raises:
-            NeverAssigned, NotFound, AlreadyDeleted, OwnMessage, LimitReached.
-        """
-        per_day = self._ctx.settings.stars_per_day
-
-        def work(tx: WriteTx, changes: Changes, now: int) -> Message:
-            actor = load_user(tx, actor_id)
-            message = load_message(tx, message_id)
-            room = load_room(tx, message.room_id)
-            ensure_can_read(standing_in(tx, room, actor, now), room)
-            ensure_can_star(actor, message, now)
-            if tx.has_starred(message.id, actor.id):
-                tx.remove_star(message.id, actor.id)
-                changed = replace(message, stars=max(0, message.stars - 1))
-            else:
-                if tx.stars_given_since(actor.id, _utc_midnight(now)) >= per_day:
-                    raise LimitReached(f"You have used all {per_day} of your stars for today")
-                tx.add_star(message.id, actor.id, now)
-                changed = replace(message, stars=message.stars + 1)
-            tx.update_message(changed)
-            changes.append(self._star_event(changed, room, now))
-            return changed
-
-        return await self._ctx.apply(work)
-
-    async def _owner_star(self, actor_id: UserId, message_id: MessageId, action: str) -> Message:
-        def work(tx: WriteTx, changes: Changes, now: int) -> Message:
-            actor = load_user(tx, actor_id)
-            message = load_message(tx, message_id)
-            room = load_room(tx, message.room_id)
-            standing = standing_in(tx, room, actor, now)
-            ensure_can_read(standing, room)
-            ensure_can_pin(standing, message, now)
-            pinned = message.owner_stars > 0
-            if action == "toggle-pin" and not pinned:
-                tx.add_pin(message.id, actor.id, now)
-                changed = replace(message, owner_stars=1)
-            elif action in ("toggle-pin", "unpin"):
-                if not pinned:
-                    return message
-                tx.clear_pins(message.id)
-                changed = replace(message, owner_stars=0)
-            else:  # clear all stars, pins included
-                tx.clear_stars(message.id)
-                tx.clear_pins(message.id)
-                changed = replace(message, stars=0, owner_stars=0)
-            tx.update_message(changed)
-            changes.append(self._star_event(changed, room, now))
-            return changed
-
-        return await self._ctx.apply(work)
-
-    async def toggle_pin(self, actor_id: UserId, message_id: MessageId) -> Message:
-        """Pin a message, or unpin it if pinned (``owner-star``); room owners only."""
-        return await self._owner_star(actor_id, message_id, "toggle-pin")
-
-    async def unpin(self, actor_id: UserId, message_id: MessageId) -> Message:
-        return await self._owner_star(actor_id, message_id, "unpin")
-
-    async def clear_stars(self, actor_id: UserId, message_id: MessageId) -> Message:
-        """Remove every star and pin from a message (``unstar``); room owners only."""
-        return await self._owner_star(actor_id, message_id, "clear")
-
-    async def move(
-        self, actor_id: UserId, from_room_id: RoomId, message_ids: Sequence[MessageId], to_room_id: RoomId
-    ) -> int:
-        """Move messages of one room into another; returns how many moved.
-
-        Only messages that are in ``from_room_id`` move; the actor must own that room
-        and be allowed to talk in the target room.
-        """
-        if len(message_ids) > MAX_MOVE:
-            raise BadRequest(f"At most {MAX_MOVE} messages can be moved at once")
-
-        def work(tx: WriteTx, changes: Changes, now: int) -> int:
-            actor = load_user(tx, actor_id)
-            source_room = load_room(tx, from_room_id)
-            target_room = load_room(tx, to_room_id)
-            ensure_can_manage_room(standing_in(tx, source_room, actor, now), now)
-            ensure_can_post(standing_in(tx, target_room, actor, now), target_room, now)
-            if source_room.id == target_room.id:
-                raise BadRequest("Messages are already in that room")
-            found = tx.messages(message_ids)
-            moving = sorted(
-                (m for m in found.values() if m.room_id == source_room.id and not m.deleted),
-                key=lambda m: m.id,
-            )
-            if not moving:
-                return 0
-            authors = tx.users({m.user_id for m in moving})
-            for message in moving:
-                moved = replace(message, room_id=target_room.id)
-                tx.update_message(moved)
-                author = authors[message.user_id]
-                out_event = message_event(EventType.MESSAGE_MOVED_OUT, message, source_room, author, now)
-                changes.append(replace(out_event, moved=True))
-                in_event = message_event(EventType.MESSAGE_MOVED_IN, moved, target_room, author, now)
-                changes.append(replace(in_event, moved=True))
-            count = len(moving)
-            noun = "message" if count == 1 else "messages"
-            first = moving[0].id
-            self._post_notice(
-                tx,
-                changes,
-                source_room,
-                actor,
-                now,
-                f'&rarr; <i><a href="/transcript/message/{first}#{first}">{count} {noun}</a> moved to '
-                f'<a href="/rooms/{target_room.id}/{target_room.slug}">{html.escape(target_room.name)}</a></i>',
-                f"→ {count} {noun} moved to {target_room.name}",
-                removed=count,
-            )
-            self._post_notice(
-                tx,
-                changes,
-                target_room,
-                actor,
-                now,
-                f"&larr; <i>{count} {noun} moved from "
-                f'<a href="/rooms/{source_room.id}/{source_room.slug}">{html.escape(source_room.name)}</a></i>',
-                f"← {count} {noun} moved from {source_room.name}",
-                removed=-count,
-            )
-            return count
-
-        return await self._ctx.apply(work)
-
-    def _post_notice(
-        self,
-        tx: WriteTx,
-        changes: Changes,
-        room: Room,
-        actor: User,
-        now: int,
-        content: str,
-        source: str,
-        *,
-        removed: int,
-    ) -> None:
-        """A server-made message (content built from escaped parts, not from markdown)."""
-        current = tx.room(room.id) or room
-        message = tx.insert_message(
-            room_id=room.id,
-            user_id=actor.id,
-            source=source,
-            content=content,
-            posted_at=now,
-            parent_id=None,
-            show_parent=False,
-        )
-        changes.append(message_event(EventType.MESSAGE_POSTED, message, room, actor, now))
-        tx.update_room(replace(current, last_activity=now, message_count=max(0, current.message_count - removed + 1)))
 
     async def acknowledge(self, actor_id: UserId, message_ids: Sequence[MessageId] | None) -> int:
         """Mark the actor's pings and replies about these messages (None: all) as read.
