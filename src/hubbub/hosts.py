@@ -23,6 +23,7 @@ Pure: no I/O. ``app.py`` builds one ``Site`` from the settings and passes it on.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ def _parse_host(text: str) -> str | None:
     return host
 
 
+# Every request's Host is parsed, and a node sees few distinct ones: the answers are kept
+# (bounded: a client sending random hosts only evicts, and an answer is immutable).
+@functools.lru_cache(maxsize=256)
 def parse_authority(text: str) -> Authority | None:
     """A ``Host`` header value, or None when it is anything but ``host`` or ``host:port``."""
     text = text.strip()
