@@ -14,6 +14,7 @@ from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import AccessLevel, Message, Room, User
 from hubbub.core.rules import can_read, ensure_can_read
 from hubbub.service.context import Context, load_room, standing_in
+from hubbub.service.queries import PRESENT_COUNTED
 from hubbub.store.base import ReadTx
 
 __all__ = ["Browse", "DayTranscript", "RoomSummary", "SearchResults"]
@@ -25,7 +26,7 @@ PRESENT_SHOWN: Final = 8  # people listed per room in the directory
 class RoomSummary:
     room: Room
     present: list[User]  # most recently seen first, at most PRESENT_SHOWN
-    present_count: int
+    present_count: int  # counted up to PRESENT_COUNTED + 1 ("more than PRESENT_COUNTED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +74,15 @@ class Browse:
                 and _matches(room, words)
             ]
             rooms.sort(key=lambda room: room.last_activity, reverse=True)
-            present = {room.id: tx.present_members(room.id) for room in rooms}
-            shown = {
-                room_id: sorted(members, key=lambda m: m.last_seen, reverse=True)[:PRESENT_SHOWN]
-                for room_id, members in present.items()
-            }
+            # A few faces and a capped count per room: the directory is read by everyone, and a
+            # room's crowd is made by whoever enters it.
+            shown = {room.id: tx.present_members(room.id, limit=PRESENT_SHOWN) for room in rooms}
             users = tx.users({m.user_id for members in shown.values() for m in members})
             return [
                 RoomSummary(
                     room=room,
                     present=[users[m.user_id] for m in shown[room.id] if m.user_id in users],
-                    present_count=len(present[room.id]),
+                    present_count=tx.present_count(room.id, up_to=PRESENT_COUNTED + 1),
                 )
                 for room in rooms
             ]

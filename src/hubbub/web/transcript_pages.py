@@ -153,7 +153,7 @@ async def search(request: web.Request) -> web.Response:
     if raw_room:
         try:
             room_id = parse_room_id(raw_room)
-            view = await service.queries.room_view(viewer(request), room_id)
+            view = await service.queries.room_view(viewer(request), room_id, present=0)  # only the room
         except NotFound:
             return not_found(request, NO_ROOM)
         if not view.readable:

@@ -1,0 +1,112 @@
+"""What a read costs does not grow with data that others can make grow.
+
+On SQLite, reads of several statements run on two reader threads and one-statement look-ups on
+the event loop: a read that grows without bound with what other users make (members of a room,
+direct messages) lets one client occupy them and stall every other read on the node. Each test
+counts SQLite's virtual-machine steps (``StepCounter``, from test_unit_costs.py), which do not
+depend on how busy the machine is, against a baseline in the same test:
+
+- a room's page, its info page, its thumbs and the search page read every membership the room
+  ever had (present or gone), sorted them, and built every present member with their user.
+  The page lists the ``PRESENT_LISTED`` most recently seen and counts up to ``PRESENT_COUNTED``,
+  through an index on present members (migration 0012);
+- the rooms directory and IRC ``LIST`` read every present member of every room to count them;
+  they count each room's up to ``PRESENT_COUNTED`` through the same index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from hubbub.core.ids import UserId
+from hubbub.core.models import Membership, Room
+from hubbub.service.queries import PRESENT_COUNTED, PRESENT_LISTED
+from hubbub.service.service import Service
+from hubbub.store.base import WriteTx
+from tests.service.test_unit_costs import StepCounter, counted
+
+__all__ = ["counted"]  # the fixture, used here by name
+
+CROWD = 10 * PRESENT_COUNTED
+
+
+async def _fill(service: Service, room: Room, *, present: int, gone: int) -> list[UserId]:
+    """``present`` members in the room now and ``gone`` who were in it once (accounts anyone can make)."""
+    now = int(service.context.clock.now())
+
+    def fill(tx: WriteTx) -> list[UserId]:
+        made = []
+        for n in range(present + gone):
+            user = tx.insert_user(
+                name=f"Member {room.id}-{n}", email=None, password_hash="", reputation=1, is_moderator=False, now=now
+            )
+            here = n < present
+            tx.set_membership(
+                Membership(room_id=room.id, user_id=user.id, present=here, joined_at=now, last_seen=now + n)
+            )
+            made.append(user.id)
+        return made
+
+    return await service.context.store.write(fill)
+
+
+async def _steps(counter: StepCounter, read: Callable[[], Awaitable[object]]) -> int:
+    counter.steps, counter.counting = 0, True
+    await read()
+    counter.counting = False
+    return counter.steps
+
+
+async def _a_full_room_and_a_crowded_one(service: Service) -> tuple[Room, Room]:
+    """A room just over every cap, and one ten times as big with as many again gone."""
+    full = await service.rooms.create_room("Full")
+    crowded = await service.rooms.create_room("Crowded")
+    await _fill(service, full, present=PRESENT_COUNTED + 1, gone=0)
+    await _fill(service, crowded, present=CROWD, gone=CROWD)
+    return full, crowded
+
+
+async def test_a_room_view_costs_the_same_whatever_the_members_present_or_gone(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    full, crowded = await _a_full_room_and_a_crowded_one(service)
+
+    for room in (full, crowded):
+        view = await service.queries.room_view(None, room.id)
+        assert len(view.present) == PRESENT_LISTED and view.present_count == PRESENT_COUNTED + 1
+        assert view.present[0][0].last_seen >= view.present[-1][0].last_seen  # the most recently seen first
+    for _ in range(3):
+        few = await _steps(counter, lambda: service.queries.room_view(None, full.id))
+        many = await _steps(counter, lambda: service.queries.room_view(None, crowded.id))
+        # Before: every membership read and sorted, every present one built (490,100 steps against 44,150).
+        assert many <= few * 1.2 + 100, (few, many)
+    # A view without the people (the thumbs, the search page) reads none of them.
+    bare = await service.queries.room_view(None, crowded.id, present=0)
+    assert bare.present == [] and bare.present_count == 0
+
+
+async def test_the_directory_and_irc_list_count_each_room_up_to_a_cap(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    alice = await service.accounts.create_user("alice", email="alice@example.org", password="correct horse battery")
+    full = await service.rooms.create_room("Full")
+    await _fill(service, full, present=PRESENT_COUNTED + 1, gone=0)
+
+    async def counted_steps() -> tuple[int, int]:
+        directory = await _steps(counter, lambda: service.browse.directory(None))
+        listed = await _steps(counter, lambda: service.channels.sources(alice.id))
+        return directory, listed
+
+    few = await counted_steps()
+    crowded = await service.rooms.create_room("Crowded")
+    await _fill(service, crowded, present=CROWD, gone=CROWD)
+    summaries = {s.room.id: s for s in await service.browse.directory(None)}
+    assert summaries[crowded.id].present_count == PRESENT_COUNTED + 1  # shown as "1000+ here"
+    sources = {s.room_id: s for s in await service.channels.sources(alice.id)}
+    assert sources[crowded.id].present == PRESENT_COUNTED + 1
+    many = await counted_steps()
+    # Before: every present member of every room read to be counted (292,440 steps against 22,990).
+    for before, after in zip(few, many, strict=True):
+        assert after <= before * 2.2 + 1000, (few, many)
