@@ -15,7 +15,10 @@ depend on how busy the machine is, against a baseline in the same test:
 - an IRC ``JOIN`` counted every member of every room (to resolve one name), then read the
   channel's members whole twice; ``NAMES`` and ``WHO`` read them whole once. ``JOIN`` resolves
   without counts and asks only whether the user was in the room; the lists stop at
-  ``NAMES_LISTED``, with a ``NOTICE`` saying so.
+  ``NAMES_LISTED``, with a ``NOTICE`` saying so;
+- a user's direct conversations (the comet buddy list's, the direct pages') were found by
+  walking every direct message on the node, anyone's: nothing indexed the pair's higher id.
+  Migration 0013 does.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from hubbub.core.ids import RoomId, UserId
+from hubbub.core.contacts import Stance
+from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.core.models import Membership, Room
 from hubbub.dialects.irc.server import NAMES_LISTED
 from hubbub.service.queries import PRESENT_COUNTED, PRESENT_LISTED
@@ -159,3 +163,61 @@ async def test_irc_join_names_and_who_cost_the_same_in_a_channel_of_thousands(
     for few, many in zip(costs["#full"], costs["#crowded"], strict=True):
         assert many <= few * 1.3 + 2000, costs
     await client.close()
+
+
+OTHERS_MESSAGES = 20_000
+
+
+async def test_a_users_direct_conversations_cost_the_same_whatever_others_sent_each_other(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    now = int(service.context.clock.now())
+
+    def accounts(tx: WriteTx, count: int) -> list[UserId]:
+        made = [
+            tx.insert_user(name=f"User {n}", email=None, password_hash="", reputation=1, is_moderator=False, now=now).id
+            for n in range(count)
+        ]
+        for low, high in zip(made[::2], made[1::2], strict=True):  # contacts in pairs
+            tx.set_contact_stance(low, high, Stance.WANT, now)
+            tx.set_contact_stance(high, low, Stance.WANT, now)
+        return made
+
+    def messages(tx: WriteTx, pairs: list[tuple[UserId, UserId]], count: int) -> None:
+        for n in range(count):
+            sender, recipient = pairs[n % len(pairs)][:: 1 if n % 2 else -1]
+            tx.insert_direct_message(
+                sender_id=sender,
+                recipient_id=recipient,
+                text="hi",
+                html="hi",
+                sent_ms=now * 1000,
+                client_time=None,
+                client_id=None,
+                event_id=EventId(0),
+                message_id=tx.next_direct_message_id(),
+            )
+
+    # Ann (the lowest id of a pair, so her pair is found by its low id) and Bob (the highest).
+    ann, bob, *others = await service.context.store.write(lambda tx: accounts(tx, 2 + 2 * 50))
+    await service.direct.send(ann, bob, "hello Bob")
+    await service.direct.send(bob, ann, "hello Ann")
+
+    async def steps_to_list() -> list[int]:
+        found = []
+        for user_id in (ann, bob):
+            counter.steps, counter.counting = 0, True
+            conversations = await service.direct.conversations(user_id)
+            counter.counting = False
+            assert len(conversations) == 1 and conversations[0].last.text == "hello Ann"
+            found.append(counter.steps)
+        return found
+
+    few = await steps_to_list()
+    pairs = list(zip(others[::2], others[1::2], strict=True))
+    await service.context.store.write(lambda tx: messages(tx, pairs, OTHERS_MESSAGES))
+    many = await steps_to_list()
+    # Before: either list walked every direct message on the node (100,200 steps against 960; now 230).
+    for before, after in zip(few, many, strict=True):
+        assert after <= before * 1.2 + 100, (few, many)
