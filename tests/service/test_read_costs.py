@@ -21,7 +21,10 @@ depend on how busy the machine is, against a baseline in the same test:
   Migration 0013 does;
 - every direct poll (``GET /direct/events``), and the comet buddy list, read every contact row
   naming the user, the requests anyone can send included, to find the user's contacts. They
-  read the user's own stances now, each matched with the other side's.
+  read the user's own stances now, each matched with the other side's;
+- a profile page, and the favourites page bots read their fkey from, judged every room on the
+  node (two statements each) to keep the ones the viewer may read. They judge only the rooms
+  they show: the profiled user's, the viewer's.
 """
 
 from __future__ import annotations
@@ -262,3 +265,29 @@ async def test_a_direct_poll_and_the_buddy_list_cost_the_same_whatever_the_reque
     # Before: each read walked the 5,000 requests (55,210 and 165,080 steps against 210 and 70).
     for before, after in zip(few, many, strict=True):
         assert after <= before * 1.2 + 100, (few, many)
+
+
+async def test_a_profile_and_the_favourites_cost_the_same_whatever_the_rooms_others_made(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    ann = await service.accounts.create_user("ann", email="ann@example.org", password="correct horse battery")
+    room = await service.rooms.create_room("Home")
+    await service.rooms.join(ann.id, room.id)
+
+    async def statements_to_show() -> tuple[int, int]:
+        counter.statements, counter.counting = 0, True
+        profile = await service.queries.profile(ann.id)
+        assert await service.queries.readable_among(ann, [r.id for r in profile.rooms]) == {room.id}
+        shown, counter.statements = counter.statements, 0
+        assert [r.id for r in await service.queries.joined_rooms(ann)] == [room.id]
+        counter.counting = False
+        return shown, counter.statements
+
+    await statements_to_show()  # a connection's first statements read the schema
+    few = await statements_to_show()
+    for n in range(300):
+        await service.rooms.create_room(f"Room {n}")
+    many = await statements_to_show()
+    # Before (queries.rooms, then a filter), with 300 rooms more: 612 and 608 statements against 12 and 8.
+    assert many == few, (few, many)

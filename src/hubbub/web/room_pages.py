@@ -58,10 +58,7 @@ async def favorite(request: web.Request) -> web.Response:
     """``/chats/join/favorite``: where bots find their fkey and user id."""
     service = request.app[SERVICE]
     me = viewer(request)
-    rooms = []
-    if me is not None:
-        joined = await service.queries.rooms_of(me.id)
-        rooms = [room for room in await service.queries.rooms(me) if room.id in joined]
+    rooms = [] if me is None else await service.queries.joined_rooms(me)
     return render(request, "favorite.html", title="Favorite rooms", fkey=expected_fkey(request), rooms=rooms)
 
 
