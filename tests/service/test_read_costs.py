@@ -24,7 +24,10 @@ depend on how busy the machine is, against a baseline in the same test:
   read the user's own stances now, each matched with the other side's;
 - a profile page, and the favourites page bots read their fkey from, judged every room on the
   node (two statements each) to keep the ones the viewer may read. They judge only the rooms
-  they show: the profiled user's, the viewer's.
+  they show: the profiled user's, the viewer's;
+- a room's info page read all its bookmarks (anyone who may post can make them) and, for its
+  owners, everyone seen in it lately. It shows the newest ``BOOKMARKS_LISTED`` (older ones a
+  page at a time) and the ``PEOPLE_LISTED`` seen last, through indexes (migration 0014).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from hubbub.dialects.irc.server import NAMES_LISTED
 from hubbub.service.queries import PRESENT_COUNTED, PRESENT_LISTED
 from hubbub.service.service import Service
 from hubbub.store.base import WriteTx
+from hubbub.web.room_pages import BOOKMARKS_LISTED, PEOPLE_LISTED
 from tests.conftest import PASSWORD, NodeFactory
 from tests.dialects.irc.support import RawClient
 from tests.service.test_unit_costs import StepCounter, counted
@@ -291,3 +295,48 @@ async def test_a_profile_and_the_favourites_cost_the_same_whatever_the_rooms_oth
     many = await statements_to_show()
     # Before (queries.rooms, then a filter), with 300 rooms more: 612 and 608 statements against 12 and 8.
     assert many == few, (few, many)
+
+
+async def test_a_room_info_page_reads_a_page_of_bookmarks_and_people_whatever_the_room_holds(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    owner = await service.accounts.create_user("ann", email="ann@example.org", password="correct horse battery")
+    full, crowded = await _a_full_room_and_a_crowded_one(service)
+    posted = (await service.messages.post(owner.id, full.id, "worth keeping")).message
+    assert posted is not None
+    now = int(service.context.clock.now())
+
+    def bookmarks(tx: WriteTx, room: Room, count: int) -> None:
+        for n in range(count):
+            tx.insert_conversation(
+                room_id=room.id,
+                slug=f"b-{n}",
+                title=f"b {n}",
+                first_message_id=posted.id,
+                last_message_id=posted.id,
+                created_by=owner.id,
+                now=now,
+            )
+
+    await service.context.store.write(lambda tx: bookmarks(tx, full, BOOKMARKS_LISTED + 1))
+    await service.context.store.write(lambda tx: bookmarks(tx, crowded, 40 * BOOKMARKS_LISTED))
+
+    async def steps_to_show(room: Room) -> tuple[int, int]:
+        counter.steps, counter.counting = 0, True
+        page = await service.conversations.of_room(owner, room.id, limit=BOOKMARKS_LISTED + 1)
+        listed, counter.steps = counter.steps, 0
+        people = await service.queries.recent_members(owner, room.id, limit=PEOPLE_LISTED)
+        counter.counting = False
+        assert len(page) == BOOKMARKS_LISTED + 1 and page[0].id > page[-1].id
+        assert len(people) == PEOPLE_LISTED and people[0][0].last_seen >= people[-1][0].last_seen
+        return listed, counter.steps
+
+    await steps_to_show(full)  # a connection's first statements read the schema
+    few, many = await steps_to_show(full), await steps_to_show(crowded)
+    # Before (all read): bookmarks 48,050 steps against 1,280, people 900,080 against 44,160.
+    for before, after in zip(few, many, strict=True):
+        assert after <= before * 1.2 + 100, (few, many)
+    first = await service.conversations.of_room(owner, crowded.id, limit=BOOKMARKS_LISTED)
+    older = await service.conversations.of_room(owner, crowded.id, limit=BOOKMARKS_LISTED, before=first[-1].id)
+    assert len(older) == BOOKMARKS_LISTED and older[0].id == first[-1].id - 1  # the next page, none skipped

@@ -331,15 +331,18 @@ class Queries:
         now = self._ctx.now()
         return await self._ctx.store.read(lambda tx: _readable(tx, viewer, room_ids, now))
 
-    async def recent_members(self, viewer: User | None, room_id: RoomId) -> list[tuple[Membership, User]]:
-        """Everyone seen in the room within ``pingable_days``, readers or not (owners grant access from it)."""
+    async def recent_members(
+        self, viewer: User | None, room_id: RoomId, *, limit: int | None = None
+    ) -> list[tuple[Membership, User]]:
+        """Everyone seen in the room within ``pingable_days``, readers or not (owners grant access from
+        it), most recently seen first: all, or the first ``limit``."""
         now = self._ctx.now()
         since = now - self._ctx.settings.pingable_days * 86_400
 
         def read(tx: ReadTx) -> list[tuple[Membership, User]]:
             room = load_room(tx, room_id)
             ensure_can_read(standing_in(tx, room, viewer, now), room)
-            members = tx.members_seen_since(room.id, since)
+            members = tx.members_seen_since(room.id, since, limit=limit)
             users = tx.users({m.user_id for m in members})
             return [(m, users[m.user_id]) for m in members if m.user_id in users]
 

@@ -89,7 +89,11 @@ class ReadTx(DirectReads, StreamReads, Protocol):
         """How many are in the room now, counted no further than ``up_to`` (reads at most that many)."""
         ...
 
-    def members_seen_since(self, room_id: RoomId, since: int) -> list[Membership]: ...
+    def members_seen_since(self, room_id: RoomId, since: int, *, limit: int | None = None) -> list[Membership]:
+        """Who is in the room or was seen in it since ``since``, most recently seen first: all, or
+        the first ``limit``."""
+        ...
+
     def members_seen_since_named(
         self, room_id: RoomId, since: int, key_prefixes: Collection[str], *, limit: int
     ) -> list[tuple[Membership, User, AccessLevel | None]]:
@@ -167,8 +171,8 @@ class ReadTx(DirectReads, StreamReads, Protocol):
         """Which of ``compacts`` a bookmark of the room has as its slug without hyphens."""
         ...
 
-    def conversations(self, room_id: RoomId) -> list[Conversation]:
-        """The room's bookmarks, newest first."""
+    def conversations(self, room_id: RoomId, *, limit: int, before: int | None = None) -> list[Conversation]:
+        """The room's newest ``limit`` bookmarks (with an id below ``before``), newest first."""
         ...
 
     # sessions, socket URLs, API tokens and server state

@@ -170,13 +170,24 @@ class RoomsSql(SqlBase):
             )
         )
 
-    def members_seen_since(self, room_id: RoomId, since: int) -> list[Membership]:
-        rows = self._all(
-            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND (present OR last_seen >= ?)"
-            " ORDER BY last_seen DESC, user_id",
-            (room_id, since),
+    def members_seen_since(self, room_id: RoomId, since: int, *, limit: int | None = None) -> list[Membership]:
+        if limit is None:
+            rows = self._all(
+                f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND (present OR last_seen >= ?)"
+                " ORDER BY last_seen DESC, user_id",
+                (room_id, since),
+            )
+            return [membership_from_row(row) for row in rows]
+        # The first ``limit`` of each part, each read in order from its index (memberships_seen,
+        # memberships_present): an OR of the two would walk the members gone long ago as well.
+        recent = self._all(
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND last_seen >= ?"
+            " ORDER BY last_seen DESC, user_id LIMIT ?",
+            (room_id, since, limit),
         )
-        return [membership_from_row(row) for row in rows]
+        merged = {m.user_id: m for m in map(membership_from_row, recent)}
+        merged.update((m.user_id, m) for m in self.present_members(room_id, limit=limit))
+        return sorted(merged.values(), key=lambda m: (-m.last_seen, m.user_id))[:limit]
 
     def members_seen_since_named(
         self, room_id: RoomId, since: int, key_prefixes: Collection[str], *, limit: int
