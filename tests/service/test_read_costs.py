@@ -27,7 +27,10 @@ depend on how busy the machine is, against a baseline in the same test:
   they show: the profiled user's, the viewer's;
 - a room's info page read all its bookmarks (anyone who may post can make them) and, for its
   owners, everyone seen in it lately. It shows the newest ``BOOKMARKS_LISTED`` (older ones a
-  page at a time) and the ``PEOPLE_LISTED`` seen last, through indexes (migration 0014).
+  page at a time) and the ``PEOPLE_LISTED`` seen last, through indexes (migration 0014);
+- a search is a LIKE, which no index serves: it read every message of the rooms searched
+  (anyone's). One answer looks through at most ``SEARCH_SCAN`` messages, newest first, and
+  says where the next one goes on from.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from hubbub.core.contacts import Stance
 from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.core.models import Membership, Room
 from hubbub.dialects.irc.server import NAMES_LISTED
+from hubbub.service.browse import SEARCH_SCAN
 from hubbub.service.queries import PRESENT_COUNTED, PRESENT_LISTED
 from hubbub.service.service import Service
 from hubbub.store.base import WriteTx
@@ -340,3 +344,50 @@ async def test_a_room_info_page_reads_a_page_of_bookmarks_and_people_whatever_th
     first = await service.conversations.of_room(owner, crowded.id, limit=BOOKMARKS_LISTED)
     older = await service.conversations.of_room(owner, crowded.id, limit=BOOKMARKS_LISTED, before=first[-1].id)
     assert len(older) == BOOKMARKS_LISTED and older[0].id == first[-1].id - 1  # the next page, none skipped
+
+
+async def test_a_search_looks_through_a_bounded_stretch_whatever_the_messages_and_goes_on_from_there(
+    counted: tuple[Service, StepCounter],
+) -> None:
+    service, counter = counted
+    ann = await service.accounts.create_user("ann", email="ann@example.org", password="correct horse battery")
+    small, big = await service.rooms.create_room("Small"), await service.rooms.create_room("Big")
+    await service.messages.post(ann.id, big.id, "the needle, oldest of all")
+
+    def chatter(tx: WriteTx, room: Room, count: int) -> None:
+        for n in range(count):
+            text = f"chatter {n}"
+            tx.insert_message(
+                room_id=room.id,
+                user_id=ann.id,
+                source=text,
+                content=text,
+                posted_at=1,
+                parent_id=None,
+                show_parent=False,
+            )
+
+    await service.context.store.write(lambda tx: chatter(tx, small, SEARCH_SCAN + 1))
+
+    async def steps_to_search() -> tuple[int, int]:
+        counter.steps, counter.counting = 0, True
+        await service.browse.search(None, "needle", limit=25)
+        everywhere, counter.steps = counter.steps, 0
+        await service.browse.search(None, "needle", room_id=small.id, limit=25)
+        counter.counting = False
+        return everywhere, counter.steps
+
+    few = await steps_to_search()
+    await service.context.store.write(lambda tx: chatter(tx, big, 4 * SEARCH_SCAN))
+    await service.context.store.write(lambda tx: chatter(tx, small, 4 * SEARCH_SCAN))
+    many = await steps_to_search()
+    # Before: every message of the rooms searched was read, 9 steps each (810,150 and 450,050 steps here
+    # against 90,910 and 90,800 at 10,001 messages); now 120,140 and 120,100 against 120,910 and 120,860.
+    for before, after in zip(few, many, strict=True):
+        assert after <= before * 1.2 + 100, (few, many)
+    # The needle is found by going on from where each answer stopped, a stretch at a time.
+    hops, found = 0, await service.browse.search(None, "needle", room_id=big.id, limit=25)
+    while not found.messages and found.older is not None:
+        hops += 1
+        found = await service.browse.search(None, "needle", room_id=big.id, limit=25, before=found.older)
+    assert [m.source for m in found.messages] == ["the needle, oldest of all"] and hops == 4

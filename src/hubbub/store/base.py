@@ -34,9 +34,21 @@ from hubbub.core.models import (
 from hubbub.store.base_direct import DirectReads, DirectWrites
 from hubbub.store.base_streams import StreamReads, StreamWrites
 
-__all__ = ["ReadTx", "Store", "UserInRoom", "WriteTx"]
+__all__ = ["ReadTx", "SearchWindow", "Store", "UserInRoom", "WriteTx"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchWindow:
+    """What one search request looks at: the newest ``size`` messages below ``before`` (None: all).
+
+    With one room, that room's messages; with several, the node's, whichever room they are in:
+    reading the rooms' messages in id order across rooms would sort them all first.
+    """
+
+    size: int
+    before: MessageId | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,11 +138,25 @@ class ReadTx(DirectReads, StreamReads, Protocol):
         """Messages posted in ``[start, end)`` (Unix seconds), oldest first."""
         ...
 
-    def search_messages(self, room_ids: Collection[RoomId], text: str, *, limit: int, offset: int = 0) -> list[Message]:
-        """Undeleted messages of these rooms whose source contains ``text`` (any case), newest first.
+    def search_messages(
+        self,
+        room_ids: Collection[RoomId],
+        text: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        before: MessageId | None = None,
+        at_least: MessageId | None = None,
+    ) -> list[Message]:
+        """Undeleted messages of these rooms whose source contains ``text`` (any case), newest first,
+        with ids below ``before`` and from ``at_least`` on (a ``search_window_end``).
 
         ``text`` is matched literally: ``%`` and ``_`` are not wildcards.
         """
+        ...
+
+    def search_window_end(self, room_ids: Collection[RoomId], window: SearchWindow) -> MessageId | None:
+        """The oldest message id in ``window`` when it is full (older messages may remain), else None."""
         ...
 
     def last_message_by(self, user_id: UserId, room_id: RoomId) -> Message | None: ...
