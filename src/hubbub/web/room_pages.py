@@ -86,7 +86,7 @@ async def room_info(request: web.Request) -> web.Response:
     if not view.readable:
         return not_found(request, NO_ROOM)
     is_owner = view.standing.is_owner
-    before = query_int(request, "bookmarks_before", 0, minimum=0) or None
+    before = query_int(request, "bookmarks_before", 0, minimum=0, maximum=2**62) or None
     conversations = await service.conversations.of_room(
         viewer(request), room_id, limit=BOOKMARKS_LISTED + 1, before=before
     )

@@ -151,7 +151,7 @@ async def search(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     text = request.query.get("q", "").strip()[:MAX_QUERY_CHARS]
     raw_room = request.query.get("room", "").strip()
-    before = query_int(request, "before", 0, minimum=0) or None
+    before = query_int(request, "before", 0, minimum=0, maximum=2**62) or None
     room = None
     room_id = None
     if raw_room:
