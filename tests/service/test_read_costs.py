@@ -86,6 +86,13 @@ async def _steps(counter: StepCounter, read: Callable[[], Awaitable[object]]) ->
     return counter.steps
 
 
+async def _fewest(measure: Callable[[], Awaitable[tuple[int, ...]]]) -> list[int]:
+    """Each count's fewest of three runs: the service's presence flush, which a join or a contact
+    request starts, may write while one of them counts."""
+    runs = [await measure() for _ in range(3)]
+    return [min(column) for column in zip(*runs, strict=True)]
+
+
 async def _a_full_room_and_a_crowded_one(service: Service) -> tuple[Room, Room]:
     """A room just over every cap, and one ten times as big with as many again gone."""
     full = await service.rooms.create_room("Full")
@@ -267,9 +274,9 @@ async def test_a_direct_poll_and_the_buddy_list_cost_the_same_whatever_the_reque
         return polled, counter.steps
 
     await steps_to_poll()  # a connection's first statements read the schema
-    few = await steps_to_poll()
+    few = await _fewest(steps_to_poll)
     await service.context.store.write(lambda tx: requests_to(tx, ann.id))
-    many = await steps_to_poll()
+    many = await _fewest(steps_to_poll)
     # Before: each read walked the 5,000 requests (55,210 and 165,080 steps against 210 and 70).
     for before, after in zip(few, many, strict=True):
         assert after <= before * 1.2 + 100, (few, many)
@@ -293,10 +300,10 @@ async def test_a_profile_and_the_favourites_cost_the_same_whatever_the_rooms_oth
         return shown, counter.statements
 
     await statements_to_show()  # a connection's first statements read the schema
-    few = await statements_to_show()
+    few = await _fewest(statements_to_show)
     for n in range(300):
         await service.rooms.create_room(f"Room {n}")
-    many = await statements_to_show()
+    many = await _fewest(statements_to_show)
     # Before (queries.rooms, then a filter), with 300 rooms more: 612 and 608 statements against 12 and 8.
     assert many == few, (few, many)
 
