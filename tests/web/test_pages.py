@@ -10,7 +10,10 @@ import chatexchange.browser
 from bs4 import BeautifulSoup
 
 from hubbub.core.markup import TAG_BADGE_STYLE
-from hubbub.core.models import RoomAccess
+from hubbub.core.models import Membership, RoomAccess
+from hubbub.service.queries import PRESENT_LISTED
+from hubbub.store.base import WriteTx
+from hubbub.web.room_pages import BOOKMARKS_LISTED
 from tests.conftest import PASSWORD, Node, NodeFactory
 
 
@@ -130,6 +133,48 @@ async def test_room_info_keeps_scraped_parts_and_shows_owner_forms(node: Node) -
     assert other.select_one("#room-settings") is None and other.select_one("#room-access") is None
 
 
+async def test_room_pages_list_a_page_of_bookmarks_and_people_and_say_how_many_more(node: Node) -> None:
+    owner = await node.signed_in("Owner")
+    assert owner.user is not None
+    owner_id = owner.user.id
+    room = await node.room("Den", owner=owner.user)
+    posted = (await node.service.messages.post(owner_id, room, "worth keeping")).message
+    assert posted is not None
+    now = int(node.clock.now())
+
+    def fill(tx: WriteTx) -> None:
+        for n in range(BOOKMARKS_LISTED + 1):
+            tx.insert_conversation(
+                room_id=room,
+                slug=f"b-{n}",
+                title=f"Bookmark {n}",
+                first_message_id=posted.id,
+                last_message_id=posted.id,
+                created_by=owner_id,
+                now=now,
+            )
+        for n in range(PRESENT_LISTED + 2):
+            user = tx.insert_user(
+                name=f"Guest {n}", email=None, password_hash="", reputation=1, is_moderator=False, now=now
+            )
+            tx.set_membership(Membership(room_id=room, user_id=user.id, present=True, joined_at=now, last_seen=now))
+
+    await node.service.context.store.write(fill)
+    info = await owner.soup(f"/rooms/info/{room}")
+    titles = [a.text for a in info.select("ul.conversations a")]
+    assert len(titles) == BOOKMARKS_LISTED and titles[0] == f"Bookmark {BOOKMARKS_LISTED}"
+    older = info.select_one('a[rel="next"]')
+    assert older is not None
+    assert [a.text for a in (await owner.soup(str(older["href"]))).select("ul.conversations a")] == ["Bookmark 0"]
+    present = PRESENT_LISTED + 2 + 1  # the guests and the owner, who posted
+    assert info.select_one(".room-user-count-xxl").text == str(present)  # type: ignore[union-attr]
+    assert len(info.select("#room-usercards .usercard")) == PRESENT_LISTED
+    assert info.select_one(".more-present").text.startswith(f"and {present - PRESENT_LISTED} more")  # type: ignore[union-attr]
+    chat = await owner.soup(f"/rooms/{room}")
+    assert len(chat.select("#people-list li")) == PRESENT_LISTED
+    assert chat.select_one(".more-present").text == f"and {present - PRESENT_LISTED} more"  # type: ignore[union-attr]
+
+
 async def test_transcript_by_day(node: Node) -> None:
     bot = await node.signed_in("Bot")
     room = await node.room()
@@ -186,11 +231,15 @@ async def test_search_is_literal_and_paginated(make_node: NodeFactory) -> None:
     first = await bot.soup(f"/search?q=NEEDLE&room={room}")
     results = first.select(".search-result .content")
     assert len(results) == 25 and results[0].text == "needle 29"
-    assert first.select_one(".pager a[rel=next]")["href"] == f"/search?q=NEEDLE&room={room}&page=2"  # type: ignore[index]
-    second = await bot.soup(f"/search?q=NEEDLE&room={room}&page=2")
+    older = first.select_one(".pager a[rel=next]")
+    assert older is not None and str(older["href"]).startswith(f"/search?q=NEEDLE&room={room}&before=")
+    second = await bot.soup(str(older["href"]))
     assert [c.text for c in second.select(".search-result .content")][-1] == "needle 0"
     assert second.select_one(".pager a[rel=next]") is None
-    everywhere = await bot.soup("/search?q=needle&page=2")
+    everywhere = await bot.soup("/search?q=needle")
+    older = everywhere.select_one(".pager a[rel=next]")
+    assert older is not None
+    everywhere = await bot.soup(str(older["href"]))
     assert [c.text for c in everywhere.select(".search-result .content")][-1] == "needle 0"
     assert len(everywhere.select(".search-result")) == 31 - 25
     assert (await bot.soup("/search?q=needle")).select(".search-result .content")[0].text == "needle elsewhere"

@@ -14,18 +14,22 @@ from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import AccessLevel, Message, Room, User
 from hubbub.core.rules import can_read, ensure_can_read
 from hubbub.service.context import Context, load_room, standing_in
-from hubbub.store.base import ReadTx
+from hubbub.service.queries import PRESENT_COUNTED
+from hubbub.store.base import ReadTx, SearchWindow
 
 __all__ = ["Browse", "DayTranscript", "RoomSummary", "SearchResults"]
 
 PRESENT_SHOWN: Final = 8  # people listed per room in the directory
+# Messages one search request looks through (newest first); the answer says where to go on
+# from. A LIKE matches no index: without a bound, one search cost every message of the rooms.
+SEARCH_SCAN: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class RoomSummary:
     room: Room
     present: list[User]  # most recently seen first, at most PRESENT_SHOWN
-    present_count: int
+    present_count: int  # counted up to PRESENT_COUNTED + 1 ("more than PRESENT_COUNTED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,8 @@ class SearchResults:
     messages: list[Message]
     rooms: dict[RoomId, Room]
     users: dict[UserId, User]
-    has_more: bool
+    older: MessageId | None  # search on below this id for older results (None: nothing older)
+    searched_to: int | None  # when no page filled: the oldest time looked through, before ``older``
 
 
 def _matches(room: Room, words: list[str]) -> bool:
@@ -73,17 +78,15 @@ class Browse:
                 and _matches(room, words)
             ]
             rooms.sort(key=lambda room: room.last_activity, reverse=True)
-            present = {room.id: tx.present_members(room.id) for room in rooms}
-            shown = {
-                room_id: sorted(members, key=lambda m: m.last_seen, reverse=True)[:PRESENT_SHOWN]
-                for room_id, members in present.items()
-            }
+            # A few faces and a capped count per room: the directory is read by everyone, and a
+            # room's crowd is made by whoever enters it.
+            shown = {room.id: tx.present_members(room.id, limit=PRESENT_SHOWN) for room in rooms}
             users = tx.users({m.user_id for members in shown.values() for m in members})
             return [
                 RoomSummary(
                     room=room,
                     present=[users[m.user_id] for m in shown[room.id] if m.user_id in users],
-                    present_count=len(present[room.id]),
+                    present_count=tx.present_count(room.id, up_to=PRESENT_COUNTED + 1),
                 )
                 for room in rooms
             ]
@@ -112,9 +115,19 @@ class Browse:
         return await self._ctx.store.read(read)
 
     async def search(
-        self, viewer: User | None, text: str, *, room_id: RoomId | None = None, limit: int, offset: int = 0
+        self,
+        viewer: User | None,
+        text: str,
+        *,
+        room_id: RoomId | None = None,
+        limit: int,
+        before: MessageId | None = None,
     ) -> SearchResults:
         """Messages whose markdown contains ``text``, newest first, in one room or every readable room.
+
+        One answer looks through at most ``SEARCH_SCAN`` messages below ``before`` (of the room,
+        or of the node); ``older`` is where the next answer goes on from, whether this one
+        filled its page or ran out of messages to look through.
 
         Raises:
             NotFound: ``room_id`` names no room, or one the viewer may not read.
@@ -128,13 +141,22 @@ class Browse:
                 rooms = {room.id: room}
             else:
                 rooms = {r.id: r for r in tx.list_rooms() if can_read(standing_in(tx, r, viewer, now), r)}
-            found = tx.search_messages(list(rooms), text, limit=limit + 1, offset=offset)
+            end = tx.search_window_end(list(rooms), SearchWindow(SEARCH_SCAN, before))
+            found = tx.search_messages(list(rooms), text, limit=limit + 1, before=before, at_least=end)
             messages = found[:limit]
+            searched_to = None
+            if len(found) > limit:
+                older: MessageId | None = messages[-1].id
+            else:
+                older = end
+                oldest = tx.message(end) if end is not None else None
+                searched_to = oldest.posted_at if oldest is not None else None
             return SearchResults(
                 messages=messages,
                 rooms=rooms,
                 users=tx.users({m.user_id for m in messages}),
-                has_more=len(found) > limit,
+                older=older,
+                searched_to=searched_to,
             )
 
         return await self._ctx.store.read(read)

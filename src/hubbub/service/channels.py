@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import AccessLevel, User, slugify
+from hubbub.core.models import AccessLevel, Room, User, slugify
 from hubbub.core.rules import can_read
-from hubbub.core.streams import ChatLevel
+from hubbub.core.streams import ChatLevel, Stream
 from hubbub.service.context import Context, standing_in
+from hubbub.service.queries import PRESENT_COUNTED
 from hubbub.service.streams import levels
 from hubbub.store.base import ReadTx
 
@@ -28,7 +29,7 @@ class ChannelSource:
     slug: str
     readable: bool
     topic: str = ""
-    present: int = 0  # users in it now (counted only when readable)
+    present: int = 0  # users in it now, counted only when readable and up to PRESENT_COUNTED + 1
     stream_id: int | None = None
     owner_slug: str = ""
     stream_slug: str = ""
@@ -40,6 +41,13 @@ class Member:
     operator: bool  # owns the room (or the stream), or a moderator
 
 
+def _may_read(tx: ReadTx, room: Room, stream: Stream | None, viewer: User, now: int) -> bool:
+    """Whether the viewer may read the room as a channel: its ``stream``'s chat level for a stream's room."""
+    if stream is not None:
+        return levels(tx, stream, viewer, now)[0] is not ChatLevel.NONE
+    return can_read(standing_in(tx, room, viewer, now), room)
+
+
 def _stream_topic(live: bool) -> str:
     return "Status: live" if live else "Status: offline"  # what multistreamer's IRC server showed (§B.6)
 
@@ -48,8 +56,12 @@ class Channels:
     def __init__(self, context: Context) -> None:
         self._ctx = context
 
-    async def sources(self, viewer_id: UserId) -> list[ChannelSource]:
-        """Every room and stream (names stay stable whoever asks), each saying whether the viewer may read it."""
+    async def sources(self, viewer_id: UserId, *, counted: bool = False) -> list[ChannelSource]:
+        """Every room and stream (names stay stable whoever asks), each saying whether the viewer may read it.
+
+        ``counted``: also count who is in each readable room (``LIST``; ``JOIN``, ``TOPIC`` and
+        the rest only resolve a name, and pay for no counts).
+        """
         now = self._ctx.now()
 
         def read(tx: ReadTx) -> list[ChannelSource]:
@@ -65,7 +77,9 @@ class Channels:
                     readable = levels(tx, stream, viewer, now)[0] is not ChatLevel.NONE
                 else:
                     readable = can_read(standing_in(tx, room, viewer, now), room)
-                present = len(tx.present_members(room.id)) if readable else 0
+                # LIST walks every room: counting each one's crowd whole made one LIST cost what
+                # every member of every room does.
+                present = tx.present_count(room.id, up_to=PRESENT_COUNTED + 1) if readable and counted else 0
                 if stream is None:
                     found.append(ChannelSource(room.id, room.slug, readable, room.description, present))
                     continue
@@ -86,23 +100,19 @@ class Channels:
 
         return await self._ctx.store.read(read)
 
-    async def members(self, viewer_id: UserId, room_id: RoomId) -> list[Member] | None:
-        """Who is in the room now (None: no such room, or the viewer may not read it)."""
+    async def members(self, viewer_id: UserId, room_id: RoomId, *, limit: int | None = None) -> list[Member] | None:
+        """Who is in the room now, most recently seen first: all, or the first ``limit`` (None: no
+        such room, or the viewer may not read it)."""
         now = self._ctx.now()
 
         def read(tx: ReadTx) -> list[Member] | None:
             viewer = tx.user(viewer_id)
             room = tx.room(room_id)
-            if viewer is None or room is None:
-                return None
             stream = tx.stream_of_room(room_id)
-            if stream is not None:
-                if levels(tx, stream, viewer, now)[0] is ChatLevel.NONE:
-                    return None
-            elif not can_read(standing_in(tx, room, viewer, now), room):
+            if viewer is None or room is None or not _may_read(tx, room, stream, viewer, now):
                 return None
             grants = dict(tx.access_grants(room_id))
-            members = tx.present_members(room_id)
+            members = tx.present_members(room_id, limit=limit)
             users = tx.users({m.user_id for m in members})
             found: list[Member] = []
             for member in members:
@@ -114,6 +124,23 @@ class Channels:
                     owner = owner or stream.owner_id == user.id
                 found.append(Member(user, owner))
             return found
+
+        return await self._ctx.store.read(read)
+
+    async def is_present(self, viewer_id: UserId, room_id: RoomId) -> bool | None:
+        """Whether the viewer is in the room now (None: no such room, or the viewer may not read it).
+
+        What a ``JOIN`` asks before entering, without reading who else is there.
+        """
+        now = self._ctx.now()
+
+        def read(tx: ReadTx) -> bool | None:
+            viewer = tx.user(viewer_id)
+            room = tx.room(room_id)
+            if viewer is None or room is None or not _may_read(tx, room, tx.stream_of_room(room_id), viewer, now):
+                return None
+            membership = tx.membership(room_id, viewer_id)
+            return membership is not None and membership.present
 
         return await self._ctx.store.read(read)
 

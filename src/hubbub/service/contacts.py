@@ -50,12 +50,11 @@ def relation_between(tx: ReadTx, user_id: UserId, other_id: UserId) -> Relation:
 
 
 def contact_ids(tx: ReadTx, user_id: UserId) -> set[UserId]:
-    """The user's contacts (both sides want each other; nobody blocks)."""
-    return {
-        other
-        for other, (mine, theirs) in tx.contact_stances_of(user_id).items()
-        if relation(mine, theirs) is Relation.CONTACTS
-    }
+    """The user's contacts (both sides want each other; nobody blocks).
+
+    Every direct poll asks this: it reads the user's own stances, never the requests others sent.
+    """
+    return tx.mutual_contacts(user_id)
 
 
 class Contacts:
@@ -148,14 +147,21 @@ class Contacts:
         """How the actor stands with ``other_id`` (a block against the actor reads as ``NONE``)."""
         return _visible_relation(await self._ctx.store.read(lambda tx: relation_between(tx, actor_id, other_id)))
 
-    async def list(self, actor_id: UserId) -> list[Contact]:
+    async def list(self, actor_id: UserId, *, contacts_only: bool = False) -> list[Contact]:
         """Everyone the actor has a relation with except blocks against them: contacts (with
-        presence), requests both ways and the actor's own blocks; by name."""
+        presence), requests both ways and the actor's own blocks; by name.
+
+        ``contacts_only``: the contacts alone (the comet buddy list, polled), read without the
+        requests anyone may have sent the actor.
+        """
         now = self._ctx.now()
 
         def read(tx: ReadTx) -> list[Contact]:
-            stances = tx.contact_stances_of(actor_id)
-            relations = {other: relation(m, t) for other, (m, t) in stances.items()}
+            if contacts_only:
+                relations = dict.fromkeys(tx.mutual_contacts(actor_id), Relation.CONTACTS)
+            else:
+                stances = tx.contact_stances_of(actor_id)
+                relations = {other: relation(m, t) for other, (m, t) in stances.items()}
             shown = {other: rel for other, rel in relations.items() if rel is not Relation.BLOCKED_BY}
             users = tx.users(shown)
             records = tx.presence_records([o for o, rel in shown.items() if may_see_presence(rel)])

@@ -128,8 +128,10 @@ class Conversations:
 
         await self._ctx.apply(work)
 
-    async def of_room(self, viewer: User | None, room_id: RoomId) -> list[Conversation]:
-        """A readable room's bookmarks, newest first.
+    async def of_room(
+        self, viewer: User | None, room_id: RoomId, *, limit: int, before: int | None = None
+    ) -> list[Conversation]:
+        """A readable room's newest ``limit`` bookmarks (with ids below ``before``: the next page), newest first.
 
         Raises:
             NotFound, NotAllowed (cannot read the room).
@@ -139,7 +141,7 @@ class Conversations:
         def read(tx: ReadTx) -> list[Conversation]:
             room = load_room(tx, room_id)
             ensure_can_read(standing_in(tx, room, viewer, now), room)
-            return tx.conversations(room.id)
+            return tx.conversations(room.id, limit=limit, before=before)
 
         return await self._ctx.store.read(read)
 

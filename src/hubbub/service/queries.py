@@ -21,6 +21,8 @@ from hubbub.service.revisions import revisions_of
 from hubbub.store.base import ReadTx
 
 __all__ = [
+    "PRESENT_COUNTED",
+    "PRESENT_LISTED",
     "History",
     "MessageView",
     "Profile",
@@ -29,6 +31,11 @@ __all__ = [
     "RoomView",
     "ViewPage",
 ]
+
+# A room's page lists the members seen most recently and counts the rest up to a cap: a room
+# any account can enter would otherwise cost every read of its page in proportion to its crowd.
+PRESENT_LISTED: Final = 100
+PRESENT_COUNTED: Final = 1000  # a count above it reads "1000+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,8 @@ class RoomView:
     standing: Standing
     readable: bool
     can_post: bool
-    present: list[tuple[Membership, User]]
+    present: list[tuple[Membership, User]]  # the most recently seen, at most the ``present`` asked for
+    present_count: int  # everyone present, counted up to PRESENT_COUNTED + 1 ("more than PRESENT_COUNTED")
     owners: list[User]
     last_event_id: EventId
 
@@ -258,8 +266,10 @@ class Queries:
 
         return await self._ctx.store.read(read)
 
-    async def room_view(self, viewer: User | None, room_id: RoomId) -> RoomView:
+    async def room_view(self, viewer: User | None, room_id: RoomId, *, present: int = PRESENT_LISTED) -> RoomView:
         """A room as its page shows it; ``readable`` is False for a private room closed to the viewer.
+
+        ``present``: how many of the members present to list (0: neither list nor count them).
 
         Raises:
             NotFound: No such room.
@@ -270,7 +280,9 @@ class Queries:
             room = load_room(tx, room_id)
             standing = standing_in(tx, room, viewer, now)
             readable = can_read(standing, room)
-            members = tx.present_members(room.id) if readable else []
+            listed = readable and present > 0
+            members = tx.present_members(room.id, limit=present) if listed else []
+            count = tx.present_count(room.id, up_to=PRESENT_COUNTED + 1) if listed else 0
             owner_ids = [user_id for user_id, level in tx.access_grants(room.id) if level is AccessLevel.OWNER]
             users = tx.users({m.user_id for m in members} | set(owner_ids))
             return RoomView(
@@ -279,6 +291,7 @@ class Queries:
                 readable=readable,
                 can_post=can_post(standing, room, now),
                 present=[(m, users[m.user_id]) for m in members if m.user_id in users],
+                present_count=count,
                 owners=[users[user_id] for user_id in owner_ids if user_id in users],
                 last_event_id=tx.last_event_id(),
             )
@@ -298,15 +311,38 @@ class Queries:
     async def rooms_of(self, user_id: UserId) -> list[RoomId]:
         return await self._ctx.store.read(lambda tx: tx.rooms_of(user_id))
 
-    async def recent_members(self, viewer: User | None, room_id: RoomId) -> list[tuple[Membership, User]]:
-        """Everyone seen in the room within ``pingable_days``, readers or not (owners grant access from it)."""
+    async def joined_rooms(self, viewer: User) -> list[Room]:
+        """The rooms the viewer is in and may read, most recently active first.
+
+        Read from the viewer's memberships: ``rooms`` would judge every room on the node, two
+        statements each, and anyone may make rooms.
+        """
+        now = self._ctx.now()
+
+        def read(tx: ReadTx) -> list[Room]:
+            rooms = tx.rooms(tx.rooms_of(viewer.id))
+            readable = _readable(tx, viewer, rooms.keys(), now)
+            return sorted((rooms[r] for r in readable), key=lambda room: room.last_activity, reverse=True)
+
+        return await self._ctx.store.read(read)
+
+    async def readable_among(self, viewer: User | None, room_ids: Collection[RoomId]) -> set[RoomId]:
+        """Which of these rooms the viewer may read (a profile lists only those of the user's rooms)."""
+        now = self._ctx.now()
+        return await self._ctx.store.read(lambda tx: _readable(tx, viewer, room_ids, now))
+
+    async def recent_members(
+        self, viewer: User | None, room_id: RoomId, *, limit: int | None = None
+    ) -> list[tuple[Membership, User]]:
+        """Everyone seen in the room within ``pingable_days``, readers or not (owners grant access from
+        it), most recently seen first: all, or the first ``limit``."""
         now = self._ctx.now()
         since = now - self._ctx.settings.pingable_days * 86_400
 
         def read(tx: ReadTx) -> list[tuple[Membership, User]]:
             room = load_room(tx, room_id)
             ensure_can_read(standing_in(tx, room, viewer, now), room)
-            members = tx.members_seen_since(room.id, since)
+            members = tx.members_seen_since(room.id, since, limit=limit)
             users = tx.users({m.user_id for m in members})
             return [(m, users[m.user_id]) for m in members if m.user_id in users]
 

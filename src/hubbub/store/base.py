@@ -34,9 +34,21 @@ from hubbub.core.models import (
 from hubbub.store.base_direct import DirectReads, DirectWrites
 from hubbub.store.base_streams import StreamReads, StreamWrites
 
-__all__ = ["ReadTx", "Store", "UserInRoom", "WriteTx"]
+__all__ = ["ReadTx", "SearchWindow", "Store", "UserInRoom", "WriteTx"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchWindow:
+    """What one search request looks at: the newest ``size`` messages below ``before`` (None: all).
+
+    With one room, that room's messages; with several, the node's, whichever room they are in:
+    reading the rooms' messages in id order across rooms would sort them all first.
+    """
+
+    size: int
+    before: MessageId | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,8 +93,19 @@ class ReadTx(DirectReads, StreamReads, Protocol):
 
     # presence in rooms
     def membership(self, room_id: RoomId, user_id: UserId) -> Membership | None: ...
-    def present_members(self, room_id: RoomId) -> list[Membership]: ...
-    def members_seen_since(self, room_id: RoomId, since: int) -> list[Membership]: ...
+    def present_members(self, room_id: RoomId, *, limit: int | None = None) -> list[Membership]:
+        """Who is in the room now, most recently seen first: all, or the first ``limit``."""
+        ...
+
+    def present_count(self, room_id: RoomId, *, up_to: int) -> int:
+        """How many are in the room now, counted no further than ``up_to`` (reads at most that many)."""
+        ...
+
+    def members_seen_since(self, room_id: RoomId, since: int, *, limit: int | None = None) -> list[Membership]:
+        """Who is in the room or was seen in it since ``since``, most recently seen first: all, or
+        the first ``limit``."""
+        ...
+
     def members_seen_since_named(
         self, room_id: RoomId, since: int, key_prefixes: Collection[str], *, limit: int
     ) -> list[tuple[Membership, User, AccessLevel | None]]:
@@ -115,11 +138,25 @@ class ReadTx(DirectReads, StreamReads, Protocol):
         """Messages posted in ``[start, end)`` (Unix seconds), oldest first."""
         ...
 
-    def search_messages(self, room_ids: Collection[RoomId], text: str, *, limit: int, offset: int = 0) -> list[Message]:
-        """Undeleted messages of these rooms whose source contains ``text`` (any case), newest first.
+    def search_messages(
+        self,
+        room_ids: Collection[RoomId],
+        text: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        before: MessageId | None = None,
+        at_least: MessageId | None = None,
+    ) -> list[Message]:
+        """Undeleted messages of these rooms whose source contains ``text`` (any case), newest first,
+        with ids below ``before`` and from ``at_least`` on (a ``search_window_end``).
 
         ``text`` is matched literally: ``%`` and ``_`` are not wildcards.
         """
+        ...
+
+    def search_window_end(self, room_ids: Collection[RoomId], window: SearchWindow) -> MessageId | None:
+        """The oldest message id in ``window`` when it is full (older messages may remain), else None."""
         ...
 
     def last_message_by(self, user_id: UserId, room_id: RoomId) -> Message | None: ...
@@ -160,8 +197,8 @@ class ReadTx(DirectReads, StreamReads, Protocol):
         """Which of ``compacts`` a bookmark of the room has as its slug without hyphens."""
         ...
 
-    def conversations(self, room_id: RoomId) -> list[Conversation]:
-        """The room's bookmarks, newest first."""
+    def conversations(self, room_id: RoomId, *, limit: int, before: int | None = None) -> list[Conversation]:
+        """The room's newest ``limit`` bookmarks (with an id below ``before``), newest first."""
         ...
 
     # sessions, socket URLs, API tokens and server state

@@ -19,6 +19,10 @@ class DirectReads(Protocol):
         """(``user_id``'s stance towards ``other_id``, ``other_id``'s towards ``user_id``)."""
         ...
 
+    def mutual_contacts(self, user_id: UserId) -> set[UserId]:
+        """Whom the user and they both want as contacts (so neither blocks): the user's contacts."""
+        ...
+
     def contact_stances_of(self, user_id: UserId) -> dict[UserId, tuple[Stance | None, Stance | None]]:
         """For every user either side holds a stance about: (mine, theirs)."""
         ...

@@ -134,7 +134,7 @@ async def profile(request: web.Request) -> web.Response:
     now = service.context.now()
     me = viewer(request)
     # Only the rooms this viewer may read: a private room's name is not for everyone.
-    readable = {room.id for room in await service.queries.rooms(me)}
+    readable = await service.queries.readable_among(me, [room.id for room in found.rooms])
     user = found.user
     return render(
         request,

@@ -16,6 +16,7 @@ from aiohttp import web
 from hubbub.dialects.sechat.codec import refusal
 from hubbub.dialects.sechat.http import SERVICE, Handler, expected_fkey, viewer
 from hubbub.errors import RemoteError
+from hubbub.service.queries import PRESENT_COUNTED
 
 __all__ = [
     "NO_ROOM",
@@ -46,6 +47,14 @@ def _datetime(timestamp: int) -> str:
     return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _headcount(count: int, shown: int = 0) -> str:
+    """People present beyond the ``shown`` ones, from a count taken up to ``PRESENT_COUNTED + 1``:
+    "1000+" (or "900+" beyond 100 shown) when the count went over the cap."""
+    if count > PRESENT_COUNTED:
+        return f"{PRESENT_COUNTED - shown}+"
+    return str(count - shown)
+
+
 def templates() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("hubbub.web", "templates"),
@@ -56,6 +65,7 @@ def templates() -> jinja2.Environment:
     environment.filters["isotime"] = _isotime
     environment.filters["clocktime"] = _clocktime
     environment.filters["datetime"] = _datetime
+    environment.filters["headcount"] = _headcount
     return environment
 
 

@@ -19,9 +19,15 @@ from hubbub.dialects.sechat.http import SERVICE, expected_fkey, signed_in, viewe
 from hubbub.errors import NotFound
 from hubbub.web.auth_pages import CHAT_USER_COOKIES
 from hubbub.web.cookies import set_cookie
-from hubbub.web.rendering import NO_ROOM, not_found, redirect, render
+from hubbub.web.rendering import NO_ROOM, not_found, query_int, redirect, render
 
 __all__ = ["room_routes"]
+
+# A room's info page shows its newest bookmarks, a page at a time (``?bookmarks_before=<id>``
+# for older ones), and offers its owners the people seen most recently: anyone who may post
+# can bookmark, and anyone may enter, so neither list may cost the page in proportion to a room.
+BOOKMARKS_LISTED: Final = 50
+PEOPLE_LISTED: Final = 200
 
 _NOTICES: Final = {
     "saved": "The room settings are saved.",
@@ -58,10 +64,7 @@ async def favorite(request: web.Request) -> web.Response:
     """``/chats/join/favorite``: where bots find their fkey and user id."""
     service = request.app[SERVICE]
     me = viewer(request)
-    rooms = []
-    if me is not None:
-        joined = await service.queries.rooms_of(me.id)
-        rooms = [room for room in await service.queries.rooms(me) if room.id in joined]
+    rooms = [] if me is None else await service.queries.joined_rooms(me)
     return render(request, "favorite.html", title="Favorite rooms", fkey=expected_fkey(request), rooms=rooms)
 
 
@@ -83,11 +86,15 @@ async def room_info(request: web.Request) -> web.Response:
     if not view.readable:
         return not_found(request, NO_ROOM)
     is_owner = view.standing.is_owner
-    conversations = await service.conversations.of_room(viewer(request), room_id)
+    before = query_int(request, "bookmarks_before", 0, minimum=0, maximum=2**62) or None
+    conversations = await service.conversations.of_room(
+        viewer(request), room_id, limit=BOOKMARKS_LISTED + 1, before=before
+    )
+    older = conversations[BOOKMARKS_LISTED - 1].id if len(conversations) > BOOKMARKS_LISTED else None
     grants = await service.browse.access_list(room_id) if is_owner else []
     people = []
     if is_owner:
-        seen = await service.queries.recent_members(viewer(request), room_id)
+        seen = await service.queries.recent_members(viewer(request), room_id, limit=PEOPLE_LISTED)
         known = {user.id for user, _ in grants}
         people = [user for _, user in seen if user.id not in known]
     return render(
@@ -99,7 +106,9 @@ async def room_info(request: web.Request) -> web.Response:
         is_owner=is_owner,
         grants=grants,
         people=people,
-        conversations=conversations,
+        conversations=conversations[:BOOKMARKS_LISTED],
+        older_bookmarks=older,
+        newer_bookmarks=before is not None,
         accesses=RoomAccess,
         levels=[AccessLevel.READ_ONLY, AccessLevel.READ_WRITE, AccessLevel.OWNER],
         fkey=expected_fkey(request),

@@ -14,7 +14,7 @@ from typing import Final
 
 from aiohttp import web
 
-from hubbub.core.ids import RoomId, UserId
+from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import Message, User
 from hubbub.dialects.sechat.codec import parse_message_id, parse_room_id
 from hubbub.dialects.sechat.http import SERVICE, viewer
@@ -143,17 +143,21 @@ async def transcript_day(request: web.Request) -> web.StreamResponse:
 
 
 async def search(request: web.Request) -> web.Response:
-    """``/search?q=<text>&room=<id>&page=<n>``: messages containing the text, newest first."""
+    """``/search?q=<text>&room=<id>&before=<message id>``: messages containing the text, newest first.
+
+    Each page looks through a bounded stretch of messages (``browse.SEARCH_SCAN``); its "older"
+    link goes on from where it stopped.
+    """
     service = request.app[SERVICE]
     text = request.query.get("q", "").strip()[:MAX_QUERY_CHARS]
     raw_room = request.query.get("room", "").strip()
-    page = query_int(request, "page", 1, maximum=1000)
+    before = query_int(request, "before", 0, minimum=0, maximum=2**62) or None
     room = None
     room_id = None
     if raw_room:
         try:
             room_id = parse_room_id(raw_room)
-            view = await service.queries.room_view(viewer(request), room_id)
+            view = await service.queries.room_view(viewer(request), room_id, present=0)  # only the room
         except NotFound:
             return not_found(request, NO_ROOM)
         if not view.readable:
@@ -163,7 +167,7 @@ async def search(request: web.Request) -> web.Response:
     if text:
         try:
             results = await service.browse.search(
-                viewer(request), text, room_id=room_id, limit=SEARCH_PAGE, offset=(page - 1) * SEARCH_PAGE
+                viewer(request), text, room_id=room_id, limit=SEARCH_PAGE, before=MessageId(before) if before else None
             )
         except NotFound:
             return not_found(request, NO_ROOM)
@@ -174,8 +178,7 @@ async def search(request: web.Request) -> web.Response:
         query=text,
         room=room,
         results=results,
-        page=page,
-        page_size=SEARCH_PAGE,
+        before=before,
     )
 
 

@@ -23,7 +23,7 @@ async def _post(browser: Browser, room: RoomId, text: str) -> int:
 
 
 async def _bookmarks(node: Node, room: RoomId) -> list[str]:
-    return [c.title for c in await node.service.context.store.read(lambda tx: tx.conversations(room))]
+    return [c.title for c in await node.service.context.store.read(lambda tx: tx.conversations(room, limit=100))]
 
 
 async def _expect(response: aiohttp.ClientResponse, status: int, body: bytes) -> None:

@@ -16,7 +16,7 @@ from typing import Final
 from aiohttp import web
 from multidict import MultiDict
 
-from hubbub.core.direct import Presence, Relation
+from hubbub.core.direct import Presence
 from hubbub.dialects.comet.codec import (
     CONTENT_TYPE,
     BuddyInfo,
@@ -187,7 +187,7 @@ async def _buddy_list(request: web.Request, session: SignedIn, fields: MultiDict
     user = fields.get("user")
     if user is not None and parse_user_id(user) != session.user.id:
         raise CometError(ErrorCode.LOGIN_CHANGED)
-    contacts = [c for c in await service.contacts.list(session.user.id) if c.relation is Relation.CONTACTS]
+    contacts = await service.contacts.list(session.user.id, contacts_only=True)
     available = {c.user.id: c.presence is Presence.IDLE for c in contacts if c.presence is not Presence.OFFLINE}
     previous = await service.presence.swap_buddy_snapshot(session.session.token_hash, available)
     base = f"{request.scheme}://{request.host}"

@@ -48,15 +48,20 @@ class Replies:
     def notice(self, text: str) -> None:
         self._emit("NOTICE", self.nick, text)
 
-    def joined(self, channel: str, *, topic: str, members: Iterable[ChannelMember]) -> None:
+    def joined(self, channel: str, *, topic: str, members: Iterable[ChannelMember], cut_at: int | None = None) -> None:
         self._emit("JOIN", channel, source=self.mask)
         if topic:
             self._emit("332", self.nick, channel, topic)
         else:
             self._emit("331", self.nick, channel, "No topic is set")
-        self.names(channel, members)
+        self.names(channel, members, cut_at=cut_at)
 
-    def names(self, channel: str, members: Iterable[ChannelMember]) -> None:
+    def _cut(self, channel: str, cut_at: int | None) -> None:
+        """Say, before the list ends, that a big channel's list holds only its members seen last."""
+        if cut_at is not None:
+            self.notice(f"{channel} has more than {cut_at} users; listed are the {cut_at} seen most recently")
+
+    def names(self, channel: str, members: Iterable[ChannelMember], *, cut_at: int | None = None) -> None:
         entries = [("@" if m.operator else "") + m.nick for m in members]
         line: list[str] = []
         size = 0
@@ -69,14 +74,16 @@ class Replies:
             size += len(entry.encode()) + 1
         if line:
             self._emit("353", self.nick, "=", channel, " ".join(line))
+        self._cut(channel, cut_at)
         self._emit("366", self.nick, channel, "End of /NAMES list")
 
-    def who(self, mask: str, members: Iterable[tuple[str, ChannelMember]]) -> None:
+    def who(self, mask: str, members: Iterable[tuple[str, ChannelMember]], *, cut_at: int | None = None) -> None:
         for channel, m in members:
             _, _, rest = m.mask.partition("!")
             user, _, host = rest.partition("@")
             flags = "H" + ("@" if m.operator else "")
             self._emit("352", self.nick, channel, user, host, self.server, m.nick, flags, f"0 {m.realname}")
+        self._cut(mask, cut_at)
         self._emit("315", self.nick, mask, "End of /WHO list")
 
     def ison(self, nicks: Iterable[str]) -> None:

@@ -49,6 +49,9 @@ __all__ = ["IrcServer"]
 log = logging.getLogger("hubbub.irc")
 
 LOCAL_ACCOUNT: Final = 0  # the streams dialect's account "0": the hubbub-native chat
+# NAMES and WHO of a channel list the members seen most recently, at most this many: anyone can
+# enter a room, and each of these answers read every member present (JOIN's, twice).
+NAMES_LISTED: Final = 500
 
 
 class IrcServer:
@@ -208,8 +211,8 @@ class IrcServer:
         elif isinstance(command, codec.ListChannels):
             await self._list(connection, user)
         elif isinstance(command, codec.Names):
-            target, members = await self._members(user, command.channel)
-            session.names(target.name if target else command.channel, members or [])
+            target, members, cut = await self._members(user, command.channel)
+            session.names(target.name if target else command.channel, members or [], cut_at=cut)
         elif isinstance(command, codec.Who):
             await self._who(connection, user, command.mask)
         elif isinstance(command, codec.Whois):
@@ -256,9 +259,12 @@ class IrcServer:
             connection.session.login_succeeded(account=nick, nick=nick, user_id=int(user.id), sasl=command.sasl)
         )
 
-    async def _directory(self, user: User) -> tuple[dict[str, ChannelTarget], dict[int, ChannelSource]]:
-        """Every channel by folded name, and what the user may know of each room (one store read)."""
-        sources = await self._service.channels.sources(user.id)
+    async def _directory(
+        self, user: User, *, counted: bool = False
+    ) -> tuple[dict[str, ChannelTarget], dict[int, ChannelSource]]:
+        """Every channel by folded name, and what the user may know of each room (one store read;
+        ``counted``: with how many are in each, for LIST)."""
+        sources = await self._service.channels.sources(user.id, counted=counted)
         names = channel_names(
             ((int(s.room_id), s.slug) for s in sources if s.stream_id is None),
             ((s.stream_id, int(s.room_id), s.owner_slug, s.stream_slug) for s in sources if s.stream_id is not None),
@@ -284,12 +290,18 @@ class IrcServer:
     def _members_of(self, found: list[Member]) -> list[ChannelMember]:
         return [self._member(m.user, operator=m.operator) for m in found]
 
-    async def _members(self, user: User, channel: str) -> tuple[ChannelTarget | None, list[ChannelMember] | None]:
+    async def _members(
+        self, user: User, channel: str
+    ) -> tuple[ChannelTarget | None, list[ChannelMember] | None, int | None]:
+        """The channel, its members seen most recently, and ``NAMES_LISTED`` if there are more than those."""
         target = await self._resolve(user, channel)
         if target is None:
-            return None, None
-        found = await self._service.channels.members(user.id, RoomId(target.room_id))
-        return target, None if found is None else self._members_of(found)
+            return None, None, None
+        found = await self._service.channels.members(user.id, RoomId(target.room_id), limit=NAMES_LISTED + 1)
+        if found is None:
+            return target, None, None
+        cut = NAMES_LISTED if len(found) > NAMES_LISTED else None
+        return target, self._members_of(found[:NAMES_LISTED]), cut
 
     async def _join(self, connection: IrcConnection, user: User, channel: str) -> None:
         session = connection.session
@@ -309,12 +321,12 @@ class IrcServer:
         # Subscribe first, check after: whatever the room logs from here on is held, then sent.
         self.delivery.subscribe(connection, joined)
         try:
-            members_before = await self._service.channels.members(user.id, room_id)
-            if members_before is None:
+            was_present = await self._service.channels.is_present(user.id, room_id)
+            if was_present is None:
                 raise NotFound("No such channel")
-            joined.entered_here = all(m.user.id != user.id for m in members_before)
+            joined.entered_here = not was_present
             await self._service.rooms.join(user.id, room_id)
-            members = await self._service.channels.members(user.id, room_id)
+            members = await self._service.channels.members(user.id, room_id, limit=NAMES_LISTED + 1)
             if members is None:
                 raise NotFound("No such channel")
         except Kicked as error:
@@ -331,9 +343,11 @@ class IrcServer:
         if joined.room_id not in connection.rooms:  # parted (kicked, access lost) while being answered
             session.no_such_channel(channel)
             return
+        cut = NAMES_LISTED if len(members) > NAMES_LISTED else None
+        members = members[:NAMES_LISTED]
         if all(m.user.id != user.id for m in members):
             members.append(Member(user, False))
-        session.joined(target.name, topic=topic, members=self._members_of(members))
+        session.joined(target.name, topic=topic, members=self._members_of(members), cut_at=cut)
         connection.flush()
         connection.release(joined)
 
@@ -385,7 +399,7 @@ class IrcServer:
                 connection.awaiting_echo[room_id] = max(0, connection.awaiting_echo.get(room_id, 1) - 1)
 
     async def _list(self, connection: IrcConnection, user: User) -> None:
-        names, sources = await self._directory(user)
+        names, sources = await self._directory(user, counted=True)
         entries = [
             ListEntry(target.name, sources[target.room_id].present, sources[target.room_id].topic)
             for target in names.values()
@@ -396,8 +410,8 @@ class IrcServer:
     async def _who(self, connection: IrcConnection, user: User, mask: str) -> None:
         session = connection.session
         if mask.startswith("#"):
-            target, members = await self._members(user, mask)
-            session.who(mask, [(target.name, m) for m in members or []] if target else [])
+            target, members, cut = await self._members(user, mask)
+            session.who(mask, [(target.name, m) for m in members or []] if target else [], cut_at=cut)
             return
         found = await self._service.channels.user_by_nick(mask)
         session.who(mask, [] if found is None else [("*", self._member(found, operator=False))])

@@ -244,7 +244,7 @@ def _tag_links(tags: Sequence[str]) -> str:
 @handles("read")
 async def room_thumbs(request: web.Request) -> Reply:
     """``GET /rooms/thumbs/{room}``: name, description and tags as JSON."""
-    view = await request.app[SERVICE].queries.room_view(viewer(request), _room_id(request))
+    view = await request.app[SERVICE].queries.room_view(viewer(request), _room_id(request), present=0)
     if not view.readable:
         raise NotFound("The room does not exist, or you do not have permission")
     room = view.room

@@ -48,8 +48,11 @@ class ConversationsSql(SqlBase):
         rows = self._all(f"SELECT id, slug FROM conversations WHERE room_id = ? AND {where}", (room_id, *params))
         return {str(row[1]).replace("-", "") for row in rows}
 
-    def conversations(self, room_id: RoomId) -> list[Conversation]:
-        rows = self._all(f"SELECT {_COLUMNS} FROM conversations WHERE room_id = ? ORDER BY id DESC", (room_id,))
+    def conversations(self, room_id: RoomId, *, limit: int, before: int | None = None) -> list[Conversation]:
+        rows = self._all(
+            f"SELECT {_COLUMNS} FROM conversations WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (room_id, 2**62 if before is None else before, limit),
+        )
         return [_conversation(row) for row in rows]
 
     def insert_conversation(

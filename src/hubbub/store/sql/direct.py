@@ -84,6 +84,17 @@ class DirectSql(SqlBase):
                 found[key] = (found.get(key, (None, None))[0], Stance(stance))
         return found
 
+    def mutual_contacts(self, user_id: UserId) -> set[UserId]:
+        # From the user's own stances, each matched with the other's: requests anyone can send the
+        # user (their rows name the user as other_id) are never walked.
+        rows = self._all(
+            "SELECT mine.other_id FROM contacts mine JOIN contacts theirs"
+            " ON theirs.user_id = mine.other_id AND theirs.other_id = mine.user_id"
+            " WHERE mine.user_id = ? AND mine.stance = ? AND theirs.stance = ?",
+            (user_id, Stance.WANT.value, Stance.WANT.value),
+        )
+        return {UserId(row[0]) for row in rows}
+
     def has_contact(self, user_id: UserId) -> bool:
         # Two WANTs are a contact (core/contacts.py, ``relation``); either side's BLOCK replaces its WANT.
         row = self._one(

@@ -7,6 +7,7 @@ from typing import Final
 
 from hubbub.core.ids import MessageId, RoomId, UserId
 from hubbub.core.models import Message, Revision
+from hubbub.store.base import SearchWindow
 from hubbub.store.sql.base import SqlBase
 from hubbub.store.sql.group_reads import MAINTAINED
 from hubbub.store.sql.row_writes import RowWrite
@@ -79,7 +80,16 @@ class MessagesSql(SqlBase):
         )
         return [message_from_row(row) for row in rows]
 
-    def search_messages(self, room_ids: Collection[RoomId], text: str, *, limit: int, offset: int = 0) -> list[Message]:
+    def search_messages(
+        self,
+        room_ids: Collection[RoomId],
+        text: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        before: MessageId | None = None,
+        at_least: MessageId | None = None,
+    ) -> list[Message]:
         if not room_ids or not text:
             return []
         # Lower-case both sides (the dialect's lower() folds as str.lower does): SQLite's LIKE
@@ -87,11 +97,34 @@ class MessagesSql(SqlBase):
         pattern = "%" + LIKE_SPECIAL.sub(r"!\g<0>", text.lower()) + "%"
         where, params = self._dialect.member_of("room_id", set(room_ids))
         rows = self._all(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND NOT deleted"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND id < ? AND id >= ? AND NOT deleted"
             f" AND {self._dialect.lower}(source) LIKE ? ESCAPE '!' ORDER BY id DESC LIMIT ? OFFSET ?",
-            (*params, pattern, limit, offset),
+            (
+                *params,
+                2**62 if before is None else before,
+                -1 if at_least is None else at_least,
+                pattern,
+                limit,
+                offset,
+            ),
         )
         return [message_from_row(row) for row in rows]
+
+    def search_window_end(self, room_ids: Collection[RoomId], window: SearchWindow) -> MessageId | None:
+        # One room's newest through messages_room, or the node's through the primary key: a walk
+        # of the window's ids alone, which then bounds the search's range of ids.
+        before = 2**62 if window.before is None else int(window.before)
+        rooms = set(room_ids)
+        if len(rooms) == 1:
+            value = self._scalar(
+                "SELECT id FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                (*rooms, before, window.size - 1),
+            )
+        else:
+            value = self._scalar(
+                "SELECT id FROM messages WHERE id < ? ORDER BY id DESC LIMIT 1 OFFSET ?", (before, window.size - 1)
+            )
+        return None if value is None else MessageId(value)
 
     def last_message_by(self, user_id: UserId, room_id: RoomId) -> Message | None:
         row = self._one(

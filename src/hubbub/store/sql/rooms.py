@@ -152,21 +152,42 @@ class RoomsSql(SqlBase):
         )
         return None if row is None else membership_from_row(row)
 
-    def present_members(self, room_id: RoomId) -> list[Membership]:
-        rows = self._all(
-            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND present"
-            " ORDER BY last_seen DESC, user_id",
-            (room_id,),
+    def present_members(self, room_id: RoomId, *, limit: int | None = None) -> list[Membership]:
+        # "present = TRUE", not "present": an equality is what lets memberships_present (migration
+        # 0012) hand the rows over in order, so a limit reads only that many.
+        sql = (
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND present = TRUE"
+            " ORDER BY last_seen DESC, user_id"
         )
+        rows = self._all(sql, (room_id,)) if limit is None else self._all(f"{sql} LIMIT ?", (room_id, limit))
         return [membership_from_row(row) for row in rows]
 
-    def members_seen_since(self, room_id: RoomId, since: int) -> list[Membership]:
-        rows = self._all(
-            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND (present OR last_seen >= ?)"
-            " ORDER BY last_seen DESC, user_id",
-            (room_id, since),
+    def present_count(self, room_id: RoomId, *, up_to: int) -> int:
+        return int(
+            self._scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM memberships WHERE room_id = ? AND present = TRUE LIMIT ?) AS p",
+                (room_id, up_to),
+            )
         )
-        return [membership_from_row(row) for row in rows]
+
+    def members_seen_since(self, room_id: RoomId, since: int, *, limit: int | None = None) -> list[Membership]:
+        if limit is None:
+            rows = self._all(
+                f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND (present OR last_seen >= ?)"
+                " ORDER BY last_seen DESC, user_id",
+                (room_id, since),
+            )
+            return [membership_from_row(row) for row in rows]
+        # The first ``limit`` of each part, each read in order from its index (memberships_seen,
+        # memberships_present): an OR of the two would walk the members gone long ago as well.
+        recent = self._all(
+            f"SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE room_id = ? AND last_seen >= ?"
+            " ORDER BY last_seen DESC, user_id LIMIT ?",
+            (room_id, since, limit),
+        )
+        merged = {m.user_id: m for m in map(membership_from_row, recent)}
+        merged.update((m.user_id, m) for m in self.present_members(room_id, limit=limit))
+        return sorted(merged.values(), key=lambda m: (-m.last_seen, m.user_id))[:limit]
 
     def members_seen_since_named(
         self, room_id: RoomId, since: int, key_prefixes: Collection[str], *, limit: int
