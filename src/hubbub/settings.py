@@ -127,7 +127,7 @@ class Settings:
     ws_socket_receive_buffer_bytes: int = 16 * 1024  # kernel SO_RCVBUF per websocket: bounds the frames one read brings
     ws_max_frame_bytes: int = 64 * 1024  # largest inbound frame
     ws_close_timeout: float = 10.0  # seconds a closing websocket gets to flush its queue and close frame
-    ws_max_connections_per_ip: int = 1000  # beyond this a new connection is closed with 1013
+    ws_max_connections_per_ip: int = 1000  # beyond this a new connection is closed with 1013; 0 = no cap
     sechat_replay_max_bytes: int = 256 * 1024  # history one socket opening may replay from ?l= (then 1013)
     sechat_keepalive: float = 25.0  # seconds; an idle event socket gets {"r<room>":{"t":..,"d":0}} this often
     realtime_hb_interval: float = 300.0  # seconds between {"action":"hb"} heartbeats

@@ -18,9 +18,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from hubbub.core.addresses import AddressCounts
 from hubbub.errors import SlowRequest
 from hubbub.settings import Settings
-from hubbub.web.port_limits import AddressCounts, HttpLimits, address_key
+from hubbub.web.port_limits import HttpLimits, address_key
 from hubbub.web.server import GuardedSite
 from tests.conftest import Node, NodeFactory
 from tests.fakes import TIMEOUT

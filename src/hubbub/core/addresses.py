@@ -7,6 +7,9 @@ a deployment behind a load balancer limits the clients rather than the balancer.
 reading it from the right, every hop that is a trusted proxy is skipped, and the
 first that is not is the client. A peer that is not a trusted proxy is the client
 whatever the header says (anyone can send one).
+
+``AddressCounts`` is the one count of open connections per address that both ports' caps keep
+(``http_max_connections_per_ip``, ``ws_max_connections_per_ip``; 0 means no cap for either).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Final
 
 from hubbub.errors import ConfigError
 
-__all__ = ["UNKNOWN_ADDRESS", "ClientAddresses", "Networks", "parse_networks"]
+__all__ = ["UNKNOWN_ADDRESS", "AddressCounts", "ClientAddresses", "Networks", "parse_networks"]
 
 UNKNOWN_ADDRESS: Final = "unknown"
 
@@ -89,3 +92,31 @@ class ClientAddresses:
             if str(address) not in self.trusted_proxies:
                 break
         return str(client)
+
+
+class AddressCounts:
+    """Open connections per address key; an address with none has no entry (the map stays small)."""
+
+    def __init__(self, limit: int) -> None:
+        """``limit``: connections an address may hold at once (0: no cap)."""
+        self._limit = limit
+        self._open: dict[str, int] = {}
+
+    def admit(self, key: str) -> bool:
+        """Count one more for ``key``; False (nothing counted) when it holds ``limit`` already."""
+        count = self._open.get(key, 0)
+        if self._limit and count >= self._limit:
+            return False
+        self._open[key] = count + 1
+        return True
+
+    def release(self, key: str) -> None:
+        count = self._open.get(key, 0) - 1
+        if count > 0:
+            self._open[key] = count
+        else:
+            self._open.pop(key, None)
+
+    def open_from(self, key: str) -> int:
+        """How many ``key`` holds now."""
+        return self._open.get(key, 0)

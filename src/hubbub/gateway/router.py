@@ -25,7 +25,7 @@ from typing import Final, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from hubbub.cookie_header import parse_cookies
-from hubbub.core.addresses import ClientAddresses
+from hubbub.core.addresses import AddressCounts, ClientAddresses
 from hubbub.fanout.connection import AUTHORIZED, Connection, Handshake, Refusal
 from hubbub.hosts import Site
 
@@ -134,7 +134,7 @@ class SocketRouter:
         self._routes = sorted(routes, key=lambda route: len(route[0]), reverse=True)
         self.limits = limits
         self._site = site
-        self._per_address: dict[str, int] = {}
+        self._per_address = AddressCounts(limits.max_connections_per_ip)
 
     def handshake(self, target: str, headers: Mapping[str, str], *, secure: bool = False) -> Handshake:
         """The ``Handshake`` of an upgrade; its cookies only if ``Site.may_use_cookies`` allows them."""
@@ -175,19 +175,13 @@ class SocketRouter:
 
     def admit(self, remote: str) -> bool:
         """Count a new connection from ``remote``; False when that address has too many."""
-        count = self._per_address.get(remote, 0)
-        if count >= self.limits.max_connections_per_ip:
-            log.warning("refusing a websocket from %s: %d open already", remote, count)
+        if not self._per_address.admit(remote):
+            log.warning("refusing a websocket from %s: %d open already", remote, self._per_address.open_from(remote))
             return False
-        self._per_address[remote] = count + 1
         return True
 
     def release(self, remote: str) -> None:
-        count = self._per_address.get(remote, 0) - 1
-        if count > 0:
-            self._per_address[remote] = count
-        else:
-            self._per_address.pop(remote, None)
+        self._per_address.release(remote)
 
     def connections_from(self, remote: str) -> int:
-        return self._per_address.get(remote, 0)
+        return self._per_address.open_from(remote)

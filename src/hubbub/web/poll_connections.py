@@ -35,6 +35,7 @@ from urllib.parse import unquote
 import httptools
 
 from hubbub.cookie_header import parse_cookies
+from hubbub.core.addresses import AddressCounts
 from hubbub.dialects.comet.codec import CONTENT_TYPE, PollState
 from hubbub.dialects.comet.pages import USER_COOKIE
 from hubbub.dialects.comet.polling import ChannelPoll, EncodedAnswers, PollReply, hold_range
@@ -43,7 +44,7 @@ from hubbub.dialects.sechat.http import SESSION_COOKIE
 from hubbub.fanout.channels import ChannelWaiters
 from hubbub.service.service import Service
 from hubbub.web.poll_holds import HoldWheel
-from hubbub.web.port_limits import AddressCounts, HttpLimits, admit, plain_response
+from hubbub.web.port_limits import HttpLimits, admit, plain_response
 
 __all__ = ["MAX_HEAD_BYTES", "PollConnection", "PollPort"]
 

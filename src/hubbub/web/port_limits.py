@@ -16,10 +16,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-from hubbub.core.addresses import Networks, parse_networks
+from hubbub.core.addresses import AddressCounts, Networks, parse_networks
 from hubbub.settings import Settings
 
-__all__ = ["TOO_MANY_CONNECTIONS", "AddressCounts", "HttpLimits", "address_key", "admit", "plain_response"]
+__all__ = ["TOO_MANY_CONNECTIONS", "HttpLimits", "address_key", "admit", "plain_response"]
 
 
 def plain_response(status: str, text: str, *extra: str) -> bytes:
@@ -79,31 +79,6 @@ def address_key(peername: Any) -> str | None:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
-
-
-class AddressCounts:
-    """Open connections per address key; an address with none has no entry (the map stays small)."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._open: dict[str, int] = {}
-
-    def admit(self, key: str) -> bool:
-        count = self._open.get(key, 0)
-        if self._limit and count >= self._limit:
-            return False
-        self._open[key] = count + 1
-        return True
-
-    def release(self, key: str) -> None:
-        count = self._open.get(key, 0) - 1
-        if count > 0:
-            self._open[key] = count
-        else:
-            self._open.pop(key, None)
-
-    def open_from(self, key: str) -> int:
-        return self._open.get(key, 0)
 
 
 def admit(transport: asyncio.BaseTransport, limits: HttpLimits, counts: AddressCounts) -> tuple[bool, str | None]:

@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hubbub.core.addresses import AddressCounts
 from hubbub.errors import SlowRequest
 from hubbub.web.client_errors import ServerLog
-from hubbub.web.port_limits import AddressCounts, HttpLimits, admit, plain_response
+from hubbub.web.port_limits import HttpLimits, admit, plain_response
 
 if TYPE_CHECKING:
     from hubbub.web.poll_connections import PollPort
