@@ -1,4 +1,4 @@
-"""gateway/router.py: which upgrades keep their cookies (no sockets)."""
+"""gateway/router.py: which upgrades keep their cookies, and the cap on sockets per address (no sockets)."""
 
 from __future__ import annotations
 
