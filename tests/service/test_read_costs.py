@@ -398,3 +398,63 @@ async def test_a_search_looks_through_a_bounded_stretch_whatever_the_messages_an
         hops += 1
         found = await service.browse.search(None, "needle", room_id=big.id, limit=25, before=found.older)
     assert [m.source for m in found.messages] == ["the needle, oldest of all"] and hops == 4
+
+
+async def test_a_profile_costs_the_same_whatever_its_user_posted(counted: tuple[Service, StepCounter]) -> None:
+    service, counter = counted
+    quiet = await service.accounts.create_user("quiet", email="q@example.org", password="correct horse battery")
+    busy = await service.accounts.create_user("busy", email="b@example.org", password="correct horse battery")
+    room = await service.rooms.create_room("Home")
+    for user in (quiet, busy):
+        assert (await service.messages.post(user.id, room.id, f"hello from {user.name}")).message is not None
+    now = int(service.context.clock.now())
+
+    def a_bots_history(tx: WriteTx) -> None:
+        for n in range(5_000):
+            tx.insert_message(
+                room_id=room.id,
+                user_id=busy.id,
+                source=f"tick {n}",
+                content=f"tick {n}",
+                posted_at=now,
+                parent_id=None,
+                show_parent=False,
+            )
+
+    await service.context.store.write(a_bots_history)
+
+    async def steps_to_show() -> tuple[int, int]:
+        return (
+            await _steps(counter, lambda: service.queries.profile(quiet.id)),
+            await _steps(counter, lambda: service.queries.profile(busy.id)),
+        )
+
+    await steps_to_show()  # a connection's first statements read the schema
+    few, many = await _fewest(steps_to_show)
+    # Before (COUNT(*) and COUNT(DISTINCT room_id) over the user's 5,000 messages): 50,090 steps against 110.
+    assert many <= 2 * few, (few, many)
+
+
+async def test_a_profiles_counts_follow_posts_deletes_and_moves(counted: tuple[Service, StepCounter]) -> None:
+    service, _ = counted
+    owner = await service.accounts.create_user("own", email="o@example.org", password="correct horse battery")
+    ann = await service.accounts.create_user("ann", email="a@example.org", password="correct horse battery")
+    first = await service.rooms.create_room("First", owner_id=owner.id)
+    second = await service.rooms.create_room("Second", owner_id=owner.id)
+    posted = []
+    for n, room in enumerate([first, first, second, first]):
+        message = (await service.messages.post(ann.id, room.id, f"message {n}")).message
+        assert message is not None
+        posted.append(message)
+    await service.messages.delete(ann.id, posted[1].id)
+    assert await service.messages.move(owner.id, first.id, [posted[0].id], second.id) == 1
+
+    def counted_now(tx: WriteTx) -> dict[UserId, int]:
+        rows = tx.recent_messages(first.id, limit=100) + tx.recent_messages(second.id, limit=100)
+        return {user_id: sum(1 for m in rows if m.user_id == user_id) for user_id in (ann.id, owner.id)}
+
+    actual = await service.context.store.read(counted_now)
+    assert actual == {ann.id: 3, owner.id: 2}  # the mover's two arrow notices are the mover's messages
+    for user_id, rooms in ((ann.id, 2), (owner.id, 0)):
+        profile = await service.queries.profile(user_id)
+        assert (profile.message_count, profile.room_count) == (actual[user_id], rooms)

@@ -97,6 +97,25 @@ def test_unread_counts_are_counted_from_the_inbox_kept_so_far(tmp_path: Path) ->
     assert counts == [(2, 3), (4, 1)]
 
 
+def test_message_counts_are_counted_from_the_messages_kept_so_far(tmp_path: Path) -> None:
+    path = tmp_path / "counts.sqlite3"
+    _migrate_up_to(f"sqlite:///{path}", "0014.room-lists")
+    # user 2: two messages and a deleted one; user 3: none; user 4: one
+    messages = [(2, False), (2, True), (2, False), (4, False)]
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for user in (2, 3, 4):
+            db.execute("INSERT INTO users (id, name, reputation, created_at) VALUES (?, ?, 1, 1)", (user, f"u{user}"))
+        db.executemany(
+            "INSERT INTO messages (id, room_id, user_id, source, content, posted_at, deleted)"
+            " VALUES (?, 1, ?, 'x', 'x', 1, ?)",
+            [(n, user, deleted) for n, (user, deleted) in enumerate(messages, start=1)],
+        )
+    migrate(f"sqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        counts = db.execute("SELECT id, message_count FROM users WHERE id > 1 ORDER BY id").fetchall()
+    assert counts == [(2, 2), (3, 0), (4, 1)]
+
+
 # Names and the keys a ping matches them by (core.mentions.ping_key): spaces removed, case-folded.
 NAMES_AND_KEYS = [("Jon Skeet", "jonskeet"), ("Straße  Bob", "strassebob"), ("ÅSA", "åsa")]
 

@@ -61,6 +61,7 @@ class User:
     created_at: int = 0
     last_seen: int = 0
     last_post: int = 0
+    message_count: int = 0  # undeleted messages posted (kept by posting and deleting)
 
     @property
     def slug(self) -> str:

@@ -88,6 +88,7 @@ class Moves:
                 f"← {count} {noun} moved from {source_room.name}",
                 removed=-count,
             )
+            tx.update_user(replace(actor, message_count=actor.message_count + 2))  # the two notices are the mover's
             return count
 
         return await self._ctx.apply(work)

@@ -453,7 +453,7 @@ class Queries:
             rooms = tx.rooms(tx.rooms_of(user.id))
             return Profile(
                 user=user,
-                message_count=tx.user_message_count(user.id),
+                message_count=user.message_count,
                 room_count=tx.user_room_count(user.id),
                 rooms=sorted(rooms.values(), key=lambda r: r.id),
             )

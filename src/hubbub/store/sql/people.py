@@ -14,13 +14,13 @@ from hubbub.store.sql.group_reads import MAINTAINED
 from hubbub.store.sql.row_writes import RowWrite
 from hubbub.store.sql.rows import USER_COLUMNS, user_from_row
 
-# Keeps the writer's group reads true itself (group_reads.py).
-# every signed-in request runs it: built once
+# Every signed-in request runs it: built once.
 _SESSION_AND_USER: Final = (
     "SELECT s.fkey, s.created_at, s.expires_at, "
     + ", ".join(f"u.{column.strip()}" for column in USER_COLUMNS.split(","))
     + " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
 )
+# Keeps the writer's group reads true itself (group_reads.py).
 _UPDATE_USER: Final = RowWrite(
     "users",
     (
@@ -33,6 +33,7 @@ _UPDATE_USER: Final = RowWrite(
         ("about", "text"),
         ("last_seen", "bigint"),
         ("last_post", "bigint"),
+        ("message_count", "bigint"),
         ("id", "bigint"),
     ),
     key=("id",),
@@ -76,11 +77,10 @@ class PeopleSql(SqlBase):
         rows = self._all(f"SELECT {USER_COLUMNS} FROM users WHERE id > 0 ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
         return [user_from_row(row) for row in rows]
 
-    def user_message_count(self, user_id: UserId) -> int:
-        return int(self._scalar("SELECT COUNT(*) FROM messages WHERE user_id = ? AND NOT deleted", (user_id,)))
-
     def user_room_count(self, user_id: UserId) -> int:
-        return int(self._scalar("SELECT COUNT(DISTINCT room_id) FROM messages WHERE user_id = ?", (user_id,)))
+        # The rooms the user has posted in, from the user's memberships (memberships_user): a walk
+        # of the rooms joined, not of every message posted.
+        return int(self._scalar("SELECT COUNT(*) FROM memberships WHERE user_id = ? AND last_post > 0", (user_id,)))
 
     def insert_user(
         self,
@@ -124,6 +124,7 @@ class PeopleSql(SqlBase):
                 user.about,
                 user.last_seen,
                 user.last_post,
+                user.message_count,
                 user.id,
             ),
         )

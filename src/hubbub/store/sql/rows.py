@@ -23,7 +23,7 @@ class Cursor(Protocol):
 
 
 USER_COLUMNS: Final = (
-    "id, name, email, reputation, is_moderator, suspended_until, about, created_at, last_seen, last_post"
+    "id, name, email, reputation, is_moderator, suspended_until, about, created_at, last_seen, last_post, message_count"
 )
 ROOM_COLUMNS: Final = "id, name, description, tags, access, created_at, created_by, last_activity, message_count"
 MESSAGE_COLUMNS: Final = (
@@ -86,6 +86,7 @@ def user_from_row(row: Sequence[Any]) -> User:
         created_at=row[7],
         last_seen=row[8],
         last_post=row[9],
+        message_count=row[10],
     )
 
 
