@@ -71,12 +71,7 @@ class Channels:
             found: list[ChannelSource] = []
             for room in tx.list_rooms(limit=10_000):
                 stream = streams.get(room.id)
-                if viewer is None:
-                    readable = False
-                elif stream is not None:
-                    readable = levels(tx, stream, viewer, now)[0] is not ChatLevel.NONE
-                else:
-                    readable = can_read(standing_in(tx, room, viewer, now), room)
+                readable = viewer is not None and _may_read(tx, room, stream, viewer, now)
                 # LIST walks every room: counting each one's crowd whole made one LIST cost what
                 # every member of every room does.
                 present = tx.present_count(room.id, up_to=PRESENT_COUNTED + 1) if readable and counted else 0
