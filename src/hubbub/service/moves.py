@@ -88,7 +88,6 @@ class Moves:
                 f"← {count} {noun} moved from {source_room.name}",
                 removed=-count,
             )
-            tx.update_user(replace(actor, message_count=actor.message_count + 2))  # the two notices are the mover's
             return count
 
         return await self._ctx.apply(work)
@@ -117,4 +116,6 @@ class Moves:
             show_parent=False,
         )
         changes.append(message_event(EventType.MESSAGE_POSTED, message, room, actor, now))
+        poster = tx.user(actor.id) or actor  # as written by a notice before this one
+        tx.update_user(replace(poster, message_count=poster.message_count + 1))  # a notice is the mover's message
         tx.update_room(replace(current, last_activity=now, message_count=max(0, current.message_count - removed + 1)))
