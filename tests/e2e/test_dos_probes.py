@@ -15,6 +15,7 @@ import socket
 import statistics
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -55,6 +56,9 @@ class Latencies:
     """``/healthz`` round trips, in seconds."""
 
     samples: list[float] = field(default_factory=list)
+    # The longest this machine kept a process that asked for 1 ms of sleep waiting, while they
+    # were measured: what the machine's own stalls added to the worst round trip.
+    machine_stall: float = 0.0
 
     @property
     def median(self) -> float:
@@ -88,9 +92,37 @@ def baseline(base: str, count: int = BASELINE_SAMPLES) -> Latencies:
         return Latencies([healthz(session, base) for _ in range(count)])
 
 
+# Sleeps 1 ms at a time until its standard input closes, then prints the longest oversleep.
+CANARY = """
+import sys, threading, time
+ended = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), ended.set()), daemon=True).start()
+worst = 0.0
+while not ended.is_set():
+    started = time.monotonic()
+    time.sleep(0.001)
+    worst = max(worst, time.monotonic() - started - 0.001)
+print(worst)
+"""
+
+
+@contextlib.contextmanager
+def machine_stalls() -> Iterator[Latencies]:
+    """A separate process that only sleeps, for as long as the block runs: how long the machine
+    (other tests, other processes) kept a ready process from running, in ``machine_stall``."""
+    stalls = Latencies()
+    canary = subprocess.Popen([sys.executable, "-c", CANARY], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield stalls
+    finally:
+        output, _ = canary.communicate("", timeout=10 * TIMEOUT)
+    stalls.machine_stall = float(output)
+
+
 @contextlib.contextmanager
 def measuring(base: str) -> Iterator[Latencies]:
-    """``/healthz`` one request after another, from another thread, for as long as the block runs."""
+    """``/healthz`` one request after another, from another thread, for as long as the block runs;
+    beside it, the machine's own stalls (``machine_stalls``)."""
     latencies = Latencies()
     done = threading.Event()
 
@@ -101,25 +133,30 @@ def measuring(base: str) -> Iterator[Latencies]:
                 latencies.samples.append(healthz(session, base))
 
     thread = threading.Thread(target=run, name="healthz-probe")
-    thread.start()
-    try:
-        yield latencies
-    finally:
-        done.set()
-        thread.join(20 * TIMEOUT)
+    with machine_stalls() as stalls:
+        thread.start()
+        try:
+            yield latencies
+        finally:
+            done.set()
+            thread.join(20 * TIMEOUT)
+    latencies.machine_stall = stalls.machine_stall
     assert latencies.samples, "no /healthz answer came back while the probe ran"
 
 
 def assert_responsive(under: Latencies, before: Latencies, base: str, probe: str) -> None:
     """``under`` stays near the unloaded ``/healthz`` latency: ``before`` the probe, and measured again
     now that it is over, so that the machine's own hiccups while the probe ran (other processes on
-    a shared machine) widen the allowance the way they widened what the probe saw."""
+    a shared machine) widen the allowance the way they widened what the probe saw. The worst round
+    trip may also be late by as long as the machine kept a ready process waiting meanwhile."""
     unloaded = Latencies(before.samples + baseline(base).samples)
-    print(f"\n{probe}: /healthz unloaded {unloaded.describe()}; under the probe {under.describe()}")
-    numbers = (probe, under.describe(), unloaded.describe())
+    stall = f"machine stalled {under.machine_stall * 1e3:.1f} ms at worst"
+    print(f"\n{probe}: /healthz unloaded {unloaded.describe()}; under the probe {under.describe()}; {stall}")
+    numbers = (probe, under.describe(), unloaded.describe(), stall)
     assert under.median <= LATENCY_RATIO * unloaded.p90, numbers
     assert under.p90 <= LATENCY_RATIO * unloaded.p90 + NOISE_ALLOWANCE * unloaded.worst, numbers
-    assert under.worst <= WORST_RATIO * unloaded.p90 + 2 * NOISE_ALLOWANCE * unloaded.worst, numbers
+    allowance = WORST_RATIO * unloaded.p90 + 2 * NOISE_ALLOWANCE * unloaded.worst + under.machine_stall
+    assert under.worst <= allowance, numbers
 
 
 def rss_mib(pid: int) -> float:

@@ -30,7 +30,10 @@ from hubbub.fanout.connection import (
 from hubbub.gateway.mask_check import MaskCheck
 from hubbub.gateway.router import SocketHandler, SocketRouter, collect_headers
 
-__all__ = ["AiohttpConnection", "socket_endpoint"]
+__all__ = ["FRAMES_PER_TURN", "AiohttpConnection", "socket_endpoint"]
+
+# Frames one socket may have handled before it lets the loop serve others.
+FRAMES_PER_TURN = 64
 
 
 class AiohttpConnection:
@@ -198,8 +201,15 @@ def socket_endpoint(router: SocketRouter) -> Callable[[web.Request], Awaitable[w
 
 async def _serve(handler: SocketHandler, connection: AiohttpConnection, socket: web.WebSocketResponse) -> None:
     connection.opened()
+    unbroken = 0
     try:
         async for message in socket:
+            # aiohttp hands over every frame it has already parsed without giving the loop a turn:
+            # a burst of small frames would otherwise hold every other client for as long as it lasts.
+            unbroken += 1
+            if unbroken >= FRAMES_PER_TURN:
+                unbroken = 0
+                await asyncio.sleep(0)
             connection.touched = time.monotonic()
             if connection.closed:
                 continue  # closing: what the peer still sends is not read
