@@ -42,7 +42,7 @@ import pytest
 
 from hubbub.core.contacts import Stance
 from hubbub.core.ids import EventId, RoomId, UserId
-from hubbub.core.models import Membership, Room
+from hubbub.core.models import AccessLevel, Membership, Room, RoomAccess
 from hubbub.dialects.irc.server import NAMES_LISTED
 from hubbub.service.browse import SEARCH_SCAN
 from hubbub.service.queries import PRESENT_COUNTED, PRESENT_LISTED
@@ -142,7 +142,7 @@ async def test_the_directory_and_irc_list_count_each_room_up_to_a_cap(
     few = await counted_steps()
     crowded = await service.rooms.create_room("Crowded")
     await _fill(service, crowded, present=CROWD, gone=CROWD)
-    summaries = {s.room.id: s for s in await service.browse.directory(None)}
+    summaries = {s.room.id: s for s in (await service.browse.directory(None)).rooms}
     assert summaries[crowded.id].present_count == PRESENT_COUNTED + 1  # shown as "1000+ here"
     sources = {s.room_id: s for s in await service.channels.sources(alice.id, counted=True)}
     assert sources[crowded.id].present == PRESENT_COUNTED + 1
@@ -402,6 +402,55 @@ async def test_a_search_looks_through_a_bounded_stretch_whatever_the_messages_an
         hops += 1
         found = await service.browse.search(None, "needle", room_id=big.id, limit=25, before=found.older)
     assert [m.source for m in found.messages] == ["the needle, oldest of all"] and hops == 4
+
+
+async def test_a_search_everywhere_judges_only_the_rooms_with_matches(counted: tuple[Service, StepCounter]) -> None:
+    """Searching every room judged every room on the node first (and only the first 1,000 by id:
+    a newer room's messages were never found); it now judges the rooms its matches are in."""
+    service, counter = counted
+    ann = await service.accounts.create_user("ann", email="ann@example.org", password="correct horse battery")
+    secret = await service.rooms.create_room("Secret", access=RoomAccess.PRIVATE)
+    now = int(service.context.clock.now())
+
+    def rooms(tx: WriteTx, count: int) -> list[RoomId]:
+        made = []
+        for n in range(count):
+            made.append(
+                tx.insert_room(
+                    name=f"Room {n}", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=now
+                ).id
+            )
+        return made
+
+    def say(tx: WriteTx, room_id: RoomId, text: str, count: int = 1) -> None:
+        for _ in range(count):
+            tx.insert_message(
+                room_id=room_id,
+                user_id=ann.id,
+                source=text,
+                content=text,
+                posted_at=now,
+                parent_id=None,
+                show_parent=False,
+            )
+
+    first = (await service.context.store.write(lambda tx: rooms(tx, 1)))[0]
+    await service.context.store.write(lambda tx: say(tx, first, "a needle in the first room"))
+    await service.context.store.write(lambda tx: say(tx, secret.id, "a needle nobody else may see", 100))
+    few = await _steps(counter, lambda: service.browse.search(None, "needle", limit=25))
+    newest = (await service.context.store.write(lambda tx: rooms(tx, 1100)))[-1]
+    await service.context.store.write(lambda tx: say(tx, newest, "a needle in the newest room"))
+    many = await _steps(counter, lambda: service.browse.search(None, "needle", limit=25))
+    # Before: two statements for each of the rooms (1,100 more here), and the newest never searched.
+    assert many <= few * 1.2 + 200, (few, many)
+    found = await service.browse.search(None, "needle", limit=25)
+    assert [m.source for m in found.messages] == ["a needle in the newest room", "a needle in the first room"]
+    assert set(found.rooms) == {newest, first} and found.older is None
+    owner = await service.accounts.create_user("owner", email="o@example.org", password="correct horse battery")
+    await service.context.store.write(lambda tx: tx.set_access_level(secret.id, owner.id, AccessLevel.OWNER, now))
+    theirs = await service.browse.search(owner, "needle", limit=25)
+    assert len(theirs.messages) == 25 and {m.room_id for m in theirs.messages} == {newest, secret.id}
+    assert theirs.older == theirs.messages[-1].id
 
 
 async def test_a_profile_costs_the_same_whatever_its_user_posted(counted: tuple[Service, StepCounter]) -> None:

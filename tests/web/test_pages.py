@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+from dataclasses import replace
 
 import chatexchange.browser
 from bs4 import BeautifulSoup
 
 from hubbub.core.markup import TAG_BADGE_STYLE
 from hubbub.core.models import Membership, RoomAccess
+from hubbub.service.browse import ROOMS_JUDGED, ROOMS_PER_PAGE
 from hubbub.service.queries import PRESENT_LISTED
 from hubbub.store.base import WriteTx
 from hubbub.web.room_pages import BOOKMARKS_LISTED
@@ -77,7 +79,8 @@ async def test_rooms_list_filters_and_shows_who_is_there(node: Node) -> None:
     python = await node.room("Python", description="snakes & <eggs>", tags="python code")
     await node.room("Cooking", tags="food")
     await node.room("Secret", access=RoomAccess.PRIVATE)
-    await alice.post(f"/chats/{python}/messages/new", {"text": "hi"})
+    node.clock.advance(1)
+    await alice.post(f"/chats/{python}/messages/new", {"text": "hi"})  # the most recently active
     stranger = await node.browser()
     page = await stranger.soup("/")
     names = [a.text for a in page.select(".room-card h2 a")]
@@ -96,6 +99,46 @@ async def test_rooms_list_filters_and_shows_who_is_there(node: Node) -> None:
     assert mine.find("a", href="/rooms/new") is not None
     # The JS client's cookie login wants a non-empty fkey input on the chat home page (sechat.md §3.7).
     assert mine.select_one("input[name=fkey]")["value"] == alice.fkey  # type: ignore[index]
+
+
+async def test_the_rooms_list_goes_page_by_page_through_every_room_most_active_first(node: Node) -> None:
+    """More rooms than a page judges: the most active come first, whatever their ids, and the
+    pages go on to every room once (the list read the first 1,000 rooms by id and sorted those)."""
+    now = int(node.clock.now())
+    many = ROOMS_JUDGED + 5
+
+    def fill(tx: WriteTx) -> None:
+        for n in range(many):
+            # the newest rooms are the most active; every tenth is private, which a visitor never sees
+            access = RoomAccess.PRIVATE if n % 10 == 9 else RoomAccess.PUBLIC
+            tags = ("odd",) if n % 2 else ()
+            room = tx.insert_room(name=f"Room {n}", description="", tags=tags, access=access, created_by=None, now=now)
+            tx.update_room(replace(room, last_activity=now + n))
+
+    await node.service.context.store.write(fill)
+    visitor = await node.browser()
+    first = await visitor.soup("/rooms")
+    names = [a.text for a in first.select(".room-card h2 a")]
+    assert len(names) == ROOMS_PER_PAGE and names[:2] == [f"Room {many - 1}", f"Room {many - 2}"]
+    seen = list(names)
+    page = first
+    while (older := page.select_one('.pager a[rel="next"]')) is not None:
+        page = await visitor.soup(str(older["href"]))
+        seen += [a.text for a in page.select(".room-card h2 a")]
+    public = [f"Room {n}" for n in reversed(range(many)) if n % 10 != 9]
+    assert seen == public  # every public room once, most active first
+    assert page.select_one('.pager a[href="/rooms"]') is not None  # back to the first page
+    # A filter few rooms pass: a page judges ROOMS_JUDGED rooms at most, then links on.
+    tagged = await visitor.soup("/rooms?q=zzz-no-such-room")
+    assert tagged.select(".room-card") == []
+    further = tagged.select_one('.pager a[rel="next"]')
+    assert further is not None and "q=zzz-no-such-room" in str(further["href"])
+    rest = await visitor.soup(str(further["href"]))
+    assert rest.select(".room-card") == [] and rest.select_one('.pager a[rel="next"]') is None
+    odd = await visitor.soup("/rooms?tag=odd")
+    assert [a.text for a in odd.select(".room-card h2 a")][:2] == [f"Room {many - 2}", f"Room {many - 4}"]
+    # Junk in the place's parameters reads as the first page.
+    assert [a.text for a in (await visitor.soup("/rooms?active=x&before=y")).select(".room-card h2 a")] == names
 
 
 async def test_new_room_form(node: Node) -> None:

@@ -17,12 +17,17 @@ from hubbub.service.context import Context, load_room, standing_in
 from hubbub.service.queries import PRESENT_COUNTED
 from hubbub.store.base import ReadTx, SearchWindow
 
-__all__ = ["Browse", "DayTranscript", "RoomSummary", "SearchResults"]
+__all__ = ["ROOMS_JUDGED", "ROOMS_PER_PAGE", "Browse", "DayTranscript", "DirectoryPage", "RoomSummary", "SearchResults"]
 
 PRESENT_SHOWN: Final = 8  # people listed per room in the directory
+ROOMS_PER_PAGE: Final = 50  # rooms the directory shows a page
+# Rooms one directory page judges (readability, filters) at most: with a filter few rooms pass,
+# or many private rooms, a page then links on from where it stopped instead of reading them all.
+ROOMS_JUDGED: Final = 1000
 # Messages one search request looks through (newest first); the answer says where to go on
 # from. A LIKE matches no index: without a bound, one search cost every message of the rooms.
 SEARCH_SCAN: Final = 10_000
+SEARCH_CHUNK: Final = 4  # pages' worth of matches read at a time, across rooms, before judging their rooms
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,13 @@ class RoomSummary:
     room: Room
     present: list[User]  # most recently seen first, at most PRESENT_SHOWN
     present_count: int  # counted up to PRESENT_COUNTED + 1 ("more than PRESENT_COUNTED")
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryPage:
+    rooms: list[RoomSummary]
+    # ``(last_activity, id)`` of the room the next page goes on after; None: no rooms remain
+    older: tuple[int, RoomId] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,30 +71,53 @@ class Browse:
     def __init__(self, context: Context) -> None:
         self._ctx = context
 
-    async def directory(self, viewer: User | None, *, query: str = "", tag: str = "") -> list[RoomSummary]:
-        """Rooms the viewer may read, most recently active first, with who is in each.
+    async def directory(
+        self, viewer: User | None, *, query: str = "", tag: str = "", below: tuple[int, RoomId] | None = None
+    ) -> DirectoryPage:
+        """A page of the rooms the viewer may read, most recently active first, with who is in each.
 
         ``query`` keeps rooms whose name, description or tags contain every word of it
-        (any case); ``tag`` keeps rooms with exactly that tag.
+        (any case); ``tag`` keeps rooms with exactly that tag; ``below`` is a previous page's
+        ``older``. A page judges at most ``ROOMS_JUDGED`` rooms.
         """
         words = query.lower().split()
         tag = tag.strip().lower()
         now = self._ctx.now()
 
-        def read(tx: ReadTx) -> list[RoomSummary]:
-            rooms = [
-                room
-                for room in tx.list_rooms()
-                if can_read(standing_in(tx, room, viewer, now), room)
-                and (not tag or tag in room.tags)
+        def wanted(tx: ReadTx, room: Room) -> bool:
+            return (
+                (not tag or tag in room.tags)
                 and _matches(room, words)
-            ]
-            rooms.sort(key=lambda room: room.last_activity, reverse=True)
+                and can_read(standing_in(tx, room, viewer, now), room)
+            )
+
+        def read(tx: ReadTx) -> DirectoryPage:
+            rooms: list[Room] = []
+            position = below
+            judged = 0
+            remaining = True
+            while remaining and len(rooms) <= ROOMS_PER_PAGE and judged < ROOMS_JUDGED:
+                asked = min(ROOMS_PER_PAGE + 1, ROOMS_JUDGED - judged)
+                batch = tx.rooms_by_activity(below=position, limit=asked)
+                remaining = len(batch) == asked
+                for room in batch:
+                    judged += 1
+                    position = (room.last_activity, room.id)
+                    if wanted(tx, room):
+                        rooms.append(room)
+                        if len(rooms) > ROOMS_PER_PAGE:
+                            break
+            full = len(rooms) > ROOMS_PER_PAGE
+            rooms = rooms[:ROOMS_PER_PAGE]
+            if full:
+                older: tuple[int, RoomId] | None = (rooms[-1].last_activity, rooms[-1].id)
+            else:
+                older = position if remaining else None
             # A few faces and a capped count per room: the directory is read by everyone, and a
             # room's crowd is made by whoever enters it.
             shown = {room.id: tx.present_members(room.id, limit=PRESENT_SHOWN) for room in rooms}
             users = tx.users({m.user_id for members in shown.values() for m in members})
-            return [
+            summaries = [
                 RoomSummary(
                     room=room,
                     present=[users[m.user_id] for m in shown[room.id] if m.user_id in users],
@@ -90,6 +125,7 @@ class Browse:
                 )
                 for room in rooms
             ]
+            return DirectoryPage(summaries, older)
 
         return await self._ctx.store.read(read)
 
@@ -134,15 +170,40 @@ class Browse:
         """
         now = self._ctx.now()
 
+        def readable_matches(tx: ReadTx, end: MessageId | None) -> tuple[list[Message], dict[RoomId, Room]]:
+            """Up to ``limit + 1`` matches in rooms the viewer may read, judging only the rooms that
+            have matches: judging every room first cost what every room on the node does."""
+            judged: dict[RoomId, Room | None] = {}
+            found: list[Message] = []
+            below = before
+            chunk = SEARCH_CHUNK * (limit + 1)
+            while len(found) <= limit:
+                matches = tx.search_messages(None, text, limit=chunk, before=below, at_least=end)
+                for message in matches:
+                    if message.room_id not in judged:
+                        room = tx.room(message.room_id)
+                        readable = room is not None and can_read(standing_in(tx, room, viewer, now), room)
+                        judged[message.room_id] = room if readable else None
+                    if judged[message.room_id] is not None:
+                        found.append(message)
+                        if len(found) > limit:
+                            break
+                if len(matches) < chunk:
+                    break
+                below = matches[-1].id
+            rooms = {room.id: room for room in judged.values() if room is not None}
+            return found, rooms
+
         def read(tx: ReadTx) -> SearchResults:
             if room_id is not None:
                 room = load_room(tx, room_id)
                 ensure_can_read(standing_in(tx, room, viewer, now), room)
                 rooms = {room.id: room}
+                end = tx.search_window_end([room.id], SearchWindow(SEARCH_SCAN, before))
+                found = tx.search_messages([room.id], text, limit=limit + 1, before=before, at_least=end)
             else:
-                rooms = {r.id: r for r in tx.list_rooms() if can_read(standing_in(tx, r, viewer, now), r)}
-            end = tx.search_window_end(list(rooms), SearchWindow(SEARCH_SCAN, before))
-            found = tx.search_messages(list(rooms), text, limit=limit + 1, before=before, at_least=end)
+                end = tx.search_window_end(None, SearchWindow(SEARCH_SCAN, before))
+                found, rooms = readable_matches(tx, end)
             messages = found[:limit]
             searched_to = None
             if len(found) > limit:

@@ -298,16 +298,6 @@ class Queries:
 
         return await self._ctx.store.read(read)
 
-    async def rooms(self, viewer: User | None) -> list[Room]:
-        """Every room the viewer may read, most recently active first."""
-        now = self._ctx.now()
-
-        def read(tx: ReadTx) -> list[Room]:
-            rooms = [room for room in tx.list_rooms() if can_read(standing_in(tx, room, viewer, now), room)]
-            return sorted(rooms, key=lambda room: room.last_activity, reverse=True)
-
-        return await self._ctx.store.read(read)
-
     async def rooms_of(self, user_id: UserId) -> list[RoomId]:
         return await self._ctx.store.read(lambda tx: tx.rooms_of(user_id))
 

@@ -7,6 +7,7 @@ user is "in": the rooms whose events their socket carries (sechat.md §5.4).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Final
 
 from hubbub.core.events import EventType, NewEvent
@@ -15,12 +16,13 @@ from hubbub.core.models import AccessLevel, Membership, Room, RoomAccess, Standi
 from hubbub.core.rules import can_read, ensure_can_manage_room, ensure_can_read, ensure_not_suspended, kick_duration
 from hubbub.errors import BadRequest, Kicked, NotAllowed
 from hubbub.service.context import Changes, Context, load_room, load_user, standing_in
-from hubbub.store.base import WriteTx
+from hubbub.store.base import ReadTx, WriteTx
 
 __all__ = ["Rooms", "enter_room", "enter_room_from", "leave_unreadable_rooms", "parse_tags"]
 
 MAX_ROOM_NAME_CHARS: Final = 100
 MAX_DESCRIPTION_CHARS: Final = 1000
+ROOM_BATCH: Final = 1000  # rooms read per statement when listing them all
 MAX_TAGS: Final = 10
 MAX_TAG_CHARS: Final = 35
 
@@ -129,6 +131,10 @@ def _access_event(room: Room, actor: User, target: UserId | None, content: str |
         target_user_id=target,
         content=content,
     )
+
+
+def _rooms_from(tx: ReadTx, *, offset: int) -> list[Room]:
+    return tx.list_rooms(limit=ROOM_BATCH, offset=offset)
 
 
 class Rooms:
@@ -313,4 +319,10 @@ class Rooms:
         await self._ctx.apply(work)
 
     async def list_rooms(self) -> list[Room]:
-        return await self._ctx.store.read(lambda tx: tx.list_rooms())
+        """Every room on the node, by id (for the operator's CLI: the web directory reads a page at a time)."""
+        rooms: list[Room] = []
+        while True:
+            batch = await self._ctx.store.read(partial(_rooms_from, offset=len(rooms)))
+            rooms += batch
+            if len(batch) < ROOM_BATCH:
+                return rooms

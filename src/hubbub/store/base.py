@@ -84,6 +84,11 @@ class ReadTx(DirectReads, StreamReads, Protocol):
     def room(self, room_id: RoomId) -> Room | None: ...
     def rooms(self, room_ids: Collection[RoomId]) -> dict[RoomId, Room]: ...
     def list_rooms(self, *, limit: int = 1000, offset: int = 0) -> list[Room]: ...
+    def rooms_by_activity(self, *, below: tuple[int, RoomId] | None, limit: int) -> list[Room]:
+        """Rooms most recently active first (ties: newest id first), after ``below``'s
+        ``(last_activity, id)`` when given."""
+        ...
+
     def access_level(self, room_id: RoomId, user_id: UserId) -> AccessLevel | None: ...
     def access_grants(self, room_id: RoomId) -> list[tuple[UserId, AccessLevel]]: ...
     def kick(self, room_id: RoomId, user_id: UserId) -> Kick | None: ...
@@ -141,7 +146,7 @@ class ReadTx(DirectReads, StreamReads, Protocol):
 
     def search_messages(
         self,
-        room_ids: Collection[RoomId],
+        room_ids: Collection[RoomId] | None,
         text: str,
         *,
         limit: int,
@@ -149,15 +154,18 @@ class ReadTx(DirectReads, StreamReads, Protocol):
         before: MessageId | None = None,
         at_least: MessageId | None = None,
     ) -> list[Message]:
-        """Undeleted messages of these rooms whose source contains ``text`` (any case), newest first,
-        with ids below ``before`` and from ``at_least`` on (a ``search_window_end``).
+        """Undeleted messages of these rooms (None: of every room) whose source contains ``text``
+        (any case), newest first, with ids below ``before`` and from ``at_least`` on (a
+        ``search_window_end``).
 
         ``text`` is matched literally: ``%`` and ``_`` are not wildcards.
         """
         ...
 
-    def search_window_end(self, room_ids: Collection[RoomId], window: SearchWindow) -> MessageId | None:
-        """The oldest message id in ``window`` when it is full (older messages may remain), else None."""
+    def search_window_end(self, room_ids: Collection[RoomId] | None, window: SearchWindow) -> MessageId | None:
+        """The oldest message id in ``window`` when it is full (older messages may remain), else None.
+
+        One room's window is that room's messages; any other (None: every room) the node's."""
         ...
 
     def last_message_by(self, user_id: UserId, room_id: RoomId) -> Message | None: ...

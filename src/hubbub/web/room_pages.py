@@ -10,9 +10,11 @@ the dialect's own endpoints: ``/rooms/save``, ``/rooms/kickmute/{id}`` and
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import urlencode
 
 from aiohttp import web
 
+from hubbub.core.ids import RoomId
 from hubbub.core.models import AccessLevel, RoomAccess
 from hubbub.dialects.sechat.codec import parse_room_id
 from hubbub.dialects.sechat.http import SERVICE, expected_fkey, signed_in, viewer
@@ -37,16 +39,25 @@ _NOTICES: Final = {
 
 
 async def home(request: web.Request) -> web.Response:
-    """``/`` and ``/rooms`` (``?q=`` words, ``?tag=``): the rooms; signed-in users also get the chat-user cookies."""
+    """``/`` and ``/rooms`` (``?q=`` words, ``?tag=``): the rooms, most recently active first, a page
+    at a time (``?active=&before=``, the next page's place); signed-in users also get the chat-user cookies."""
     service = request.app[SERVICE]
     query = request.query.get("q", "").strip()[:200]
     tag = request.query.get("tag", "").strip().lower()[:50]
-    summaries = await service.browse.directory(viewer(request), query=query, tag=tag)
+    before = query_int(request, "before", 0, minimum=0, maximum=2**62)
+    below = (query_int(request, "active", 0, minimum=0, maximum=2**62), RoomId(before)) if before else None
+    page = await service.browse.directory(viewer(request), query=query, tag=tag, below=below)
+    older = None
+    if page.older is not None:
+        filters = {key: value for key, value in (("q", query), ("tag", tag)) if value}
+        older = "/rooms?" + urlencode({**filters, "active": page.older[0], "before": page.older[1]})
     response = render(
         request,
         "home.html",
         title="Rooms",
-        summaries=summaries,
+        summaries=page.rooms,
+        older=older,
+        paged=below is not None,
         query=query,
         tag=tag,
         needs_account=await service.first_run.needs_account(),

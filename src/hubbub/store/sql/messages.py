@@ -82,7 +82,7 @@ class MessagesSql(SqlBase):
 
     def search_messages(
         self,
-        room_ids: Collection[RoomId],
+        room_ids: Collection[RoomId] | None,
         text: str,
         *,
         limit: int,
@@ -90,12 +90,13 @@ class MessagesSql(SqlBase):
         before: MessageId | None = None,
         at_least: MessageId | None = None,
     ) -> list[Message]:
-        if not room_ids or not text:
+        if (room_ids is not None and not room_ids) or not text:
             return []
         # Lower-case both sides (the dialect's lower() folds as str.lower does): SQLite's LIKE
         # ignores ASCII case only, PostgreSQL's none.
         pattern = "%" + LIKE_SPECIAL.sub(r"!\g<0>", text.lower()) + "%"
-        where, params = self._dialect.member_of("room_id", set(room_ids))
+        everywhere: tuple[str, list[object]] = ("TRUE", [])
+        where, params = everywhere if room_ids is None else self._dialect.member_of("room_id", set(room_ids))
         rows = self._all(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where} AND id < ? AND id >= ? AND NOT deleted"
             f" AND {self._dialect.lower}(source) LIKE ? ESCAPE '!' ORDER BY id DESC LIMIT ? OFFSET ?",
@@ -110,11 +111,11 @@ class MessagesSql(SqlBase):
         )
         return [message_from_row(row) for row in rows]
 
-    def search_window_end(self, room_ids: Collection[RoomId], window: SearchWindow) -> MessageId | None:
+    def search_window_end(self, room_ids: Collection[RoomId] | None, window: SearchWindow) -> MessageId | None:
         # One room's newest through messages_room, or the node's through the primary key: a walk
         # of the window's ids alone, which then bounds the search's range of ids.
         before = 2**62 if window.before is None else int(window.before)
-        rooms = set(room_ids)
+        rooms = set(room_ids or ())
         if len(rooms) == 1:
             value = self._scalar(
                 "SELECT id FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT 1 OFFSET ?",

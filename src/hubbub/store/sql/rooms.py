@@ -72,6 +72,16 @@ class RoomsSql(SqlBase):
         rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
         return [room_from_row(row) for row in rows]
 
+    def rooms_by_activity(self, *, below: tuple[int, RoomId] | None, limit: int) -> list[Room]:
+        order = "ORDER BY last_activity DESC, id DESC LIMIT ?"  # rooms_activity, in its order (0016)
+        if below is None:
+            rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms {order}", (limit,))
+        else:
+            rows = self._all(
+                f"SELECT {ROOM_COLUMNS} FROM rooms WHERE (last_activity, id) < (?, ?) {order}", (*below, limit)
+            )
+        return [room_from_row(row) for row in rows]
+
     def insert_room(
         self,
         *,
