@@ -16,6 +16,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from aiohttp import WSMsgType, web
 
@@ -33,7 +34,7 @@ from hubbub.gateway.router import SocketHandler, SocketRouter, collect_headers
 __all__ = ["FRAMES_PER_TURN", "AiohttpConnection", "socket_endpoint"]
 
 # Frames one socket may have handled before it lets the loop serve others.
-FRAMES_PER_TURN = 64
+FRAMES_PER_TURN: Final = 64
 
 
 class AiohttpConnection:
