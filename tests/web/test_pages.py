@@ -135,6 +135,7 @@ async def test_the_rooms_list_goes_page_by_page_through_every_room_most_active_f
     assert further is not None and "q=zzz-no-such-room" in str(further["href"])
     rest = await visitor.soup(str(further["href"]))
     assert rest.select(".room-card") == [] and rest.select_one('.pager a[rel="next"]') is None
+    assert rest.select_one('.pager a[href="/rooms?q=zzz-no-such-room"]') is not None  # back, with the filter
     odd = await visitor.soup("/rooms?tag=odd")
     assert [a.text for a in odd.select(".room-card h2 a")][:2] == [f"Room {many - 2}", f"Room {many - 4}"]
     # Junk in the place's parameters reads as the first page.

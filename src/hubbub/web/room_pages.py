@@ -47,9 +47,10 @@ async def home(request: web.Request) -> web.Response:
     before = query_int(request, "before", 0, minimum=0, maximum=2**62)
     below = (query_int(request, "active", 0, minimum=0, maximum=2**62), RoomId(before)) if before else None
     page = await service.browse.directory(viewer(request), query=query, tag=tag, below=below)
+    filters = {key: value for key, value in (("q", query), ("tag", tag)) if value}
+    most_active = "/rooms?" + urlencode(filters) if filters else "/rooms"
     older = None
     if page.older is not None:
-        filters = {key: value for key, value in (("q", query), ("tag", tag)) if value}
         older = "/rooms?" + urlencode({**filters, "active": page.older[0], "before": page.older[1]})
     response = render(
         request,
@@ -57,7 +58,7 @@ async def home(request: web.Request) -> web.Response:
         title="Rooms",
         summaries=page.rooms,
         older=older,
-        paged=below is not None,
+        most_active=most_active if below is not None else None,
         query=query,
         tag=tag,
         needs_account=await service.first_run.needs_account(),
