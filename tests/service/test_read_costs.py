@@ -36,7 +36,7 @@ depend on how busy the machine is, against a baseline in the same test:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import pytest
 
@@ -77,6 +77,20 @@ async def _fill(service: Service, room: Room | RoomId, *, present: int, gone: in
         return made
 
     return await service.context.store.write(fill)
+
+
+def _insert_messages(tx: WriteTx, room_id: RoomId, user_id: UserId, texts: Iterable[str], *, posted_at: int) -> None:
+    """Plain messages straight into the store, one per text (no events: only what reads find)."""
+    for text in texts:
+        tx.insert_message(
+            room_id=room_id,
+            user_id=user_id,
+            source=text,
+            content=text,
+            posted_at=posted_at,
+            parent_id=None,
+            show_parent=False,
+        )
 
 
 async def _steps(counter: StepCounter, read: Callable[[], Awaitable[object]]) -> int:
@@ -366,17 +380,7 @@ async def test_a_search_looks_through_a_bounded_stretch_whatever_the_messages_an
     await service.messages.post(ann.id, big.id, "the needle, oldest of all")
 
     def chatter(tx: WriteTx, room: Room, count: int) -> None:
-        for n in range(count):
-            text = f"chatter {n}"
-            tx.insert_message(
-                room_id=room.id,
-                user_id=ann.id,
-                source=text,
-                content=text,
-                posted_at=1,
-                parent_id=None,
-                show_parent=False,
-            )
+        _insert_messages(tx, room.id, ann.id, (f"chatter {n}" for n in range(count)), posted_at=1)
 
     await service.context.store.write(lambda tx: chatter(tx, small, SEARCH_SCAN + 1))
 
@@ -423,16 +427,7 @@ async def test_a_search_everywhere_judges_only_the_rooms_with_matches(counted: t
         return made
 
     def say(tx: WriteTx, room_id: RoomId, text: str, count: int = 1) -> None:
-        for _ in range(count):
-            tx.insert_message(
-                room_id=room_id,
-                user_id=ann.id,
-                source=text,
-                content=text,
-                posted_at=now,
-                parent_id=None,
-                show_parent=False,
-            )
+        _insert_messages(tx, room_id, ann.id, [text] * count, posted_at=now)
 
     first = (await service.context.store.write(lambda tx: rooms(tx, 1)))[0]
     await service.context.store.write(lambda tx: say(tx, first, "a needle in the first room"))
@@ -463,16 +458,7 @@ async def test_a_profile_costs_the_same_whatever_its_user_posted(counted: tuple[
     now = int(service.context.clock.now())
 
     def a_bots_history(tx: WriteTx) -> None:
-        for n in range(5_000):
-            tx.insert_message(
-                room_id=room.id,
-                user_id=busy.id,
-                source=f"tick {n}",
-                content=f"tick {n}",
-                posted_at=now,
-                parent_id=None,
-                show_parent=False,
-            )
+        _insert_messages(tx, room.id, busy.id, (f"tick {n}" for n in range(5_000)), posted_at=now)
 
     await service.context.store.write(a_bots_history)
 
