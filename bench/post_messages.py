@@ -11,6 +11,11 @@ and one room with the CLI, signs each user in, then, against that one server:
    which makes hubbub look the session up in the database: the floor of any signed-in
    request.
 
+The clients send ready-made requests on kept-alive connections (``--client raw``, the
+default: ``_common.RawPoster``); ``--client aiohttp`` sends them through aiohttp's client,
+which costs the bench about 300 us of Python a post: with 16 posters on one client core it
+could not send more than about 3,000 posts/s, and that phase measured the client.
+
 It prints requests/s and per-request latency p50/p99 of each, hubbub's posts/s as a
 ratio of the reference, the CPU each side used (``--pin``: server on CPU 0, clients on
 CPU 1; client CPU near 100% means that phase was client-bound), and finally checks
@@ -47,6 +52,7 @@ import aiohttp
 from _common import (
     ChatClient,
     HubbubServer,
+    RawPoster,
     bench_env,
     cpu_seconds_of,
     fmt_ms,
@@ -152,27 +158,32 @@ async def bench(args: argparse.Namespace, server: HubbubServer, room_id: int, na
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), connector=aiohttp.TCPConnector(limit=2))
         for _ in names
     ]
+    raws: list[RawPoster] = []
     try:
         await asyncio.gather(*(c.login(f"{name}@bench.invalid") for c, name in zip(clients, names, strict=True)))
+        if args.client == "raw":
+            raws = [RawPoster(c) for c in clients]
         per_worker = max(1, args.messages // len(clients))
         total = per_worker * len(clients)
         acknowledged: list[int] = []
         run_tag = f"{time.time_ns() % 10**9:09d}"
 
-        async def healthz(index: int, j: int) -> str | None:
-            async with bare[index].get(server.base_url + "/healthz") as response:
+        async def healthz(index: int, j: int, *, signed_in: bool = False) -> str | None:
+            if raws:
+                status, _ = await raws[index].get("/healthz", signed_in=signed_in)
+                return None if status == 200 else f"HTTP {status}"
+            session = clients[index].session if signed_in else bare[index]
+            async with session.get(server.base_url + "/healthz") as response:
                 await response.read()
                 return None if response.status == 200 else f"HTTP {response.status}"
 
         async def healthz_with_cookie(index: int, j: int) -> str | None:
-            async with clients[index].session.get(server.base_url + "/healthz") as response:
-                await response.read()
-                return None if response.status == 200 else f"HTTP {response.status}"
+            return await healthz(index, j, signed_in=True)
 
         async def post(index: int, j: int, *, warm: bool = False) -> str | None:
             kind = "warm-up" if warm else "bench"
             text = f"{kind} message {j} from client {index}, run {run_tag}: the quick brown fox jumps over the lazy dog"
-            status, body = await clients[index].post_message(room_id, text)
+            status, body = await (raws[index] if raws else clients[index]).post_message(room_id, text)
             if status != 200 or not isinstance(body, dict):
                 return f"HTTP {status}"
             if body.get("id") is None:
@@ -256,7 +267,7 @@ async def bench(args: argparse.Namespace, server: HubbubServer, room_id: int, na
         failed = not good or not all(phase.completed for phase in phases) or bool(posts.errors)
         return (1 if failed else 0), posts.rate
     finally:
-        await asyncio.gather(*(c.close() for c in clients), *(b.close() for b in bare))
+        await asyncio.gather(*(r.close() for r in raws), *(c.close() for c in clients), *(b.close() for b in bare))
 
 
 @contextmanager
@@ -325,6 +336,12 @@ def main() -> int:
         action=argparse.BooleanOptionalAction,
         default=(os.cpu_count() or 1) >= 2,
         help="pin the server (all threads) to CPU 0 and this process (the clients) to CPU 1",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="how requests are sent: ready-made on kept-alive connections, or through aiohttp's client",
     )
     parser.add_argument(
         "--cookie-healthz",
