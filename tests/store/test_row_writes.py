@@ -170,6 +170,36 @@ async def test_a_deferred_row_the_database_refuses_fails_only_its_unit(store: St
     assert final is not None and final.message_count == 2
 
 
+async def test_a_row_written_in_two_shapes_ends_as_its_last_write(store: Store) -> None:
+    """A user's whole row, then the counts posting writes, then the whole row again: deferred,
+    each shape would keep its first place, and the counts would go out last."""
+    (ann, bob), room = await _people(store, 2)
+
+    def rewrite_ann(tx: WriteTx) -> None:
+        before = tx.user(ann)
+        assert before is not None
+        tx.update_user(replace(before, about="first", message_count=5))
+        tx.update_user_activity(replace(before, last_post=6, message_count=6))
+        tx.update_user(replace(before, about="last", last_post=7, message_count=7))
+
+    def post_as_bob(tx: WriteTx) -> None:
+        tx.set_member_seen(room, bob, last_seen=8, last_post=8)  # no membership: changes nothing
+
+    outcomes = await as_one_group(store, [(post_as_bob, (bob, room)), (rewrite_ann, (ann, room))])
+    assert outcomes == [None, None]
+    after = await store.read(lambda tx: tx.user(ann))
+    assert after is not None and (after.about, after.last_post, after.message_count) == ("last", 7, 7)
+    assert await store.read(lambda tx: tx.membership(room, bob)) is None
+
+
+async def test_a_present_members_times_change_alone(store: Store) -> None:
+    ann, room = await user_and_room(store, "Ann", "R")
+    joined = Membership(room_id=room, user_id=ann, present=True, joined_at=3, last_seen=4, last_post=0)
+    await store.write(lambda tx: tx.set_membership(joined))
+    await store.write(lambda tx: tx.set_member_seen(room, ann, last_seen=9, last_post=8))
+    assert await store.read(lambda tx: tx.membership(room, ann)) == replace(joined, last_seen=9, last_post=8)
+
+
 def test_statements_are_made_from_the_columns() -> None:
     update = RowWrite("t", (("a", "text"), ("id", "bigint")), key=("id",), mode="update")
     assert update.one == "UPDATE t SET a = ? WHERE id = ?"

@@ -154,7 +154,9 @@ class Messages(Stars, Moves):
                     notified.add(user_id)
             changes.append(message_event(EventType.MESSAGE_POSTED, message, room, author, now))
             tx.update_room(replace(room, last_activity=now, message_count=room.message_count + 1))
-            tx.update_user(replace(author, last_seen=now, last_post=now, message_count=author.message_count + 1))
+            tx.update_user_activity(
+                replace(author, last_seen=now, last_post=now, message_count=author.message_count + 1)
+            )
             return Posted(message)
 
         def prefetch(tx: WriteTx) -> None:
@@ -236,7 +238,7 @@ class Messages(Stars, Moves):
                 tx, message, kind="deleted", source=message.source, content=message.content, user_id=actor.id, at=now
             )
             tx.update_room(replace(room, message_count=max(0, room.message_count - 1)))
-            tx.update_user(replace(author, message_count=max(0, author.message_count - 1)))
+            tx.update_user_activity(replace(author, message_count=max(0, author.message_count - 1)))
             target = author.id if actor.id != author.id else None
             changes.append(
                 message_event(EventType.MESSAGE_DELETED, deleted, room, author, now, content=False, target=target)

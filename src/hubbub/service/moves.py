@@ -117,5 +117,6 @@ class Moves:
         )
         changes.append(message_event(EventType.MESSAGE_POSTED, message, room, actor, now))
         poster = tx.user(actor.id) or actor  # as written by a notice before this one
-        tx.update_user(replace(poster, message_count=poster.message_count + 1))  # a notice is the mover's message
+        # a notice is the mover's message
+        tx.update_user_activity(replace(poster, message_count=poster.message_count + 1))
         tx.update_room(replace(current, last_activity=now, message_count=max(0, current.message_count - removed + 1)))

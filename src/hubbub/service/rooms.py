@@ -71,14 +71,16 @@ def enter_room_from(
     posted: bool = False,
 ) -> None:
     """``enter_room`` given the user's ``membership`` of the room, read earlier in this transaction."""
-    if membership is None or not membership.present:
-        changes.append(_presence_event(EventType.USER_ENTERED, room, user, now))
+    if membership is not None and membership.present:  # seen again: only its times change
+        tx.set_member_seen(room.id, user.id, last_seen=now, last_post=now if posted else membership.last_post)
+        return
+    changes.append(_presence_event(EventType.USER_ENTERED, room, user, now))
     tx.set_membership(
         Membership(
             room_id=room.id,
             user_id=user.id,
             present=True,
-            joined_at=now if membership is None or not membership.present else membership.joined_at,
+            joined_at=now,
             last_seen=now,
             last_post=now if posted else (membership.last_post if membership else 0),
         )

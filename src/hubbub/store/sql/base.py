@@ -80,7 +80,13 @@ class SqlBase:
             self._execute(statement.one, params)
             return
         self.writes += 1
-        self._deferred.setdefault(statement, {})[statement.key_of(params)] = params
+        key = statement.key_of(params)
+        for other, rows in self._deferred.items():
+            if other is not statement and other.table == statement.table and key in rows:
+                # the same row in another shape: the order of the two writes is the order they came in
+                self._send_deferred()
+                break
+        self._deferred.setdefault(statement, {})[key] = params
 
     def _send_deferred(self) -> None:
         deferred, self._deferred = self._deferred, {}

@@ -49,7 +49,15 @@ _SET_MEMBERSHIP: Final = RowWrite(
     key=("room_id", "user_id"),
     mode="upsert",
 )
-MAINTAINED.update((_UPDATE_ROOM.one, _SET_MEMBERSHIP.one))
+# A present member seen again, or posting: only these columns, so that the index on
+# (user_id, present) is not rewritten each time (see _UPDATE_USER_ACTIVITY, store/sql/people.py).
+_SET_MEMBER_SEEN: Final = RowWrite(
+    "memberships",
+    (("last_seen", "bigint"), ("last_post", "bigint"), ("room_id", "bigint"), ("user_id", "bigint")),
+    key=("room_id", "user_id"),
+    mode="update",
+)
+MAINTAINED.update((_UPDATE_ROOM.one, _SET_MEMBERSHIP.one, _SET_MEMBER_SEEN.one))
 
 
 _ROOM_AS_R, _ROOM_AT = joined_columns((("r", ROOM_COLUMNS),))
@@ -249,6 +257,10 @@ class RoomsSql(SqlBase):
     def rooms_of(self, user_id: UserId) -> list[RoomId]:
         rows = self._all("SELECT room_id FROM memberships WHERE user_id = ? AND present ORDER BY room_id", (user_id,))
         return [RoomId(row[0]) for row in rows]
+
+    def set_member_seen(self, room_id: RoomId, user_id: UserId, *, last_seen: int, last_post: int) -> None:
+        self._group_wrote_user_in_room(user_id, room_id)
+        self._write_row(_SET_MEMBER_SEEN, (last_seen, last_post, room_id, user_id))
 
     def set_membership(self, membership: Membership) -> None:
         self._group_wrote_user_in_room(membership.user_id, membership.room_id)

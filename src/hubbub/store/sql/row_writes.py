@@ -15,11 +15,13 @@ SQLite defers nothing: it reads as it goes, and each read would send the rows fi
 
 A deferred write is what the unit asked for, only later, so nothing may look at the tables
 in between: any other statement sends the deferred rows first (``SqlBase._execute``), and so
-does the end of the group. Rows with the same key keep their first place and their last
-value: each of these statements writes its whole row, so the last one is the row the
-transaction means. An error in a deferred row shows at that flush or at the commit; the
-writer then runs the group again unit by unit, in savepoints, where nothing is deferred and
-the unit that caused it fails alone.
+does the end of the group. Rows of one shape with the same key keep their first place and
+their last value: a shape writes the same columns every time, so the last one is what the
+transaction means. A table may have two shapes, its whole row and the part of it that posting
+changes (so that a post rewrites no index on the rest); the same row in the second shape
+sends what was deferred so far first, so the two writes keep their order. An error in a
+deferred row shows at that flush or at the commit; the writer then runs the group again unit
+by unit, in savepoints, where nothing is deferred and the unit that caused it fails alone.
 
 One thing moves: a constraint is checked against the group's rows at its end, not after each
 unit, so a row that clashed only with a value a later unit of the group replaced would pass.
