@@ -17,6 +17,7 @@ from hubbub.core.events import EventType, NewEvent
 from hubbub.core.ids import RoomId
 from hubbub.store.sql import SQLITE, SqlTx
 from hubbub.store.sqlite import SqliteStore, connect
+from hubbub.store.write_queue import GATHER_TURNS
 
 
 def _event(room: int) -> NewEvent:
@@ -114,3 +115,51 @@ async def test_closing_finishes_the_writes_already_queued_and_refuses_later_ones
     assert ids == list(range(1, 21))
     with pytest.raises(RuntimeError, match="closed"):
         await store.write(_append(5))
+
+
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every COMMIT the store's connections run (opened after this fixture)."""
+    seen: list[str] = []
+    real = sqlite3.connect
+
+    def connecting(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = real(*args, **kwargs)
+        connection.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", connecting)
+    return seen
+
+
+async def _after_turns(turns: int, work: Callable[[], Any]) -> Any:
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    return await work()
+
+
+async def test_writes_that_reach_the_store_over_the_next_turns_commit_as_one_group(
+    commits: list[str], tmp_path: Path
+) -> None:
+    """As posts do: aiohttp takes each request read in one turn to its handler over a few more."""
+    engine = SqliteStore.open(tmp_path / "gather.sqlite3")
+    try:
+        await engine.write(_append(1))
+        commits.clear()
+        staggered = [_after_turns(n % 3, lambda: engine.write(_append(2))) for n in range(12)]  # 0-2 turns late
+        ids = await asyncio.gather(*staggered)
+        assert sorted(ids) == list(range(2, 14))
+        assert len(commits) == 1  # a group run at once held the first turn's writes only: 3 commits
+    finally:
+        await engine.close()
+
+
+async def test_a_lone_write_waits_a_few_turns_of_the_loop_and_no_time(store: SqliteStore) -> None:
+    await store.write(_append(1))
+    turns = 0
+    writing = asyncio.ensure_future(store.write(_append(1)))
+    while not writing.done():
+        await asyncio.sleep(0)
+        turns += 1
+    await writing
+    assert turns <= GATHER_TURNS + 3
