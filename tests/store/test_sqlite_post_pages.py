@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from hubbub.app import open_store
-from hubbub.bus.memory import MemoryBus
 from hubbub.core.ids import RoomId, UserId
 from hubbub.service.service import Service
 from tests.fakes import FakeClock
-from tests.fakes import test_settings as settings_for
 
 _WAL_HEADER = 32
 _FRAME_HEADER = 24
@@ -45,24 +41,17 @@ def _last_commit_pages(wal: bytes) -> list[int]:
     return next(pages for pages in reversed(commits) if pages)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def _written_by_last_commit(data: Path) -> tuple[set[str], dict[str, str]]:
+    """The b-trees the last commit of the node's database wrote a page of, and each index's table."""
+    database = next(data.rglob("*.sqlite3"))
+    pages = _last_commit_pages(Path(f"{database}-wal").read_bytes())
+    with sqlite3.connect(database) as reading:
+        owners = dict(reading.execute("SELECT pageno, name FROM dbstat"))
+        indexes = dict(reading.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'"))
+    return {owners.get(page, f"page {page}") for page in pages}, indexes
 
 
-@pytest.fixture
-async def service(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Service]:
-    settings = settings_for(tmp_path)
-    store = open_store(settings)
-    bus = MemoryBus()
-    service = Service(store=store, bus=bus, clock=clock, settings=settings)
-    await service.start()
-    yield service
-    service.close()
-    await bus.close()
-    await store.close()
-
-
+@pytest.mark.parametrize("service", ["sqlite"], indirect=True)  # the WAL is SQLite's
 async def test_a_post_rewrites_no_index_on_columns_it_does_not_change(
     service: Service, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -74,17 +63,10 @@ async def test_a_post_rewrites_no_index_on_columns_it_does_not_change(
 
     await service.messages.post(UserId(author.id), RoomId(room.id), "the post that is read back")
 
-    database = next(tmp_path.rglob("*.sqlite3"))
-    pages = _last_commit_pages(Path(f"{database}-wal").read_bytes())
-    with sqlite3.connect(database) as reading:
-        owners = dict(reading.execute("SELECT pageno, name FROM dbstat"))
-        indexes = {
-            name: table
-            for name, table in reading.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'")
-        }
-    written = {owners.get(page, f"page {page}") for page in pages}
+    written, indexes = _written_by_last_commit(tmp_path)
     # what a post does change: its message, its event, its author's counts, the room's activity
-    assert {"messages", "events", "users", "rooms", "memberships", "rooms_activity"} <= written, " ".join(sorted(written))
+    changed = {"messages", "events", "users", "rooms", "memberships", "rooms_activity"}
+    assert changed <= written, " ".join(sorted(written))
     # an address, a ping key and being present stay as they were: no page of their indexes
     unchanged = {name for name, table in indexes.items() if table == "users"} | {"memberships_user"}
     assert "users_ping_key" in unchanged and len(unchanged) >= 3  # the address's unique index too
