@@ -45,6 +45,7 @@ from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.core.models import AccessLevel, Membership, Room, RoomAccess
 from hubbub.dialects.irc.server import NAMES_LISTED
 from hubbub.service.browse import SEARCH_SCAN
+from hubbub.service.channels import ROOMS_PER_READ
 from hubbub.service.queries import PRESENT_COUNTED, PRESENT_LISTED
 from hubbub.service.service import Service
 from hubbub.store.base import WriteTx
@@ -201,6 +202,47 @@ async def test_irc_join_names_and_who_cost_the_same_in_a_channel_of_thousands(
     # 303,370 (resolving the name counted every room's members, #crowded's in #full's too); now 17,090 each.
     for few, many in zip(costs["#full"], costs["#crowded"], strict=True):
         assert many <= few * 1.3 + 2000, costs
+    await client.close()
+
+
+async def test_an_irc_join_judges_only_its_channel_and_finds_it_among_thousands_of_rooms(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = StepCounter()
+    monkeypatch.setattr(sqlite3, "connect", counter.connect(sqlite3.connect))
+    node = await make_node(irc_port=0)
+    await node.user("Ann")
+    await node.room("First")
+    client = await RawClient.connect(node.runtime.irc_port)
+    await client.login("Ann", PASSWORD)
+
+    async def statements_to(line: str, *ends: str) -> tuple[int, list[str]]:
+        counter.statements, counter.counting = 0, True
+        client.send(line)
+        got = await client.until_command(*ends)
+        counter.counting = False
+        return counter.statements, [g.format() for g in got]
+
+    alone, got = await statements_to("JOIN #first", "366", "403")
+    assert " 366 " in got[-1], got
+    now = int(node.service.context.clock.now())
+
+    def crowd(tx: WriteTx) -> None:  # rooms Ann may not read among them: a JOIN need judge none of them
+        for n in range(2 * ROOMS_PER_READ):
+            access = RoomAccess.PRIVATE if n % 2 else RoomAccess.PUBLIC
+            tx.insert_room(name=f"Crowd {n}", description="", tags=(), access=access, created_by=None, now=now)
+        tx.insert_room(name="Late", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=now)
+
+    await node.service.context.store.write(crowd)
+    among, got = await statements_to("JOIN #late", "366", "403")
+    assert " 366 " in got[-1], got
+    # Before: each JOIN judged every room on the node, two statements a room (4,039 against 37 here),
+    # and none after the first 10,000 by id could be found at all.
+    assert among <= alone + 2, (alone, among)
+    _, listed = await statements_to("LIST", "323")
+    channels = {line.split()[3] for line in listed if " 322 " in line}
+    assert {"#first", "#late", "#crowd-0", f"#crowd-{2 * ROOMS_PER_READ - 2}"} <= channels
+    assert "#crowd-1" not in channels  # private: LIST judges every room, a batch at a time
     await client.close()
 
 

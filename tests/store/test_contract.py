@@ -775,6 +775,24 @@ async def test_updates_round_trip_every_column(store: Store) -> None:
     await store.read(check)
 
 
+async def test_rooms_listed_in_batches_after_an_id_and_by_name_alone(store: Store) -> None:
+    def make(tx: WriteTx) -> list[RoomId]:
+        return [
+            tx.insert_room(name=name, description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1).id
+            for name in ("One", "Two", "Three", "Four", "Five")
+        ]
+
+    ids = await store.write(make)
+
+    def check(tx: ReadTx) -> None:
+        assert [room.id for room in tx.list_rooms(limit=2, after=ids[0])] == ids[1:3]
+        assert [room.id for room in tx.list_rooms(limit=10, after=ids[3])] == ids[4:]
+        assert tx.list_rooms(after=ids[4]) == []
+        assert tx.room_names() == list(zip(ids, ("One", "Two", "Three", "Four", "Five"), strict=True))
+
+    await store.read(check)
+
+
 async def test_message_history_windows(store: Store) -> None:
     def work(tx: WriteTx) -> None:
         for i, (room, author) in enumerate([(1, 1), (1, 2), (2, 1), (1, 1), (1, 2)]):

@@ -28,6 +28,7 @@ __all__ = [
     "Standing",
     "User",
     "compact_slug",
+    "room_slug",
     "slugify",
 ]
 
@@ -85,7 +86,7 @@ class Room:
 
     @property
     def slug(self) -> str:
-        return slugify(self.name) or f"room{self.id}"
+        return room_slug(self.id, self.name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +171,11 @@ def slugify(text: str) -> str:
     """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
+
+
+def room_slug(room_id: int, name: str) -> str:
+    """A room's slug (``Room.slug``) from its id and name alone."""
+    return slugify(name) or f"room{room_id}"
 
 
 def compact_slug(text: str) -> str:

@@ -7,10 +7,12 @@ channel names (dialects/irc/names.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import AccessLevel, Room, User, slugify
+from hubbub.core.models import AccessLevel, Room, User, room_slug, slugify
 from hubbub.core.rules import can_read
 from hubbub.core.streams import ChatLevel, Stream
 from hubbub.service.context import Context, standing_in
@@ -18,7 +20,9 @@ from hubbub.service.queries import PRESENT_COUNTED
 from hubbub.service.streams import levels
 from hubbub.store.base import ReadTx
 
-__all__ = ["ChannelSource", "Channels", "Member"]
+__all__ = ["ROOMS_PER_READ", "ChannelSource", "Channels", "Directory", "Member"]
+
+ROOMS_PER_READ: Final = 1000  # rooms a statement reads when LIST walks them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,47 @@ def _stream_topic(live: bool) -> str:
     return "Status: live" if live else "Status: offline"  # what multistreamer's IRC server showed (§B.6)
 
 
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """What names every channel, and nothing about who may read it: resolving one name needs no more."""
+
+    rooms: list[tuple[RoomId, str]]  # (room id, slug), by id
+    streams: list[tuple[int, RoomId, str, str]]  # (stream id, its room's id, owner slug, stream slug)
+
+
+def _each_room(tx: ReadTx) -> Iterator[Room]:
+    """Every room on the node, by id, a batch per statement."""
+    after: RoomId | None = None
+    while True:
+        batch = tx.list_rooms(limit=ROOMS_PER_READ, after=after)
+        yield from batch
+        if len(batch) < ROOMS_PER_READ:
+            return
+        after = batch[-1].id
+
+
+def _source(
+    room: Room, stream: Stream | None, owners: Mapping[UserId, User], readable: bool, present: int
+) -> ChannelSource:
+    if stream is None:
+        return ChannelSource(room.id, room.slug, readable, room.description, present)
+    owner = owners.get(stream.owner_id)
+    return ChannelSource(
+        room.id,
+        room.slug,
+        readable,
+        _stream_topic(stream.state.live),
+        present,
+        stream_id=stream.id,
+        owner_slug=_owner_slug(owner, stream),
+        stream_slug=stream.slug,
+    )
+
+
+def _owner_slug(owner: User | None, stream: Stream) -> str:
+    return owner.slug if owner is not None else slugify(str(stream.owner_id))
+
+
 class Channels:
     def __init__(self, context: Context) -> None:
         self._ctx = context
@@ -59,8 +104,8 @@ class Channels:
     async def sources(self, viewer_id: UserId, *, counted: bool = False) -> list[ChannelSource]:
         """Every room and stream (names stay stable whoever asks), each saying whether the viewer may read it.
 
-        ``counted``: also count who is in each readable room (``LIST``; ``JOIN``, ``TOPIC`` and
-        the rest only resolve a name, and pay for no counts).
+        ``counted``: also count who is in each readable room (``LIST``). A command about one
+        channel resolves its name with ``directory`` and judges that room alone (``source``).
         """
         now = self._ctx.now()
 
@@ -69,29 +114,46 @@ class Channels:
             streams = {stream.room_id: stream for stream in tx.list_streams()}
             owners = tx.users({stream.owner_id for stream in streams.values()})
             found: list[ChannelSource] = []
-            for room in tx.list_rooms(limit=10_000):
+            for room in _each_room(tx):
                 stream = streams.get(room.id)
                 readable = viewer is not None and _may_read(tx, room, stream, viewer, now)
                 # LIST walks every room: counting each one's crowd whole made one LIST cost what
                 # every member of every room does.
                 present = tx.present_count(room.id, up_to=PRESENT_COUNTED + 1) if readable and counted else 0
-                if stream is None:
-                    found.append(ChannelSource(room.id, room.slug, readable, room.description, present))
-                    continue
-                owner = owners.get(stream.owner_id)
-                found.append(
-                    ChannelSource(
-                        room.id,
-                        room.slug,
-                        readable,
-                        _stream_topic(stream.state.live),
-                        present,
-                        stream_id=stream.id,
-                        owner_slug=owner.slug if owner is not None else slugify(str(stream.owner_id)),
-                        stream_slug=stream.slug,
-                    )
-                )
+                found.append(_source(room, stream, owners, readable, present))
             return found
+
+        return await self._ctx.store.read(read)
+
+    async def directory(self) -> Directory:
+        """Every room's and stream's naming parts: one statement for the rooms, none per room."""
+
+        def read(tx: ReadTx) -> Directory:
+            streams = tx.list_streams()
+            owners = tx.users({stream.owner_id for stream in streams})
+            return Directory(
+                [(room_id, room_slug(room_id, name)) for room_id, name in tx.room_names()],
+                [
+                    (stream.id, stream.room_id, _owner_slug(owners.get(stream.owner_id), stream), stream.slug)
+                    for stream in streams
+                ],
+            )
+
+        return await self._ctx.store.read(read)
+
+    async def source(self, viewer_id: UserId, room_id: RoomId) -> ChannelSource | None:
+        """One room (or its stream) as the viewer may list it, uncounted; None: no such room."""
+        now = self._ctx.now()
+
+        def read(tx: ReadTx) -> ChannelSource | None:
+            viewer = tx.user(viewer_id)
+            room = tx.room(room_id)
+            if room is None:
+                return None
+            stream = tx.stream_of_room(room_id)
+            owners = tx.users({stream.owner_id}) if stream is not None else {}
+            readable = viewer is not None and _may_read(tx, room, stream, viewer, now)
+            return _source(room, stream, owners, readable, 0)
 
         return await self._ctx.store.read(read)
 

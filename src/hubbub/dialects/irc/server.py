@@ -259,12 +259,10 @@ class IrcServer:
             connection.session.login_succeeded(account=nick, nick=nick, user_id=int(user.id), sasl=command.sasl)
         )
 
-    async def _directory(
-        self, user: User, *, counted: bool = False
-    ) -> tuple[dict[str, ChannelTarget], dict[int, ChannelSource]]:
-        """Every channel by folded name, and what the user may know of each room (one store read;
-        ``counted``: with how many are in each, for LIST)."""
-        sources = await self._service.channels.sources(user.id, counted=counted)
+    async def _listing(self, user: User) -> tuple[dict[str, ChannelTarget], dict[int, ChannelSource]]:
+        """For LIST: every channel by folded name, and what the user may know of each room,
+        with how many are in it (one store read)."""
+        sources = await self._service.channels.sources(user.id, counted=True)
         names = channel_names(
             ((int(s.room_id), s.slug) for s in sources if s.stream_id is None),
             ((s.stream_id, int(s.room_id), s.owner_slug, s.stream_slug) for s in sources if s.stream_id is not None),
@@ -272,11 +270,18 @@ class IrcServer:
         return names, {int(s.room_id): s for s in sources}
 
     async def _resolve_with_topic(self, user: User, channel: str) -> tuple[ChannelTarget | None, str]:
-        """The room or stream a channel name stands for if the user may read it (else None: no leak), and its topic."""
-        names, sources = await self._directory(user)
-        target = names.get(fold(channel))
-        source = sources.get(target.room_id) if target is not None else None
-        if target is None or source is None or not source.readable:
+        """The room or stream a channel name stands for if the user may read it (else None: no leak), and its topic.
+
+        Only that room is judged: every room's name is needed to know which one a name stands
+        for (the oldest of a slug keeps ``#slug``), but judging each one for each JOIN cost two
+        statements per room on the node.
+        """
+        directory = await self._service.channels.directory()
+        target = channel_names(directory.rooms, directory.streams).get(fold(channel))
+        if target is None:
+            return None, ""
+        source = await self._service.channels.source(user.id, RoomId(target.room_id))
+        if source is None or not source.readable:
             return None, ""
         return target, source.topic
 
@@ -399,7 +404,7 @@ class IrcServer:
                 connection.awaiting_echo[room_id] = max(0, connection.awaiting_echo.get(room_id, 1) - 1)
 
     async def _list(self, connection: IrcConnection, user: User) -> None:
-        names, sources = await self._directory(user, counted=True)
+        names, sources = await self._listing(user)
         entries = [
             ListEntry(target.name, sources[target.room_id].present, sources[target.room_id].topic)
             for target in names.values()

@@ -76,9 +76,15 @@ class RoomsSql(SqlBase):
         rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE {where}", params)
         return {room.id: room for room in map(room_from_row, rows)}
 
-    def list_rooms(self, *, limit: int = 1000, offset: int = 0) -> list[Room]:
-        rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
+    def list_rooms(self, *, limit: int = 1000, offset: int = 0, after: RoomId | None = None) -> list[Room]:
+        if after is None:
+            rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
+        else:  # where the last batch ended: no rows skipped to get there, however far it is
+            rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         return [room_from_row(row) for row in rows]
+
+    def room_names(self) -> list[tuple[RoomId, str]]:
+        return [(RoomId(row[0]), row[1]) for row in self._all("SELECT id, name FROM rooms ORDER BY id")]
 
     def rooms_by_activity(self, *, below: tuple[int, RoomId] | None, limit: int) -> list[Room]:
         order = "ORDER BY last_activity DESC, id DESC LIMIT ?"  # rooms_activity, in its order (0016)
