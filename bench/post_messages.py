@@ -235,8 +235,11 @@ async def bench(args: argparse.Namespace, server: HubbubServer, room_id: int, na
         ratio = posts.rate / reference.rate if reference.rate > 0 else float("nan")
         print(f"\nhubbub posts/s as a share of the /healthz reference: {ratio:.1%}  ({ratio:.3f}x)")
         print(
-            f"server CPU per request: healthz {1e6 * reference.server_cpu / max(1, reference.ok):.0f} us, "
-            f"post {1e6 * posts.server_cpu / max(1, posts.ok):.0f} us"
+            "server CPU per request: "
+            + ", ".join(
+                f"{label} {1e6 * phase.server_cpu / max(1, phase.ok):.0f} us"
+                for label, phase in zip(("healthz", "post", "healthz + cookie"), phases, strict=False)
+            )
         )
 
         spent = []
