@@ -12,9 +12,9 @@ thread cost more than the posts' own work; docs/design/ordering.md). A group wai
 ``GATHER_TURNS`` turns of the loop before it runs (unless it is full): aiohttp takes a request
 from its bytes to its handler over several callbacks, so the posts read in one turn reach
 the writer over the next turns, and a group that ran at once held about 4 of 16 posts waiting
-(bench/post_messages.py, 16 posters). A commit costs the same for one post as for sixteen
-(a page of the WAL per b-tree changed), so groups of 16 made posting about a fifth cheaper; the
-wait is three turns of a loop with nothing else to do, microseconds. The inline session never
+(bench/post_messages.py, 16 posters). A commit costs about the same for one post as for
+sixteen (a page of the WAL per b-tree changed), and groups of 16 took 15-25% less server CPU
+per post. On a loop with nothing else to do, three turns are microseconds. The inline session never
 waits for a lock: when another process holds the database's, it raises ``WriterBusy`` before
 anything ran, and that group goes to the writer thread, which waits; what queued meanwhile
 goes back to the loop.
