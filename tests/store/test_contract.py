@@ -775,20 +775,35 @@ async def test_updates_round_trip_every_column(store: Store) -> None:
     await store.read(check)
 
 
-async def test_rooms_listed_in_batches_after_an_id_and_by_name_alone(store: Store) -> None:
+async def test_rooms_listed_in_batches_after_an_id_and_found_by_slug(store: Store) -> None:
+    names = ("One", "Two", "one!", "Two Three", "Five")
+
     def make(tx: WriteTx) -> list[RoomId]:
         return [
             tx.insert_room(name=name, description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=1).id
-            for name in ("One", "Two", "Three", "Four", "Five")
+            for name in names
         ]
 
     ids = await store.write(make)
+
+    def rename(tx: WriteTx) -> None:
+        room = tx.room(ids[4])
+        assert room is not None
+        tx.update_room(replace(room, name="Twofold"))
+
+    await store.write(rename)
 
     def check(tx: ReadTx) -> None:
         assert [room.id for room in tx.list_rooms(limit=2, after=ids[0])] == ids[1:3]
         assert [room.id for room in tx.list_rooms(limit=10, after=ids[3])] == ids[4:]
         assert tx.list_rooms(after=ids[4]) == []
-        assert tx.room_names() == list(zip(ids, ("One", "Two", "Three", "Four", "Five"), strict=True))
+        assert tx.oldest_room_with_slug("one") == ids[0]  # "One" and "one!" share it
+        assert tx.oldest_room_with_slug("two") == ids[1]
+        assert tx.oldest_room_with_slug("two-three") == ids[3]
+        assert tx.oldest_room_with_slug("twofold") == ids[4] and tx.oldest_room_with_slug("five") is None
+        assert tx.oldest_room_with_slug("two-", prefix=True) == ids[3]  # not "two" itself, nor "twofold"
+        assert tx.oldest_room_with_slug("tw", prefix=True) == ids[1]
+        assert tx.oldest_room_with_slug("three") is None
 
     await store.read(check)
 

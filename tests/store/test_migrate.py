@@ -155,6 +155,50 @@ def test_ping_keys_are_filled_for_the_users_kept_so_far_on_postgresql(postgres_s
         postgres_server.drop(url)
 
 
+# Room names and the slugs their IRC channels are found by (core.models.room_slug).
+NAMES_AND_SLUGS = [("Tavern on the Meta!", "tavern-on-the-meta"), ("Café Über", "cafe-uber"), ("漢字", "room{id}")]
+
+
+def _rooms_before_slugs(execute: Any, count: int) -> None:
+    """``count`` rooms written as before migration 0017, the last ones named as in NAMES_AND_SLUGS."""
+    names = [f"Room {n}" for n in range(count - len(NAMES_AND_SLUGS))] + [name for name, _ in NAMES_AND_SLUGS]
+    for n, name in enumerate(names, start=1):
+        execute("INSERT INTO rooms (id, name, access, created_at) VALUES ({0}, {0}, 'public', 1)", (n, name))
+
+
+def _expected_slugs(count: int) -> dict[str, str]:
+    first = count - len(NAMES_AND_SLUGS) + 1
+    return {name: slug.format(id=n) for n, (name, slug) in enumerate(NAMES_AND_SLUGS, start=first)}
+
+
+def test_room_slugs_are_filled_for_the_rooms_kept_so_far_on_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "room-slugs.sqlite3"
+    _migrate_up_to(f"sqlite:///{path}", "0016.rooms-by-activity")
+    count = 2_005  # past two of the migration's batches of 1,000
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        _rooms_before_slugs(lambda sql, params: db.execute(sql.replace("{0}", "?"), params), count)
+    migrate(f"sqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        slugs = dict(db.execute("SELECT name, slug FROM rooms").fetchall())
+    assert len(slugs) == count and slugs["Room 0"] == "room-0" and slugs["Room 1999"] == "room-1999"
+    assert {name: slugs[name] for name, _ in NAMES_AND_SLUGS} == _expected_slugs(count)
+
+
+def test_room_slugs_are_filled_for_the_rooms_kept_so_far_on_postgresql(postgres_server: Any) -> None:
+    import psycopg
+
+    url = postgres_server.empty_database()
+    try:
+        _migrate_up_to(yoyo_uri(url), "0016.rooms-by-activity")
+        with psycopg.connect(url) as connection:
+            _rooms_before_slugs(lambda sql, params: connection.execute(sql.replace("{0}", "%s"), params), 10)
+        migrate_postgresql(url)
+        slugs = dict(_pg_rows(url, "SELECT name, slug FROM rooms"))
+        assert slugs["Room 0"] == "room-0" and {name: slugs[name] for name, _ in NAMES_AND_SLUGS} == _expected_slugs(10)
+    finally:
+        postgres_server.drop(url)
+
+
 STARTS = 6  # nodes starting at once
 MIGRATIONS = sorted(path.stem for path in MIGRATIONS_DIR.iterdir() if path.suffix in (".sql", ".py"))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import AccessLevel, Room, User, room_slug, slugify
+from hubbub.core.models import AccessLevel, Room, User, slugify
 from hubbub.core.rules import can_read
 from hubbub.core.streams import ChatLevel, Stream
 from hubbub.service.context import Context, standing_in
@@ -20,7 +20,7 @@ from hubbub.service.queries import PRESENT_COUNTED
 from hubbub.service.streams import levels
 from hubbub.store.base import ReadTx
 
-__all__ = ["ROOMS_PER_READ", "ChannelSource", "Channels", "Directory", "Member"]
+__all__ = ["ROOMS_PER_READ", "ChannelSource", "Channels", "Member"]
 
 ROOMS_PER_READ: Final = 1000  # rooms a statement reads when LIST walks them all
 
@@ -54,14 +54,6 @@ def _may_read(tx: ReadTx, room: Room, stream: Stream | None, viewer: User, now: 
 
 def _stream_topic(live: bool) -> str:
     return "Status: live" if live else "Status: offline"  # what multistreamer's IRC server showed (§B.6)
-
-
-@dataclass(frozen=True, slots=True)
-class Directory:
-    """What names every channel, and nothing about who may read it: resolving one name needs no more."""
-
-    rooms: list[tuple[RoomId, str]]  # (room id, slug), by id
-    streams: list[tuple[int, RoomId, str, str]]  # (stream id, its room's id, owner slug, stream slug)
 
 
 def _each_room(tx: ReadTx) -> Iterator[Room]:
@@ -105,7 +97,8 @@ class Channels:
         """Every room and stream (names stay stable whoever asks), each saying whether the viewer may read it.
 
         ``counted``: also count who is in each readable room (``LIST``). A command about one
-        channel resolves its name with ``directory`` and judges that room alone (``source``).
+        channel finds its room by slug (``oldest_room``, ``room_slug``) and judges that room alone
+        (``source``).
         """
         now = self._ctx.now()
 
@@ -125,19 +118,29 @@ class Channels:
 
         return await self._ctx.store.read(read)
 
-    async def directory(self) -> Directory:
-        """Every room's and stream's naming parts: one statement for the rooms, none per room."""
+    async def stream_parts(self) -> list[tuple[int, RoomId, str, str]]:
+        """Every stream's (id, its room's id, owner slug, stream slug): what names its channel."""
 
-        def read(tx: ReadTx) -> Directory:
+        def read(tx: ReadTx) -> list[tuple[int, RoomId, str, str]]:
             streams = tx.list_streams()
             owners = tx.users({stream.owner_id for stream in streams})
-            return Directory(
-                [(room_id, room_slug(room_id, name)) for room_id, name in tx.room_names()],
-                [
-                    (stream.id, stream.room_id, _owner_slug(owners.get(stream.owner_id), stream), stream.slug)
-                    for stream in streams
-                ],
-            )
+            return [
+                (stream.id, stream.room_id, _owner_slug(owners.get(stream.owner_id), stream), stream.slug)
+                for stream in streams
+            ]
+
+        return await self._ctx.store.read(read)
+
+    async def oldest_room(self, slug: str, *, prefix: bool = False) -> RoomId | None:
+        """The oldest room, but no stream's, whose slug is ``slug`` (``prefix``: begins with it)."""
+        return await self._ctx.store.read(lambda tx: tx.oldest_room_with_slug(slug, prefix=prefix))
+
+    async def room_slug(self, room_id: RoomId) -> str | None:
+        """A room's slug; None when there is no such room, or it is a stream's."""
+
+        def read(tx: ReadTx) -> str | None:
+            room = tx.room(room_id)
+            return None if room is None or tx.stream_of_room(room_id) is not None else room.slug
 
         return await self._ctx.store.read(read)
 

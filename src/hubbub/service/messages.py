@@ -153,7 +153,7 @@ class Messages(Stars, Moves):
                     _notify(tx, changes, EventType.USER_MENTIONED, message, room, author, user_id, now)
                     notified.add(user_id)
             changes.append(message_event(EventType.MESSAGE_POSTED, message, room, author, now))
-            tx.update_room(replace(room, last_activity=now, message_count=room.message_count + 1))
+            tx.update_room_activity(replace(room, last_activity=now, message_count=room.message_count + 1))
             tx.update_user_activity(
                 replace(author, last_seen=now, last_post=now, message_count=author.message_count + 1)
             )
@@ -237,7 +237,7 @@ class Messages(Stars, Moves):
             add_revision(
                 tx, message, kind="deleted", source=message.source, content=message.content, user_id=actor.id, at=now
             )
-            tx.update_room(replace(room, message_count=max(0, room.message_count - 1)))
+            tx.update_room_activity(replace(room, message_count=max(0, room.message_count - 1)))
             tx.update_user_activity(replace(author, message_count=max(0, author.message_count - 1)))
             target = author.id if actor.id != author.id else None
             changes.append(

@@ -119,4 +119,6 @@ class Moves:
         poster = tx.user(actor.id) or actor  # as written by a notice before this one
         # a notice is the mover's message
         tx.update_user_activity(replace(poster, message_count=poster.message_count + 1))
-        tx.update_room(replace(current, last_activity=now, message_count=max(0, current.message_count - removed + 1)))
+        tx.update_room_activity(
+            replace(current, last_activity=now, message_count=max(0, current.message_count - removed + 1))
+        )

@@ -18,20 +18,46 @@ together):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from yoyo import get_backend, read_migrations
 
 from hubbub.errors import ConfigError
 
-__all__ = ["MIGRATIONS_DIR", "MIGRATION_LOCK_KEY", "migrate", "migrate_postgresql"]
+__all__ = ["MIGRATIONS_DIR", "MIGRATION_LOCK_KEY", "fill_from_names", "migrate", "migrate_postgresql"]
 
 log = logging.getLogger("hubbub.store")
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY: Final = 0x6875_6262_7562_0002  # "hubbub" + 2: the advisory lock around migrating
 MIGRATION_LOCK_WAIT_SECONDS: Final = 600  # another node's migration may take this long before we give up
+FILL_BATCH: Final = 1000  # rows a migration that computes a column in Python reads at a time
+
+
+def fill_from_names(connection: Any, table: str, column: str, value: Callable[[int, str], str]) -> None:
+    """In a migration step: set ``column`` of every row of ``table`` to ``value(id, name)``, in batches.
+
+    For what only Python computes (case folding, Unicode normalisation), which neither engine's
+    SQL does; ``connection`` is yoyo's, SQLite's or psycopg's.
+    """
+    marker = "?" if type(connection).__module__.startswith("sqlite3") else "%s"
+    cursor = connection.cursor()
+    after = None
+    while True:
+        if after is None:
+            cursor.execute(f"SELECT id, name FROM {table} ORDER BY id LIMIT {FILL_BATCH}")
+        else:
+            cursor.execute(f"SELECT id, name FROM {table} WHERE id > {marker} ORDER BY id LIMIT {FILL_BATCH}", (after,))
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        cursor.executemany(
+            f"UPDATE {table} SET {column} = {marker} WHERE id = {marker}",
+            [(value(id_, name), id_) for id_, name in rows],
+        )
+        after = rows[-1][0]
 
 
 def migrate(uri: str) -> int:

@@ -21,13 +21,17 @@ from hubbub.core.models import slugify
 __all__ = [
     "MAX_CHANNEL_CHARS",
     "MAX_NICK_CHARS",
+    "ROOM_CHANNEL_CHARS",
     "ChannelTarget",
     "channel_names",
     "fold",
     "hostmask",
     "network_nick",
     "nick_of",
+    "room_channel",
+    "split_room_channel",
     "split_text",
+    "stream_channels",
 ]
 
 MAX_NICK_CHARS: Final = 32  # ISUPPORT NICKLEN
@@ -72,13 +76,19 @@ class ChannelTarget:
     stream_id: int | None = None
 
 
-def channel_names(
-    rooms: Iterable[tuple[int, str]], streams: Iterable[tuple[int, int, str, str]]
-) -> dict[str, ChannelTarget]:
-    """Every channel by folded name: ``rooms`` are (room id, room slug), ``streams`` (stream id,
-    room id, owner slug, stream slug). A stream's room is reached by the stream's name only."""
+ROOM_CHANNEL_CHARS: Final = MAX_CHANNEL_CHARS - 12  # a room's name before a clash: room for ".<room id>"
+_CLASHED: Final = re.compile(r"(#[^.]*)\.([1-9][0-9]*)")
+
+
+def room_channel(slug: str) -> str:
+    """A room's channel name unless an older room or a stream has it: ``#<slug>``, cut."""
+    return f"#{slug}"[:ROOM_CHANNEL_CHARS]
+
+
+def stream_channels(streams: Iterable[tuple[int, int, str, str]]) -> dict[str, ChannelTarget]:
+    """Every stream's channel by folded name: ``streams`` are (stream id, room id, owner slug,
+    stream slug). Streams name theirs first; a room's name gives way to them."""
     found: dict[str, ChannelTarget] = {}
-    stream_rooms: set[int] = set()
     for stream_id, room_id, owner_slug, stream_slug in sorted(streams):
         name = f"#{owner_slug}-{stream_slug}"[:MAX_CHANNEL_CHARS]
         key = fold(name)
@@ -86,15 +96,31 @@ def channel_names(
             name = f"{name}.{stream_id}"
             key = fold(name)
         found[key] = ChannelTarget(name, room_id, stream_id)
-        stream_rooms.add(room_id)
+    return found
+
+
+def channel_names(
+    rooms: Iterable[tuple[int, str]], streams: Iterable[tuple[int, int, str, str]]
+) -> dict[str, ChannelTarget]:
+    """Every channel by folded name: ``rooms`` are (room id, room slug), ``streams`` (stream id,
+    room id, owner slug, stream slug). A stream's room is reached by the stream's name only."""
+    found = stream_channels(streams)
+    stream_rooms = {target.room_id for target in found.values()}
     for room_id, slug in sorted(rooms):
         if room_id in stream_rooms:
             continue
-        name = f"#{slug}"[: MAX_CHANNEL_CHARS - 12]
+        name = room_channel(slug)
         if fold(name) in found:
             name = f"{name}.{room_id}"
-        found[fold(name)] = ChannelTarget(name, room_id)
+        # a stream's clashed name may be this one too (``#a-b.7``): it keeps it, streams name first
+        found.setdefault(fold(name), ChannelTarget(name, room_id))
     return found
+
+
+def split_room_channel(key: str) -> tuple[str, int | None]:
+    """A folded name as a room's channel: (its name before a clash, the room id a clash added, if any)."""
+    clashed = _CLASHED.fullmatch(key)
+    return (key, None) if clashed is None else (clashed.group(1), int(clashed.group(2)))
 
 
 def split_text(text: str, budget: int) -> list[str]:

@@ -38,6 +38,7 @@ from hubbub.dialects.irc.codec import (
 from hubbub.dialects.irc.connection import IrcConnection, Joined
 from hubbub.dialects.irc.delivery import IrcDelivery
 from hubbub.dialects.irc.history import HistoryReader
+from hubbub.dialects.irc.lookup import find_channel
 from hubbub.dialects.irc.names import ChannelTarget, channel_names, fold, hostmask, nick_of
 from hubbub.errors import Busy, InvalidCredentials, Kicked, NotFound, RateLimited, RemoteError
 from hubbub.fanout.hub import Hub
@@ -270,14 +271,8 @@ class IrcServer:
         return names, {int(s.room_id): s for s in sources}
 
     async def _resolve_with_topic(self, user: User, channel: str) -> tuple[ChannelTarget | None, str]:
-        """The room or stream a channel name stands for if the user may read it (else None: no leak), and its topic.
-
-        Only that room is judged: every room's name is needed to know which one a name stands
-        for (the oldest of a slug keeps ``#slug``), but judging each one for each JOIN cost two
-        statements per room on the node.
-        """
-        directory = await self._service.channels.directory()
-        target = channel_names(directory.rooms, directory.streams).get(fold(channel))
+        """The room or stream a channel name stands for if the user may read it (else None: no leak), and its topic."""
+        target = await find_channel(self._service.channels, channel)
         if target is None:
             return None, ""
         source = await self._service.channels.source(user.id, RoomId(target.room_id))

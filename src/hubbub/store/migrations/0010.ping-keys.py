@@ -14,27 +14,12 @@ from yoyo import step
 
 __depends__ = {"0009.inbox-counts"}
 
-_BATCH = 1000
-
 
 def _fill_ping_keys(connection: Any) -> None:
     from hubbub.core.mentions import ping_key
+    from hubbub.store.migrate import fill_from_names
 
-    marker = "?" if type(connection).__module__.startswith("sqlite3") else "%s"
-    cursor = connection.cursor()
-    after = None
-    while True:
-        if after is None:
-            cursor.execute(f"SELECT id, name FROM users ORDER BY id LIMIT {_BATCH}")
-        else:
-            cursor.execute(f"SELECT id, name FROM users WHERE id > {marker} ORDER BY id LIMIT {_BATCH}", (after,))
-        rows = cursor.fetchall()
-        if not rows:
-            return
-        cursor.executemany(
-            f"UPDATE users SET ping_key = {marker} WHERE id = {marker}", [(ping_key(name), id_) for id_, name in rows]
-        )
-        after = rows[-1][0]
+    fill_from_names(connection, "users", "ping_key", lambda _id, name: ping_key(name))
 
 
 steps = [

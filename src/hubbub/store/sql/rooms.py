@@ -26,6 +26,7 @@ _UPDATE_ROOM: Final = RowWrite(
     "rooms",
     (
         ("name", "text"),
+        ("slug", "text"),  # follows the name (migration 0017): the room an IRC channel name stands for
         ("description", "text"),
         ("tags", "text"),
         ("access", "text"),
@@ -57,7 +58,14 @@ _SET_MEMBER_SEEN: Final = RowWrite(
     key=("room_id", "user_id"),
     mode="update",
 )
-MAINTAINED.update((_UPDATE_ROOM.one, _SET_MEMBERSHIP.one, _SET_MEMBER_SEEN.one))
+# What posting changes of its room: only these columns (see _UPDATE_USER_ACTIVITY, people.py).
+_UPDATE_ROOM_ACTIVITY: Final = RowWrite(
+    "rooms",
+    (("last_activity", "bigint"), ("message_count", "bigint"), ("id", "bigint")),
+    key=("id",),
+    mode="update",
+)
+MAINTAINED.update((_UPDATE_ROOM.one, _UPDATE_ROOM_ACTIVITY.one, _SET_MEMBERSHIP.one, _SET_MEMBER_SEEN.one))
 
 
 _ROOM_AS_R, _ROOM_AT = joined_columns((("r", ROOM_COLUMNS),))
@@ -83,8 +91,18 @@ class RoomsSql(SqlBase):
             rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         return [room_from_row(row) for row in rows]
 
-    def room_names(self) -> list[tuple[RoomId, str]]:
-        return [(RoomId(row[0]), row[1]) for row in self._all("SELECT id, name FROM rooms ORDER BY id")]
+    def update_room_activity(self, room: Room) -> None:
+        self._group_wrote_room(room)
+        self._write_row(_UPDATE_ROOM_ACTIVITY, (room.last_activity, room.message_count, room.id))
+
+    def oldest_room_with_slug(self, slug: str, *, prefix: bool = False) -> RoomId | None:
+        # rooms_slug (0017); '~' sorts after every character a slug has ([a-z0-9-])
+        where, params = ("slug >= ? AND slug < ?", (slug, slug + "~")) if prefix else ("slug = ?", (slug,))
+        found = self._scalar(
+            f"SELECT id FROM rooms WHERE {where} AND id NOT IN (SELECT room_id FROM streams) ORDER BY id LIMIT 1",
+            params,
+        )
+        return None if found is None else RoomId(found)
 
     def rooms_by_activity(self, *, below: tuple[int, RoomId] | None, limit: int) -> list[Room]:
         order = "ORDER BY last_activity DESC, id DESC LIMIT ?"  # rooms_activity, in its order (0016)
@@ -117,9 +135,9 @@ class RoomsSql(SqlBase):
             last_activity=now,
         )
         self._execute(
-            "INSERT INTO rooms (id, name, description, tags, access, created_at, created_by, last_activity)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (room.id, name, description, " ".join(tags), access.value, now, created_by, now),
+            "INSERT INTO rooms (id, name, slug, description, tags, access, created_at, created_by, last_activity)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (room.id, name, room.slug, description, " ".join(tags), access.value, now, created_by, now),
         )
         return room
 
@@ -129,6 +147,7 @@ class RoomsSql(SqlBase):
             _UPDATE_ROOM,
             (
                 room.name,
+                room.slug,
                 room.description,
                 " ".join(room.tags),
                 room.access.value,
