@@ -19,6 +19,7 @@ import pytest
 from hubbub.core.events import Event, EventType, NewEvent
 from hubbub.core.ids import EventId, MessageId, RoomId, UserId
 from hubbub.core.models import (
+    CHANNEL_SLUG_CHARS,
     AccessLevel,
     ApiToken,
     Kick,
@@ -776,7 +777,8 @@ async def test_updates_round_trip_every_column(store: Store) -> None:
 
 
 async def test_rooms_listed_in_batches_after_an_id_and_found_by_slug(store: Store) -> None:
-    names = ("One", "Two", "one!", "Two Three", "Five")
+    long = "a" * CHANNEL_SLUG_CHARS
+    names = ("One", "Two", "one!", "Two Three", "Five", "Twothree", long + "zz", long + "b", long[:-1])
 
     def make(tx: WriteTx) -> list[RoomId]:
         return [
@@ -795,15 +797,16 @@ async def test_rooms_listed_in_batches_after_an_id_and_found_by_slug(store: Stor
 
     def check(tx: ReadTx) -> None:
         assert [room.id for room in tx.list_rooms(limit=2, after=ids[0])] == ids[1:3]
-        assert [room.id for room in tx.list_rooms(limit=10, after=ids[3])] == ids[4:]
-        assert tx.list_rooms(after=ids[4]) == []
+        assert [room.id for room in tx.list_rooms(limit=10, after=ids[6])] == ids[7:]
+        assert tx.list_rooms(after=ids[-1]) == []
         assert tx.oldest_room_with_slug("one") == ids[0]  # "One" and "one!" share it
         assert tx.oldest_room_with_slug("two") == ids[1]
-        assert tx.oldest_room_with_slug("two-three") == ids[3]
+        assert tx.oldest_room_with_slug("two-three") == ids[3]  # not "twothree": hyphens count
+        assert tx.oldest_room_with_slug("twothree") == ids[5]
         assert tx.oldest_room_with_slug("twofold") == ids[4] and tx.oldest_room_with_slug("five") is None
-        assert tx.oldest_room_with_slug("two-", prefix=True) == ids[3]  # not "two" itself, nor "twofold"
-        assert tx.oldest_room_with_slug("tw", prefix=True) == ids[1]
-        assert tx.oldest_room_with_slug("three") is None
+        assert tx.oldest_room_with_slug("tw") is None and tx.oldest_room_with_slug("two-") is None
+        assert tx.oldest_room_with_slug(long) == ids[6]  # a slug as long as the cut: any that begin so
+        assert tx.oldest_room_with_slug(long[:-1]) == ids[8]  # shorter: that slug alone
 
     await store.read(check)
 

@@ -10,10 +10,12 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 from hubbub.core.ids import MessageId, RoomId, UserId
 
 __all__ = [
+    "CHANNEL_SLUG_CHARS",
     "AccessLevel",
     "ApiToken",
     "Conversation",
@@ -171,6 +173,9 @@ def slugify(text: str) -> str:
     """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
+
+
+CHANNEL_SLUG_CHARS: Final = 51  # of a room's slug, what its IRC channel's name keeps (dialects/irc/names.py)
 
 
 def room_slug(room_id: int, name: str) -> str:

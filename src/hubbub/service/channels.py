@@ -131,9 +131,9 @@ class Channels:
 
         return await self._ctx.store.read(read)
 
-    async def oldest_room(self, slug: str, *, prefix: bool = False) -> RoomId | None:
-        """The oldest room, but no stream's, whose slug is ``slug`` (``prefix``: begins with it)."""
-        return await self._ctx.store.read(lambda tx: tx.oldest_room_with_slug(slug, prefix=prefix))
+    async def oldest_room(self, slug: str) -> RoomId | None:
+        """The oldest room, but no stream's, whose slug cut to ``CHANNEL_SLUG_CHARS`` is ``slug``."""
+        return await self._ctx.store.read(lambda tx: tx.oldest_room_with_slug(slug))
 
     async def room_slug(self, room_id: RoomId) -> str | None:
         """A room's slug; None when there is no such room, or it is a stream's."""

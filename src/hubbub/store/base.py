@@ -87,8 +87,9 @@ class ReadTx(DirectReads, StreamReads, Protocol):
         """Rooms by id: ``limit`` of them from the ``offset``-th, or (``after``) those with a greater id."""
         ...
 
-    def oldest_room_with_slug(self, slug: str, *, prefix: bool = False) -> RoomId | None:
-        """The oldest room, but no stream's, whose slug is ``slug`` (``prefix``: begins with it)."""
+    def oldest_room_with_slug(self, slug: str) -> RoomId | None:
+        """The oldest room, but no stream's, whose slug cut to ``CHANNEL_SLUG_CHARS`` is ``slug``
+        (the whole slug when it is shorter; else every slug beginning with it)."""
         ...
 
     def rooms_by_activity(self, *, below: tuple[int, RoomId] | None, limit: int) -> list[Room]:

@@ -34,8 +34,7 @@ async def find_channel(channels: Channels, channel: str) -> ChannelTarget | None
     plain, clashed = split_room_channel(key)
     if not plain.startswith("#") or len(plain) > ROOM_CHANNEL_CHARS:
         return None
-    # a name as long as the cut may stand for a longer slug
-    oldest = await channels.oldest_room(plain[1:], prefix=len(plain) == ROOM_CHANNEL_CHARS)
+    oldest = await channels.oldest_room(plain[1:])  # a name as long as the cut: any slug it begins
     if clashed is None:
         return None if oldest is None else ChannelTarget(plain, oldest)
     slug = await channels.room_slug(RoomId(clashed))

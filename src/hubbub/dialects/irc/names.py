@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from hubbub.core.models import slugify
+from hubbub.core.models import CHANNEL_SLUG_CHARS, slugify
 
 __all__ = [
     "MAX_CHANNEL_CHARS",
@@ -76,7 +76,8 @@ class ChannelTarget:
     stream_id: int | None = None
 
 
-ROOM_CHANNEL_CHARS: Final = MAX_CHANNEL_CHARS - 12  # a room's name before a clash: room for ".<room id>"
+# a room's name before a clash, "#" and the slug cut, leaving room for ".<room id>"
+ROOM_CHANNEL_CHARS: Final = 1 + CHANNEL_SLUG_CHARS
 _CLASHED: Final = re.compile(r"(#[^.]*)\.([1-9][0-9]*)")
 
 

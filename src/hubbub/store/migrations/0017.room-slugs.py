@@ -25,6 +25,7 @@ def _fill_slugs(connection: Any) -> None:
 steps = [
     step("ALTER TABLE rooms ADD COLUMN slug TEXT NOT NULL DEFAULT ''"),
     step(_fill_slugs),
-    # the oldest room of a slug, or of a slug's first 51 characters (store/sql/rooms.py)
-    step("CREATE INDEX rooms_slug ON rooms (slug, id)"),
+    # the oldest room of a slug cut to an IRC channel's 51 characters (core.models.CHANNEL_SLUG_CHARS,
+    # store/sql/rooms.py): the query names this expression, and a whole slug is its own cut
+    step("CREATE INDEX rooms_slug ON rooms (substr(slug, 1, 51), id)"),
 ]

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from typing import Final
 
 from hubbub.core.ids import RoomId, UserId
-from hubbub.core.models import AccessLevel, Kick, Membership, Room, RoomAccess, User
+from hubbub.core.models import CHANNEL_SLUG_CHARS, AccessLevel, Kick, Membership, Room, RoomAccess, User
 from hubbub.store.sql.base import SqlBase
 from hubbub.store.sql.group_reads import MAINTAINED
 from hubbub.store.sql.row_writes import RowWrite
@@ -95,12 +95,13 @@ class RoomsSql(SqlBase):
         self._group_wrote_room(room)
         self._write_row(_UPDATE_ROOM_ACTIVITY, (room.last_activity, room.message_count, room.id))
 
-    def oldest_room_with_slug(self, slug: str, *, prefix: bool = False) -> RoomId | None:
-        # rooms_slug (0017); '~' sorts after every character a slug has ([a-z0-9-])
-        where, params = ("slug >= ? AND slug < ?", (slug, slug + "~")) if prefix else ("slug = ?", (slug,))
+    def oldest_room_with_slug(self, slug: str) -> RoomId | None:
+        # rooms_slug (0017) indexes this very expression. Equality, not a range: in PostgreSQL's
+        # usual collations a range of text ignores the hyphens a slug is made of.
         found = self._scalar(
-            f"SELECT id FROM rooms WHERE {where} AND id NOT IN (SELECT room_id FROM streams) ORDER BY id LIMIT 1",
-            params,
+            f"SELECT id FROM rooms WHERE substr(slug, 1, {CHANNEL_SLUG_CHARS}) = ?"
+            " AND id NOT IN (SELECT room_id FROM streams) ORDER BY id LIMIT 1",
+            (slug,),
         )
         return None if found is None else RoomId(found)
 
