@@ -7,7 +7,9 @@ import pytest
 from hubbub.core.events import EventType
 from hubbub.core.ids import EventId, RoomId
 from hubbub.core.models import RoomAccess, User
+from hubbub.service.rooms import ROOM_BATCH
 from hubbub.service.service import Service
+from hubbub.store.base import WriteTx
 
 PASSWORD = "correct horse battery"
 
@@ -104,3 +106,16 @@ async def test_a_first_poll_starts_at_the_rooms_newest_events(
         await service.messages.post(bob.id, first, f"m{n}")
     answer, last = await service.queries.events_since(alice, {first: EventId(0)}, limit=2)
     assert [e.id for e in answer[first].events] == [last - 1, last] and answer[first].cursor == last
+
+
+async def test_the_operators_room_list_holds_every_room_in_id_order_past_a_batch(service: Service) -> None:
+    now = int(service.context.clock.now())
+
+    def make(tx: WriteTx) -> list[RoomId]:
+        return [
+            tx.insert_room(name=f"R{n}", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=now).id
+            for n in range(ROOM_BATCH + 5)
+        ]
+
+    made = await service.context.store.write(make)
+    assert [room.id for room in await service.rooms.list_rooms()] == made  # `hubbub rooms list`

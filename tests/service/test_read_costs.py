@@ -45,8 +45,8 @@ from hubbub.core.ids import EventId, RoomId, UserId
 from hubbub.core.models import AccessLevel, Membership, Room, RoomAccess
 from hubbub.dialects.irc.server import NAMES_LISTED
 from hubbub.service.browse import SEARCH_SCAN
-from hubbub.service.channels import ROOMS_PER_READ
 from hubbub.service.queries import PRESENT_COUNTED, PRESENT_LISTED
+from hubbub.service.rooms import ROOM_BATCH
 from hubbub.service.service import Service
 from hubbub.store.base import WriteTx
 from hubbub.web.room_pages import BOOKMARKS_LISTED, PEOPLE_LISTED
@@ -228,7 +228,7 @@ async def test_an_irc_join_judges_only_its_channel_and_finds_it_among_thousands_
     now = int(node.service.context.clock.now())
 
     def crowd(tx: WriteTx) -> None:  # rooms Ann may not read among them: a JOIN need judge none of them
-        for n in range(2 * ROOMS_PER_READ):
+        for n in range(2 * ROOM_BATCH):
             access = RoomAccess.PRIVATE if n % 2 else RoomAccess.PUBLIC
             tx.insert_room(name=f"Crowd {n}", description="", tags=(), access=access, created_by=None, now=now)
         tx.insert_room(name="Late", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=now)
@@ -243,7 +243,7 @@ async def test_an_irc_join_judges_only_its_channel_and_finds_it_among_thousands_
     assert among[1] <= alone[1] * 1.3 + 1000, (alone, among)
     _, listed = await cost_of("LIST", "323")
     channels = {line.split()[3] for line in listed if " 322 " in line}
-    assert {"#first", "#late", "#crowd-0", f"#crowd-{2 * ROOMS_PER_READ - 2}"} <= channels
+    assert {"#first", "#late", "#crowd-0", f"#crowd-{2 * ROOM_BATCH - 2}"} <= channels
     assert "#crowd-1" not in channels  # private: LIST judges every room, a batch at a time
     await client.close()
 

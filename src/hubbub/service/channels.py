@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
 
 from hubbub.core.ids import RoomId, UserId
 from hubbub.core.models import AccessLevel, Room, User, slugify
@@ -17,12 +16,11 @@ from hubbub.core.rules import can_read
 from hubbub.core.streams import ChatLevel, Stream
 from hubbub.service.context import Context, standing_in
 from hubbub.service.queries import PRESENT_COUNTED
+from hubbub.service.rooms import ROOM_BATCH
 from hubbub.service.streams import levels
 from hubbub.store.base import ReadTx
 
-__all__ = ["ROOMS_PER_READ", "ChannelSource", "Channels", "Member"]
-
-ROOMS_PER_READ: Final = 1000  # rooms a statement reads when LIST walks them all
+__all__ = ["ChannelSource", "Channels", "Member"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +58,9 @@ def _each_room(tx: ReadTx) -> Iterator[Room]:
     """Every room on the node, by id, a batch per statement."""
     after: RoomId | None = None
     while True:
-        batch = tx.list_rooms(limit=ROOMS_PER_READ, after=after)
+        batch = tx.list_rooms(limit=ROOM_BATCH, after=after)
         yield from batch
-        if len(batch) < ROOMS_PER_READ:
+        if len(batch) < ROOM_BATCH:
             return
         after = batch[-1].id
 

@@ -135,8 +135,8 @@ def _access_event(room: Room, actor: User, target: UserId | None, content: str |
     )
 
 
-def _rooms_from(tx: ReadTx, *, offset: int) -> list[Room]:
-    return tx.list_rooms(limit=ROOM_BATCH, offset=offset)
+def _rooms_after(tx: ReadTx, *, after: RoomId | None) -> list[Room]:
+    return tx.list_rooms(limit=ROOM_BATCH, after=after)
 
 
 class Rooms:
@@ -324,7 +324,7 @@ class Rooms:
         """Every room on the node, by id (for the operator's CLI: the web directory reads a page at a time)."""
         rooms: list[Room] = []
         while True:
-            batch = await self._ctx.store.read(partial(_rooms_from, offset=len(rooms)))
+            batch = await self._ctx.store.read(partial(_rooms_after, after=rooms[-1].id if rooms else None))
             rooms += batch
             if len(batch) < ROOM_BATCH:
                 return rooms

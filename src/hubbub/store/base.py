@@ -83,8 +83,8 @@ class ReadTx(DirectReads, StreamReads, Protocol):
     # rooms
     def room(self, room_id: RoomId) -> Room | None: ...
     def rooms(self, room_ids: Collection[RoomId]) -> dict[RoomId, Room]: ...
-    def list_rooms(self, *, limit: int = 1000, offset: int = 0, after: RoomId | None = None) -> list[Room]:
-        """Rooms by id: ``limit`` of them from the ``offset``-th, or (``after``) those with a greater id."""
+    def list_rooms(self, *, limit: int = 1000, after: RoomId | None = None) -> list[Room]:
+        """The first ``limit`` rooms by id, or (``after``) of those with a greater id than it."""
         ...
 
     def oldest_room_with_slug(self, slug: str) -> RoomId | None:

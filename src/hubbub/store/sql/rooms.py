@@ -84,9 +84,9 @@ class RoomsSql(SqlBase):
         rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE {where}", params)
         return {room.id: room for room in map(room_from_row, rows)}
 
-    def list_rooms(self, *, limit: int = 1000, offset: int = 0, after: RoomId | None = None) -> list[Room]:
+    def list_rooms(self, *, limit: int = 1000, after: RoomId | None = None) -> list[Room]:
         if after is None:
-            rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
+            rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms ORDER BY id LIMIT ?", (limit,))
         else:  # where the last batch ended: no rows skipped to get there, however far it is
             rows = self._all(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         return [room_from_row(row) for row in rows]
