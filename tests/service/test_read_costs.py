@@ -15,7 +15,9 @@ depend on how busy the machine is, against a baseline in the same test:
 - an IRC ``JOIN`` counted every member of every room (to resolve one name), then read the
   channel's members whole twice; ``NAMES`` and ``WHO`` read them whole once. ``JOIN`` resolves
   without counts and asks only whether the user was in the room; the lists stop at
-  ``NAMES_LISTED``, with a ``NOTICE`` saying so;
+  ``NAMES_LISTED``, with a ``NOTICE`` saying so. Resolving that name still judged every room on
+  the node for the user (two statements each) and saw only the first 10,000 by id; the room is
+  found by its indexed slug now (migration 0017, dialects/irc/lookup.py);
 - a user's direct conversations (the comet buddy list's, the direct pages') were found by
   walking every direct message on the node, anyone's: nothing indexed the pair's higher id.
   Migration 0013 does;
