@@ -38,7 +38,7 @@ depend on how busy the machine is, against a baseline in the same test:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import pytest
 
@@ -52,13 +52,14 @@ from hubbub.service.rooms import ROOM_BATCH
 from hubbub.service.service import Service
 from hubbub.store.base import WriteTx
 from hubbub.web.room_pages import BOOKMARKS_LISTED, PEOPLE_LISTED
-from tests.conftest import PASSWORD, NodeFactory
+from tests.conftest import PASSWORD, Node, NodeFactory
 from tests.dialects.irc.support import RawClient
 from tests.service.test_unit_costs import StepCounter, counted
 
 __all__ = ["counted"]  # the fixture, used here by name
 
 CROWD = 10 * PRESENT_COUNTED
+IrcAnn = tuple[Node, StepCounter, RawClient]
 
 
 async def _fill(service: Service, room: Room | RoomId, *, present: int, gone: int) -> list[UserId]:
@@ -169,64 +170,59 @@ async def test_the_directory_and_irc_list_count_each_room_up_to_a_cap(
         assert after <= before * 2.2 + 1000, (few, many)
 
 
-async def test_irc_join_names_and_who_cost_the_same_in_a_channel_of_thousands(
-    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def irc_ann(make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[IrcAnn]:
+    """A node with an IRC port, Ann signed in over it, and SQLite's steps and statements counted."""
     counter = StepCounter()
     monkeypatch.setattr(sqlite3, "connect", counter.connect(sqlite3.connect))
     node = await make_node(irc_port=0)
     await node.user("Ann")
+    client = await RawClient.connect(node.runtime.irc_port)
+    await client.login("Ann", PASSWORD)
+    yield node, counter, client
+    await client.close()
+
+
+async def _irc_cost(irc: IrcAnn, line: str, end: str) -> tuple[int, int, list[str]]:
+    """(statements, steps, lines) of one command up to its ``end`` reply; a 403 fails it."""
+    _, counter, client = irc
+    counter.steps, counter.statements, counter.counting = 0, 0, True
+    client.send(line)
+    got = await client.until_command(end, "403")
+    counter.counting = False
+    assert got[-1].command == end, [g.format() for g in got]
+    return counter.statements, counter.steps, [g.format() for g in got]
+
+
+async def test_irc_join_names_and_who_cost_the_same_in_a_channel_of_thousands(irc_ann: IrcAnn) -> None:
+    node = irc_ann[0]
     full, crowded = await node.room("Full"), await node.room("Crowded")
     await _fill(node.service, full, present=NAMES_LISTED + 1, gone=0)
     await _fill(node.service, crowded, present=CROWD, gone=CROWD)
-    client = await RawClient.connect(node.runtime.irc_port)
-    await client.login("Ann", PASSWORD)
-
-    async def steps_to(line: str, end: str) -> tuple[int, list[str]]:
-        counter.steps, counter.counting = 0, True
-        client.send(line)
-        got = await client.until_command(end, "403")
-        counter.counting = False
-        assert got[-1].command == end, [g.format() for g in got]
-        return counter.steps, [g.format() for g in got]
 
     costs = {}
     for channel in ("#full", "#crowded"):
-        joined, got = await steps_to(f"JOIN {channel}", "366")
+        _, joined, got = await _irc_cost(irc_ann, f"JOIN {channel}", "366")
         names = [nick for line in got if " 353 " in line for nick in line.rsplit(":", 1)[-1].split()]
         assert len(names) == NAMES_LISTED + 1 and "Ann" in names  # the list, and Ann who just came in
         assert f"{channel} has more than {NAMES_LISTED} users" in got[-2]  # a NOTICE just before 366
-        named, got = await steps_to(f"NAMES {channel}", "366")
-        asked, got = await steps_to(f"WHO {channel}", "315")
+        _, named, got = await _irc_cost(irc_ann, f"NAMES {channel}", "366")
+        _, asked, got = await _irc_cost(irc_ann, f"WHO {channel}", "315")
         assert sum(" 352 " in line for line in got) == NAMES_LISTED and " NOTICE Ann :" in got[-2]
         costs[channel] = (joined, named, asked)
     # Before: JOIN 1,261,750 steps in #crowded against 325,760 in #full, NAMES and WHO 771,340 against
     # 303,370 (resolving the name counted every room's members, #crowded's in #full's too); now 17,090 each.
     for few, many in zip(costs["#full"], costs["#crowded"], strict=True):
         assert many <= few * 1.3 + 2000, costs
-    await client.close()
 
 
 async def test_an_irc_join_judges_only_its_channel_and_finds_it_among_thousands_of_rooms(
-    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+    irc_ann: IrcAnn,
 ) -> None:
-    counter = StepCounter()
-    monkeypatch.setattr(sqlite3, "connect", counter.connect(sqlite3.connect))
-    node = await make_node(irc_port=0)
-    await node.user("Ann")
+    node = irc_ann[0]
     await node.room("First")
-    client = await RawClient.connect(node.runtime.irc_port)
-    await client.login("Ann", PASSWORD)
 
-    async def cost_of(line: str, *ends: str) -> tuple[tuple[int, int], list[str]]:
-        counter.steps, counter.statements, counter.counting = 0, 0, True
-        client.send(line)
-        got = await client.until_command(*ends)
-        counter.counting = False
-        return (counter.statements, counter.steps), [g.format() for g in got]
-
-    alone, got = await cost_of("JOIN #first", "366", "403")
-    assert " 366 " in got[-1], got
+    *alone, _ = await _irc_cost(irc_ann, "JOIN #first", "366")
     now = int(node.service.context.clock.now())
 
     def crowd(tx: WriteTx) -> None:  # rooms Ann may not read among them: a JOIN need judge none of them
@@ -236,18 +232,16 @@ async def test_an_irc_join_judges_only_its_channel_and_finds_it_among_thousands_
         tx.insert_room(name="Late", description="", tags=(), access=RoomAccess.PUBLIC, created_by=None, now=now)
 
     await node.service.context.store.write(crowd)
-    among, got = await cost_of("JOIN #late", "366", "403")
-    assert " 366 " in got[-1], got
+    *among, _ = await _irc_cost(irc_ann, "JOIN #late", "366")
     # Before: each JOIN judged every room on the node, two statements a room (4,039 statements
     # against 37 here), and none after the first 10,000 by id could be found at all. Now 43
     # statements and 580-610 steps for both: the room is found by its slug (migration 0017).
     assert among[0] <= alone[0] + 2, (alone, among)
     assert among[1] <= alone[1] * 1.3 + 1000, (alone, among)
-    _, listed = await cost_of("LIST", "323")
+    *_, listed = await _irc_cost(irc_ann, "LIST", "323")
     channels = {line.split()[3] for line in listed if " 322 " in line}
     assert {"#first", "#late", "#crowd-0", f"#crowd-{2 * ROOM_BATCH - 2}"} <= channels
     assert "#crowd-1" not in channels  # private: LIST judges every room, a batch at a time
-    await client.close()
 
 
 OTHERS_MESSAGES = 20_000
